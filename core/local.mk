@@ -1,0 +1,28 @@
+# Everything goes into one convenience library: the installed libtether is
+# built from it (exporting only TETHER_EXPORT symbols) and the unit suites
+# link it statically to reach the internal modules.
+noinst_LTLIBRARIES += libtether-internal.la
+libtether_internal_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(YAML_CFLAGS)
+libtether_internal_la_LIBADD = $(YAML_LIBS) $(PTHREAD_LIBS)
+libtether_internal_la_SOURCES = \
+	core/errors.c \
+	core/reason.c core/reason-int.h \
+	core/rng.c \
+	core/params.c core/params-int.h core/params_yaml.c \
+	core/timer_heap.c core/timer_heap-int.h \
+	core/limiter.c core/limiter-int.h \
+	core/machine.c core/machine-int.h \
+	core/engine.c core/engine-int.h \
+	core/sim.c \
+	core/util-int.h
+
+lib_LTLIBRARIES += libtether.la
+libtether_la_SOURCES =
+libtether_la_LIBADD = libtether-internal.la
+libtether_la_LDFLAGS = $(AM_LDFLAGS) -version-info $(TETHER_LT_VERSION) -no-undefined
+
+tetherincludedir = $(includedir)/tether
+tetherinclude_HEADERS = \
+	include/tether/tether.h \
+	include/tether/policy.h \
+	include/tether/sim.h

@@ -1,0 +1,57 @@
+/* Internal side of tether_params: usage tracking, YAML loading, helpers. */
+#ifndef TETHER_PARAMS_INT_H
+#define TETHER_PARAMS_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <tether/policy.h>
+
+/*
+ * Forget which keys were read, the errors and the "checked" marks, in p and
+ * every nested set, before a policy's create() reads p again.
+ */
+void tth_params_reset_usage(tether_params *p);
+
+/*
+ * Record "unknown key 'k' for policy 'what' (did you mean 'x'?)" for every
+ * key of p that no getter asked for, and recurse into nested sets that were
+ * asked for and not checked by a policy of their own. Marks p checked.
+ * Returns 0 or TETHER_ECONFIG.
+ */
+int tth_params_check_unknown(tether_params *p, const char *what);
+
+/* Mark p as handled (its unknown keys are not the parent's business). */
+void tth_params_mark_checked(tether_params *p);
+
+/*
+ * Read key as raw text, marking it known and asked for.
+ * Returns 0 with *out NULL when absent, 0 with *out set, or TETHER_ECONFIG
+ * (recorded) when the value is a nested set; `what` describes the expected
+ * value for that message ("a policy type (one of: ...)").
+ */
+int tth_params_text(tether_params *p, const char *key, const char *what,
+		    const char **out);
+
+/* Location of key's value (or of the set), or NULL. Borrowed. */
+const char *tth_params_where(const tether_params *p, const char *key);
+
+/* Number of errors recorded in p and its nested sets. */
+size_t tth_params_error_count(const tether_params *p);
+
+/*
+ * Load a YAML mapping (block or flow) into a fresh set. Scalars become text
+ * values located "filename:line:column"; nested mappings become nested sets.
+ * Sequences, anchors, aliases, non-scalar and duplicate keys are errors.
+ * Returns 0, TETHER_ECONFIG (message in err) or TETHER_ENOMEM.
+ */
+int tth_params_from_yaml(const char *text, size_t len, const char *filename,
+			 tether_params **out, char *err, size_t errlen);
+
+/* "250ms", "10s", "5m", "1h", "0": the largest unit that divides ms. */
+int tth_fmt_duration(char *buf, size_t len, uint64_t ms);
+
+/* Optimal-string-alignment edit distance, capped: returns > cap early. */
+int tth_edit_distance(const char *a, const char *b, int cap);
+
+#endif

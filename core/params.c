@@ -1,0 +1,978 @@
+/*
+ * Policy parameters: an ordered map of text values and nested sets, read by
+ * typed getters that remember what was asked for and collect every error
+ * with its location, so one `tether check` run reports all problems at once.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "params-int.h"
+#include "../policies/policies-int.h"
+
+struct tth_param {
+	char *key;
+	char *value;		/* text, or NULL when child is set */
+	char *where;		/* location of the value; may be NULL */
+	tether_params *child;	/* nested set */
+	tether_params *derived; /* {type: value}, made by tether_params_child */
+	int known;
+};
+
+struct tth_perr {
+	uint64_t seq; /* global order, so nested errors merge chronologically */
+	char *text;
+};
+
+struct tether_params {
+	char *where;
+	tether_params *parent;
+	char
+	    *pkey; /* key in the parent, or the whole path of a detached copy */
+	struct tth_param *v;
+	size_t n, cap;
+	char **asked;
+	size_t nasked, askcap;
+	struct tth_perr *errs;
+	size_t nerrs, errcap;
+	char *joined; /* cache behind tether_params_errors() */
+	int checked;
+};
+
+static uint64_t error_seq;
+
+/* ------------------------------------------------------------- helpers */
+
+static char *xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+int tth_edit_distance(const char *a, const char *b, int cap)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	int d[33][33];
+
+	if (la > 32 || lb > 32)
+		return cap + 1;
+	if ((la > lb ? la - lb : lb - la) > (size_t)cap)
+		return cap + 1;
+	for (size_t i = 0; i <= la; i++)
+		d[i][0] = (int)i;
+	for (size_t j = 0; j <= lb; j++)
+		d[0][j] = (int)j;
+	for (size_t i = 1; i <= la; i++) {
+		for (size_t j = 1; j <= lb; j++) {
+			int cost = a[i - 1] != b[j - 1];
+			int best = d[i - 1][j] + 1;
+
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (d[i - 1][j - 1] + cost < best)
+				best = d[i - 1][j - 1] + cost;
+			/* a swap of two neighbours is one typo, not two */
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] &&
+			    a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	}
+	return d[la][lb];
+}
+
+int tth_fmt_duration(char *buf, size_t len, uint64_t ms)
+{
+	if (ms == 0)
+		return snprintf(buf, len, "0");
+	if (ms % 3600000 == 0)
+		return snprintf(buf, len, "%lluh",
+				(unsigned long long)(ms / 3600000));
+	if (ms % 60000 == 0)
+		return snprintf(buf, len, "%llum",
+				(unsigned long long)(ms / 60000));
+	if (ms % 1000 == 0)
+		return snprintf(buf, len, "%llus",
+				(unsigned long long)(ms / 1000));
+	return snprintf(buf, len, "%llums", (unsigned long long)ms);
+}
+
+static struct tth_param *find(const tether_params *p, const char *key)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->v[i].key, key) == 0)
+			return &p->v[i];
+	return NULL;
+}
+
+/* The dotted path of the set itself ("", "inner", "policy.inner"). */
+static void set_path(const tether_params *p, char *buf, size_t len)
+{
+	size_t used;
+
+	buf[0] = '\0';
+	if (!p)
+		return;
+	if (p->parent)
+		set_path(p->parent, buf, len);
+	if (!p->pkey)
+		return;
+	used = strlen(buf);
+	if (used >= len - 1)
+		return;
+	snprintf(buf + used, len - used, "%s%s", used ? "." : "", p->pkey);
+}
+
+static void key_path(const tether_params *p, const char *key, char *buf,
+		     size_t len)
+{
+	size_t used;
+
+	set_path(p, buf, len);
+	if (!key)
+		return;
+	used = strlen(buf);
+	if (used >= len - 1)
+		return;
+	snprintf(buf + used, len - used, "%s%s", used ? "." : "", key);
+}
+
+static const char *set_where(const tether_params *p)
+{
+	for (; p; p = p->parent)
+		if (p->where && *p->where)
+			return p->where;
+	return NULL;
+}
+
+static const char *entry_where(const tether_params *p,
+			       const struct tth_param *e)
+{
+	if (e && e->where && *e->where)
+		return e->where;
+	if (e && e->child && e->child->where && *e->child->where)
+		return e->child->where;
+	return set_where(p);
+}
+
+const char *tth_params_where(const tether_params *p, const char *key)
+{
+	if (!p)
+		return NULL;
+	return entry_where(p, key ? find(p, key) : NULL);
+}
+
+static void drop_joined(tether_params *p)
+{
+	free(p->joined);
+	p->joined = NULL;
+}
+
+/* Append one line "<where>: <path>: <message>" to p's errors. */
+static void push_error(tether_params *p, const char *where, const char *path,
+		       const char *msg)
+{
+	char *line;
+	int n;
+
+	n = asprintf(&line, "%s%s%s%s%s", where ? where : "", where ? ": " : "",
+		     path, path[0] ? ": " : "", msg);
+	if (n < 0)
+		return;
+	if (p->nerrs == p->errcap) {
+		size_t cap = p->errcap ? 2 * p->errcap : 4;
+		struct tth_perr *e = realloc(p->errs, cap * sizeof(*e));
+
+		if (!e) {
+			free(line);
+			return;
+		}
+		p->errs = e;
+		p->errcap = cap;
+	}
+	p->errs[p->nerrs].seq =
+	    __atomic_add_fetch(&error_seq, 1, __ATOMIC_RELAXED);
+	p->errs[p->nerrs++].text = line;
+	drop_joined(p);
+}
+
+static void add_error_v(tether_params *p, const char *key, const char *fmt,
+			va_list ap)
+{
+	char path[256], msg[512];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	key_path(p, key, path, sizeof(path));
+	push_error(p, entry_where(p, key ? find(p, key) : NULL), path, msg);
+}
+
+__attribute__((format(printf, 3, 4))) static void
+add_error(tether_params *p, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	add_error_v(p, key, fmt, ap);
+	va_end(ap);
+}
+
+/* Mark key known and remember that some getter asked for its name. */
+static struct tth_param *ask(tether_params *p, const char *key)
+{
+	struct tth_param *e = find(p, key);
+	size_t i;
+
+	if (e)
+		e->known = 1;
+	for (i = 0; i < p->nasked; i++)
+		if (strcmp(p->asked[i], key) == 0)
+			return e;
+	if (p->nasked == p->askcap) {
+		size_t cap = p->askcap ? 2 * p->askcap : 8;
+		char **a = realloc(p->asked, cap * sizeof(*a));
+
+		if (!a)
+			return e; /* only the suggestions suffer */
+		p->asked = a;
+		p->askcap = cap;
+	}
+	p->asked[p->nasked] = strdup(key);
+	if (p->asked[p->nasked])
+		p->nasked++;
+	return e;
+}
+
+/* "'1x'" or "a mapping": what the user wrote, for "found ..." */
+static const char *found(const struct tth_param *e, char *buf, size_t len)
+{
+	if (!e->value)
+		return "a mapping";
+	snprintf(buf, len, "'%s'", e->value);
+	return buf;
+}
+
+static void entry_clear(struct tth_param *e)
+{
+	free(e->key);
+	free(e->value);
+	free(e->where);
+	tether_params_free(e->child);
+	tether_params_free(e->derived);
+	memset(e, 0, sizeof(*e));
+}
+
+/* ---------------------------------------------------------- the set */
+
+TETHER_EXPORT tether_params *tether_params_new(const char *where)
+{
+	tether_params *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	if (where) {
+		p->where = strdup(where);
+		if (!p->where) {
+			free(p);
+			return NULL;
+		}
+	}
+	return p;
+}
+
+static void clear_usage(tether_params *p)
+{
+	for (size_t i = 0; i < p->nasked; i++)
+		free(p->asked[i]);
+	p->nasked = 0;
+	for (size_t i = 0; i < p->nerrs; i++)
+		free(p->errs[i].text);
+	p->nerrs = 0;
+	drop_joined(p);
+	p->checked = 0;
+}
+
+TETHER_EXPORT void tether_params_free(tether_params *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		entry_clear(&p->v[i]);
+	clear_usage(p);
+	free(p->v);
+	free(p->asked);
+	free(p->errs);
+	free(p->where);
+	free(p->pkey);
+	free(p);
+}
+
+static struct tth_param *slot(tether_params *p, const char *key)
+{
+	struct tth_param *e = find(p, key);
+
+	if (e) {
+		/* replacing keeps the key's first position */
+		free(e->value);
+		free(e->where);
+		tether_params_free(e->child);
+		tether_params_free(e->derived);
+		e->value = e->where = NULL;
+		e->child = e->derived = NULL;
+		return e;
+	}
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? 2 * p->cap : 8;
+		struct tth_param *v = realloc(p->v, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		p->v = v;
+		p->cap = cap;
+	}
+	e = &p->v[p->n];
+	memset(e, 0, sizeof(*e));
+	e->key = strdup(key);
+	if (!e->key)
+		return NULL;
+	p->n++;
+	return e;
+}
+
+TETHER_EXPORT int tether_params_set(tether_params *p, const char *key,
+				    const char *value, const char *where)
+{
+	struct tth_param *e;
+	char *v, *w = NULL;
+
+	if (!p || !key || !*key || !value)
+		return TETHER_EINVAL;
+	v = strdup(value);
+	if (where)
+		w = strdup(where);
+	if (!v || (where && !w))
+		goto nomem;
+	e = slot(p, key);
+	if (!e)
+		goto nomem;
+	e->value = v;
+	e->where = w;
+	drop_joined(p);
+	return 0;
+nomem:
+	free(v);
+	free(w);
+	return TETHER_ENOMEM;
+}
+
+TETHER_EXPORT int tether_params_set_child(tether_params *p, const char *key,
+					  tether_params *child)
+{
+	struct tth_param *e;
+	char *pkey;
+
+	if (!p || !key || !*key || !child || child == p) {
+		if (child != p)
+			tether_params_free(child);
+		return TETHER_EINVAL;
+	}
+	pkey = strdup(key);
+	e = pkey ? slot(p, key) : NULL;
+	if (!e) {
+		free(pkey);
+		tether_params_free(child);
+		return TETHER_ENOMEM;
+	}
+	free(child->pkey);
+	child->pkey = pkey;
+	child->parent = p;
+	e->child = child;
+	drop_joined(p);
+	return 0;
+}
+
+TETHER_EXPORT int tether_params_set_kv(tether_params *p, const char *kv,
+				       const char *where)
+{
+	const char *eq;
+	char *key;
+	int rc;
+
+	if (!p || !kv)
+		return TETHER_EINVAL;
+	eq = strchr(kv, '=');
+	if (!eq || eq == kv)
+		return TETHER_EINVAL;
+	key = strndup(kv, (size_t)(eq - kv));
+	if (!key)
+		return TETHER_ENOMEM;
+	rc = tether_params_set(p, key, eq + 1, where);
+	free(key);
+	return rc;
+}
+
+TETHER_EXPORT const char *tether_params_get(const tether_params *p,
+					    const char *key)
+{
+	const struct tth_param *e;
+
+	if (!p || !key)
+		return NULL;
+	e = find(p, key);
+	return e ? e->value : NULL;
+}
+
+TETHER_EXPORT size_t tether_params_count(const tether_params *p)
+{
+	return p ? p->n : 0;
+}
+
+TETHER_EXPORT const char *tether_params_key(const tether_params *p, size_t i)
+{
+	return p && i < p->n ? p->v[i].key : NULL;
+}
+
+static tether_params *dup_into(const tether_params *p, tether_params *parent,
+			       const char *pkey)
+{
+	tether_params *c = tether_params_new(p->where);
+
+	if (!c)
+		return NULL;
+	c->parent = parent;
+	if (pkey) {
+		c->pkey = strdup(pkey);
+		if (!c->pkey)
+			goto fail;
+	}
+	if (p->n) {
+		c->v = calloc(p->n, sizeof(*c->v));
+		if (!c->v)
+			goto fail;
+		c->cap = p->n;
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		const struct tth_param *s = &p->v[i];
+		struct tth_param *d = &c->v[i];
+
+		c->n++;
+		d->key = strdup(s->key);
+		d->value = xstrdup(s->value);
+		d->where = xstrdup(s->where);
+		if (!d->key || (s->value && !d->value) ||
+		    (s->where && !d->where))
+			goto fail;
+		if (s->child) {
+			d->child = dup_into(s->child, c, s->key);
+			if (!d->child)
+				goto fail;
+		}
+	}
+	return c;
+fail:
+	tether_params_free(c);
+	return NULL;
+}
+
+TETHER_EXPORT tether_params *tether_params_dup(const tether_params *p)
+{
+	char path[256];
+	tether_params *c;
+	const char *where;
+
+	if (!p)
+		return NULL;
+	/* a detached copy keeps its path and location for its messages */
+	set_path(p, path, sizeof(path));
+	c = dup_into(p, NULL, path[0] ? path : NULL);
+	where = set_where(p);
+	if (c && !c->where && where) {
+		c->where = strdup(where);
+		if (!c->where) {
+			tether_params_free(c);
+			return NULL;
+		}
+	}
+	return c;
+}
+
+/* ------------------------------------------------------------ getters */
+
+static int parse_duration(const char *s, double *ms)
+{
+	double n = 0, scale = 1, factor;
+	const char *q = s;
+
+	if (!isdigit((unsigned char)*q))
+		return -1;
+	while (isdigit((unsigned char)*q))
+		n = n * 10 + (*q++ - '0');
+	if (*q == '.') {
+		q++;
+		if (!isdigit((unsigned char)*q))
+			return -1;
+		while (isdigit((unsigned char)*q)) {
+			scale /= 10;
+			n += (*q++ - '0') * scale;
+		}
+	}
+	if (*q == '\0') {
+		if (n != 0) /* a bare number has no unit to mean */
+			return -1;
+		factor = 0;
+	} else if (strcmp(q, "ms") == 0) {
+		factor = 1;
+	} else if (strcmp(q, "s") == 0) {
+		factor = 1000;
+	} else if (strcmp(q, "m") == 0) {
+		factor = 60000;
+	} else if (strcmp(q, "h") == 0) {
+		factor = 3600000;
+	} else {
+		return -1;
+	}
+	*ms = round(n * factor);
+	return 0;
+}
+
+static void range_text(char *buf, size_t len, const char *noun, const char *lo,
+		       const char *hi, int has_lo, int has_hi)
+{
+	if (has_lo && has_hi)
+		snprintf(buf, len, "%s between %s and %s", noun, lo, hi);
+	else if (has_hi)
+		snprintf(buf, len, "%s of at most %s", noun, hi);
+	else
+		snprintf(buf, len, "%s of at least %s", noun, lo);
+}
+
+TETHER_EXPORT int tether_params_duration(tether_params *p, const char *key,
+					 uint64_t def_ms, uint64_t min_ms,
+					 uint64_t max_ms, uint64_t *out_ms)
+{
+	struct tth_param *e;
+	char fb[300], lo[32], hi[32], what[96];
+	double ms;
+
+	*out_ms = def_ms;
+	e = ask(p, key);
+	if (!e)
+		return 0;
+	if (!e->value || parse_duration(e->value, &ms) < 0) {
+		add_error(p, key,
+			  "expected a duration such as 250ms, 10s, 5m or 1h, "
+			  "found %s",
+			  found(e, fb, sizeof(fb)));
+		return TETHER_ECONFIG;
+	}
+	if (ms < (double)min_ms || ms > (double)max_ms) {
+		tth_fmt_duration(lo, sizeof(lo), min_ms);
+		tth_fmt_duration(hi, sizeof(hi), max_ms);
+		range_text(what, sizeof(what), "a duration", lo, hi, min_ms > 0,
+			   max_ms < UINT64_MAX);
+		add_error(p, key, "expected %s, found %s", what,
+			  found(e, fb, sizeof(fb)));
+		return TETHER_ECONFIG;
+	}
+	*out_ms = (uint64_t)ms;
+	return 0;
+}
+
+TETHER_EXPORT int tether_params_double(tether_params *p, const char *key,
+				       double def, double min, double max,
+				       double *out)
+{
+	struct tth_param *e;
+	char fb[300], lo[32], hi[32], what[96];
+	char *end;
+	double d;
+
+	*out = def;
+	e = ask(p, key);
+	if (!e)
+		return 0;
+	if (e->value && *e->value && !isspace((unsigned char)*e->value)) {
+		d = strtod(e->value, &end);
+		if (*end == '\0' && isfinite(d)) {
+			if (d >= min && d <= max) {
+				*out = d;
+				return 0;
+			}
+		}
+	}
+	snprintf(lo, sizeof(lo), "%g", min);
+	snprintf(hi, sizeof(hi), "%g", max);
+	range_text(what, sizeof(what), "a number", lo, hi, isfinite(min),
+		   isfinite(max));
+	add_error(p, key, "expected %s, found %s", what,
+		  found(e, fb, sizeof(fb)));
+	return TETHER_ECONFIG;
+}
+
+TETHER_EXPORT int tether_params_uint(tether_params *p, const char *key,
+				     uint64_t def, uint64_t min, uint64_t max,
+				     uint64_t *out)
+{
+	struct tth_param *e;
+	char fb[300], lo[32], hi[32], what[96];
+	uint64_t v = 0;
+	const char *q;
+
+	*out = def;
+	e = ask(p, key);
+	if (!e)
+		return 0;
+	q = e->value;
+	if (q && isdigit((unsigned char)*q)) {
+		for (; isdigit((unsigned char)*q); q++) {
+			unsigned d = (unsigned)(*q - '0');
+
+			if (v > (UINT64_MAX - d) / 10)
+				break;
+			v = v * 10 + d;
+		}
+		if (*q == '\0' && v >= min && v <= max) {
+			*out = v;
+			return 0;
+		}
+	}
+	snprintf(lo, sizeof(lo), "%llu", (unsigned long long)min);
+	snprintf(hi, sizeof(hi), "%llu", (unsigned long long)max);
+	range_text(what, sizeof(what), "a whole number", lo, hi, 1,
+		   max < UINT64_MAX);
+	add_error(p, key, "expected %s, found %s", what,
+		  found(e, fb, sizeof(fb)));
+	return TETHER_ECONFIG;
+}
+
+TETHER_EXPORT int tether_params_bool(tether_params *p, const char *key, int def,
+				     int *out)
+{
+	static const char *const yes[] = {"true", "yes", "on"};
+	static const char *const no[] = {"false", "no", "off"};
+	struct tth_param *e;
+	char fb[300];
+
+	*out = def;
+	e = ask(p, key);
+	if (!e)
+		return 0;
+	for (size_t i = 0; e->value && i < 3; i++) {
+		if (strcmp(e->value, yes[i]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcmp(e->value, no[i]) == 0) {
+			*out = 0;
+			return 0;
+		}
+	}
+	add_error(p, key,
+		  "expected true or false (or yes/no, on/off), found %s",
+		  found(e, fb, sizeof(fb)));
+	return TETHER_ECONFIG;
+}
+
+TETHER_EXPORT int tether_params_choice(tether_params *p, const char *key,
+				       const char *const *choices, int def,
+				       int *out, const char **arg)
+{
+	struct tth_param *e;
+	char fb[300], list[400], word[64];
+	const char *best = NULL;
+	size_t used = 0, wl;
+	int bestd = 3;
+
+	*out = def;
+	if (arg)
+		*arg = NULL;
+	e = ask(p, key);
+	if (!e)
+		return 0;
+	for (int i = 0; e->value && choices[i]; i++) {
+		size_t cl = strlen(choices[i]);
+
+		if (cl && choices[i][cl - 1] == ':') {
+			if (strncmp(e->value, choices[i], cl) == 0 &&
+			    e->value[cl]) {
+				*out = i;
+				if (arg)
+					*arg = e->value + cl;
+				return 0;
+			}
+		} else if (strcmp(e->value, choices[i]) == 0) {
+			*out = i;
+			return 0;
+		}
+	}
+	/* suggest on the word before any ':' argument */
+	wl = e->value ? strcspn(e->value, ":") : 0;
+	snprintf(word, sizeof(word), "%.*s", (int)wl, e->value ? e->value : "");
+	list[0] = '\0';
+	for (int i = 0; choices[i]; i++) {
+		size_t cl = strlen(choices[i]);
+		char name[64];
+		int d;
+
+		snprintf(name, sizeof(name), "%.*s",
+			 (int)(cl && choices[i][cl - 1] == ':' ? cl - 1 : cl),
+			 choices[i]);
+		if (used < sizeof(list))
+			used += (size_t)snprintf(
+			    list + used, sizeof(list) - used, "%s%s%s",
+			    i ? ", " : "", name,
+			    strlen(name) < cl ? ":<value>" : "");
+		if (!e->value)
+			continue;
+		d = tth_edit_distance(word, name, 2);
+		if (d < bestd) {
+			bestd = d;
+			best = choices[i];
+		}
+	}
+	if (best && e->value && strcmp(best, e->value) != 0)
+		add_error(p, key,
+			  "expected one of %s, found %s (did you mean '%s'?)",
+			  list, found(e, fb, sizeof(fb)), best);
+	else
+		add_error(p, key, "expected one of %s, found %s", list,
+			  found(e, fb, sizeof(fb)));
+	return TETHER_ECONFIG;
+}
+
+TETHER_EXPORT int tether_params_child(tether_params *p, const char *key,
+				      tether_params **out)
+{
+	struct tth_param *e;
+	tether_params *c;
+	char names[256], fb[300];
+	const char *near;
+
+	*out = NULL;
+	e = ask(p, key);
+	if (!e)
+		return 0;
+	if (e->child) {
+		*out = e->child;
+		return 0;
+	}
+	if (e->derived) {
+		*out = e->derived;
+		return 0;
+	}
+	if (tether_policy_lookup(e->value)) {
+		c = tether_params_new(e->where);
+		if (!c || tether_params_set(c, "type", e->value, e->where)) {
+			tether_params_free(c);
+			add_error(p, key, "out of memory");
+			return TETHER_ECONFIG;
+		}
+		c->parent = p;
+		c->pkey = strdup(key);
+		e->derived = c;
+		*out = c;
+		return 0;
+	}
+	tth_policy_names(names, sizeof(names));
+	near = tth_policy_suggest(e->value);
+	if (near)
+		add_error(p, key,
+			  "expected a mapping or a policy type (one of: %s), "
+			  "found %s (did you mean '%s'?)",
+			  names, found(e, fb, sizeof(fb)), near);
+	else
+		add_error(p, key,
+			  "expected a mapping or a policy type (one of: %s), "
+			  "found %s",
+			  names, found(e, fb, sizeof(fb)));
+	return TETHER_ECONFIG;
+}
+
+TETHER_EXPORT int tether_params_fail(tether_params *p, const char *key,
+				     const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!p)
+		return TETHER_ECONFIG;
+	va_start(ap, fmt);
+	add_error_v(p, key, fmt, ap);
+	va_end(ap);
+	return TETHER_ECONFIG;
+}
+
+/* ------------------------------------------------------------- errors */
+
+struct errv {
+	const struct tth_perr **v;
+	size_t n, cap;
+};
+
+static int collect(const tether_params *p, struct errv *ev)
+{
+	for (size_t i = 0; i < p->nerrs; i++) {
+		if (ev->n == ev->cap) {
+			size_t cap = ev->cap ? 2 * ev->cap : 16;
+			const struct tth_perr **v =
+			    realloc(ev->v, cap * sizeof(*v));
+
+			if (!v)
+				return -1;
+			ev->v = v;
+			ev->cap = cap;
+		}
+		ev->v[ev->n++] = &p->errs[i];
+	}
+	for (size_t i = 0; i < p->n; i++) {
+		if (p->v[i].child && collect(p->v[i].child, ev) < 0)
+			return -1;
+		if (p->v[i].derived && collect(p->v[i].derived, ev) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int by_seq(const void *a, const void *b)
+{
+	const struct tth_perr *x = *(const struct tth_perr *const *)a;
+	const struct tth_perr *y = *(const struct tth_perr *const *)b;
+
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+size_t tth_params_error_count(const tether_params *p)
+{
+	size_t n;
+
+	if (!p)
+		return 0;
+	n = p->nerrs;
+	for (size_t i = 0; i < p->n; i++) {
+		n += tth_params_error_count(p->v[i].child);
+		n += tth_params_error_count(p->v[i].derived);
+	}
+	return n;
+}
+
+TETHER_EXPORT const char *tether_params_errors(const tether_params *p)
+{
+	/* the cache is the only thing a const call writes */
+	tether_params *mp = (tether_params *)p;
+	struct errv ev = {0};
+	size_t len = 0;
+	char *s;
+
+	if (!p)
+		return NULL;
+	drop_joined(mp);
+	if (collect(p, &ev) < 0 || ev.n == 0) {
+		free(ev.v);
+		return ev.n ? "out of memory" : NULL;
+	}
+	qsort(ev.v, ev.n, sizeof(*ev.v), by_seq);
+	for (size_t i = 0; i < ev.n; i++)
+		len += strlen(ev.v[i]->text) + 1;
+	s = malloc(len);
+	if (!s) {
+		free(ev.v);
+		return "out of memory";
+	}
+	len = 0;
+	for (size_t i = 0; i < ev.n; i++) {
+		size_t l = strlen(ev.v[i]->text);
+
+		memcpy(s + len, ev.v[i]->text, l);
+		len += l;
+		s[len++] = i + 1 < ev.n ? '\n' : '\0';
+	}
+	free(ev.v);
+	mp->joined = s;
+	return s;
+}
+
+/* -------------------------------------------------------------- usage */
+
+void tth_params_reset_usage(tether_params *p)
+{
+	if (!p)
+		return;
+	clear_usage(p);
+	for (size_t i = 0; i < p->n; i++) {
+		p->v[i].known = 0;
+		tth_params_reset_usage(p->v[i].child);
+		tth_params_reset_usage(p->v[i].derived);
+	}
+}
+
+void tth_params_mark_checked(tether_params *p)
+{
+	if (p)
+		p->checked = 1;
+}
+
+int tth_params_check_unknown(tether_params *p, const char *what)
+{
+	int rc = 0;
+
+	if (!p)
+		return 0;
+	p->checked = 1;
+	for (size_t i = 0; i < p->n; i++) {
+		struct tth_param *e = &p->v[i];
+		const char *best = NULL;
+		char path[256], fix[256], msg[600];
+		int bestd = 3;
+
+		if (e->known) {
+			if (e->child && !e->child->checked &&
+			    tth_params_check_unknown(e->child, what))
+				rc = TETHER_ECONFIG;
+			continue;
+		}
+		rc = TETHER_ECONFIG;
+		for (size_t j = 0; j < p->nasked; j++) {
+			int d = tth_edit_distance(e->key, p->asked[j], 2);
+
+			if (d < bestd) {
+				bestd = d;
+				best = p->asked[j];
+			}
+		}
+		key_path(p, e->key, path, sizeof(path));
+		/* the suggestion is the flagged key as it should be */
+		if (best) {
+			key_path(p, best, fix, sizeof(fix));
+			snprintf(
+			    msg, sizeof(msg),
+			    "unknown key '%s' for policy '%s' (did you mean "
+			    "'%s'?)",
+			    path, what, fix);
+		} else {
+			snprintf(msg, sizeof(msg),
+				 "unknown key '%s' for policy '%s'", path,
+				 what);
+		}
+		push_error(p, entry_where(p, e), "", msg);
+	}
+	return rc;
+}
+
+int tth_params_text(tether_params *p, const char *key, const char *what,
+		    const char **out)
+{
+	struct tth_param *e = ask(p, key);
+
+	*out = NULL;
+	if (!e)
+		return 0;
+	if (!e->value) {
+		add_error(p, key, "expected %s, found a mapping", what);
+		return TETHER_ECONFIG;
+	}
+	*out = e->value;
+	return 0;
+}

@@ -1,0 +1,20 @@
+/* Reason classification internals shared with the state machine. */
+#ifndef TETHER_REASON_INT_H
+#define TETHER_REASON_INT_H
+
+#include <tether/tether.h>
+
+/* One row of a classification table: codes lo..hi of kind, in the given
+ * direction (-1 both, 0 local, 1 peer), get cls. */
+struct tth_class_rule {
+	enum tether_reason_kind kind;
+	int lo, hi;
+	int by_peer;
+	enum tether_reason_class cls;
+};
+
+/* The built-in table (first matching row wins) and its length. */
+extern const struct tth_class_rule tth_default_rules[];
+extern const size_t tth_default_rules_len;
+
+#endif

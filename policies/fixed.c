@@ -1,0 +1,113 @@
+/*
+ * fixed: the same interval before every retry, optionally spread by
+ * +/- jitter so that clients that failed together do not retry together.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "params-int.h"
+#include "policies-int.h"
+
+#define HOUR_MS 3600000ULL
+
+struct fixed {
+	uint64_t interval;
+	double jitter;
+	uint64_t max_attempts;
+	uint64_t max_elapsed;
+};
+
+static int fixed_create(tether_params *p, void **state)
+{
+	struct fixed f;
+	struct fixed *s;
+	int rc = 0;
+
+	rc |= tether_params_duration(p, "interval", 5000, 1, 24 * HOUR_MS,
+				     &f.interval);
+	rc |= tether_params_double(p, "jitter", 0, 0, 1, &f.jitter);
+	rc |= tether_params_uint(p, "max_attempts", 0, 0, UINT32_MAX,
+				 &f.max_attempts);
+	rc |= tether_params_duration(p, "max_elapsed", 0, 0, 720 * HOUR_MS,
+				     &f.max_elapsed);
+	if (rc)
+		return TETHER_ECONFIG;
+	s = malloc(sizeof(*s));
+	if (!s)
+		return TETHER_ENOMEM;
+	*s = f;
+	*state = s;
+	return 0;
+}
+
+static void fixed_destroy(void *state)
+{
+	free(state);
+}
+
+static void fixed_next(void *state, const struct tether_policy_input *in,
+		       struct tether_rng *rng,
+		       struct tether_policy_decision *out)
+{
+	const struct fixed *f = state;
+	double d;
+	uint64_t delay;
+
+	if (f->max_attempts && in->attempt >= f->max_attempts) {
+		out->verdict = TETHER_VERDICT_GIVE_UP;
+		out->delay_ms = 0;
+		out->why = "max_attempts reached";
+		return;
+	}
+	if (f->max_elapsed && in->elapsed_ms >= f->max_elapsed) {
+		out->verdict = TETHER_VERDICT_GIVE_UP;
+		out->delay_ms = 0;
+		out->why = "max_elapsed reached";
+		return;
+	}
+	delay = f->interval;
+	if (f->jitter > 0) {
+		d = (double)f->interval *
+		    (1 + f->jitter * (2 * tether_rng_uniform(rng) - 1));
+		delay = d > 0 ? (uint64_t)llround(d) : 0;
+	}
+	/* the last retry still happens by max_elapsed */
+	if (f->max_elapsed && delay > f->max_elapsed - in->elapsed_ms)
+		delay = f->max_elapsed - in->elapsed_ms;
+	out->verdict = TETHER_VERDICT_RETRY;
+	out->delay_ms = delay;
+	out->why = NULL;
+}
+
+static void fixed_on_success(void *state, uint64_t now_ms)
+{
+	(void)state;
+	(void)now_ms;
+}
+
+static int fixed_describe(void *state, char *buf, size_t len)
+{
+	const struct fixed *f = state;
+	char iv[32], me[32];
+
+	tth_fmt_duration(iv, sizeof(iv), f->interval);
+	tth_fmt_duration(me, sizeof(me), f->max_elapsed);
+	return snprintf(
+	    buf, len, "interval=%s jitter=%g max_attempts=%llu max_elapsed=%s",
+	    iv, f->jitter, (unsigned long long)f->max_attempts, me);
+}
+
+const struct tether_policy_ops tth_policy_fixed = {
+    .abi = TETHER_POLICY_ABI,
+    .name = "fixed",
+    .summary = "the same interval before every retry (+/- jitter)",
+    .create = fixed_create,
+    .destroy = fixed_destroy,
+    .next = fixed_next,
+    .on_success = fixed_on_success,
+    .observe = NULL,
+    .describe = fixed_describe,
+};

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Install what tether needs to build and test, from Debian 12's apt
+# repositories. Idempotent: does nothing when everything is present.
+set -eu
+PKGS="build-essential autoconf automake libtool pkg-config \
+libpaho-mqtt-dev libwebsockets-dev libyaml-dev check mosquitto valgrind"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+		|| missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+	SUDO=""
+elif command -v sudo >/dev/null 2>&1; then
+	SUDO="sudo"
+else
+	echo "deps.sh: need root (or sudo) to install:$missing" >&2
+	exit 1
+fi
+echo "deps.sh: installing:$missing"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing

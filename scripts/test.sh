@@ -1,0 +1,37 @@
+#!/bin/sh
+# Everything CI runs: dependencies, the -Werror build, the unit suites and
+# CLI checks, make distcheck, then the unit suites again under ASan/UBSan
+# and under valgrind. Ends with one "N passed, N failed" line counting the
+# Check tests.
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+sh scripts/deps.sh
+JOBS="-j2"
+
+autoreconf -fi
+./configure --enable-werror
+make $JOBS
+make $JOBS check || { cat test-suite.log; exit 1; }
+make $JOBS distcheck
+
+# The unit suites once more with sanitizers, out of tree.
+rm -rf "$top/build-san"
+mkdir "$top/build-san"
+(cd "$top/build-san" && "$top/configure" --enable-werror --enable-sanitizers -q &&
+	make $JOBS && make $JOBS check) || { cat "$top/build-san/test-suite.log"; exit 1; }
+
+# And under valgrind (no sanitizers there), from the -Werror build.
+make valgrind
+
+# Count the Check tests of the main run for the summary line.
+passed=0 failed=0
+for log in tests/check_*.log; do
+	line=$(grep -E '^[0-9]+%: Checks: ' "$log" | tail -n 1)
+	n=$(echo "$line" | sed -E 's/.*Checks: ([0-9]+).*/\1/')
+	f=$(echo "$line" | sed -E 's/.*Failures: ([0-9]+), Errors: ([0-9]+).*/\1 \2/')
+	passed=$((passed + n - $(echo $f | awk '{print $1 + $2}')))
+	failed=$((failed + $(echo $f | awk '{print $1 + $2}')))
+done
+echo "all stages passed (werror build, make check, distcheck, sanitizers, valgrind)"
+echo "$passed passed, $failed failed"

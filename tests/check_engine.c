@@ -1,0 +1,322 @@
+/*
+ * The engine on virtual time: actions reach the transport, timers fire at
+ * their exact millisecond, the limiter spaces attempts, events arrive in
+ * order once the machine is consistent, and callbacks may call back in.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "check-int.h"
+#include "engine-int.h"
+#include "util-int.h"
+
+#define MAXLOG 256
+
+struct ioentry {
+	char what;	/* 'c'onnect 'a'bort 'x' close */
+	int conn;
+	uint32_t id;
+	uint64_t at;
+};
+
+static struct tth_engine eng;
+static uint64_t vnow;
+static struct ioentry iolog[MAXLOG];
+static int nio;
+static struct tether_event evlog[MAXLOG];
+static int evconn[MAXLOG];
+static int evcls[MAXLOG];
+static char evtext[MAXLOG][32];
+static int nev;
+static struct tth_econn conns[4];
+static tether_policy *pols[4];
+static struct tth_machine_cfg mcfg;
+static int stop_on_up = -1;
+
+static uint64_t vclock(void *ud)
+{
+	(void)ud;
+	return vnow;
+}
+
+static int idx(struct tth_econn *c)
+{
+	return (int)(c - conns);
+}
+
+static void io_log(char what, struct tth_econn *c, uint32_t id)
+{
+	ck_assert_int_lt(nio, MAXLOG);
+	iolog[nio++] = (struct ioentry){what, idx(c), id, vnow};
+}
+
+static void io_connect(void *ud, struct tth_econn *c, uint32_t ep, uint32_t id)
+{
+	(void)ud;
+	(void)ep;
+	io_log('c', c, id);
+}
+static void io_abort(void *ud, struct tth_econn *c, uint32_t id)
+{
+	(void)ud;
+	io_log('a', c, id);
+}
+static void io_close(void *ud, struct tth_econn *c, uint32_t id)
+{
+	(void)ud;
+	io_log('x', c, id);
+}
+static void io_event(void *ud, struct tth_econn *c,
+		     const struct tether_event *ev)
+{
+	(void)ud;
+	ck_assert_int_lt(nev, MAXLOG);
+	evconn[nev] = idx(c);
+	evcls[nev] = ev->reason ? (int)ev->reason->cls : -1;
+	evtext[nev][0] = '\0';
+	if (ev->reason && ev->reason->text)
+		strncat(evtext[nev], ev->reason->text, sizeof evtext[0] - 1);
+	evlog[nev++] = *ev;
+	if (ev->type == TETHER_EV_UP && idx(c) == stop_on_up)
+		tth_engine_stop(&eng, c); /* re-entrant call from a callback */
+}
+
+static const struct tth_engine_io io = {
+	.connect = io_connect,
+	.abort = io_abort,
+	.close = io_close,
+	.event = io_event,
+};
+
+static void setup(void)
+{
+	tether_params *p = tether_params_new("test");
+	char err[256];
+
+	tether_params_set(p, "type", "fixed", NULL);
+	tether_params_set(p, "interval", "2s", NULL);
+	vnow = 5000;
+	nio = nev = 0;
+	stop_on_up = -1;
+	tth_machine_cfg_defaults(&mcfg);
+	tth_engine_init(&eng, vclock, NULL, &io, NULL);
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_eq(tether_policy_new(p, &pols[i], err, sizeof err), 0);
+		tth_econn_init(&eng, &conns[i], &mcfg, pols[i], NULL, 1, i, NULL);
+	}
+	tether_params_free(p);
+}
+
+static void teardown(void)
+{
+	for (int i = 0; i < 4; i++) {
+		tth_econn_detach(&eng, &conns[i]);
+		tether_policy_free(pols[i]);
+	}
+	tth_engine_cleanup(&eng);
+}
+
+static void advance(uint64_t to)
+{
+	while (tth_engine_next_due(&eng) <= to) {
+		vnow = tth_engine_next_due(&eng) > vnow ? tth_engine_next_due(&eng) : vnow;
+		tth_engine_run_due(&eng);
+	}
+	vnow = to;
+}
+
+static int count_io(char what, int conn)
+{
+	int n = 0;
+	for (int i = 0; i < nio; i++)
+		n += iolog[i].what == what && iolog[i].conn == conn;
+	return n;
+}
+
+START_TEST(test_engine_start_reports_idle_to_connecting)
+{
+	tth_engine_start(&eng, &conns[0]);
+	ck_assert_int_eq(nio, 1);
+	ck_assert_int_eq(iolog[0].what, 'c');
+	ck_assert_uint_eq(iolog[0].id, 1);
+	ck_assert_int_eq(nev, 2);
+	ck_assert_int_eq(evlog[0].type, TETHER_EV_STATE);
+	ck_assert_int_eq(evlog[0].old_state, TETHER_STATE_IDLE);
+	ck_assert_int_eq(evlog[0].state, TETHER_STATE_CONNECTING);
+	ck_assert_int_eq(evlog[1].type, TETHER_EV_ATTEMPT);
+	ck_assert_uint_eq(evlog[1].now_ms, 5000);
+}
+END_TEST
+
+START_TEST(test_engine_backoff_fires_at_the_exact_ms)
+{
+	struct tether_reason refused = {.kind = TETHER_KIND_SOCKET, .code = ECONNREFUSED};
+
+	tth_engine_start(&eng, &conns[0]);
+	vnow += 3;
+	tth_engine_fail(&eng, &conns[0], 1, &refused);
+	ck_assert_int_eq(conns[0].m.state, TETHER_STATE_BACKOFF);
+	/* DOWN carries the classified reason; RETRY the delay */
+	int down = -1, retry = -1;
+	for (int i = 0; i < nev; i++) {
+		if (evlog[i].type == TETHER_EV_DOWN) down = i;
+		if (evlog[i].type == TETHER_EV_RETRY) retry = i;
+	}
+	ck_assert_int_ge(down, 0);
+	ck_assert_int_gt(retry, down);
+	ck_assert_int_eq(evlog[retry].delay_ms, 2000);
+	advance(5003 + 1999);
+	ck_assert_int_eq(count_io('c', 0), 1);
+	advance(5003 + 2000);
+	ck_assert_int_eq(count_io('c', 0), 2);
+	ck_assert_uint_eq(iolog[nio - 1].at, 7003);
+	ck_assert_uint_eq(iolog[nio - 1].id, 2);
+}
+END_TEST
+
+START_TEST(test_engine_down_event_carries_classified_reason)
+{
+	struct tether_reason busy = {.kind = TETHER_KIND_MQTT5, .code = 0x89,
+				     .by_peer = 1, .text = "server busy"};
+	tth_engine_start(&eng, &conns[0]);
+	tth_engine_fail(&eng, &conns[0], 1, &busy);
+	int downs = 0;
+	for (int i = 0; i < nev; i++)
+		if (evlog[i].type == TETHER_EV_DOWN) {
+			downs++;
+			ck_assert_int_eq(evcls[i], TETHER_CLASS_OVERLOAD);
+			ck_assert_str_eq(evtext[i], "server busy");
+		}
+	ck_assert_int_eq(downs, 1);
+	ck_assert_int_eq(conns[0].m.reason.cls, TETHER_CLASS_OVERLOAD);
+	/* 2 s policy delay raised to the 5 s overload floor */
+	ck_assert_uint_eq(conns[0].timers[TTH_T_WAKE].t.due_ms, 5000 + 5000);
+}
+END_TEST
+
+START_TEST(test_engine_limiter_spaces_attempts)
+{
+	tth_engine_set_limits(&eng, 1.0, 1, 0);
+	tth_engine_start(&eng, &conns[0]);
+	tth_engine_start(&eng, &conns[1]);
+	tth_engine_start(&eng, &conns[2]);
+	ck_assert_int_eq(count_io('c', 0), 1);
+	ck_assert_int_eq(count_io('c', 1), 0);
+	ck_assert_int_eq(conns[1].m.state, TETHER_STATE_SUSPENDED);
+	/* the wait is reported, since it was not granted at once */
+	ck_assert_int_eq(conns[1].reported, TETHER_STATE_SUSPENDED);
+	advance(5999);
+	ck_assert_int_eq(count_io('c', 1), 0);
+	advance(6000);
+	ck_assert_int_eq(count_io('c', 1), 1);
+	ck_assert_int_eq(count_io('c', 2), 0); /* FIFO: 2 after 1 */
+	advance(7000);
+	ck_assert_int_eq(count_io('c', 2), 1);
+}
+END_TEST
+
+START_TEST(test_engine_max_connecting_releases_in_order)
+{
+	tth_engine_set_limits(&eng, 0, 1, 1);
+	tth_engine_start(&eng, &conns[0]);
+	tth_engine_start(&eng, &conns[1]);
+	tth_engine_start(&eng, &conns[2]);
+	ck_assert_int_eq(nio, 1);
+	tth_engine_up(&eng, &conns[0], 1);
+	ck_assert_int_eq(count_io('c', 1), 1);
+	ck_assert_int_eq(count_io('c', 2), 0);
+	/* stopping a waiter gives its place to the next one */
+	tth_engine_stop(&eng, &conns[1]); /* connecting: aborted, slot back */
+	ck_assert_int_eq(count_io('a', 1), 1);
+	ck_assert_int_eq(count_io('c', 2), 1);
+	ck_assert_int_eq(conns[1].m.state, TETHER_STATE_CLOSED);
+}
+END_TEST
+
+START_TEST(test_engine_stop_while_waiting_frees_the_queue)
+{
+	tth_engine_set_limits(&eng, 1.0, 1, 0);
+	tth_engine_start(&eng, &conns[0]);
+	tth_engine_start(&eng, &conns[1]);
+	tth_engine_start(&eng, &conns[2]);
+	tth_engine_stop(&eng, &conns[1]);
+	ck_assert_int_eq(conns[1].m.state, TETHER_STATE_CLOSED);
+	advance(6000);
+	ck_assert_int_eq(count_io('c', 1), 0);
+	ck_assert_int_eq(count_io('c', 2), 1);
+}
+END_TEST
+
+START_TEST(test_engine_callbacks_may_call_back_in)
+{
+	stop_on_up = 0;
+	tth_engine_start(&eng, &conns[0]);
+	tth_engine_up(&eng, &conns[0], 1);
+	/* the stop from inside the UP callback closed the link */
+	ck_assert_int_eq(conns[0].m.state, TETHER_STATE_CLOSING);
+	ck_assert_int_eq(count_io('x', 0), 1);
+	/* order: STATE idle->connecting, ATTEMPT, STATE ->online, UP,
+	   then what the callback caused: STATE online->closing */
+	ck_assert_int_eq(nev, 5);
+	ck_assert_int_eq(evlog[2].type, TETHER_EV_STATE);
+	ck_assert_int_eq(evlog[2].state, TETHER_STATE_ONLINE);
+	ck_assert_int_eq(evlog[3].type, TETHER_EV_UP);
+	ck_assert_int_eq(evlog[4].type, TETHER_EV_STATE);
+	ck_assert_int_eq(evlog[4].old_state, TETHER_STATE_ONLINE);
+	ck_assert_int_eq(evlog[4].state, TETHER_STATE_CLOSING);
+	tth_engine_closed(&eng, &conns[0], 1);
+	ck_assert_int_eq(conns[0].m.state, TETHER_STATE_CLOSED);
+	ck_assert_int_eq(evlog[nev - 1].type, TETHER_EV_CLOSED);
+}
+END_TEST
+
+START_TEST(test_engine_close_timeout_aborts)
+{
+	tth_engine_start(&eng, &conns[0]);
+	tth_engine_up(&eng, &conns[0], 1);
+	tth_engine_stop(&eng, &conns[0]);
+	advance(5000 + mcfg.close_timeout_ms);
+	ck_assert_int_eq(count_io('a', 0), 1);
+	ck_assert_int_eq(conns[0].m.state, TETHER_STATE_CLOSED);
+}
+END_TEST
+
+START_TEST(test_engine_detach_leaves_nothing_behind)
+{
+	tth_engine_set_limits(&eng, 1.0, 1, 0);
+	tth_engine_start(&eng, &conns[0]);
+	tth_engine_start(&eng, &conns[1]);
+	tth_econn_detach(&eng, &conns[1]);
+	ck_assert_uint_eq(eng.lim.waiting, 0);
+	tth_econn_detach(&eng, &conns[0]); /* was connecting: slot released */
+	ck_assert_uint_eq(eng.lim.connecting, 0);
+	for (int k = 0; k < TTH_T__COUNT; k++)
+		ck_assert(!tth_timer_armed(&conns[0].timers[k].t));
+}
+END_TEST
+
+static Suite *engine_suite(void)
+{
+	Suite *s = suite_create("engine");
+	TCase *tc = tcase_create("actions");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_engine_start_reports_idle_to_connecting);
+	tcase_add_test(tc, test_engine_backoff_fires_at_the_exact_ms);
+	tcase_add_test(tc, test_engine_down_event_carries_classified_reason);
+	tcase_add_test(tc, test_engine_close_timeout_aborts);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("limiter");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_engine_limiter_spaces_attempts);
+	tcase_add_test(tc, test_engine_max_connecting_releases_in_order);
+	tcase_add_test(tc, test_engine_stop_while_waiting_frees_the_queue);
+	tcase_add_test(tc, test_engine_detach_leaves_nothing_behind);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("callbacks");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_engine_callbacks_may_call_back_in);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TTH_CHECK_MAIN(engine_suite)

@@ -1,0 +1,502 @@
+/* Parameter sets: typed getters, error text and locations, YAML loading. */
+#include "config.h"
+
+#include <string.h>
+
+#include <tether/policy.h>
+
+#include "check-int.h"
+#include "params-int.h"
+
+static tether_params *p;
+
+static void setup(void)
+{
+	p = tether_params_new("gateway.yaml");
+	ck_assert_ptr_nonnull(p);
+}
+
+static void teardown(void)
+{
+	tether_params_free(p);
+	p = NULL;
+}
+
+static tether_params *yaml(const char *text, char *err, size_t errlen)
+{
+	tether_params *y = NULL;
+	int rc = tth_params_from_yaml(text, strlen(text), "gw.yaml", &y, err,
+				      errlen);
+
+	ck_assert_int_eq(rc, 0);
+	return y;
+}
+
+static int yaml_fails(const char *text, char *err, size_t errlen)
+{
+	tether_params *y = (tether_params *)1;
+	int rc = tth_params_from_yaml(text, strlen(text), "gw.yaml", &y, err,
+				      errlen);
+
+	ck_assert_ptr_null(y);
+	return rc;
+}
+
+/* ---------------------------------------------------------- durations */
+
+START_TEST(test_params_duration_units)
+{
+	static const struct {
+		const char *text;
+		uint64_t ms;
+	} ok[] = {
+	    {"250ms", 250},  {"10s", 10000}, {"1.5s", 1500}, {"5m", 300000},
+	    {"1h", 3600000}, {"0", 0},	     {"0s", 0},	     {"0.25m", 15000},
+	};
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		ck_assert_int_eq(tether_params_set(p, "d", ok[i].text, NULL),
+				 0);
+		ck_assert_int_eq(
+		    tether_params_duration(p, "d", 7, 0, UINT64_MAX, &v), 0);
+		ck_assert_uint_eq(v, ok[i].ms);
+	}
+	ck_assert_ptr_null(tether_params_errors(p));
+}
+END_TEST
+
+START_TEST(test_params_duration_absent_gives_default)
+{
+	uint64_t v = 0;
+
+	ck_assert_int_eq(
+	    tether_params_duration(p, "initial", 1234, 0, 5000, &v), 0);
+	ck_assert_uint_eq(v, 1234);
+	ck_assert_ptr_null(tether_params_errors(p));
+}
+END_TEST
+
+START_TEST(test_params_duration_malformed_message)
+{
+	tether_params *child = tether_params_new(NULL);
+	uint64_t v;
+
+	ck_assert_int_eq(
+	    tether_params_set(child, "initial", "1x", "gateway.yaml:4:12"), 0);
+	ck_assert_int_eq(tether_params_set_child(p, "policy", child), 0);
+	ck_assert_int_eq(
+	    tether_params_duration(child, "initial", 1000, 1, UINT64_MAX, &v),
+	    TETHER_ECONFIG);
+	ck_assert_uint_eq(v, 1000);
+	ck_assert_str_eq(tether_params_errors(child),
+			 "gateway.yaml:4:12: policy.initial: expected a "
+			 "duration such as 250ms, 10s, 5m or 1h, found '1x'");
+	/* the parent's list includes what its nested sets recorded */
+	ck_assert_str_eq(tether_params_errors(p), tether_params_errors(child));
+}
+END_TEST
+
+START_TEST(test_params_duration_rejects_other_forms)
+{
+	static const char *const bad[] = {"5",	 "-1s", "1 s", "",	"1.s",
+					  ".5s", "1S",	"1d",  "1e3ms", "s"};
+	uint64_t v;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		tether_params_set(p, "d", bad[i], NULL);
+		ck_assert_msg(tether_params_duration(p, "d", 1, 0, UINT64_MAX,
+						     &v) == TETHER_ECONFIG,
+			      "accepted '%s'", bad[i]);
+	}
+	ck_assert_uint_eq(tth_params_error_count(p), 10);
+}
+END_TEST
+
+START_TEST(test_params_duration_range_in_human_units)
+{
+	uint64_t v;
+
+	tether_params_set(p, "initial", "2h", NULL);
+	tether_params_set(p, "max", "50ms", "gateway.yaml:5:8");
+	tether_params_set(p, "open_for", "0", NULL);
+	ck_assert_int_eq(
+	    tether_params_duration(p, "initial", 1000, 1, 3600000, &v),
+	    TETHER_ECONFIG);
+	ck_assert_int_eq(
+	    tether_params_duration(p, "max", 1000, 100, UINT64_MAX, &v),
+	    TETHER_ECONFIG);
+	ck_assert_int_eq(
+	    tether_params_duration(p, "open_for", 1000, 1500, 90000, &v),
+	    TETHER_ECONFIG);
+	ck_assert_str_eq(tether_params_errors(p),
+			 "gateway.yaml: initial: expected a duration between "
+			 "1ms and 1h, found '2h'\n"
+			 "gateway.yaml:5:8: max: expected a duration of at "
+			 "least 100ms, found '50ms'\n"
+			 "gateway.yaml: open_for: expected a duration between "
+			 "1500ms and 90s, found '0'");
+}
+END_TEST
+
+/* ------------------------------------------------------- other types */
+
+START_TEST(test_params_double_uint_bool)
+{
+	double d;
+	uint64_t u;
+	int b;
+
+	tether_params_set(p, "m", "1.5", NULL);
+	tether_params_set(p, "n", "12", NULL);
+	tether_params_set(p, "b", "off", NULL);
+	ck_assert_int_eq(tether_params_double(p, "m", 2, 1, 10, &d), 0);
+	ck_assert_double_eq(d, 1.5);
+	ck_assert_int_eq(tether_params_uint(p, "n", 0, 0, 100, &u), 0);
+	ck_assert_uint_eq(u, 12);
+	ck_assert_int_eq(tether_params_bool(p, "b", 1, &b), 0);
+	ck_assert_int_eq(b, 0);
+	ck_assert_ptr_null(tether_params_errors(p));
+}
+END_TEST
+
+START_TEST(test_params_all_errors_at_once)
+{
+	double d;
+	uint64_t u;
+	int b;
+
+	tether_params_set(p, "multiplier", "0.5", "g.yaml:2:13");
+	tether_params_set(p, "window", "2x", "g.yaml:3:9");
+	tether_params_set(p, "verbose", "maybe", "g.yaml:4:10");
+	tether_params_set(p, "rate", "nan", "g.yaml:5:7");
+	ck_assert_int_eq(tether_params_double(p, "multiplier", 2, 1, 100, &d),
+			 TETHER_ECONFIG);
+	ck_assert_double_eq(d, 2);
+	ck_assert_int_eq(tether_params_uint(p, "window", 16, 4, 256, &u),
+			 TETHER_ECONFIG);
+	ck_assert_uint_eq(u, 16);
+	ck_assert_int_eq(tether_params_bool(p, "verbose", 1, &b),
+			 TETHER_ECONFIG);
+	ck_assert_int_eq(tether_params_double(p, "rate", 0, 0, 1, &d),
+			 TETHER_ECONFIG);
+	ck_assert_str_eq(
+	    tether_params_errors(p),
+	    "g.yaml:2:13: multiplier: expected a number between 1 "
+	    "and 100, found '0.5'\n"
+	    "g.yaml:3:9: window: expected a whole number between 4 "
+	    "and 256, found '2x'\n"
+	    "g.yaml:4:10: verbose: expected true or false (or "
+	    "yes/no, on/off), found 'maybe'\n"
+	    "g.yaml:5:7: rate: expected a number between 0 and 1, "
+	    "found 'nan'");
+}
+END_TEST
+
+START_TEST(test_params_choice_with_argument)
+{
+	static const char *const modes[] = {"none", "full",
+					    "proportional:", NULL};
+	const char *arg;
+	int i;
+
+	tether_params_set(p, "jitter", "proportional:0.2", NULL);
+	ck_assert_int_eq(tether_params_choice(p, "jitter", modes, 1, &i, &arg),
+			 0);
+	ck_assert_int_eq(i, 2);
+	ck_assert_str_eq(arg, "0.2");
+	tether_params_set(p, "jitter", "none", NULL);
+	ck_assert_int_eq(tether_params_choice(p, "jitter", modes, 1, &i, &arg),
+			 0);
+	ck_assert_int_eq(i, 0);
+	ck_assert_ptr_null(arg);
+}
+END_TEST
+
+START_TEST(test_params_choice_suggests_value)
+{
+	static const char *const modes[] = {"none", "full",
+					    "proportional:", NULL};
+	int i;
+
+	tether_params_set(p, "jitter", "ful", "g.yaml:3:9");
+	ck_assert_int_eq(tether_params_choice(p, "jitter", modes, 1, &i, NULL),
+			 TETHER_ECONFIG);
+	ck_assert_int_eq(i, 1);
+	ck_assert_str_eq(tether_params_errors(p),
+			 "g.yaml:3:9: jitter: expected one of none, full, "
+			 "proportional:<value>, found 'ful' (did you mean "
+			 "'full'?)");
+}
+END_TEST
+
+START_TEST(test_params_fail_custom)
+{
+	ck_assert_int_eq(tether_params_fail(p, "max", "must be >= %s", "1s"),
+			 TETHER_ECONFIG);
+	ck_assert_int_eq(tether_params_fail(p, NULL, "whole set is odd"),
+			 TETHER_ECONFIG);
+	ck_assert_str_eq(tether_params_errors(p),
+			 "gateway.yaml: max: must be >= 1s\n"
+			 "gateway.yaml: whole set is odd");
+}
+END_TEST
+
+/* -------------------------------------------------------------- usage */
+
+START_TEST(test_params_unknown_key_did_you_mean)
+{
+	uint64_t v;
+
+	tether_params_set(p, "intial", "2s", "g.yaml:2:9");
+	tether_params_set(p, "colour", "red", "g.yaml:3:9");
+	tether_params_duration(p, "initial", 1000, 0, UINT64_MAX, &v);
+	tether_params_duration(p, "max", 1000, 0, UINT64_MAX, &v);
+	ck_assert_int_eq(tth_params_check_unknown(p, "exponential"),
+			 TETHER_ECONFIG);
+	ck_assert_str_eq(tether_params_errors(p),
+			 "g.yaml:2:9: unknown key 'intial' for policy "
+			 "'exponential' (did you mean 'initial'?)\n"
+			 "g.yaml:3:9: unknown key 'colour' for policy "
+			 "'exponential'");
+	tth_params_reset_usage(p);
+	ck_assert_ptr_null(tether_params_errors(p));
+}
+END_TEST
+
+START_TEST(test_params_child_key_path)
+{
+	tether_params *inner = tether_params_new("g.yaml:3:3"), *got;
+	double d;
+
+	tether_params_set(inner, "multiplier", "x", "g.yaml:4:17");
+	tether_params_set(inner, "mulitplier", "3", "g.yaml:5:17");
+	ck_assert_int_eq(tether_params_set_child(p, "inner", inner), 0);
+	ck_assert_int_eq(tether_params_child(p, "inner", &got), 0);
+	ck_assert_ptr_eq(got, inner);
+	ck_assert_ptr_null(tether_params_get(p, "inner"));
+	tether_params_double(got, "multiplier", 2, 1, 100, &d);
+	tth_params_check_unknown(p, "breaker");
+	ck_assert_str_eq(tether_params_errors(p),
+			 "g.yaml:4:17: inner.multiplier: expected a number "
+			 "between 1 and 100, found 'x'\n"
+			 "g.yaml:5:17: unknown key 'inner.mulitplier' for "
+			 "policy 'breaker' (did you mean 'inner.multiplier'?)");
+}
+END_TEST
+
+START_TEST(test_params_child_from_type_name)
+{
+	tether_params *got;
+
+	tether_params_set(p, "inner", "fixed", "g.yaml:2:8");
+	ck_assert_int_eq(tether_params_child(p, "inner", &got), 0);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_str_eq(tether_params_get(got, "type"), "fixed");
+	ck_assert_uint_eq(tether_params_count(got), 1);
+	tether_params_set(p, "other", "fixd", "g.yaml:3:8");
+	ck_assert_int_eq(tether_params_child(p, "other", &got), TETHER_ECONFIG);
+	ck_assert_ptr_null(got);
+	ck_assert_str_eq(tether_params_errors(p),
+			 "g.yaml:3:8: other: expected a mapping or a policy "
+			 "type (one of: fixed, exponential, adaptive, "
+			 "breaker), found 'fixd' (did you mean 'fixed'?)");
+	ck_assert_int_eq(tether_params_child(p, "absent", &got), 0);
+	ck_assert_ptr_null(got);
+}
+END_TEST
+
+/* ---------------------------------------------------------- the set */
+
+START_TEST(test_params_set_order_and_replace)
+{
+	ck_assert_int_eq(tether_params_set(p, "b", "1", NULL), 0);
+	ck_assert_int_eq(tether_params_set(p, "a", "2", NULL), 0);
+	ck_assert_int_eq(tether_params_set_kv(p, "b=3", "--policy"), 0);
+	ck_assert_uint_eq(tether_params_count(p), 2);
+	ck_assert_str_eq(tether_params_key(p, 0), "b");
+	ck_assert_str_eq(tether_params_key(p, 1), "a");
+	ck_assert_ptr_null(tether_params_key(p, 2));
+	ck_assert_str_eq(tether_params_get(p, "b"), "3");
+	ck_assert_str_eq(tth_params_where(p, "b"), "--policy");
+	ck_assert_int_eq(tether_params_set_kv(p, "novalue", NULL),
+			 TETHER_EINVAL);
+	ck_assert_int_eq(tether_params_set_kv(p, "=x", NULL), TETHER_EINVAL);
+	ck_assert_int_eq(tether_params_set(p, "", "x", NULL), TETHER_EINVAL);
+	ck_assert_int_eq(tether_params_set_child(p, "c", NULL), TETHER_EINVAL);
+	tether_params_free(NULL);
+}
+END_TEST
+
+START_TEST(test_params_dup_is_deep)
+{
+	tether_params *c = tether_params_new(NULL), *d, *dc;
+	uint64_t v;
+
+	tether_params_set(c, "initial", "1x", "g.yaml:9:9");
+	tether_params_set_child(p, "inner", c);
+	tether_params_set(p, "type", "breaker", NULL);
+	d = tether_params_dup(c);
+	ck_assert_ptr_nonnull(d);
+	tether_params_duration(d, "initial", 1, 0, 10, &v);
+	/* the detached copy still names its path */
+	ck_assert_str_eq(tether_params_errors(d),
+			 "g.yaml:9:9: inner.initial: expected a duration such "
+			 "as 250ms, 10s, 5m or 1h, found '1x'");
+	ck_assert_ptr_null(tether_params_errors(p));
+	tether_params_free(d);
+	d = tether_params_dup(p);
+	ck_assert_uint_eq(tether_params_count(d), 2);
+	ck_assert_int_eq(tether_params_child(d, "inner", &dc), 0);
+	ck_assert_ptr_ne(dc, c);
+	ck_assert_str_eq(tether_params_get(dc, "initial"), "1x");
+	tether_params_free(d);
+}
+END_TEST
+
+/* --------------------------------------------------------------- yaml */
+
+START_TEST(test_params_yaml_block_positions)
+{
+	char err[256];
+	tether_params *y = yaml("# policy\n"
+				"type: exponential\n"
+				"initial: 1x\n"
+				"inner:\n"
+				"  max: 2s\n",
+				err, sizeof(err));
+	tether_params *in;
+	uint64_t v;
+
+	ck_assert_uint_eq(tether_params_count(y), 3);
+	ck_assert_str_eq(tether_params_get(y, "type"), "exponential");
+	ck_assert_str_eq(tth_params_where(y, "initial"), "gw.yaml:3:10");
+	ck_assert_int_eq(tether_params_child(y, "inner", &in), 0);
+	ck_assert_str_eq(tether_params_get(in, "max"), "2s");
+	ck_assert_str_eq(tth_params_where(in, "max"), "gw.yaml:5:8");
+	tether_params_duration(y, "initial", 1, 0, 10, &v);
+	ck_assert_str_eq(tether_params_errors(y),
+			 "gw.yaml:3:10: initial: expected a duration such as "
+			 "250ms, 10s, 5m or 1h, found '1x'");
+	tether_params_free(y);
+}
+END_TEST
+
+START_TEST(test_params_yaml_flow_mapping)
+{
+	char err[256];
+	tether_params *y = yaml("{type: exponential, initial: 1s, "
+				"jitter: full, inner: {a: b}}",
+				err, sizeof(err));
+
+	ck_assert_uint_eq(tether_params_count(y), 4);
+	ck_assert_str_eq(tether_params_key(y, 2), "jitter");
+	ck_assert_str_eq(tether_params_get(y, "jitter"), "full");
+	ck_assert_str_eq(tth_params_where(y, "initial"), "gw.yaml:1:30");
+	tether_params_free(y);
+}
+END_TEST
+
+START_TEST(test_params_yaml_rejects_with_position)
+{
+	static const struct {
+		const char *text, *msg;
+	} bad[] = {
+	    {"type: fixed\nhosts:\n  - a\n",
+	     "gw.yaml:3:3: hosts: sequences are not supported"},
+	    {"type: fixed\nhosts: [a, b]\n",
+	     "gw.yaml:2:8: hosts: sequences are not supported"},
+	    {"base: &b 1s\nmax: *b\n",
+	     "gw.yaml:1:7: anchors and aliases are not supported"},
+	    {"type: fixed\n? [a]\n: b\n",
+	     "gw.yaml:2:3: expected a key, found a sequence"},
+	    {"type: fixed\ninterval: 1s\ntype: exponential\n",
+	     "gw.yaml:3:1: duplicate key 'type' (first at gw.yaml:1:7)"},
+	    {"- a\n- b\n", "gw.yaml:1:1: expected a mapping, found a "
+			   "sequence"},
+	    {"just text\n", "gw.yaml:1:1: expected a mapping, found a "
+			    "scalar"},
+	    {"", "gw.yaml:1:1: expected a mapping, found an empty document"},
+	    {"a: b\n---\nc: d\n",
+	     "gw.yaml:2:1: expected one document, found another"},
+	};
+	char err[256];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(yaml_fails(bad[i].text, err, sizeof(err)),
+				 TETHER_ECONFIG);
+		ck_assert_str_eq(err, bad[i].msg);
+	}
+}
+END_TEST
+
+START_TEST(test_params_yaml_syntax_error)
+{
+	char err[256];
+
+	ck_assert_int_eq(yaml_fails("a: b\n c: d: e\n", err, sizeof(err)),
+			 TETHER_ECONFIG);
+	ck_assert_msg(strncmp(err, "gw.yaml:2:", 10) == 0, "%s", err);
+	ck_assert_int_eq(yaml_fails("{a: b", err, sizeof(err)), TETHER_ECONFIG);
+	ck_assert_msg(strncmp(err, "gw.yaml:", 8) == 0, "%s", err);
+}
+END_TEST
+
+START_TEST(test_params_yaml_nested_duplicate)
+{
+	char err[256];
+
+	ck_assert_int_eq(
+	    yaml_fails("inner:\n  max: 1s\n  max: 2s\n", err, sizeof(err)),
+	    TETHER_ECONFIG);
+	ck_assert_str_eq(err, "gw.yaml:3:3: duplicate key 'max' (first at "
+			      "gw.yaml:2:8)");
+}
+END_TEST
+
+static Suite *params_suite(void)
+{
+	Suite *s = suite_create("params");
+	TCase *tc = tcase_create("durations");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_params_duration_units);
+	tcase_add_test(tc, test_params_duration_absent_gives_default);
+	tcase_add_test(tc, test_params_duration_malformed_message);
+	tcase_add_test(tc, test_params_duration_rejects_other_forms);
+	tcase_add_test(tc, test_params_duration_range_in_human_units);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("types");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_params_double_uint_bool);
+	tcase_add_test(tc, test_params_all_errors_at_once);
+	tcase_add_test(tc, test_params_choice_with_argument);
+	tcase_add_test(tc, test_params_choice_suggests_value);
+	tcase_add_test(tc, test_params_fail_custom);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("usage");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_params_unknown_key_did_you_mean);
+	tcase_add_test(tc, test_params_child_key_path);
+	tcase_add_test(tc, test_params_child_from_type_name);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("set");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_params_set_order_and_replace);
+	tcase_add_test(tc, test_params_dup_is_deep);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("yaml");
+	tcase_add_test(tc, test_params_yaml_block_positions);
+	tcase_add_test(tc, test_params_yaml_flow_mapping);
+	tcase_add_test(tc, test_params_yaml_rejects_with_position);
+	tcase_add_test(tc, test_params_yaml_syntax_error);
+	tcase_add_test(tc, test_params_yaml_nested_duplicate);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TTH_CHECK_MAIN(params_suite)

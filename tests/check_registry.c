@@ -1,0 +1,292 @@
+/* The policy registry and the instance API. */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tether/policy.h>
+
+#include "check-int.h"
+#include "params-int.h"
+#include "../policies/policies-int.h"
+
+/* A third-party policy: always `delay`. */
+static int konst_create(tether_params *p, void **state)
+{
+	uint64_t *d = malloc(sizeof(*d));
+
+	if (!d)
+		return TETHER_ENOMEM;
+	if (tether_params_duration(p, "delay", 1000, 1, 3600000, d)) {
+		free(d);
+		return TETHER_ECONFIG;
+	}
+	*state = d;
+	return 0;
+}
+
+static void konst_destroy(void *state)
+{
+	free(state);
+}
+
+static void konst_next(void *state, const struct tether_policy_input *in,
+		       struct tether_rng *rng,
+		       struct tether_policy_decision *out)
+{
+	(void)in;
+	(void)rng;
+	out->verdict = TETHER_VERDICT_RETRY;
+	out->delay_ms = *(uint64_t *)state;
+}
+
+static void konst_on_success(void *state, uint64_t now_ms)
+{
+	(void)state;
+	(void)now_ms;
+}
+
+static const struct tether_policy_ops konst_ops = {
+    .abi = TETHER_POLICY_ABI,
+    .name = "konst",
+    .summary = "a constant delay (test)",
+    .create = konst_create,
+    .destroy = konst_destroy,
+    .next = konst_next,
+    .on_success = konst_on_success,
+};
+
+static tether_params *yaml(const char *text)
+{
+	tether_params *y = NULL;
+	char err[256];
+
+	ck_assert_int_eq(tth_params_from_yaml(text, strlen(text), "t.yaml", &y,
+					      err, sizeof(err)),
+			 0);
+	return y;
+}
+
+static int try_new(const char *text, char *err, size_t errlen)
+{
+	tether_params *y = yaml(text);
+	tether_policy *pol = (tether_policy *)1;
+	int rc = tether_policy_new(y, &pol, err, errlen);
+
+	if (rc == 0)
+		tether_policy_free(pol);
+	else
+		ck_assert_ptr_null(pol);
+	tether_params_free(y);
+	return rc;
+}
+
+START_TEST(test_registry_builtins_present)
+{
+	static const char *const names[] = {"fixed", "exponential", "adaptive",
+					    "breaker"};
+
+	ck_assert_uint_ge(tether_policy_count(), 4);
+	for (size_t i = 0; i < 4; i++) {
+		const struct tether_policy_ops *ops =
+		    tether_policy_lookup(names[i]);
+
+		ck_assert_ptr_nonnull(ops);
+		ck_assert_ptr_eq(tether_policy_at(i), ops);
+		ck_assert_str_eq(ops->name, names[i]);
+		ck_assert_int_eq(ops->abi, TETHER_POLICY_ABI);
+		ck_assert_ptr_nonnull(ops->summary);
+		ck_assert_ptr_nonnull(ops->describe);
+	}
+	ck_assert_ptr_null(tether_policy_lookup("nope"));
+	ck_assert_ptr_null(tether_policy_lookup(NULL));
+	ck_assert_ptr_null(tether_policy_at(tether_policy_count()));
+}
+END_TEST
+
+START_TEST(test_registry_third_party_selected_by_yaml)
+{
+	struct tether_reason r = {.cls = TETHER_CLASS_TRANSIENT};
+	struct tether_policy_input in = {.attempt = 1, .reason = &r};
+	struct tether_policy_decision d;
+	struct tether_rng rng;
+	tether_params *y;
+	tether_policy *pol;
+	char err[256];
+	size_t before = tether_policy_count();
+
+	ck_assert_int_eq(tether_policy_register(&konst_ops), 0);
+	ck_assert_uint_eq(tether_policy_count(), before + 1);
+	ck_assert_ptr_eq(tether_policy_lookup("konst"), &konst_ops);
+	y = yaml("type: konst\ndelay: 7s\n");
+	ck_assert_int_eq(tether_policy_new(y, &pol, err, sizeof(err)), 0);
+	ck_assert_str_eq(err, "");
+	ck_assert_str_eq(tether_policy_name(pol), "konst");
+	tether_rng_seed(&rng, 1);
+	tether_policy_next(pol, &in, &rng, &d);
+	ck_assert_int_eq(d.verdict, TETHER_VERDICT_RETRY);
+	ck_assert_uint_eq(d.delay_ms, 7000);
+	/* no describe: the type name alone */
+	ck_assert_int_eq(tether_policy_describe(pol, err, sizeof(err)), 5);
+	ck_assert_str_eq(err, "konst");
+	tether_policy_free(pol);
+	tether_params_free(y);
+	ck_assert_int_eq(tether_policy_register(&konst_ops), TETHER_EEXIST);
+	/* it is also a valid breaker inner now */
+	ck_assert_int_eq(
+	    try_new("{type: breaker, inner: konst}", err, sizeof(err)), 0);
+}
+END_TEST
+
+START_TEST(test_registry_rejects_bad_ops)
+{
+	struct tether_policy_ops ops = konst_ops;
+
+	ck_assert_int_eq(tether_policy_register(NULL), TETHER_EINVAL);
+	ops.abi = TETHER_POLICY_ABI + 1;
+	ck_assert_int_eq(tether_policy_register(&ops), TETHER_EABI);
+	ops = konst_ops;
+	ops.name = "";
+	ck_assert_int_eq(tether_policy_register(&ops), TETHER_EINVAL);
+	ops = konst_ops;
+	ops.next = NULL;
+	ck_assert_int_eq(tether_policy_register(&ops), TETHER_EINVAL);
+	ops = konst_ops;
+	ops.name = "exponential";
+	ck_assert_int_eq(tether_policy_register(&ops), TETHER_EEXIST);
+}
+END_TEST
+
+START_TEST(test_registry_grows_past_fixed_slots)
+{
+	static struct tether_policy_ops many[40];
+	static char names[40][16];
+	size_t before = tether_policy_count();
+
+	for (int i = 0; i < 40; i++) {
+		many[i] = konst_ops;
+		snprintf(names[i], sizeof(names[i]), "many%d", i);
+		many[i].name = names[i];
+		ck_assert_int_eq(tether_policy_register(&many[i]), 0);
+	}
+	ck_assert_uint_eq(tether_policy_count(), before + 40);
+	for (int i = 0; i < 40; i++)
+		ck_assert_ptr_eq(tether_policy_lookup(names[i]), &many[i]);
+	ck_assert_ptr_eq(tether_policy_at(1), &tth_policy_exponential);
+}
+END_TEST
+
+START_TEST(test_registry_unknown_type_suggests)
+{
+	char err[512];
+
+	ck_assert_int_eq(try_new("type: exponentail\n", err, sizeof(err)),
+			 TETHER_ENOENT);
+	ck_assert_str_eq(err, "t.yaml:1:7: type: expected a policy type (one "
+			      "of: fixed, exponential, adaptive, breaker), "
+			      "found 'exponentail' (did you mean "
+			      "'exponential'?)");
+}
+END_TEST
+
+START_TEST(test_registry_missing_type)
+{
+	char err[512];
+
+	ck_assert_int_eq(try_new("initial: 1s\n", err, sizeof(err)),
+			 TETHER_ECONFIG);
+	ck_assert_str_eq(err, "t.yaml: type: expected a policy type (one of: "
+			      "fixed, exponential, adaptive, breaker)");
+}
+END_TEST
+
+START_TEST(test_registry_reports_values_then_unknown_keys)
+{
+	char err[1024];
+
+	ck_assert_int_eq(try_new("type: exponential\n"
+				 "intial: 2s\n"
+				 "initial: 1x\n"
+				 "multiplier: 0.5\n",
+				 err, sizeof(err)),
+			 TETHER_ECONFIG);
+	ck_assert_str_eq(err,
+			 "t.yaml:3:10: initial: expected a duration such as "
+			 "250ms, 10s, 5m or 1h, found '1x'\n"
+			 "t.yaml:4:13: multiplier: expected a number between 1 "
+			 "and 100, found '0.5'\n"
+			 "t.yaml:2:9: unknown key 'intial' for policy "
+			 "'exponential' (did you mean 'initial'?)");
+}
+END_TEST
+
+START_TEST(test_registry_err_truncated_safely)
+{
+	char err[16];
+
+	memset(err, 'x', sizeof(err));
+	ck_assert_int_eq(try_new("type: exponentail\n", err, sizeof(err)),
+			 TETHER_ENOENT);
+	ck_assert_uint_eq(strlen(err), sizeof(err) - 1);
+	ck_assert_int_eq(try_new("type: exponentail\n", NULL, 0),
+			 TETHER_ENOENT);
+}
+END_TEST
+
+START_TEST(test_registry_describe_defaults)
+{
+	tether_params *y = yaml("type: exponential\n");
+	tether_policy *pol;
+	char buf[256];
+	int n;
+
+	ck_assert_int_eq(tether_policy_new(y, &pol, NULL, 0), 0);
+	n = tether_policy_describe(pol, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "exponential initial=1s multiplier=2 max=1m "
+			      "jitter=full max_attempts=0 max_elapsed=0");
+	ck_assert_int_eq(n, (int)strlen(buf));
+	/* snprintf semantics on a short buffer */
+	ck_assert_int_eq(tether_policy_describe(pol, buf, 8), n);
+	ck_assert_str_eq(buf, "exponen");
+	ck_assert_int_eq(tether_policy_describe(pol, buf, 13), n);
+	ck_assert_str_eq(buf, "exponential ");
+	tether_policy_free(pol);
+	tether_policy_free(NULL);
+	tether_params_free(y);
+}
+END_TEST
+
+START_TEST(test_registry_new_rejects_null)
+{
+	tether_policy *pol;
+
+	ck_assert_int_eq(tether_policy_new(NULL, &pol, NULL, 0), TETHER_EINVAL);
+}
+END_TEST
+
+static Suite *registry_suite(void)
+{
+	Suite *s = suite_create("registry");
+	TCase *tc = tcase_create("instances");
+
+	/* first: the registry tests below add types for good under CK_FORK=no
+	 */
+	tcase_add_test(tc, test_registry_unknown_type_suggests);
+	tcase_add_test(tc, test_registry_missing_type);
+	tcase_add_test(tc, test_registry_reports_values_then_unknown_keys);
+	tcase_add_test(tc, test_registry_err_truncated_safely);
+	tcase_add_test(tc, test_registry_describe_defaults);
+	tcase_add_test(tc, test_registry_new_rejects_null);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("registry");
+	tcase_add_test(tc, test_registry_builtins_present);
+	tcase_add_test(tc, test_registry_third_party_selected_by_yaml);
+	tcase_add_test(tc, test_registry_rejects_bad_ops);
+	tcase_add_test(tc, test_registry_grows_past_fixed_slots);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TTH_CHECK_MAIN(registry_suite)

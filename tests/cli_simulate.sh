@@ -1,0 +1,57 @@
+#!/bin/sh
+# tether simulate, end to end: the acceptance run of the foundation issue
+# (10,000 clients, 30 s outage: full jitter's peak attempt rate at least 4x
+# below jitter none's, both printed), plus clear errors for bad input.
+set -u
+TETHER="${top_builddir:-.}/tools/tether"
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+ok() { echo "ok - $1"; }
+bad() { echo "not ok - $1"; fail=1; }
+
+"$TETHER" simulate --clients 10000 --outage 30s >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 0 ] && ok "simulate exits 0" || { bad "simulate exit $rc"; cat "$tmp/err"; }
+grep -q '^== policy: exponential initial=1s multiplier=2 max=1m jitter=full max_attempts=0 max_elapsed=0$' "$tmp/out" \
+	&& ok "prints the policy" || bad "policy line missing"
+grep -q '^== comparison run (jitter=none): exponential .*jitter=none ' "$tmp/out" \
+	&& ok "runs the jitter=none baseline" || bad "baseline missing"
+grep -q 'attempts per 100 ms around recovery' "$tmp/out" && ok "histogram" || bad "histogram missing"
+grep -q 'client 0:' "$tmp/out" && ok "delay schedule" || bad "schedule missing"
+grep -q 'reconnected after the server came back: 50% .* 90% .* 100% ' "$tmp/out" \
+	&& ok "time to 50/90/100%" || bad "percentiles missing"
+# peak attempt rates of the two runs, in order: policy then baseline
+rates=$(sed -n 's/^  peak attempt rate: \([0-9]*\)\/s.*/\1/p' "$tmp/out" | tr '\n' ' ')
+set -- $rates
+if [ $# -eq 2 ] && [ "$1" -gt 0 ] && [ $(($1 * 4)) -le "$2" ]; then
+	ok "full jitter peak $1/s is at least 4x below jitter none $2/s"
+else
+	bad "peak rates '$rates' do not show a 4x reduction"
+fi
+grep -q 'lower$' "$tmp/out" && ok "comparison line" || bad "comparison line missing"
+
+# YAML policy with a breaker, and the limiter
+"$TETHER" simulate -n 200 -d 5s --limit 100:10:8 --no-compare \
+	--policy-yaml '{type: breaker, failures: 2, open_for: 3s, inner: {type: exponential, initial: 500ms}}' \
+	>"$tmp/out2" 2>&1 && ok "breaker from YAML runs" || { bad "breaker run failed"; cat "$tmp/out2"; }
+grep -q '^limiter: 100 connects/s, burst 10, max connecting 8$' "$tmp/out2" && ok "limiter shown" || bad "limiter line missing"
+grep -q '^== policy: breaker ' "$tmp/out2" && ok "breaker described" || bad "breaker not described"
+
+# bad input: clear errors, exit 2
+"$TETHER" simulate --outage 30x >"$tmp/o" 2>"$tmp/e"; rc=$?
+[ $rc -eq 2 ] && grep -q "expected a duration" "$tmp/e" && ok "bad duration rejected" \
+	|| { bad "bad duration: rc $rc"; cat "$tmp/e"; }
+"$TETHER" simulate --set intial=2s >"$tmp/o" 2>"$tmp/e"; rc=$?
+[ $rc -eq 2 ] && grep -q "did you mean 'initial'" "$tmp/e" && ok "typo gets a suggestion" \
+	|| { bad "typo: rc $rc"; cat "$tmp/e"; }
+"$TETHER" simulate --policy-yaml '{type: exponential, jitter: [a]}' >"$tmp/o" 2>"$tmp/e"; rc=$?
+[ $rc -eq 2 ] && grep -q -- "--policy-yaml:1:" "$tmp/e" && ok "YAML error has a position" \
+	|| { bad "yaml error: rc $rc"; cat "$tmp/e"; }
+"$TETHER" simulate --policy nosuch >"$tmp/o" 2>"$tmp/e"; rc=$?
+[ $rc -eq 2 ] && grep -q "nosuch" "$tmp/e" && ok "unknown policy named" || { bad "unknown policy: rc $rc"; cat "$tmp/e"; }
+"$TETHER" bogus >"$tmp/o" 2>"$tmp/e"; rc=$?
+[ $rc -eq 2 ] && grep -q "unknown command 'bogus'" "$tmp/e" && ok "unknown command" || bad "unknown command: rc $rc"
+"$TETHER" policies | grep -q '^breaker ' && ok "policies listed" || bad "policies list"
+
+exit $fail

@@ -1,0 +1,85 @@
+# One Check suite per module (unit tests on virtual time), plus CLI checks.
+UNIT_SUITES = \
+	tests/check_errors \
+	tests/check_reason \
+	tests/check_rng \
+	tests/check_params \
+	tests/check_timer_heap \
+	tests/check_limiter \
+	tests/check_machine \
+	tests/check_engine \
+	tests/check_registry \
+	tests/check_fixed \
+	tests/check_exponential \
+	tests/check_adaptive \
+	tests/check_breaker \
+	tests/check_sim
+
+if HAVE_CHECK
+check_PROGRAMS += $(UNIT_SUITES)
+TESTS += $(UNIT_SUITES)
+endif
+TESTS += tests/cli_simulate.sh
+EXTRA_DIST += tests/cli_simulate.sh
+TESTS_ENVIRONMENT = top_builddir=$(top_builddir) top_srcdir=$(top_srcdir); export top_builddir top_srcdir;
+
+TEST_COMMON_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+TEST_COMMON_LDADD = libtether-internal.la $(CHECK_LIBS) -lm
+
+tests_check_errors_SOURCES = tests/check_errors.c tests/check-int.h
+tests_check_errors_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_errors_LDADD = $(TEST_COMMON_LDADD)
+tests_check_reason_SOURCES = tests/check_reason.c tests/check-int.h
+tests_check_reason_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_reason_LDADD = $(TEST_COMMON_LDADD)
+tests_check_rng_SOURCES = tests/check_rng.c tests/check-int.h
+tests_check_rng_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_rng_LDADD = $(TEST_COMMON_LDADD)
+tests_check_params_SOURCES = tests/check_params.c tests/check-int.h
+tests_check_params_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_params_LDADD = $(TEST_COMMON_LDADD)
+tests_check_timer_heap_SOURCES = tests/check_timer_heap.c tests/check-int.h
+tests_check_timer_heap_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_timer_heap_LDADD = $(TEST_COMMON_LDADD)
+tests_check_limiter_SOURCES = tests/check_limiter.c tests/check-int.h
+tests_check_limiter_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_limiter_LDADD = $(TEST_COMMON_LDADD)
+tests_check_machine_SOURCES = tests/check_machine.c tests/check-int.h
+tests_check_machine_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_machine_LDADD = $(TEST_COMMON_LDADD)
+tests_check_engine_SOURCES = tests/check_engine.c tests/check-int.h
+tests_check_engine_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_engine_LDADD = $(TEST_COMMON_LDADD)
+tests_check_registry_SOURCES = tests/check_registry.c tests/check-int.h
+tests_check_registry_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_registry_LDADD = $(TEST_COMMON_LDADD)
+tests_check_fixed_SOURCES = tests/check_fixed.c tests/check-int.h
+tests_check_fixed_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_fixed_LDADD = $(TEST_COMMON_LDADD)
+tests_check_exponential_SOURCES = tests/check_exponential.c tests/check-int.h
+tests_check_exponential_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_exponential_LDADD = $(TEST_COMMON_LDADD)
+tests_check_adaptive_SOURCES = tests/check_adaptive.c tests/check-int.h
+tests_check_adaptive_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_adaptive_LDADD = $(TEST_COMMON_LDADD)
+tests_check_breaker_SOURCES = tests/check_breaker.c tests/check-int.h
+tests_check_breaker_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_breaker_LDADD = $(TEST_COMMON_LDADD)
+tests_check_sim_SOURCES = tests/check_sim.c tests/check-int.h
+tests_check_sim_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_sim_LDADD = $(TEST_COMMON_LDADD)
+
+# Developer targets: the unit suites under valgrind, and cppcheck.
+VALGRIND_FLAGS = --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --quiet
+valgrind: $(UNIT_SUITES)
+	@set -e; for t in $(UNIT_SUITES); do \
+	  echo "valgrind $$t"; \
+	  CK_FORK=no $(LIBTOOL) --mode=execute $(VALGRIND) $(VALGRIND_FLAGS) ./$$t; \
+	done
+
+cppcheck:
+	$(CPPCHECK) --enable=warning,performance,portability --error-exitcode=1 \
+	  --inline-suppr --quiet -I$(top_srcdir)/include -I$(top_srcdir)/core \
+	  $(top_srcdir)/core $(top_srcdir)/policies $(top_srcdir)/tools
+
+.PHONY: valgrind cppcheck

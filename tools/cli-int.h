@@ -1,0 +1,21 @@
+/* The tether command-line tool: shared declarations. */
+#ifndef TETHER_CLI_INT_H
+#define TETHER_CLI_INT_H
+
+#include <stdint.h>
+
+/* Exit statuses (also in tether(1)). */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1  /* the job ran and failed */
+#define CLI_EXIT_USAGE 2 /* bad command line or configuration */
+
+int cli_simulate(int argc, char **argv);
+
+/* Parse a duration ("250ms", "30s", "5m") for option opt; prints an error
+ * naming opt and returns -1 on failure. */
+int cli_duration(const char *opt, const char *text, uint64_t *out_ms);
+
+/* Print each line of a multi-line message to stderr as "tether: line". */
+void cli_errors(const char *lines);
+
+#endif

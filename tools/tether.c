@@ -1,0 +1,89 @@
+/* tether: the command-line tool. */
+#include <stdio.h>
+#include <string.h>
+
+#include <tether/policy.h>
+#include <tether/tether.h>
+
+#include "cli-int.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tether COMMAND [OPTIONS]\n"
+		"\n"
+		"commands:\n"
+		"  simulate   run a reconnect storm on virtual time and show what\n"
+		"             a server would see (tether simulate --help)\n"
+		"  policies   list the registered reconnect policies\n"
+		"  version    print the library version\n"
+		"  help       this text\n");
+}
+
+int cli_duration(const char *opt, const char *text, uint64_t *out_ms)
+{
+	tether_params *p = tether_params_new(NULL);
+	int rc;
+
+	if (!p) {
+		fprintf(stderr, "tether: out of memory\n");
+		return -1;
+	}
+	rc = tether_params_set(p, opt, text, NULL);
+	if (rc == 0)
+		rc = tether_params_duration(p, opt, 0, 0, UINT64_MAX / 2,
+					    out_ms);
+	if (rc != 0) {
+		const char *e = tether_params_errors(p);
+		cli_errors(e ? e : tether_strerror(rc));
+	}
+	tether_params_free(p);
+	return rc == 0 ? 0 : -1;
+}
+
+void cli_errors(const char *lines)
+{
+	const char *p = lines;
+
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+		fprintf(stderr, "tether: %.*s\n", (int)n, p);
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+}
+
+static int cmd_policies(void)
+{
+	for (size_t i = 0; i < tether_policy_count(); i++) {
+		const struct tether_policy_ops *ops = tether_policy_at(i);
+		printf("%-12s %s\n", ops->name, ops->summary ? ops->summary : "");
+	}
+	return CLI_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "simulate") == 0)
+		return cli_simulate(argc - 1, argv + 1);
+	if (strcmp(cmd, "policies") == 0)
+		return cmd_policies();
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("tether %s\n", tether_version());
+		return CLI_EXIT_OK;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+	    strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	fprintf(stderr, "tether: unknown command '%s'\n\n", cmd);
+	usage(stderr);
+	return CLI_EXIT_USAGE;
+}
