@@ -15,6 +15,21 @@ make $JOBS
 make $JOBS check || { cat test-suite.log; exit 1; }
 make $JOBS distcheck
 
+# Installed into a prefix, pkg-config gives what a program needs to link.
+inst="$top/_inst"
+rm -rf "$inst"
+make install DESTDIR="$inst" >/dev/null
+prefix=$(sed -n 's/^prefix=//p' tether.pc)
+pcdir="$inst$prefix/lib/pkgconfig"
+flags=$(PKG_CONFIG_PATH="$pcdir" pkg-config --define-variable=prefix="$inst$prefix" \
+	--cflags --libs tether)
+cc -Wall -Wextra -Werror examples/storm.c $flags -o "$inst/storm"
+LD_LIBRARY_PATH="$inst$prefix/lib" "$inst/storm" | tee "$inst/storm.out"
+grep -q "max attempts in any 1 s" "$inst/storm.out"
+"$inst$prefix/bin/tether" version
+echo "install check: a program built with pkg-config links and runs"
+rm -rf "$inst"
+
 # The unit suites once more with sanitizers, out of tree.
 rm -rf "$top/build-san"
 mkdir "$top/build-san"
