@@ -26,7 +26,7 @@ flags=$(PKG_CONFIG_PATH="$pcdir" pkg-config --define-variable=prefix="$inst$pref
 cc -Wall -Wextra -Werror examples/storm.c $flags -o "$inst/storm"
 LD_LIBRARY_PATH="$inst$prefix/lib" "$inst/storm" | tee "$inst/storm.out"
 grep -q "max attempts in any 1 s" "$inst/storm.out"
-"$inst$prefix/bin/tether" version
+LD_LIBRARY_PATH="$inst$prefix/lib" "$inst$prefix/bin/tether" version
 echo "install check: a program built with pkg-config links and runs"
 rm -rf "$inst"
 
