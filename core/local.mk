@@ -8,7 +8,7 @@ libtether_internal_la_SOURCES = \
 	core/errors.c \
 	core/reason.c core/reason-int.h \
 	core/rng.c \
-	core/params.c core/params-int.h core/params_yaml.c \
+	core/params.c core/params_get.c core/params-int.h core/params_yaml.c \
 	core/timer_heap.c core/timer_heap-int.h \
 	core/limiter.c core/limiter-int.h \
 	core/machine.c core/machine-int.h \

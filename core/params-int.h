@@ -7,6 +7,47 @@
 
 #include <tether/policy.h>
 
+/* The set's layout, shared by params.c and params_get.c only. */
+
+struct tth_param {
+	char *key;
+	char *value;		/* text, or NULL when child is set */
+	char *where;		/* location of the value; may be NULL */
+	tether_params *child;	/* nested set */
+	tether_params *derived; /* {type: value}, made by tether_params_child */
+	int known;
+};
+
+struct tth_perr {
+	uint64_t seq; /* global order, so nested errors merge chronologically */
+	char *text;
+};
+
+struct tether_params {
+	char *where;
+	tether_params *parent;
+	char
+	    *pkey; /* key in the parent, or the whole path of a detached copy */
+	struct tth_param *v;
+	size_t n, cap;
+	char **asked;
+	size_t nasked, askcap;
+	struct tth_perr *errs;
+	size_t nerrs, errcap;
+	char *joined; /* cache behind tether_params_errors() */
+	int checked;
+};
+
+/* Mark key known and remember that some getter asked for its name. */
+struct tth_param *tth_params_ask(tether_params *p, const char *key);
+
+/* "'1x'" or "a mapping": what the user wrote, for "found ..." */
+const char *tth_params_found(const struct tth_param *e, char *buf, size_t len);
+
+/* Append "<where>: <path of key>: <message>" to p's errors; key may be NULL. */
+__attribute__((format(printf, 3, 4))) void
+tth_params_add_error(tether_params *p, const char *key, const char *fmt, ...);
+
 /*
  * Forget which keys were read, the errors and the "checked" marks, in p and
  * every nested set, before a policy's create() reads p again.

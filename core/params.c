@@ -5,8 +5,6 @@
  */
 #include "config.h"
 
-#include <ctype.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,36 +12,6 @@
 #include <strings.h>
 
 #include "params-int.h"
-#include "../policies/policies-int.h"
-
-struct tth_param {
-	char *key;
-	char *value;		/* text, or NULL when child is set */
-	char *where;		/* location of the value; may be NULL */
-	tether_params *child;	/* nested set */
-	tether_params *derived; /* {type: value}, made by tether_params_child */
-	int known;
-};
-
-struct tth_perr {
-	uint64_t seq; /* global order, so nested errors merge chronologically */
-	char *text;
-};
-
-struct tether_params {
-	char *where;
-	tether_params *parent;
-	char
-	    *pkey; /* key in the parent, or the whole path of a detached copy */
-	struct tth_param *v;
-	size_t n, cap;
-	char **asked;
-	size_t nasked, askcap;
-	struct tth_perr *errs;
-	size_t nerrs, errcap;
-	char *joined; /* cache behind tether_params_errors() */
-	int checked;
-};
 
 static uint64_t error_seq;
 
@@ -211,8 +179,8 @@ static void add_error_v(tether_params *p, const char *key, const char *fmt,
 	push_error(p, entry_where(p, key ? find(p, key) : NULL), path, msg);
 }
 
-__attribute__((format(printf, 3, 4))) static void
-add_error(tether_params *p, const char *key, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) void
+tth_params_add_error(tether_params *p, const char *key, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -222,7 +190,7 @@ add_error(tether_params *p, const char *key, const char *fmt, ...)
 }
 
 /* Mark key known and remember that some getter asked for its name. */
-static struct tth_param *ask(tether_params *p, const char *key)
+struct tth_param *tth_params_ask(tether_params *p, const char *key)
 {
 	struct tth_param *e = find(p, key);
 	size_t i;
@@ -248,7 +216,7 @@ static struct tth_param *ask(tether_params *p, const char *key)
 }
 
 /* "'1x'" or "a mapping": what the user wrote, for "found ..." */
-static const char *found(const struct tth_param *e, char *buf, size_t len)
+const char *tth_params_found(const struct tth_param *e, char *buf, size_t len)
 {
 	if (!e->value)
 		return "a mapping";
@@ -500,298 +468,6 @@ TETHER_EXPORT tether_params *tether_params_dup(const tether_params *p)
 	return c;
 }
 
-/* ------------------------------------------------------------ getters */
-
-static int parse_duration(const char *s, double *ms)
-{
-	double n = 0, scale = 1, factor;
-	const char *q = s;
-
-	if (!isdigit((unsigned char)*q))
-		return -1;
-	while (isdigit((unsigned char)*q))
-		n = n * 10 + (*q++ - '0');
-	if (*q == '.') {
-		q++;
-		if (!isdigit((unsigned char)*q))
-			return -1;
-		while (isdigit((unsigned char)*q)) {
-			scale /= 10;
-			n += (*q++ - '0') * scale;
-		}
-	}
-	if (*q == '\0') {
-		if (n != 0) /* a bare number has no unit to mean */
-			return -1;
-		factor = 0;
-	} else if (strcmp(q, "ms") == 0) {
-		factor = 1;
-	} else if (strcmp(q, "s") == 0) {
-		factor = 1000;
-	} else if (strcmp(q, "m") == 0) {
-		factor = 60000;
-	} else if (strcmp(q, "h") == 0) {
-		factor = 3600000;
-	} else {
-		return -1;
-	}
-	*ms = round(n * factor);
-	return 0;
-}
-
-static void range_text(char *buf, size_t len, const char *noun, const char *lo,
-		       const char *hi, int has_lo, int has_hi)
-{
-	if (has_lo && has_hi)
-		snprintf(buf, len, "%s between %s and %s", noun, lo, hi);
-	else if (has_hi)
-		snprintf(buf, len, "%s of at most %s", noun, hi);
-	else
-		snprintf(buf, len, "%s of at least %s", noun, lo);
-}
-
-TETHER_EXPORT int tether_params_duration(tether_params *p, const char *key,
-					 uint64_t def_ms, uint64_t min_ms,
-					 uint64_t max_ms, uint64_t *out_ms)
-{
-	struct tth_param *e;
-	char fb[300], lo[32], hi[32], what[96];
-	double ms;
-
-	*out_ms = def_ms;
-	e = ask(p, key);
-	if (!e)
-		return 0;
-	if (!e->value || parse_duration(e->value, &ms) < 0) {
-		add_error(p, key,
-			  "expected a duration such as 250ms, 10s, 5m or 1h, "
-			  "found %s",
-			  found(e, fb, sizeof(fb)));
-		return TETHER_ECONFIG;
-	}
-	if (ms < (double)min_ms || ms > (double)max_ms) {
-		tth_fmt_duration(lo, sizeof(lo), min_ms);
-		tth_fmt_duration(hi, sizeof(hi), max_ms);
-		range_text(what, sizeof(what), "a duration", lo, hi, min_ms > 0,
-			   max_ms < UINT64_MAX);
-		add_error(p, key, "expected %s, found %s", what,
-			  found(e, fb, sizeof(fb)));
-		return TETHER_ECONFIG;
-	}
-	*out_ms = (uint64_t)ms;
-	return 0;
-}
-
-TETHER_EXPORT int tether_params_double(tether_params *p, const char *key,
-				       double def, double min, double max,
-				       double *out)
-{
-	struct tth_param *e;
-	char fb[300], lo[32], hi[32], what[96];
-	char *end;
-	double d;
-
-	*out = def;
-	e = ask(p, key);
-	if (!e)
-		return 0;
-	if (e->value && *e->value && !isspace((unsigned char)*e->value)) {
-		d = strtod(e->value, &end);
-		if (*end == '\0' && isfinite(d)) {
-			if (d >= min && d <= max) {
-				*out = d;
-				return 0;
-			}
-		}
-	}
-	snprintf(lo, sizeof(lo), "%g", min);
-	snprintf(hi, sizeof(hi), "%g", max);
-	range_text(what, sizeof(what), "a number", lo, hi, isfinite(min),
-		   isfinite(max));
-	add_error(p, key, "expected %s, found %s", what,
-		  found(e, fb, sizeof(fb)));
-	return TETHER_ECONFIG;
-}
-
-TETHER_EXPORT int tether_params_uint(tether_params *p, const char *key,
-				     uint64_t def, uint64_t min, uint64_t max,
-				     uint64_t *out)
-{
-	struct tth_param *e;
-	char fb[300], lo[32], hi[32], what[96];
-	uint64_t v = 0;
-	const char *q;
-
-	*out = def;
-	e = ask(p, key);
-	if (!e)
-		return 0;
-	q = e->value;
-	if (q && isdigit((unsigned char)*q)) {
-		for (; isdigit((unsigned char)*q); q++) {
-			unsigned d = (unsigned)(*q - '0');
-
-			if (v > (UINT64_MAX - d) / 10)
-				break;
-			v = v * 10 + d;
-		}
-		if (*q == '\0' && v >= min && v <= max) {
-			*out = v;
-			return 0;
-		}
-	}
-	snprintf(lo, sizeof(lo), "%llu", (unsigned long long)min);
-	snprintf(hi, sizeof(hi), "%llu", (unsigned long long)max);
-	range_text(what, sizeof(what), "a whole number", lo, hi, 1,
-		   max < UINT64_MAX);
-	add_error(p, key, "expected %s, found %s", what,
-		  found(e, fb, sizeof(fb)));
-	return TETHER_ECONFIG;
-}
-
-TETHER_EXPORT int tether_params_bool(tether_params *p, const char *key, int def,
-				     int *out)
-{
-	static const char *const yes[] = {"true", "yes", "on"};
-	static const char *const no[] = {"false", "no", "off"};
-	struct tth_param *e;
-	char fb[300];
-
-	*out = def;
-	e = ask(p, key);
-	if (!e)
-		return 0;
-	for (size_t i = 0; e->value && i < 3; i++) {
-		if (strcmp(e->value, yes[i]) == 0) {
-			*out = 1;
-			return 0;
-		}
-		if (strcmp(e->value, no[i]) == 0) {
-			*out = 0;
-			return 0;
-		}
-	}
-	add_error(p, key,
-		  "expected true or false (or yes/no, on/off), found %s",
-		  found(e, fb, sizeof(fb)));
-	return TETHER_ECONFIG;
-}
-
-TETHER_EXPORT int tether_params_choice(tether_params *p, const char *key,
-				       const char *const *choices, int def,
-				       int *out, const char **arg)
-{
-	struct tth_param *e;
-	char fb[300], list[400], word[64];
-	const char *best = NULL;
-	size_t used = 0, wl;
-	int bestd = 3;
-
-	*out = def;
-	if (arg)
-		*arg = NULL;
-	e = ask(p, key);
-	if (!e)
-		return 0;
-	for (int i = 0; e->value && choices[i]; i++) {
-		size_t cl = strlen(choices[i]);
-
-		if (cl && choices[i][cl - 1] == ':') {
-			if (strncmp(e->value, choices[i], cl) == 0 &&
-			    e->value[cl]) {
-				*out = i;
-				if (arg)
-					*arg = e->value + cl;
-				return 0;
-			}
-		} else if (strcmp(e->value, choices[i]) == 0) {
-			*out = i;
-			return 0;
-		}
-	}
-	/* suggest on the word before any ':' argument */
-	wl = e->value ? strcspn(e->value, ":") : 0;
-	snprintf(word, sizeof(word), "%.*s", (int)wl, e->value ? e->value : "");
-	list[0] = '\0';
-	for (int i = 0; choices[i]; i++) {
-		size_t cl = strlen(choices[i]);
-		char name[64];
-		int d;
-
-		snprintf(name, sizeof(name), "%.*s",
-			 (int)(cl && choices[i][cl - 1] == ':' ? cl - 1 : cl),
-			 choices[i]);
-		if (used < sizeof(list))
-			used += (size_t)snprintf(
-			    list + used, sizeof(list) - used, "%s%s%s",
-			    i ? ", " : "", name,
-			    strlen(name) < cl ? ":<value>" : "");
-		if (!e->value)
-			continue;
-		d = tth_edit_distance(word, name, 2);
-		if (d < bestd) {
-			bestd = d;
-			best = choices[i];
-		}
-	}
-	if (best && e->value && strcmp(best, e->value) != 0)
-		add_error(p, key,
-			  "expected one of %s, found %s (did you mean '%s'?)",
-			  list, found(e, fb, sizeof(fb)), best);
-	else
-		add_error(p, key, "expected one of %s, found %s", list,
-			  found(e, fb, sizeof(fb)));
-	return TETHER_ECONFIG;
-}
-
-TETHER_EXPORT int tether_params_child(tether_params *p, const char *key,
-				      tether_params **out)
-{
-	struct tth_param *e;
-	tether_params *c;
-	char names[256], fb[300];
-	const char *near;
-
-	*out = NULL;
-	e = ask(p, key);
-	if (!e)
-		return 0;
-	if (e->child) {
-		*out = e->child;
-		return 0;
-	}
-	if (e->derived) {
-		*out = e->derived;
-		return 0;
-	}
-	if (tether_policy_lookup(e->value)) {
-		c = tether_params_new(e->where);
-		if (!c || tether_params_set(c, "type", e->value, e->where)) {
-			tether_params_free(c);
-			add_error(p, key, "out of memory");
-			return TETHER_ECONFIG;
-		}
-		c->parent = p;
-		c->pkey = strdup(key);
-		e->derived = c;
-		*out = c;
-		return 0;
-	}
-	tth_policy_names(names, sizeof(names));
-	near = tth_policy_suggest(e->value);
-	if (near)
-		add_error(p, key,
-			  "expected a mapping or a policy type (one of: %s), "
-			  "found %s (did you mean '%s'?)",
-			  names, found(e, fb, sizeof(fb)), near);
-	else
-		add_error(p, key,
-			  "expected a mapping or a policy type (one of: %s), "
-			  "found %s",
-			  names, found(e, fb, sizeof(fb)));
-	return TETHER_ECONFIG;
-}
-
 TETHER_EXPORT int tether_params_fail(tether_params *p, const char *key,
 				     const char *fmt, ...)
 {
@@ -964,13 +640,14 @@ int tth_params_check_unknown(tether_params *p, const char *what)
 int tth_params_text(tether_params *p, const char *key, const char *what,
 		    const char **out)
 {
-	struct tth_param *e = ask(p, key);
+	struct tth_param *e = tth_params_ask(p, key);
 
 	*out = NULL;
 	if (!e)
 		return 0;
 	if (!e->value) {
-		add_error(p, key, "expected %s, found a mapping", what);
+		tth_params_add_error(p, key, "expected %s, found a mapping",
+				     what);
 		return TETHER_ECONFIG;
 	}
 	*out = e->value;

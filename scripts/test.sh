@@ -1,7 +1,8 @@
 #!/bin/sh
-# Everything CI runs: dependencies, the -Werror build, the unit suites and
-# CLI checks, make distcheck, then the unit suites again under ASan/UBSan
-# and under valgrind. Ends with one "N passed, N failed" line counting the
+# Everything CI runs: dependencies, the unit suites under ASan/UBSan, the
+# -Werror build with the unit suites and CLI checks, make distcheck, an
+# install check, then the unit suites again under valgrind. Ends with one
+# "N passed, N failed" line counting the
 # Check tests.
 set -eu
 cd "$(dirname "$0")/.."
@@ -10,6 +11,16 @@ sh scripts/deps.sh
 JOBS="-j2"
 
 autoreconf -fi
+[ -f Makefile ] && make distclean >/dev/null
+
+# The unit suites with sanitizers, out of tree (first: a VPATH build needs
+# an unconfigured source tree).
+rm -rf "$top/build-san"
+mkdir "$top/build-san"
+(cd "$top/build-san" && "$top/configure" --enable-werror --enable-sanitizers -q &&
+	make $JOBS && make $JOBS check) || { cat "$top/build-san/test-suite.log"; exit 1; }
+
+# The -Werror build in the tree, as README says.
 ./configure --enable-werror
 make $JOBS
 make $JOBS check || { cat test-suite.log; exit 1; }
@@ -29,12 +40,6 @@ grep -q "max attempts in any 1 s" "$inst/storm.out"
 LD_LIBRARY_PATH="$inst$prefix/lib" "$inst$prefix/bin/tether" version
 echo "install check: a program built with pkg-config links and runs"
 rm -rf "$inst"
-
-# The unit suites once more with sanitizers, out of tree.
-rm -rf "$top/build-san"
-mkdir "$top/build-san"
-(cd "$top/build-san" && "$top/configure" --enable-werror --enable-sanitizers -q &&
-	make $JOBS && make $JOBS check) || { cat "$top/build-san/test-suite.log"; exit 1; }
 
 # And under valgrind (no sanitizers there), from the -Werror build.
 make valgrind
