@@ -2,7 +2,7 @@
 # built from it (exporting only TETHER_EXPORT symbols) and the unit suites
 # link it statically to reach the internal modules.
 noinst_LTLIBRARIES += libtether-internal.la
-libtether_internal_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(YAML_CFLAGS)
+libtether_internal_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(YAML_CFLAGS) $(LWS_CFLAGS)
 libtether_internal_la_LIBADD = $(YAML_LIBS) $(PTHREAD_LIBS)
 libtether_internal_la_SOURCES = \
 	core/errors.c \
@@ -14,6 +14,8 @@ libtether_internal_la_SOURCES = \
 	core/machine.c core/machine-int.h \
 	core/engine.c core/engine-int.h \
 	core/sim.c \
+	core/mgr.c core/mgr-int.h \
+	core/transport_registry.c \
 	core/util-int.h
 
 lib_LTLIBRARIES += libtether.la
@@ -25,4 +27,5 @@ tetherincludedir = $(includedir)/tether
 tetherinclude_HEADERS = \
 	include/tether/tether.h \
 	include/tether/policy.h \
-	include/tether/sim.h
+	include/tether/sim.h \
+	include/tether/transport.h

@@ -55,7 +55,8 @@ tth_params_add_error(tether_params *p, const char *key, const char *fmt, ...);
 void tth_params_reset_usage(tether_params *p);
 
 /*
- * Record "unknown key 'k' for policy 'what' (did you mean 'x'?)" for every
+ * Record "unknown key 'k' for <what> (did you mean 'x'?)", what being e.g.
+ * "policy 'exponential'" or "transport 'mqtt'", for every
  * key of p that no getter asked for, and recurse into nested sets that were
  * asked for and not checked by a policy of their own. Marks p checked.
  * Returns 0 or TETHER_ECONFIG.

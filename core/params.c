@@ -624,12 +624,12 @@ int tth_params_check_unknown(tether_params *p, const char *what)
 			key_path(p, best, fix, sizeof(fix));
 			snprintf(
 			    msg, sizeof(msg),
-			    "unknown key '%s' for policy '%s' (did you mean "
+			    "unknown key '%s' for %s (did you mean "
 			    "'%s'?)",
 			    path, what, fix);
 		} else {
 			snprintf(msg, sizeof(msg),
-				 "unknown key '%s' for policy '%s'", path,
+				 "unknown key '%s' for %s", path,
 				 what);
 		}
 		push_error(p, entry_where(p, e), "", msg);

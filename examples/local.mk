@@ -3,3 +3,7 @@ noinst_PROGRAMS += examples/storm
 examples_storm_SOURCES = examples/storm.c
 examples_storm_CPPFLAGS = -I$(top_srcdir)/include
 examples_storm_LDADD = libtether.la
+noinst_PROGRAMS += examples/embed
+examples_embed_SOURCES = examples/embed.c
+examples_embed_CPPFLAGS = -I$(top_srcdir)/include
+examples_embed_LDADD = libtether.la

@@ -229,7 +229,9 @@ TETHER_EXPORT int tether_policy_new(tether_params *params, tether_policy **out,
 			snprintf(err, errlen, "out of memory");
 		return rc;
 	}
-	if (tth_params_check_unknown(params, ops->name) < 0 && rc == 0)
+	char what[128];
+	snprintf(what, sizeof(what), "policy '%s'", ops->name);
+	if (tth_params_check_unknown(params, what) < 0 && rc == 0)
 		rc = TETHER_ECONFIG;
 	if (rc == 0 && tth_params_error_count(params))
 		rc = TETHER_ECONFIG; /* a create() that forgot to say so */

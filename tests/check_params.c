@@ -252,7 +252,7 @@ START_TEST(test_params_unknown_key_did_you_mean)
 	tether_params_set(p, "colour", "red", "g.yaml:3:9");
 	tether_params_duration(p, "initial", 1000, 0, UINT64_MAX, &v);
 	tether_params_duration(p, "max", 1000, 0, UINT64_MAX, &v);
-	ck_assert_int_eq(tth_params_check_unknown(p, "exponential"),
+	ck_assert_int_eq(tth_params_check_unknown(p, "policy 'exponential'"),
 			 TETHER_ECONFIG);
 	ck_assert_str_eq(tether_params_errors(p),
 			 "g.yaml:2:9: unknown key 'intial' for policy "
@@ -276,7 +276,7 @@ START_TEST(test_params_child_key_path)
 	ck_assert_ptr_eq(got, inner);
 	ck_assert_ptr_null(tether_params_get(p, "inner"));
 	tether_params_double(got, "multiplier", 2, 1, 100, &d);
-	tth_params_check_unknown(p, "breaker");
+	tth_params_check_unknown(p, "policy 'breaker'");
 	ck_assert_str_eq(tether_params_errors(p),
 			 "g.yaml:4:17: inner.multiplier: expected a number "
 			 "between 1 and 100, found 'x'\n"

@@ -13,12 +13,28 @@ UNIT_SUITES = \
 	tests/check_exponential \
 	tests/check_adaptive \
 	tests/check_breaker \
-	tests/check_sim
+	tests/check_sim \
+	tests/check_mgr
 
 if HAVE_CHECK
 check_PROGRAMS += $(UNIT_SUITES)
 TESTS += $(UNIT_SUITES)
 endif
+# Integration suites: real peers (tests/harness) on loopback, real time.
+INTEGRATION_SUITES = tests/check_ws tests/check_mqtt
+if HAVE_CHECK
+check_PROGRAMS += $(INTEGRATION_SUITES)
+TESTS += $(INTEGRATION_SUITES)
+endif
+ITEST_CFLAGS = $(TEST_COMMON_CFLAGS) $(LWS_CFLAGS) -I$(top_srcdir)/tests/harness
+ITEST_LDADD = libtether-internal.la tests/harness/libharness.la $(CHECK_LIBS) $(PAHO_LIBS) $(LWS_LIBS) -lm
+tests_check_ws_SOURCES = tests/check_ws.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_ws_CFLAGS = $(ITEST_CFLAGS)
+tests_check_ws_LDADD = $(ITEST_LDADD)
+tests_check_mqtt_SOURCES = tests/check_mqtt.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_mqtt_CFLAGS = $(ITEST_CFLAGS)
+tests_check_mqtt_LDADD = $(ITEST_LDADD)
+
 TESTS += tests/cli_simulate.sh
 EXTRA_DIST += tests/cli_simulate.sh
 TESTS_ENVIRONMENT = top_builddir=$(top_builddir) top_srcdir=$(top_srcdir); export top_builddir top_srcdir;
@@ -65,6 +81,9 @@ tests_check_adaptive_LDADD = $(TEST_COMMON_LDADD)
 tests_check_breaker_SOURCES = tests/check_breaker.c tests/check-int.h
 tests_check_breaker_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_breaker_LDADD = $(TEST_COMMON_LDADD)
+tests_check_mgr_SOURCES = tests/check_mgr.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_mgr_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_mgr_LDADD = $(TEST_COMMON_LDADD)
 tests_check_sim_SOURCES = tests/check_sim.c tests/check-int.h
 tests_check_sim_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_sim_LDADD = $(TEST_COMMON_LDADD)
@@ -74,7 +93,7 @@ VALGRIND_FLAGS = --error-exitcode=1 --leak-check=full --show-leak-kinds=definite
 valgrind: $(UNIT_SUITES)
 	@set -e; for t in $(UNIT_SUITES); do \
 	  echo "valgrind $$t"; \
-	  CK_FORK=no $(LIBTOOL) --mode=execute $(VALGRIND) $(VALGRIND_FLAGS) ./$$t; \
+	  CK_FORK=no TETHER_TEST_SLOW=1 $(LIBTOOL) --mode=execute $(VALGRIND) $(VALGRIND_FLAGS) ./$$t; \
 	done
 
 cppcheck:

@@ -62,7 +62,7 @@ TETHER_EXPORT uint64_t tether_rng_range(struct tether_rng *rng, uint64_t lo,
  * be reported with a "did you mean" suggestion, and which collect every
  * error with the value's location.
  */
-typedef struct tether_params tether_params;
+/* typedef struct tether_params tether_params; is in tether.h */
 
 /**
  * @brief Create an empty parameter set.

@@ -283,9 +283,11 @@ enum tether_event_type {
 	TETHER_EV_SUSPEND,   /**< suspended for delay_ms (breaker, link) */
 	TETHER_EV_GIVE_UP,   /**< the policy gave up; CLOSED follows */
 	TETHER_EV_FATAL,     /**< a fatal reason; CLOSED follows */
-	TETHER_EV_CLOSED     /**< reached CLOSED */
+	TETHER_EV_CLOSED,    /**< reached CLOSED */
+	TETHER_EV_MESSAGE,   /**< a message arrived: `message` */
+	TETHER_EV_SENT       /**< send `msg_id` finished: `error` 0 = delivered */
 };
-#define TETHER_EVENT_COUNT 9
+#define TETHER_EVENT_COUNT 11
 
 /**
  * @brief Name of an event type ("retry").
@@ -298,6 +300,22 @@ TETHER_EXPORT const char *tether_event_name(enum tether_event_type t);
 typedef struct tether_mgr tether_mgr;
 /** Opaque connection handle, owned by its manager. */
 typedef struct tether_conn tether_conn;
+/** A parameter set (policy.h): key = value, nested sets. */
+typedef struct tether_params tether_params;
+
+/**
+ * A message, outbound (tether_conn_send) or inbound (TETHER_EV_MESSAGE).
+ * Inbound, every pointer is valid only during the callback.
+ */
+struct tether_message {
+	uint32_t size;       /**< sizeof(struct tether_message) */
+	const char *topic;   /**< MQTT topic; NULL for WebSocket */
+	const void *payload;
+	size_t len;
+	int qos;             /**< MQTT 0, 1, 2 */
+	int retain;          /**< MQTT retain flag */
+	int binary;          /**< WebSocket: 1 binary frame, 0 text */
+};
 
 /**
  * An event, valid only during the callback that receives it.
@@ -315,7 +333,241 @@ struct tether_event {
 	const struct tether_reason *reason; /**< DOWN, FATAL, GIVE_UP, CLOSED;
 					       else NULL */
 	const char *detail; /**< e.g. why the policy gave up; may be NULL */
+	const struct tether_message *message; /**< MESSAGE; else NULL */
+	uint64_t msg_id;    /**< SENT */
+	int error;          /**< SENT: 0 delivered, else a TETHER_E* code */
 };
+
+/* ------------------------------------------------------------- manager */
+
+/**
+ * Receives every event of every connection of a manager, always on the
+ * manager's loop thread. May call any tether function, including
+ * tether_conn_stop() on the connection it is told about.
+ */
+typedef void (*tether_event_cb)(tether_conn *conn, const struct tether_event *ev,
+				void *userdata);
+
+/**
+ * @brief Create a manager. Its limiter starts unlimited.
+ * @param out receives the manager.
+ * @return 0, TETHER_ENOMEM, TETHER_EIO (eventfd).
+ * @thread any
+ */
+TETHER_EXPORT int tether_mgr_new(tether_mgr **out);
+
+/**
+ * @brief Stop the loop thread if running, abort every connection, free all.
+ *   NULL is a no-op. Not from inside a callback.
+ * @thread any but the loop thread
+ */
+TETHER_EXPORT void tether_mgr_free(tether_mgr *m);
+
+/**
+ * @brief Set the callback that receives every event.
+ * @return 0, TETHER_EINVAL.
+ * @thread init (before the loop runs)
+ */
+TETHER_EXPORT int tether_mgr_set_event_cb(tether_mgr *m, tether_event_cb cb,
+					  void *userdata);
+
+/**
+ * @brief The manager-wide connect limiter (DESIGN §3): at most
+ *   `connects_per_second` attempts per second with bursts of `burst`, and
+ *   at most `max_connecting` attempts in flight; waiting connections are
+ *   served in FIFO order.
+ * @param connects_per_second 0 for no rate limit.
+ * @param burst bucket size, >= 1.
+ * @param max_connecting 0 for no cap.
+ * @return 0, TETHER_EINVAL.
+ * @thread any (applied by the loop)
+ */
+TETHER_EXPORT int tether_mgr_set_limits(tether_mgr *m,
+					double connects_per_second,
+					uint32_t burst, uint32_t max_connecting);
+
+/**
+ * @brief Run the loop on a thread of the manager's own.
+ * @return 0, TETHER_ESTATE (already running), TETHER_EIO.
+ * @thread any
+ */
+TETHER_EXPORT int tether_mgr_start(tether_mgr *m);
+
+/**
+ * @brief Stop and join the loop thread (connections stay as they are).
+ * @return 0, TETHER_ESTATE (not running, or called on the loop thread).
+ * @thread any but the loop thread
+ */
+TETHER_EXPORT int tether_mgr_stop(tether_mgr *m);
+
+/**
+ * @brief For a host event loop: a file descriptor that becomes readable
+ *   when the manager has work. Watch it for reading, and call
+ *   tether_mgr_dispatch() when it is readable or when
+ *   tether_mgr_timeout_ms() has passed.
+ * @return the fd (owned by the manager).
+ * @thread any
+ */
+TETHER_EXPORT int tether_mgr_fd(const tether_mgr *m);
+
+/**
+ * @brief How long the host may wait before calling dispatch.
+ * @return milliseconds; 0 when work is due now; -1 when only the fd matters.
+ * @thread any
+ */
+TETHER_EXPORT int tether_mgr_timeout_ms(tether_mgr *m);
+
+/**
+ * @brief Do what is due: posted reports and commands, timers, callbacks.
+ *   Never blocks.
+ * @return 0, TETHER_ESTATE (the manager's own thread is running).
+ * @thread the host's loop thread
+ */
+TETHER_EXPORT int tether_mgr_dispatch(tether_mgr *m);
+
+/**
+ * @brief Whether the caller is the thread running the loop right now
+ *   (inside a callback or dispatch).
+ * @thread any
+ */
+TETHER_EXPORT int tether_mgr_is_loop_thread(const tether_mgr *m);
+
+/* ---------------------------------------------------------- connection */
+
+/**
+ * @brief Create a connection, owned by the manager (freed with it).
+ * @param m the manager.
+ * @param name unique name, copied (used in logs and events).
+ * @param transport a registered transport: "mqtt" or "ws".
+ * @param out receives the handle.
+ * @return 0, TETHER_EINVAL, TETHER_ENOENT (transport), TETHER_EEXIST
+ *   (name), TETHER_ENOMEM.
+ * @thread any
+ */
+TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
+				  const char *transport, tether_conn **out);
+
+/**
+ * @brief Append an endpoint URI (tried in order, failures rotate).
+ * @return 0, TETHER_EINVAL (scheme not handled by the transport, with the
+ *   reason in tether_conn_error()), TETHER_ESTATE (started), TETHER_ENOMEM.
+ * @thread init (before tether_conn_start)
+ */
+TETHER_EXPORT int tether_conn_add_endpoint(tether_conn *c, const char *uri);
+
+/**
+ * @brief Set a transport option (see the transport's documentation: MQTT
+ *   "version", "client_id", "username", "password", "keepalive",
+ *   "clean_start", "ca_file", "verify"...; WebSocket "subprotocol",
+ *   "header.NAME", "ca_file", "verify"...). Checked at tether_conn_start.
+ * @return 0, TETHER_EINVAL, TETHER_ESTATE (started), TETHER_ENOMEM.
+ * @thread init
+ */
+TETHER_EXPORT int tether_conn_set_option(tether_conn *c, const char *key,
+					 const char *value);
+
+/**
+ * @brief Use a reconnect policy (a parameter set whose `type` names it).
+ *   Checked now; copied. The default is exponential with its defaults.
+ * @return 0, TETHER_ECONFIG / TETHER_ENOENT (message in
+ *   tether_conn_error()), TETHER_ESTATE, TETHER_ENOMEM.
+ * @thread init
+ */
+TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy);
+
+/**
+ * @brief Timing of the state machine, in milliseconds. Keys:
+ *   "connect_timeout" (10 s), "close_timeout" (2 s), "stable_after" (5 s),
+ *   "overload_floor" (5 s), "failback_after" (0 = off).
+ * @return 0, TETHER_EINVAL (unknown key), TETHER_ESTATE.
+ * @thread init
+ */
+TETHER_EXPORT int tether_conn_set_timing(tether_conn *c, const char *key,
+					 uint64_t ms);
+
+/**
+ * @brief WebSocket heartbeat: a ping after `interval_ms` without inbound
+ *   traffic, declared dead (class timeout) after `misses` pings unanswered
+ *   for `timeout_ms` each. So a half-open link is detected within
+ *   interval + timeout x misses. interval 0 turns it off. Transports with
+ *   a keepalive of their own (MQTT) ignore it.
+ * @return 0, TETHER_EINVAL, TETHER_ESTATE.
+ * @thread init
+ */
+TETHER_EXPORT int tether_conn_set_heartbeat(tether_conn *c, uint64_t interval_ms,
+					    uint64_t timeout_ms, uint32_t misses);
+
+/**
+ * @brief Override the class of a reason for this connection
+ *   ("peer:ws:1000" -> "normal"; see tether_classifier_add_rule()).
+ * @return 0, TETHER_EINVAL (message in tether_conn_error()), TETHER_ESTATE.
+ * @thread init
+ */
+TETHER_EXPORT int tether_conn_classify(tether_conn *c, const char *key,
+				       const char *cls);
+
+/**
+ * @brief Start connecting (again, after CLOSED).
+ * @return 0, TETHER_ECONFIG (bad options: tether_conn_error() says which),
+ *   TETHER_EINVAL (no endpoint), TETHER_ENOMEM.
+ * @thread any (applied by the loop)
+ */
+TETHER_EXPORT int tether_conn_start(tether_conn *c);
+
+/**
+ * @brief Close orderly; the connection ends CLOSED.
+ * @return 0.
+ * @thread any (applied by the loop)
+ */
+TETHER_EXPORT int tether_conn_stop(tether_conn *c);
+
+/**
+ * @brief Send a message on the established link; the outcome comes as a
+ *   TETHER_EV_SENT event with the id. (Queueing while offline is not
+ *   there yet: offline, this fails with TETHER_ESTATE.)
+ * @param c the connection.
+ * @param msg the message; copied.
+ * @param id receives the message id (may be NULL).
+ * @return 0, TETHER_EINVAL, TETHER_ESTATE (not online), TETHER_ENOMEM.
+ * @thread any
+ */
+TETHER_EXPORT int tether_conn_send(tether_conn *c,
+				   const struct tether_message *msg,
+				   uint64_t *id);
+
+/**
+ * @brief Subscribe (MQTT); remembered and applied after every connect.
+ * @return 0, TETHER_EINVAL, TETHER_ENOTSUP (transport), TETHER_ENOMEM.
+ * @thread any
+ */
+TETHER_EXPORT int tether_conn_subscribe(tether_conn *c, const char *topic,
+					int qos);
+
+/**
+ * @brief The current state (as of the last event delivered).
+ * @thread any
+ */
+TETHER_EXPORT enum tether_state tether_conn_state(const tether_conn *c);
+
+/**
+ * @brief The connection's name.
+ * @thread any
+ */
+TETHER_EXPORT const char *tether_conn_name(const tether_conn *c);
+
+/**
+ * @brief The message of the last configuration error, or "".
+ * @thread init
+ */
+TETHER_EXPORT const char *tether_conn_error(const tether_conn *c);
+
+/**
+ * @brief Attach and read back an application pointer.
+ * @thread any
+ */
+TETHER_EXPORT void tether_conn_set_userdata(tether_conn *c, void *userdata);
+/** @copydoc tether_conn_set_userdata */
+TETHER_EXPORT void *tether_conn_get_userdata(const tether_conn *c);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,1185 @@
+/*
+ * The runtime (DESIGN §2): a manager owns one engine (machines, timers,
+ * limiter) that only its loop thread touches. Transports and other threads
+ * talk to it through one mutex-protected queue woken by an eventfd; the
+ * loop drains the queue, runs due timers and calls the user back. The loop
+ * runs on the manager's own thread (tether_mgr_start) or is driven by the
+ * host (tether_mgr_fd / _timeout_ms / _dispatch).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mgr-int.h"
+#include "params-int.h"
+#include "util-int.h"
+
+/* What is posted to the loop. */
+enum post_type {
+	P_UP,
+	P_FAIL,
+	P_DOWN,
+	P_CLOSED,
+	P_MESSAGE,
+	P_SENT,
+	C_START,
+	C_STOP,
+	C_SEND,
+	C_SUBSCRIBE,
+	C_LIMITS,
+	C_BAD_ENDPOINT,
+	C_WAKE
+};
+
+struct tth_post {
+	struct tth_post *next;
+	enum post_type type;
+	tether_conn *conn;
+	uint32_t attempt;
+	int flag; /* session_present (UP), error (SENT), qos (SUBSCRIBE) */
+	uint64_t msg_id;
+	struct tether_reason reason;
+	char *text, *ref, *transport; /* owned copies of the reason's text */
+	struct tether_message msg;
+	char *topic;   /* owned */
+	void *payload; /* owned */
+	double rate;
+	uint32_t burst, max_connecting;
+};
+
+struct tctx {
+	const struct tether_transport_ops *ops;
+	void *ctx;
+};
+
+#define MAX_TRANSPORT_CTX 8
+#define DISPATCH_ROUNDS 64 /* queue drains per dispatch, against starvation */
+
+struct tether_mgr {
+	struct tth_engine eng;
+	pthread_mutex_t lock; /* queue, connection list, transport contexts */
+	struct tth_post *qhead, *qtail;
+	int efd;
+	pthread_t thread;
+	int thread_running;
+	atomic_int quit;
+	pthread_t loop_tid;
+	atomic_int in_dispatch;
+	tether_event_cb cb;
+	void *cb_ud;
+	tether_conn *conns;
+	struct tctx tctx[MAX_TRANSPORT_CTX];
+	size_t ntctx;
+	uint64_t seed;
+	uint32_t nconns;
+};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t mgr_clock(void *ud)
+{
+	(void)ud;
+	return mono_ms();
+}
+
+static char *dup_or_null(const char *s, int *oom)
+{
+	char *d;
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*oom = 1;
+	return d;
+}
+
+/* ----------------------------------------------------------- the queue */
+
+static void wake(tether_mgr *m)
+{
+	uint64_t one = 1;
+	/* EAGAIN means the counter is already non-zero: awake anyway */
+	if (write(m->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return;
+}
+
+static void post(tether_mgr *m, struct tth_post *p)
+{
+	int was_empty;
+
+	p->next = NULL;
+	pthread_mutex_lock(&m->lock);
+	was_empty = m->qhead == NULL;
+	if (m->qtail)
+		m->qtail->next = p;
+	else
+		m->qhead = p;
+	m->qtail = p;
+	pthread_mutex_unlock(&m->lock);
+	if (was_empty)
+		wake(m);
+}
+
+static void post_free(struct tth_post *p)
+{
+	free(p->text);
+	free(p->ref);
+	free(p->transport);
+	free(p->topic);
+	free(p->payload);
+	free(p);
+}
+
+static struct tth_post *post_new(enum post_type t, tether_conn *c,
+				 uint32_t attempt)
+{
+	struct tth_post *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->type = t;
+	p->conn = c;
+	p->attempt = attempt;
+	return p;
+}
+
+static int copy_reason(struct tth_post *p, const struct tether_reason *r)
+{
+	int oom = 0;
+
+	if (!r)
+		return 0;
+	p->reason = *r;
+	p->text = dup_or_null(r->text, &oom);
+	p->ref = dup_or_null(r->server_ref, &oom);
+	p->transport = dup_or_null(r->transport, &oom);
+	p->reason.text = p->text;
+	p->reason.server_ref = p->ref;
+	p->reason.transport = p->transport;
+	return oom ? TETHER_ENOMEM : 0;
+}
+
+static int copy_message(struct tth_post *p, const struct tether_message *msg)
+{
+	int oom = 0;
+
+	p->msg = *msg;
+	p->topic = dup_or_null(msg->topic, &oom);
+	p->msg.topic = p->topic;
+	if (msg->len) {
+		p->payload = malloc(msg->len);
+		if (!p->payload)
+			return TETHER_ENOMEM;
+		memcpy(p->payload, msg->payload, msg->len);
+	}
+	p->msg.payload = p->payload;
+	return oom ? TETHER_ENOMEM : 0;
+}
+
+/* ------------------------------------------- reports from transports */
+
+/*
+ * A report that cannot be queued for lack of memory would leave the
+ * machine waiting on a transport that moved on; the connect timeout and
+ * the heartbeat recover from that, so dropping it is the safe failure.
+ */
+static void report(tether_conn *c, enum post_type t, uint32_t attempt,
+		   const struct tether_reason *r)
+{
+	struct tth_post *p = post_new(t, c, attempt);
+	if (!p)
+		return;
+	if (copy_reason(p, r) != 0) {
+		post_free(p);
+		return;
+	}
+	if (r)
+		p->flag = 1;
+	post(c->mgr, p);
+}
+
+TETHER_EXPORT void tether_transport_up(tether_conn *c, uint32_t attempt,
+				       int session_present)
+{
+	struct tth_post *p = post_new(P_UP, c, attempt);
+	if (!p)
+		return;
+	p->flag = session_present;
+	atomic_store(&c->last_rx_ms, mono_ms());
+	post(c->mgr, p);
+}
+
+TETHER_EXPORT void tether_transport_fail(tether_conn *c, uint32_t attempt,
+					 const struct tether_reason *r)
+{
+	report(c, P_FAIL, attempt, r);
+}
+
+TETHER_EXPORT void tether_transport_down(tether_conn *c, uint32_t attempt,
+					 const struct tether_reason *r)
+{
+	report(c, P_DOWN, attempt, r);
+}
+
+TETHER_EXPORT void tether_transport_closed(tether_conn *c, uint32_t attempt)
+{
+	report(c, P_CLOSED, attempt, NULL);
+}
+
+TETHER_EXPORT void tether_transport_activity(tether_conn *c, uint32_t attempt)
+{
+	(void)attempt;
+	atomic_store(&c->last_rx_ms, mono_ms());
+}
+
+TETHER_EXPORT void tether_transport_pong(tether_conn *c, uint32_t attempt)
+{
+	uint64_t now = mono_ms();
+	(void)attempt;
+	atomic_store(&c->last_pong_ms, now);
+	atomic_store(&c->last_rx_ms, now);
+}
+
+TETHER_EXPORT void tether_transport_message(tether_conn *c, uint32_t attempt,
+					    const struct tether_message *msg)
+{
+	struct tth_post *p;
+
+	atomic_store(&c->last_rx_ms, mono_ms());
+	p = post_new(P_MESSAGE, c, attempt);
+	if (!p)
+		return;
+	if (copy_message(p, msg) != 0) {
+		post_free(p);
+		return;
+	}
+	post(c->mgr, p);
+}
+
+TETHER_EXPORT void tether_transport_sent(tether_conn *c, uint32_t attempt,
+					 uint64_t msg_id, int err)
+{
+	struct tth_post *p = post_new(P_SENT, c, attempt);
+	if (!p)
+		return;
+	p->msg_id = msg_id;
+	p->flag = err;
+	post(c->mgr, p);
+}
+
+TETHER_EXPORT const char *tether_transport_conn_name(const tether_conn *c)
+{
+	return c ? c->name : "";
+}
+
+/* ------------------------------------------------------------ callbacks */
+
+static tether_conn *conn_of(struct tth_econn *ec)
+{
+	return TTH_CONTAINER_OF(ec, tether_conn, ec);
+}
+
+static void user_event(tether_mgr *m, tether_conn *c,
+		       const struct tether_event *ev)
+{
+	if (m->cb)
+		m->cb(c, ev, m->cb_ud);
+}
+
+static void simple_event(tether_conn *c, enum tether_event_type t,
+			 struct tether_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	ev->size = sizeof(*ev);
+	ev->type = t;
+	ev->state = (enum tether_state)atomic_load(&c->state);
+	ev->old_state = ev->state;
+	ev->now_ms = mono_ms();
+	ev->attempt = c->ec.m.rounds;
+	ev->endpoint = c->ec.m.endpoint;
+}
+
+static void sent_event(tether_mgr *m, tether_conn *c, uint64_t id, int err)
+{
+	struct tether_event ev;
+	simple_event(c, TETHER_EV_SENT, &ev);
+	ev.msg_id = id;
+	ev.error = err;
+	user_event(m, c, &ev);
+}
+
+/* ------------------------------------------------------------ heartbeat */
+
+static void hb_stop(tether_conn *c)
+{
+	tth_engine_cancel(&c->mgr->eng, &c->hb_timer);
+	c->hb_waiting = 0;
+	c->hb_missed = 0;
+}
+
+static void hb_start(tether_conn *c)
+{
+	if (!c->hb_interval || !c->tops->ping)
+		return;
+	c->hb_waiting = 0;
+	c->hb_missed = 0;
+	atomic_store(&c->last_rx_ms, c->mgr->eng.now_ms);
+	tth_engine_arm(&c->mgr->eng, &c->hb_timer,
+		       c->mgr->eng.now_ms + c->hb_interval);
+}
+
+static void hb_ping(tether_conn *c, uint64_t now)
+{
+	c->hb_ping_sent = now;
+	c->hb_waiting = 1;
+	/* A ping that cannot be queued counts as unanswered. */
+	c->tops->ping(c->link, c->online_attempt);
+	tth_engine_arm(&c->mgr->eng, &c->hb_timer, now + c->hb_timeout);
+}
+
+/*
+ * After the last inbound frame at t0 the first ping goes out at
+ * t0 + interval; each ping waits `timeout`; after `misses` unanswered
+ * pings the link is declared dead: at t0 + interval + timeout * misses.
+ */
+static void hb_fire(struct tth_engine *e, struct tth_etimer *et)
+{
+	tether_conn *c = TTH_CONTAINER_OF(et, tether_conn, hb_timer);
+	uint64_t now = e->now_ms, last = atomic_load(&c->last_rx_ms);
+
+	if (c->ec.m.state != TETHER_STATE_ONLINE)
+		return;
+	if (!c->hb_waiting) {
+		if (now >= last + c->hb_interval)
+			hb_ping(c, now);
+		else
+			tth_engine_arm(e, et, last + c->hb_interval);
+		return;
+	}
+	if (last >= c->hb_ping_sent) {
+		uint64_t pong = atomic_load(&c->last_pong_ms);
+		if (pong >= c->hb_ping_sent) {
+			struct tether_policy_sample s = {
+				TETHER_SAMPLE_RTT, now, pong - c->hb_ping_sent};
+			tether_policy_observe(c->policy, &s);
+		}
+		c->hb_waiting = 0;
+		c->hb_missed = 0;
+		tth_engine_arm(e, et, last + c->hb_interval);
+		return;
+	}
+	if (++c->hb_missed < c->hb_misses) {
+		hb_ping(c, now);
+		return;
+	}
+	struct tether_reason r = {.kind = TETHER_KIND_LOCAL,
+				  .code = TETHER_LOCAL_HEARTBEAT_TIMEOUT,
+				  .text = "no answer to pings"};
+	c->hb_waiting = 0;
+	tth_engine_down(e, &c->ec, c->online_attempt, &r);
+}
+
+/* ------------------------------------------------------- engine io */
+
+static void io_connect(void *ud, struct tth_econn *ec, uint32_t endpoint,
+		       uint32_t id)
+{
+	tether_mgr *m = ud;
+	tether_conn *c = conn_of(ec);
+	const char *uri = endpoint == TTH_EP_REDIRECT ? c->redirect_uri
+			  : endpoint < c->n_endpoints ? c->endpoints[endpoint]
+						      : NULL;
+	int rc = uri ? c->tops->connect(c->link, id, uri) : TETHER_EINVAL;
+
+	if (rc != 0) {
+		/* Reported through the queue: the engine must not be fed
+		   from inside its own action. */
+		struct tth_post *p = post_new(C_BAD_ENDPOINT, c, id);
+		if (p) {
+			p->flag = rc;
+			post(m, p);
+		}
+	}
+}
+
+static void io_abort(void *ud, struct tth_econn *ec, uint32_t id)
+{
+	tether_conn *c = conn_of(ec);
+	(void)ud;
+	hb_stop(c);
+	c->tops->abort(c->link, id);
+}
+
+static void io_close(void *ud, struct tth_econn *ec, uint32_t id)
+{
+	tether_conn *c = conn_of(ec);
+	(void)ud;
+	hb_stop(c);
+	c->tops->close(c->link, id);
+}
+
+static void io_redirect(void *ud, struct tth_econn *ec, const char *ref)
+{
+	tether_conn *c = conn_of(ec);
+	char *d = strdup(ref);
+	(void)ud;
+	if (!d)
+		return; /* the attempt then fails as a bad endpoint */
+	free(c->redirect_uri);
+	c->redirect_uri = d;
+}
+
+static void apply_subscriptions(tether_conn *c)
+{
+	if (!c->tops->subscribe)
+		return;
+	for (size_t i = 0; i < c->nsubs; i++)
+		c->tops->subscribe(c->link, c->online_attempt, c->subs[i].topic,
+				   c->subs[i].qos);
+}
+
+static void io_event(void *ud, struct tth_econn *ec,
+		     const struct tether_event *ev)
+{
+	tether_mgr *m = ud;
+	tether_conn *c = conn_of(ec);
+
+	if (ev->type == TETHER_EV_STATE) {
+		atomic_store(&c->state, (int)ev->state);
+		if (ev->old_state == TETHER_STATE_ONLINE)
+			hb_stop(c);
+	} else if (ev->type == TETHER_EV_UP) {
+		c->online_attempt = c->ec.m.attempt_id;
+		hb_start(c);
+		apply_subscriptions(c);
+	}
+	user_event(m, c, ev);
+}
+
+static const struct tth_engine_io mgr_io = {
+	.connect = io_connect,
+	.abort = io_abort,
+	.close = io_close,
+	.redirect = io_redirect,
+	.event = io_event,
+};
+
+/* ----------------------------------------------------------- the loop */
+
+static void run_post(tether_mgr *m, struct tth_post *p)
+{
+	tether_conn *c = p->conn;
+	struct tth_engine *e = &m->eng;
+
+	switch (p->type) {
+	case P_UP:
+		tth_engine_up(e, &c->ec, p->attempt);
+		break;
+	case P_FAIL:
+		tth_engine_fail(e, &c->ec, p->attempt,
+				p->flag ? &p->reason : NULL);
+		break;
+	case P_DOWN:
+		tth_engine_down(e, &c->ec, p->attempt,
+				p->flag ? &p->reason : NULL);
+		break;
+	case P_CLOSED:
+		tth_engine_closed(e, &c->ec, p->attempt);
+		break;
+	case C_BAD_ENDPOINT: {
+		struct tether_reason r = {
+			.kind = p->flag == TETHER_EINVAL ? TETHER_KIND_LOCAL
+							 : TETHER_KIND_SOCKET,
+			.code = p->flag == TETHER_EINVAL
+					? TETHER_LOCAL_BAD_ENDPOINT
+					: EIO,
+			.text = p->flag == TETHER_EINVAL
+					? "the transport cannot use this URI"
+					: tether_strerror(p->flag)};
+		tth_engine_fail(e, &c->ec, p->attempt, &r);
+		break;
+	}
+	case P_MESSAGE:
+		if (p->attempt == c->online_attempt &&
+		    c->ec.m.state == TETHER_STATE_ONLINE) {
+			struct tether_event ev;
+			simple_event(c, TETHER_EV_MESSAGE, &ev);
+			ev.message = &p->msg;
+			user_event(m, c, &ev);
+		}
+		break;
+	case P_SENT:
+		sent_event(m, c, p->msg_id, p->flag);
+		break;
+	case C_START:
+		tth_engine_start(e, &c->ec);
+		break;
+	case C_STOP:
+		tth_engine_stop(e, &c->ec);
+		break;
+	case C_SEND: {
+		int rc = TETHER_ECLOSED;
+		if (c->ec.m.state == TETHER_STATE_ONLINE)
+			rc = c->tops->send(c->link, c->online_attempt,
+					   p->msg_id, &p->msg);
+		if (rc != 0)
+			sent_event(m, c, p->msg_id, rc);
+		break;
+	}
+	case C_SUBSCRIBE: {
+		struct tth_sub *v =
+			realloc(c->subs, (c->nsubs + 1) * sizeof(*v));
+		if (!v)
+			break;
+		c->subs = v;
+		v[c->nsubs].topic = p->topic;
+		v[c->nsubs].qos = p->flag;
+		p->topic = NULL; /* kept */
+		c->nsubs++;
+		if (c->ec.m.state == TETHER_STATE_ONLINE && c->tops->subscribe)
+			c->tops->subscribe(c->link, c->online_attempt,
+					   v[c->nsubs - 1].topic, p->flag);
+		break;
+	}
+	case C_LIMITS:
+		tth_engine_set_limits(e, p->rate, p->burst, p->max_connecting);
+		break;
+	case C_WAKE:
+		break;
+	}
+}
+
+static struct tth_post *take_queue(tether_mgr *m)
+{
+	struct tth_post *list;
+
+	pthread_mutex_lock(&m->lock);
+	list = m->qhead;
+	m->qhead = m->qtail = NULL;
+	pthread_mutex_unlock(&m->lock);
+	return list;
+}
+
+static int queue_empty(tether_mgr *m)
+{
+	int empty;
+	pthread_mutex_lock(&m->lock);
+	empty = m->qhead == NULL;
+	pthread_mutex_unlock(&m->lock);
+	return empty;
+}
+
+static void dispatch_once(tether_mgr *m)
+{
+	uint64_t junk;
+
+	if (read(m->efd, &junk, sizeof(junk)) < 0 && errno != EAGAIN)
+		return;
+	for (int round = 0; round < DISPATCH_ROUNDS; round++) {
+		struct tth_post *list = take_queue(m);
+		if (!list)
+			break;
+		while (list) {
+			struct tth_post *p = list;
+			list = p->next;
+			run_post(m, p);
+			post_free(p);
+		}
+	}
+	tth_engine_run_due(&m->eng);
+	/* more work arrived meanwhile: make sure the fd says so */
+	if (!queue_empty(m))
+		wake(m);
+}
+
+TETHER_EXPORT int tether_mgr_dispatch(tether_mgr *m)
+{
+	if (!m)
+		return TETHER_EINVAL;
+	if (m->thread_running && !pthread_equal(pthread_self(), m->thread))
+		return TETHER_ESTATE;
+	if (atomic_load(&m->in_dispatch))
+		return TETHER_ESTATE; /* from inside a callback */
+	m->loop_tid = pthread_self();
+	atomic_store(&m->in_dispatch, 1);
+	dispatch_once(m);
+	atomic_store(&m->in_dispatch, 0);
+	return 0;
+}
+
+TETHER_EXPORT int tether_mgr_fd(const tether_mgr *m)
+{
+	return m ? m->efd : -1;
+}
+
+TETHER_EXPORT int tether_mgr_timeout_ms(tether_mgr *m)
+{
+	uint64_t next, now;
+
+	if (!m)
+		return -1;
+	if (!queue_empty(m))
+		return 0;
+	next = tth_engine_next_due(&m->eng);
+	if (next == TTH_NEVER)
+		return -1;
+	now = mono_ms();
+	if (next <= now)
+		return 0;
+	return next - now > INT32_MAX ? INT32_MAX : (int)(next - now);
+}
+
+TETHER_EXPORT int tether_mgr_is_loop_thread(const tether_mgr *m)
+{
+	return m && atomic_load(&m->in_dispatch) &&
+	       pthread_equal(pthread_self(), m->loop_tid);
+}
+
+static void *loop_main(void *arg)
+{
+	tether_mgr *m = arg;
+
+	while (!atomic_load(&m->quit)) {
+		struct pollfd pfd = {.fd = m->efd, .events = POLLIN};
+		int timeout = tether_mgr_timeout_ms(m);
+		poll(&pfd, 1, timeout);
+		if (atomic_load(&m->quit))
+			break;
+		tether_mgr_dispatch(m);
+	}
+	return NULL;
+}
+
+TETHER_EXPORT int tether_mgr_start(tether_mgr *m)
+{
+	if (!m)
+		return TETHER_EINVAL;
+	if (m->thread_running)
+		return TETHER_ESTATE;
+	atomic_store(&m->quit, 0);
+	/* thread_running first: the loop's own dispatch checks it */
+	m->thread_running = 1;
+	if (pthread_create(&m->thread, NULL, loop_main, m) != 0) {
+		m->thread_running = 0;
+		return TETHER_EIO;
+	}
+	return 0;
+}
+
+TETHER_EXPORT int tether_mgr_stop(tether_mgr *m)
+{
+	if (!m || !m->thread_running)
+		return TETHER_ESTATE;
+	if (pthread_equal(pthread_self(), m->thread))
+		return TETHER_ESTATE;
+	atomic_store(&m->quit, 1);
+	wake(m);
+	pthread_join(m->thread, NULL);
+	m->thread_running = 0;
+	return 0;
+}
+
+/* ------------------------------------------------------------ manager */
+
+TETHER_EXPORT int tether_mgr_new(tether_mgr **out)
+{
+	tether_mgr *m;
+
+	if (!out)
+		return TETHER_EINVAL;
+	*out = NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return TETHER_ENOMEM;
+	m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (m->efd < 0) {
+		free(m);
+		return TETHER_EIO;
+	}
+	pthread_mutex_init(&m->lock, NULL);
+	if (getrandom(&m->seed, sizeof(m->seed), GRND_NONBLOCK) !=
+	    (ssize_t)sizeof(m->seed))
+		m->seed = mono_ms() ^ ((uint64_t)getpid() << 32);
+	tth_engine_init(&m->eng, mgr_clock, m, &mgr_io, m);
+	*out = m;
+	return 0;
+}
+
+TETHER_EXPORT int tether_mgr_set_event_cb(tether_mgr *m, tether_event_cb cb,
+					  void *userdata)
+{
+	if (!m)
+		return TETHER_EINVAL;
+	m->cb = cb;
+	m->cb_ud = userdata;
+	return 0;
+}
+
+TETHER_EXPORT int tether_mgr_set_limits(tether_mgr *m,
+					double connects_per_second,
+					uint32_t burst, uint32_t max_connecting)
+{
+	struct tth_post *p;
+
+	if (!m || !(connects_per_second >= 0) || burst == 0)
+		return TETHER_EINVAL;
+	p = post_new(C_LIMITS, NULL, 0);
+	if (!p)
+		return TETHER_ENOMEM;
+	p->rate = connects_per_second;
+	p->burst = burst;
+	p->max_connecting = max_connecting;
+	post(m, p);
+	return 0;
+}
+
+static void conn_free(tether_conn *c)
+{
+	for (uint32_t i = 0; i < c->n_endpoints; i++)
+		free(c->endpoints[i]);
+	free(c->endpoints);
+	for (size_t i = 0; i < c->nsubs; i++)
+		free(c->subs[i].topic);
+	free(c->subs);
+	free(c->redirect_uri);
+	tether_params_free(c->opts);
+	tether_policy_free(c->policy);
+	tether_classifier_free(c->classifier);
+	free(c->name);
+	free(c);
+}
+
+TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
+{
+	tether_conn *c, *next;
+	struct tth_post *list;
+
+	if (!m)
+		return;
+	if (m->thread_running)
+		tether_mgr_stop(m);
+	/* Links first (each aborted), then the transport contexts, which
+	   stop the transports' threads: after that nothing posts. */
+	for (c = m->conns; c; c = c->next) {
+		if (!c->link)
+			continue;
+		if (c->inited)
+			tth_econn_detach(&m->eng, &c->ec);
+		tth_engine_cancel(&m->eng, &c->hb_timer);
+		c->tops->abort(c->link, c->ec.m.attempt_id);
+		c->tops->link_free(c->link);
+		c->link = NULL;
+	}
+	for (size_t i = 0; i < m->ntctx; i++)
+		m->tctx[i].ops->ctx_free(m->tctx[i].ctx);
+	list = take_queue(m);
+	while (list) {
+		struct tth_post *p = list;
+		list = p->next;
+		post_free(p);
+	}
+	for (c = m->conns; c; c = next) {
+		next = c->next;
+		conn_free(c);
+	}
+	tth_engine_cleanup(&m->eng);
+	pthread_mutex_destroy(&m->lock);
+	close(m->efd);
+	free(m);
+}
+
+/* --------------------------------------------------------- connections */
+
+static void set_error(tether_conn *c, const char *fmt, const char *arg)
+{
+	snprintf(c->error, sizeof(c->error), fmt, arg ? arg : "");
+}
+
+TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
+				  const char *transport, tether_conn **out)
+{
+	const struct tether_transport_ops *ops;
+	tether_conn *c, *it;
+	int rc = 0;
+
+	if (!m || !name || !*name || !transport || !out)
+		return TETHER_EINVAL;
+	*out = NULL;
+	ops = tether_transport_lookup(transport);
+	if (!ops)
+		return TETHER_ENOENT;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return TETHER_ENOMEM;
+	c->mgr = m;
+	c->tops = ops;
+	c->name = strdup(name);
+	c->opts = tether_params_new(NULL);
+	if (!c->name || !c->opts) {
+		conn_free(c);
+		return TETHER_ENOMEM;
+	}
+	tth_machine_cfg_defaults(&c->mcfg);
+	tth_etimer_init(&c->hb_timer, hb_fire);
+	if (ops->default_classes) {
+		c->classifier = tether_classifier_new();
+		if (!c->classifier) {
+			conn_free(c);
+			return TETHER_ENOMEM;
+		}
+		for (size_t i = 0; ops->default_classes[i] &&
+				   ops->default_classes[i + 1];
+		     i += 2) {
+			rc = tether_classifier_add_rule(
+				c->classifier, ops->default_classes[i],
+				ops->default_classes[i + 1], NULL, 0);
+			if (rc != 0) {
+				conn_free(c);
+				return rc;
+			}
+		}
+	}
+	atomic_store(&c->state, TETHER_STATE_IDLE);
+	atomic_store(&c->next_msg_id, 1);
+	pthread_mutex_lock(&m->lock);
+	for (it = m->conns; it; it = it->next)
+		if (strcmp(it->name, name) == 0)
+			rc = TETHER_EEXIST;
+	if (rc == 0) {
+		c->next = m->conns;
+		m->conns = c;
+		m->nconns++;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (rc != 0) {
+		conn_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+static int started(const tether_conn *c)
+{
+	return c->link != NULL;
+}
+
+TETHER_EXPORT int tether_conn_add_endpoint(tether_conn *c, const char *uri)
+{
+	const char *colon;
+	char **v;
+	int ok = 0;
+
+	if (!c || !uri)
+		return TETHER_EINVAL;
+	if (started(c))
+		return TETHER_ESTATE;
+	colon = strstr(uri, "://");
+	for (size_t i = 0; colon && c->tops->schemes[i]; i++) {
+		size_t n = strlen(c->tops->schemes[i]);
+		if ((size_t)(colon - uri) == n &&
+		    strncmp(uri, c->tops->schemes[i], n) == 0)
+			ok = 1;
+	}
+	if (!ok || !colon[3]) {
+		char schemes[128] = "";
+		for (size_t i = 0; c->tops->schemes[i]; i++) {
+			size_t l = strlen(schemes);
+			snprintf(schemes + l, sizeof(schemes) - l, "%s%s://",
+				 i ? ", " : "", c->tops->schemes[i]);
+		}
+		snprintf(c->error, sizeof(c->error),
+			 "endpoint '%s': expected a URI for transport '%s' (%s)",
+			 uri, c->tops->name, schemes);
+		return TETHER_EINVAL;
+	}
+	v = realloc(c->endpoints, (c->n_endpoints + 1) * sizeof(*v));
+	if (!v)
+		return TETHER_ENOMEM;
+	c->endpoints = v;
+	v[c->n_endpoints] = strdup(uri);
+	if (!v[c->n_endpoints])
+		return TETHER_ENOMEM;
+	c->n_endpoints++;
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_set_option(tether_conn *c, const char *key,
+					 const char *value)
+{
+	if (!c || !key || !*key || !value)
+		return TETHER_EINVAL;
+	if (started(c))
+		return TETHER_ESTATE;
+	return tether_params_set(c->opts, key, value, NULL);
+}
+
+TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy)
+{
+	tether_policy *pol = NULL;
+	int rc;
+
+	if (!c || !policy)
+		return TETHER_EINVAL;
+	if (c->inited)
+		return TETHER_ESTATE;
+	rc = tether_policy_new(policy, &pol, c->error, sizeof(c->error));
+	if (rc != 0)
+		return rc;
+	tether_policy_free(c->policy);
+	c->policy = pol;
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_set_timing(tether_conn *c, const char *key,
+					 uint64_t ms)
+{
+	if (!c || !key)
+		return TETHER_EINVAL;
+	if (c->inited)
+		return TETHER_ESTATE;
+	if (strcmp(key, "connect_timeout") == 0)
+		c->mcfg.connect_timeout_ms = ms;
+	else if (strcmp(key, "close_timeout") == 0)
+		c->mcfg.close_timeout_ms = ms;
+	else if (strcmp(key, "stable_after") == 0)
+		c->mcfg.stable_after_ms = ms;
+	else if (strcmp(key, "overload_floor") == 0)
+		c->mcfg.overload_floor_ms = ms;
+	else if (strcmp(key, "failback_after") == 0)
+		c->mcfg.failback_after_ms = ms;
+	else {
+		set_error(c,
+			  "unknown timing '%s' (expected connect_timeout, "
+			  "close_timeout, stable_after, overload_floor or "
+			  "failback_after)",
+			  key);
+		return TETHER_EINVAL;
+	}
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_set_heartbeat(tether_conn *c,
+					    uint64_t interval_ms,
+					    uint64_t timeout_ms,
+					    uint32_t misses)
+{
+	if (!c || (interval_ms && (timeout_ms == 0 || misses == 0)))
+		return TETHER_EINVAL;
+	if (c->inited)
+		return TETHER_ESTATE;
+	c->hb_interval = interval_ms;
+	c->hb_timeout = timeout_ms;
+	c->hb_misses = misses;
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_classify(tether_conn *c, const char *key,
+				       const char *cls)
+{
+	if (!c || !key || !cls)
+		return TETHER_EINVAL;
+	if (c->inited)
+		return TETHER_ESTATE;
+	if (!c->classifier) {
+		c->classifier = tether_classifier_new();
+		if (!c->classifier)
+			return TETHER_ENOMEM;
+	}
+	return tether_classifier_add_rule(c->classifier, key, cls, c->error,
+					  sizeof(c->error));
+}
+
+static void *transport_ctx(tether_mgr *m, const struct tether_transport_ops *ops,
+			   int *rc)
+{
+	void *ctx = NULL;
+
+	for (size_t i = 0; i < m->ntctx; i++)
+		if (m->tctx[i].ops == ops)
+			return m->tctx[i].ctx;
+	if (m->ntctx == MAX_TRANSPORT_CTX) {
+		*rc = TETHER_EFULL;
+		return NULL;
+	}
+	*rc = ops->ctx_new(m, &ctx);
+	if (*rc != 0)
+		return NULL;
+	m->tctx[m->ntctx].ops = ops;
+	m->tctx[m->ntctx].ctx = ctx;
+	m->ntctx++;
+	return ctx;
+}
+
+/* First start: the transport link and the machine. */
+static int conn_prepare(tether_conn *c)
+{
+	tether_mgr *m = c->mgr;
+	char what[128];
+	void *ctx;
+	int rc = 0;
+
+	if (c->n_endpoints == 0) {
+		set_error(c, "no endpoint%s", NULL);
+		return TETHER_EINVAL;
+	}
+	if (!c->policy) {
+		tether_params *def = tether_params_new(NULL);
+		if (!def || tether_params_set(def, "type", "exponential",
+					      NULL) != 0) {
+			tether_params_free(def);
+			return TETHER_ENOMEM;
+		}
+		rc = tether_policy_new(def, &c->policy, c->error,
+				       sizeof(c->error));
+		tether_params_free(def);
+		if (rc != 0)
+			return rc;
+	}
+	pthread_mutex_lock(&m->lock);
+	ctx = transport_ctx(m, c->tops, &rc);
+	if (ctx) {
+		tth_params_reset_usage(c->opts);
+		rc = c->tops->link_new(ctx, c, c->opts, &c->link);
+		snprintf(what, sizeof(what), "transport '%s'", c->tops->name);
+		if (tth_params_check_unknown(c->opts, what) != 0 && rc == 0)
+			rc = TETHER_ECONFIG;
+		if (rc != 0) {
+			const char *e = tether_params_errors(c->opts);
+			snprintf(c->error, sizeof(c->error), "%s",
+				 e ? e : tether_strerror(rc));
+			if (c->link)
+				c->tops->link_free(c->link);
+			c->link = NULL;
+		}
+	} else {
+		snprintf(c->error, sizeof(c->error),
+			 "transport '%s' could not start: %s", c->tops->name,
+			 tether_strerror(rc));
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (rc != 0)
+		return rc;
+	tth_econn_init(&m->eng, &c->ec, &c->mcfg, c->policy, c->classifier,
+		       c->n_endpoints, m->seed + (uint64_t)(uintptr_t)c, c);
+	c->inited = 1;
+	return 0;
+}
+
+static int post_cmd(tether_conn *c, enum post_type t)
+{
+	struct tth_post *p = post_new(t, c, 0);
+	if (!p)
+		return TETHER_ENOMEM;
+	post(c->mgr, p);
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_start(tether_conn *c)
+{
+	int rc;
+
+	if (!c)
+		return TETHER_EINVAL;
+	if (!c->inited) {
+		rc = conn_prepare(c);
+		if (rc != 0)
+			return rc;
+	}
+	return post_cmd(c, C_START);
+}
+
+TETHER_EXPORT int tether_conn_stop(tether_conn *c)
+{
+	if (!c)
+		return TETHER_EINVAL;
+	if (!c->inited)
+		return 0;
+	return post_cmd(c, C_STOP);
+}
+
+TETHER_EXPORT int tether_conn_send(tether_conn *c,
+				   const struct tether_message *msg,
+				   uint64_t *id)
+{
+	struct tth_post *p;
+
+	if (!c || !msg || (msg->len && !msg->payload) || msg->qos < 0 ||
+	    msg->qos > 2)
+		return TETHER_EINVAL;
+	if (atomic_load(&c->state) != TETHER_STATE_ONLINE)
+		return TETHER_ESTATE;
+	p = post_new(C_SEND, c, 0);
+	if (!p)
+		return TETHER_ENOMEM;
+	if (copy_message(p, msg) != 0) {
+		post_free(p);
+		return TETHER_ENOMEM;
+	}
+	p->msg_id = atomic_fetch_add(&c->next_msg_id, 1);
+	if (id)
+		*id = p->msg_id;
+	post(c->mgr, p);
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_subscribe(tether_conn *c, const char *topic,
+					int qos)
+{
+	struct tth_post *p;
+
+	if (!c || !topic || !*topic || qos < 0 || qos > 2)
+		return TETHER_EINVAL;
+	if (!c->tops->subscribe)
+		return TETHER_ENOTSUP;
+	p = post_new(C_SUBSCRIBE, c, 0);
+	if (!p)
+		return TETHER_ENOMEM;
+	p->topic = strdup(topic);
+	if (!p->topic) {
+		post_free(p);
+		return TETHER_ENOMEM;
+	}
+	p->flag = qos;
+	post(c->mgr, p);
+	return 0;
+}
+
+TETHER_EXPORT enum tether_state tether_conn_state(const tether_conn *c)
+{
+	return c ? (enum tether_state)atomic_load(&c->state)
+		 : TETHER_STATE_CLOSED;
+}
+
+TETHER_EXPORT const char *tether_conn_name(const tether_conn *c)
+{
+	return c ? c->name : NULL;
+}
+
+TETHER_EXPORT const char *tether_conn_error(const tether_conn *c)
+{
+	return c ? c->error : "";
+}
+
+TETHER_EXPORT void tether_conn_set_userdata(tether_conn *c, void *userdata)
+{
+	if (c)
+		c->userdata = userdata;
+}
+
+TETHER_EXPORT void *tether_conn_get_userdata(const tether_conn *c)
+{
+	return c ? c->userdata : NULL;
+}

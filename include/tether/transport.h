@@ -1,0 +1,166 @@
+/**
+ * @file transport.h
+ * @brief The transport plug-in ABI: how tether drives an MQTT or WebSocket
+ *   client library, and how that library reports back.
+ *
+ * A transport is a `const struct tether_transport_ops` registered by name
+ * ("mqtt", "ws"). The manager creates one transport context per manager on
+ * first use and one link per connection, both from the thread that calls
+ * tether_conn_start() (under the manager's lock); every other op runs on
+ * the loop thread. The transport reports what happened through the
+ * tether_transport_*() functions, from any thread (its own I/O thread
+ * typically): they copy what they are given, post it to the manager's
+ * queue and wake the loop; they never call back into the transport and
+ * never run user code, so they are safe from inside the transport
+ * library's callbacks.
+ *
+ * Attempts are numbered by tether. Every report names the attempt it is
+ * about; reports about an attempt that tether aborted or replaced are
+ * ignored, so a transport does not need to be exact about races.
+ */
+#ifndef TETHER_TRANSPORT_H
+#define TETHER_TRANSPORT_H
+
+#include <tether/policy.h>
+#include <tether/tether.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Bump when struct tether_transport_ops changes. */
+#define TETHER_TRANSPORT_ABI 1
+
+/** The vtable of a transport. All ops run on the loop thread. */
+struct tether_transport_ops {
+	uint32_t abi;                /**< TETHER_TRANSPORT_ABI */
+	const char *name;            /**< "mqtt", "ws" */
+	const char *const *schemes;  /**< accepted URI schemes, NULL-ended */
+	/** Create the per-manager context (threads, library contexts). */
+	int (*ctx_new)(tether_mgr *mgr, void **ctx);
+	/** Free it; every link is freed already. */
+	void (*ctx_free)(void *ctx);
+	/**
+	 * Create a connection's link from its transport options (read them
+	 * with the tether_params getters: unknown keys are reported after
+	 * this returns). Return 0, TETHER_ECONFIG (errors recorded in opts),
+	 * TETHER_ENOMEM.
+	 */
+	int (*link_new)(void *ctx, tether_conn *conn, tether_params *opts,
+			void **link);
+	/** Free a link; its attempt, if any, was aborted first. */
+	void (*link_free)(void *link);
+	/**
+	 * Start attempt `attempt` to `uri`; report up/fail later (never from
+	 * inside this call). Return 0, or an error for a URI it cannot use
+	 * (the attempt then fails as "bad endpoint").
+	 */
+	int (*connect)(void *link, uint32_t attempt, const char *uri);
+	/** Drop the attempt at once; report nothing more about it. */
+	void (*abort)(void *link, uint32_t attempt);
+	/** Close orderly (MQTT DISCONNECT, WS close 1000); report closed. */
+	void (*close)(void *link, uint32_t attempt);
+	/**
+	 * Send one message on the established link; report the outcome with
+	 * tether_transport_sent(). Return 0 or a TETHER_E* code.
+	 */
+	int (*send)(void *link, uint32_t attempt, uint64_t msg_id,
+		    const struct tether_message *msg);
+	/** Optional (MQTT): subscribe on the established link. */
+	int (*subscribe)(void *link, uint32_t attempt, const char *topic,
+			 int qos);
+	/** Optional (WS): send a ping; the pong is reported. NULL: the
+	    protocol has its own keepalive and tether's heartbeat is off. */
+	int (*ping)(void *link, uint32_t attempt);
+	/**
+	 * Optional: classification rules this transport needs by default,
+	 * NULL-ended pairs of key and class ("peer:ws:1002", "overload"),
+	 * applied before the connection's own (which win). For what the
+	 * underlying library reports differently from the wire.
+	 */
+	const char *const *default_classes;
+};
+
+/**
+ * @brief Make a transport selectable by name.
+ * @return 0; TETHER_EINVAL, TETHER_EABI, TETHER_EEXIST, TETHER_ENOMEM.
+ * @thread init
+ */
+TETHER_EXPORT int
+tether_transport_register(const struct tether_transport_ops *ops);
+
+/**
+ * @brief Find a transport by name ("mqtt", "ws" are built in).
+ * @return the vtable or NULL.
+ * @thread any
+ */
+TETHER_EXPORT const struct tether_transport_ops *
+tether_transport_lookup(const char *name);
+
+/**
+ * @brief Attempt `attempt` is up.
+ * @param session_present MQTT: the broker kept our session.
+ * @thread any
+ */
+TETHER_EXPORT void tether_transport_up(tether_conn *c, uint32_t attempt,
+				       int session_present);
+
+/**
+ * @brief Attempt `attempt` failed before it was up. The reason is copied.
+ * @thread any
+ */
+TETHER_EXPORT void tether_transport_fail(tether_conn *c, uint32_t attempt,
+					 const struct tether_reason *r);
+
+/**
+ * @brief The established link of `attempt` was lost. The reason is copied.
+ * @thread any
+ */
+TETHER_EXPORT void tether_transport_down(tether_conn *c, uint32_t attempt,
+					 const struct tether_reason *r);
+
+/**
+ * @brief The orderly close asked for is done.
+ * @thread any
+ */
+TETHER_EXPORT void tether_transport_closed(tether_conn *c, uint32_t attempt);
+
+/**
+ * @brief Something arrived on the link (any frame): proof of life. Cheap
+ *   (an atomic store); call it for every inbound frame.
+ * @thread any
+ */
+TETHER_EXPORT void tether_transport_activity(tether_conn *c, uint32_t attempt);
+
+/**
+ * @brief A pong arrived (answers tether's last ping). Also activity.
+ * @thread any
+ */
+TETHER_EXPORT void tether_transport_pong(tether_conn *c, uint32_t attempt);
+
+/**
+ * @brief An inbound message; copied. Also activity.
+ * @thread any
+ */
+TETHER_EXPORT void tether_transport_message(tether_conn *c, uint32_t attempt,
+					    const struct tether_message *msg);
+
+/**
+ * @brief The outcome of send(msg_id): err 0 when delivered (MQTT: PUBACK or
+ *   PUBCOMP for QoS 1/2, written for QoS 0; WS: written to the socket),
+ *   else a TETHER_E* code.
+ * @thread any
+ */
+TETHER_EXPORT void tether_transport_sent(tether_conn *c, uint32_t attempt,
+					 uint64_t msg_id, int err);
+
+/**
+ * @brief The connection's name, for the transport's own log lines.
+ * @thread any
+ */
+TETHER_EXPORT const char *tether_transport_conn_name(const tether_conn *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

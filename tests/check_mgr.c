@@ -1,0 +1,502 @@
+/*
+ * The runtime on real time: the manager's loop (own thread and host
+ * driven), reports posted from a transport's own thread, callbacks on the
+ * loop thread only, heartbeats, subscriptions re-applied after reconnect,
+ * option errors. The transport here is a small test transport with a
+ * thread of its own (real peers are in check_mqtt and check_ws).
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <tether/transport.h>
+
+#include "check-int.h"
+#include "itest.h"
+
+/* ------------------------------------------------ the test transport */
+
+struct cmd {
+	struct cmd *next;
+	enum { K_CONNECT, K_CLOSE, K_SEND, K_PING } kind;
+	tether_conn *conn;
+	uint32_t attempt;
+	char uri[64];
+	uint64_t msg_id;
+	char topic[64];
+	char payload[64];
+	size_t len;
+};
+
+struct tctx {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct cmd *head, *tail;
+	int quit;
+};
+
+struct tlink {
+	struct tctx *ctx;
+	tether_conn *conn;
+};
+
+static atomic_int n_connects, n_subscribes, n_pings, answer_pings, n_aborts;
+static pthread_t transport_thread;
+
+static void push(struct tctx *t, struct cmd *c)
+{
+	pthread_mutex_lock(&t->mu);
+	if (t->tail)
+		t->tail->next = c;
+	else
+		t->head = c;
+	t->tail = c;
+	pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+}
+
+static void run_cmd(struct cmd *c)
+{
+	usleep(2000); /* a little network latency */
+	switch (c->kind) {
+	case K_CONNECT:
+		if (strcmp(c->uri, "test://ok") == 0) {
+			tether_transport_up(c->conn, c->attempt, 0);
+		} else if (strcmp(c->uri, "test://badcreds") == 0) {
+			struct tether_reason r = {.kind = TETHER_KIND_MQTT3,
+						  .code = 5, .by_peer = 1,
+						  .text = "not authorized"};
+			tether_transport_fail(c->conn, c->attempt, &r);
+		} else if (strcmp(c->uri, "test://refuse") == 0) {
+			struct tether_reason r = {.kind = TETHER_KIND_SOCKET,
+						  .code = ECONNREFUSED};
+			tether_transport_fail(c->conn, c->attempt, &r);
+		} /* test://hang: never answers */
+		break;
+	case K_CLOSE:
+		tether_transport_closed(c->conn, c->attempt);
+		break;
+	case K_SEND: {
+		struct tether_message m = {.size = sizeof(m), .topic = c->topic,
+					   .payload = c->payload, .len = c->len};
+		tether_transport_sent(c->conn, c->attempt, c->msg_id, 0);
+		tether_transport_message(c->conn, c->attempt, &m); /* echo */
+		break;
+	}
+	case K_PING:
+		if (atomic_load(&answer_pings))
+			tether_transport_pong(c->conn, c->attempt);
+		break;
+	}
+}
+
+static void *tthread(void *arg)
+{
+	struct tctx *t = arg;
+
+	pthread_mutex_lock(&t->mu);
+	while (!t->quit) {
+		struct cmd *c = t->head;
+		if (!c) {
+			pthread_cond_wait(&t->cv, &t->mu);
+			continue;
+		}
+		t->head = c->next;
+		if (!t->head)
+			t->tail = NULL;
+		pthread_mutex_unlock(&t->mu);
+		run_cmd(c);
+		free(c);
+		pthread_mutex_lock(&t->mu);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return NULL;
+}
+
+static int t_ctx_new(tether_mgr *m, void **out)
+{
+	struct tctx *t = calloc(1, sizeof(*t));
+	(void)m;
+	pthread_mutex_init(&t->mu, NULL);
+	pthread_cond_init(&t->cv, NULL);
+	pthread_create(&t->thread, NULL, tthread, t);
+	transport_thread = t->thread;
+	*out = t;
+	return 0;
+}
+
+static void t_ctx_free(void *ctx)
+{
+	struct tctx *t = ctx;
+	pthread_mutex_lock(&t->mu);
+	t->quit = 1;
+	pthread_cond_signal(&t->cv);
+	pthread_mutex_unlock(&t->mu);
+	pthread_join(t->thread, NULL);
+	while (t->head) {
+		struct cmd *c = t->head;
+		t->head = c->next;
+		free(c);
+	}
+	pthread_mutex_destroy(&t->mu);
+	pthread_cond_destroy(&t->cv);
+	free(t);
+}
+
+static int t_link_new(void *ctx, tether_conn *conn, tether_params *opts,
+		      void **out)
+{
+	struct tlink *l = calloc(1, sizeof(*l));
+	int pings;
+	l->ctx = ctx;
+	l->conn = conn;
+	tether_params_bool(opts, "answer_pings", 1, &pings);
+	atomic_store(&answer_pings, pings);
+	*out = l;
+	return 0;
+}
+
+static void t_link_free(void *link)
+{
+	free(link);
+}
+
+static struct cmd *mk(struct tlink *l, int kind, uint32_t attempt)
+{
+	struct cmd *c = calloc(1, sizeof(*c));
+	c->kind = kind;
+	c->conn = l->conn;
+	c->attempt = attempt;
+	return c;
+}
+
+static int t_connect(void *link, uint32_t attempt, const char *uri)
+{
+	struct cmd *c = mk(link, K_CONNECT, attempt);
+	atomic_fetch_add(&n_connects, 1);
+	snprintf(c->uri, sizeof(c->uri), "%s", uri);
+	push(((struct tlink *)link)->ctx, c);
+	return 0;
+}
+
+static void t_abort(void *link, uint32_t attempt)
+{
+	(void)link;
+	(void)attempt;
+	atomic_fetch_add(&n_aborts, 1);
+}
+
+static void t_close(void *link, uint32_t attempt)
+{
+	push(((struct tlink *)link)->ctx, mk(link, K_CLOSE, attempt));
+}
+
+static int t_send(void *link, uint32_t attempt, uint64_t id,
+		  const struct tether_message *msg)
+{
+	struct cmd *c = mk(link, K_SEND, attempt);
+	c->msg_id = id;
+	snprintf(c->topic, sizeof(c->topic), "%s", msg->topic ? msg->topic : "");
+	c->len = msg->len < sizeof(c->payload) ? msg->len : sizeof(c->payload);
+	memcpy(c->payload, msg->payload, c->len);
+	push(((struct tlink *)link)->ctx, c);
+	return 0;
+}
+
+static int t_subscribe(void *link, uint32_t attempt, const char *topic, int qos)
+{
+	(void)link;
+	(void)attempt;
+	(void)qos;
+	ck_assert_str_eq(topic, "cmd/#");
+	atomic_fetch_add(&n_subscribes, 1);
+	return 0;
+}
+
+static int t_ping(void *link, uint32_t attempt)
+{
+	atomic_fetch_add(&n_pings, 1);
+	push(((struct tlink *)link)->ctx, mk(link, K_PING, attempt));
+	return 0;
+}
+
+static const char *const t_schemes[] = {"test", NULL};
+static const struct tether_transport_ops test_transport = {
+	.abi = TETHER_TRANSPORT_ABI,
+	.name = "test",
+	.schemes = t_schemes,
+	.ctx_new = t_ctx_new,
+	.ctx_free = t_ctx_free,
+	.link_new = t_link_new,
+	.link_free = t_link_free,
+	.connect = t_connect,
+	.abort = t_abort,
+	.close = t_close,
+	.send = t_send,
+	.subscribe = t_subscribe,
+	.ping = t_ping,
+};
+
+/* ------------------------------------------------------------ fixture */
+
+static tether_conn *conn;
+static atomic_int on_transport_thread;
+static int stop_on_message;
+
+static void hook(tether_conn *c, const struct tether_event *ev)
+{
+	if (pthread_equal(pthread_self(), transport_thread))
+		atomic_fetch_add(&on_transport_thread, 1);
+	if (ev->type == TETHER_EV_MESSAGE && stop_on_message)
+		ck_assert_int_eq(tether_conn_stop(c), 0); /* from a callback */
+}
+
+static void begin(int host_driven)
+{
+	int rc = tether_transport_register(&test_transport);
+	ck_assert(rc == 0 || rc == TETHER_EEXIST);
+	stop_on_message = 0;
+	atomic_store(&on_transport_thread, 0);
+	atomic_store(&n_connects, 0);
+	atomic_store(&n_subscribes, 0);
+	atomic_store(&n_pings, 0);
+	atomic_store(&n_aborts, 0);
+	it_setup(host_driven);
+	it_set_hook(hook);
+	ck_assert_int_eq(tether_conn_new(it_mgr, "c1", "test", &conn), 0);
+}
+
+static void setup(void)
+{
+	begin(0);
+}
+
+static void setup_host(void)
+{
+	begin(1);
+}
+
+static void teardown(void)
+{
+	ck_assert_int_eq(it_wrong_thread(), 0);
+	ck_assert_int_eq(atomic_load(&on_transport_thread), 0);
+	it_teardown();
+}
+
+static void use_policy(const char *interval)
+{
+	tether_params *p = it_fixed(interval);
+	ck_assert_int_eq(tether_conn_set_policy(conn, p), 0);
+	tether_params_free(p);
+}
+
+/* --------------------------------------------------------------- tests */
+
+START_TEST(test_mgr_threaded_connect_send_stop)
+{
+	struct tether_message m = {.size = sizeof(m), .topic = "t",
+				   .payload = "hello", .len = 5, .qos = 1};
+	uint64_t id = 0;
+
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
+	ck_assert_int_eq(tether_conn_send(conn, &m, &id), TETHER_ESTATE);
+	ck_assert_int_eq(tether_mgr_start(it_mgr), TETHER_ESTATE); /* running */
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_UP, 1, 2000));
+	ck_assert_int_eq(tether_conn_state(conn), TETHER_STATE_ONLINE);
+	ck_assert_int_eq(tether_mgr_dispatch(it_mgr), TETHER_ESTATE);
+	ck_assert_int_eq(tether_conn_send(conn, &m, &id), 0);
+	ck_assert_uint_gt(id, 0);
+	ck_assert(it_wait(NULL, TETHER_EV_MESSAGE, 1, 2000));
+	int s = it_find(NULL, TETHER_EV_SENT, 0);
+	ck_assert_int_ge(s, 0);
+	ck_assert_uint_eq(it_get(s).msg_id, id);
+	ck_assert_str_eq(it_get(it_find(NULL, TETHER_EV_MESSAGE, 0)).payload, "hello");
+	ck_assert_int_eq(tether_conn_stop(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_CLOSED, 1, 2000));
+	ck_assert_int_eq(tether_conn_state(conn), TETHER_STATE_CLOSED);
+}
+END_TEST
+
+START_TEST(test_mgr_host_driven_loop)
+{
+	struct tether_message m = {.size = sizeof(m), .payload = "x", .len = 1};
+
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+	ck_assert_int_eq(tether_mgr_timeout_ms(it_mgr), 0); /* work is queued */
+	ck_assert(it_wait(NULL, TETHER_EV_UP, 1, 2000));
+	stop_on_message = 1; /* the callback for the echo stops it */
+	ck_assert_int_eq(tether_conn_send(conn, &m, NULL), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_CLOSED, 1, 2000));
+	ck_assert_int_eq(it_count(NULL, TETHER_EV_SENT), 1);
+	ck_assert_int_eq(it_count(NULL, TETHER_EV_MESSAGE), 1);
+}
+END_TEST
+
+START_TEST(test_mgr_fatal_refusal_is_one_attempt)
+{
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://badcreds"), 0);
+	use_policy("50ms");
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_CLOSED, 1, 2000));
+	usleep(300000); /* six policy intervals: nothing more may happen */
+	ck_assert_int_eq(atomic_load(&n_connects), 1);
+	int f = it_find(NULL, TETHER_EV_FATAL, 0);
+	ck_assert_int_ge(f, 0);
+	ck_assert_int_eq(it_get(f).cls, TETHER_CLASS_FATAL);
+	ck_assert_int_eq(it_get(f).kind, TETHER_KIND_MQTT3);
+	ck_assert_int_eq(it_get(f).code, 5);
+	ck_assert_int_eq(tether_conn_state(conn), TETHER_STATE_CLOSED);
+}
+END_TEST
+
+START_TEST(test_mgr_refused_first_endpoint_fails_over)
+{
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://refuse"), 0);
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_UP, 1, 2000));
+	ck_assert_int_eq(atomic_load(&n_connects), 2);
+	ck_assert_int_eq(it_count(NULL, TETHER_EV_RETRY), 0); /* no backoff */
+}
+END_TEST
+
+START_TEST(test_mgr_heartbeat_detects_silence)
+{
+	/* interval 100 + timeout 50 x misses 2 = 200 ms after the last
+	   inbound traffic (the up) */
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
+	ck_assert_int_eq(tether_conn_set_option(conn, "answer_pings", "false"), 0);
+	ck_assert_int_eq(tether_conn_set_heartbeat(conn, 100, 50, 2), 0);
+	use_policy("100ms");
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_DOWN, 1, 3000));
+	int up = it_find(NULL, TETHER_EV_UP, 0), down = it_find(NULL, TETHER_EV_DOWN, 0);
+	uint64_t took = it_get(down).at - it_get(up).at;
+	ck_assert_msg(took >= 195 && took <= 200 + it_slack(60),
+		      "detected after %llu ms", (unsigned long long)took);
+	ck_assert_int_eq(it_get(down).cls, TETHER_CLASS_TIMEOUT);
+	ck_assert_int_eq(it_get(down).code, TETHER_LOCAL_HEARTBEAT_TIMEOUT);
+	ck_assert_int_eq(atomic_load(&n_pings), 2);
+	ck_assert_int_ge(atomic_load(&n_aborts), 1); /* half-open: aborted */
+	/* and it reconnects after the policy's 100 ms */
+	ck_assert(it_wait(NULL, TETHER_EV_UP, 2, 2000));
+}
+END_TEST
+
+START_TEST(test_mgr_heartbeat_answered_stays_online)
+{
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
+	ck_assert_int_eq(tether_conn_set_heartbeat(conn, 50, 50, 1), 0);
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_UP, 1, 2000));
+	usleep(500000);
+	ck_assert_int_ge(atomic_load(&n_pings), 4);
+	ck_assert_int_eq(it_count(NULL, TETHER_EV_DOWN), 0);
+	ck_assert_int_eq(tether_conn_state(conn), TETHER_STATE_ONLINE);
+}
+END_TEST
+
+START_TEST(test_mgr_subscriptions_reapplied_after_reconnect)
+{
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
+	ck_assert_int_eq(tether_conn_set_option(conn, "answer_pings", "no"), 0);
+	ck_assert_int_eq(tether_conn_set_heartbeat(conn, 50, 20, 1), 0);
+	use_policy("10ms");
+	ck_assert_int_eq(tether_conn_subscribe(conn, "cmd/#", 1), 0);
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_UP, 3, 3000)); /* heartbeat kills it */
+	ck_assert_int_ge(atomic_load(&n_subscribes), 3);
+}
+END_TEST
+
+START_TEST(test_mgr_configuration_errors_are_clear)
+{
+	tether_conn *dup = NULL;
+
+	ck_assert_int_eq(tether_conn_new(it_mgr, "c1", "test", &dup), TETHER_EEXIST);
+	ck_assert_int_eq(tether_conn_new(it_mgr, "c2", "carrier-pigeon", &dup),
+			 TETHER_ENOENT);
+	ck_assert_int_eq(tether_conn_start(conn), TETHER_EINVAL);
+	ck_assert_str_eq(tether_conn_error(conn), "no endpoint");
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "tcp://127.0.0.1:1"),
+			 TETHER_EINVAL);
+	ck_assert_str_eq(tether_conn_error(conn),
+			 "endpoint 'tcp://127.0.0.1:1': expected a URI for "
+			 "transport 'test' (test://)");
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
+	ck_assert_int_eq(tether_conn_set_option(conn, "answer_ping", "yes"), 0);
+	ck_assert_int_eq(tether_conn_start(conn), TETHER_ECONFIG);
+	ck_assert_str_eq(tether_conn_error(conn),
+			 "unknown key 'answer_ping' for transport 'test' "
+			 "(did you mean 'answer_pings'?)");
+	ck_assert_int_eq(tether_conn_set_timing(conn, "conect_timeout", 5),
+			 TETHER_EINVAL);
+	ck_assert_int_eq(tether_conn_classify(conn, "ws:1000", "fatale"),
+			 TETHER_EINVAL);
+	ck_assert_ptr_nonnull(strstr(tether_conn_error(conn), "fatale"));
+	tether_params *p = it_fixed("1x");
+	ck_assert_int_eq(tether_conn_set_policy(conn, p), TETHER_ECONFIG);
+	ck_assert_ptr_nonnull(strstr(tether_conn_error(conn), "interval"));
+	tether_params_free(p);
+}
+END_TEST
+
+START_TEST(test_mgr_connect_timeout_aborts_and_retries)
+{
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://hang"), 0);
+	ck_assert_int_eq(tether_conn_set_timing(conn, "connect_timeout", 100), 0);
+	use_policy("50ms");
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_ATTEMPT, 3, 2000));
+	int d = it_find(NULL, TETHER_EV_DOWN, 0);
+	ck_assert_int_eq(it_get(d).cls, TETHER_CLASS_TIMEOUT);
+	ck_assert_int_eq(it_get(d).code, TETHER_LOCAL_CONNECT_TIMEOUT);
+	ck_assert_int_ge(atomic_load(&n_aborts), 2);
+	/* 100 ms timeout + 50 ms backoff between attempts */
+	uint64_t gap = it_get(it_find(NULL, TETHER_EV_ATTEMPT, 1)).at -
+		       it_get(it_find(NULL, TETHER_EV_ATTEMPT, 0)).at;
+	ck_assert_msg(gap >= 145 && gap < 150 + it_slack(110), "gap %llu",
+		      (unsigned long long)gap);
+}
+END_TEST
+
+static Suite *mgr_suite(void)
+{
+	Suite *s = suite_create("mgr");
+	TCase *tc = tcase_create("loop");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_mgr_threaded_connect_send_stop);
+	tcase_add_test(tc, test_mgr_configuration_errors_are_clear);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("host_loop");
+	tcase_add_checked_fixture(tc, setup_host, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_mgr_host_driven_loop);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("reconnect");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_mgr_fatal_refusal_is_one_attempt);
+	tcase_add_test(tc, test_mgr_refused_first_endpoint_fails_over);
+	tcase_add_test(tc, test_mgr_connect_timeout_aborts_and_retries);
+	tcase_add_test(tc, test_mgr_subscriptions_reapplied_after_reconnect);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("heartbeat");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_mgr_heartbeat_detects_silence);
+	tcase_add_test(tc, test_mgr_heartbeat_answered_stays_online);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+TTH_CHECK_MAIN(mgr_suite)

@@ -1,0 +1,27 @@
+/* Loopback helpers shared by the test harness (tests only). */
+#ifndef TETHER_HARNESS_NET_H
+#define TETHER_HARNESS_NET_H
+
+#include <stdint.h>
+
+/* A TCP port on 127.0.0.1 that was free a moment ago (bind to 0, read it,
+ * close). Returns 0 on failure. */
+uint16_t th_free_port(void);
+
+/* Wait until something accepts TCP connections on 127.0.0.1:port, trying
+ * every 10 ms for at most timeout_ms. Returns 0 when it does, -1 if not. */
+int th_wait_port(uint16_t port, int timeout_ms);
+
+/* A listening TCP socket on 127.0.0.1 with an ephemeral port (non-blocking,
+ * close-on-exec); *port receives the port. Returns the fd or -1. */
+int th_listen_loopback(uint16_t *port);
+
+/* Monotonic milliseconds. */
+uint64_t th_now_ms(void);
+
+/* Make a private temporary directory under $TMPDIR (or /tmp) and return
+ * its malloc'ed path, or NULL. th_rm_rf removes a tree it made. */
+char *th_mkdtemp(const char *prefix);
+int th_rm_rf(const char *path);
+
+#endif

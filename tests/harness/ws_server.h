@@ -1,0 +1,106 @@
+/* A WebSocket test server on libwebsockets, listening on 127.0.0.1 (tests
+ * only; DESIGN §7). It runs its own lws context on its own service thread;
+ * every function below may be called from any thread (@thread any).
+ *
+ * How it works, and what it found out about lws 4.1.6 (Debian):
+ *
+ * - Pings. lws 4.1.6 answers every ping itself, deep in its ws parser: the
+ *   payload is stashed, the pong goes out on the next POLLOUT ahead of the
+ *   user's WRITEABLE callback, and no callback ever reports the ping (there
+ *   is LWS_CALLBACK_RECEIVE_PONG but no RECEIVE_PING, and no option to turn
+ *   the auto-pong off; see lws_ws_rx_sm / rops_handle_POLLOUT_ws). So
+ *   pings can neither be counted nor left unanswered through the ws role.
+ *   This server therefore lets lws do only the HTTP side (parse the
+ *   upgrade, pick the subprotocol, reject with a status, write the 101) and
+ *   then takes the frames over: in LWS_CALLBACK_ESTABLISHED it dup()s the
+ *   socket, stops lws reading the ws wsi (lws_rx_flow_control(wsi, 0)) and
+ *   adopts the duplicate as a raw socket (a child of the ws wsi) whose
+ *   frames it parses itself. That is how it counts pings and how
+ *   TH_WS_IGNORE_PINGS stays silent while still echoing. The vhost's retry
+ *   policy has no validity timers so the parked ws wsi never pings on its
+ *   own. Limit: ws data a client coalesces with its upgrade request (before
+ *   the 101) would be eaten by lws; real clients wait for the 101.
+ * - Reject. The upgrade is refused in LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+ *   lws_return_http_status(wsi, status, NULL) and return 1 ("headers sent,
+ *   transaction done"). The client sees e.g. "HTTP/1.0 401 Unauthorized"
+ *   (lws writes 1.0 this early; checked by the suite on a raw socket and
+ *   through an lws client, where
+ *   lws_http_client_http_response() gives the status in
+ *   LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP and CLIENT_CONNECTION_ERROR says
+ *   "HS: ws upgrade unauthorized" / "... response not 101"). Returning
+ *   non-zero from FILTER_PROTOCOL_CONNECTION instead just drops the TCP
+ *   connection with no status, and by then lws has already switched the
+ *   wsi to the ws role.
+ * - Close. With lws owning the frames, a chosen code goes out with
+ *   lws_close_reason(wsi, code, reason, len) then returning -1 from a
+ *   WRITEABLE callback. Here the server writes the close frame itself
+ *   (code big-endian + reason), waits up to 3 s for the client's close
+ *   frame, then closes TCP. A close from the client is answered with the
+ *   same code. Beware: the lws 4.1.6 *client* rewrites a server's close
+ *   code 1012, 1013, 1014 or 1015 (any code outside RFC 6455's list) to
+ *   1002 before LWS_CALLBACK_WS_PEER_INITIATED_CLOSE; the reason text
+ *   survives. lws 4.2.0 fixed it (upstream commit fb9abfdf0). The suite
+ *   checks those codes on a raw socket.
+ *
+ * Counters are updated on the service thread and read without locks. */
+#ifndef TETHER_HARNESS_WS_SERVER_H
+#define TETHER_HARNESS_WS_SERVER_H
+
+#include <stdint.h>
+
+enum th_ws_behaviour {
+	TH_WS_ECHO = 0,    /* echo every text/binary message back, same type */
+	TH_WS_CLOSE_AFTER, /* accept (and echo), then close with close_code /
+			    * close_reason after close_after_ms */
+	TH_WS_REJECT,      /* refuse the upgrade with HTTP reject_status */
+	TH_WS_IGNORE_PINGS /* accept and echo, never answer pings
+			    * (half-open from the client's view) */
+};
+
+struct th_ws_server_opts {
+	enum th_ws_behaviour behaviour;
+	int close_code;           /* 0 = a close frame without a code */
+	const char *close_reason; /* NULL = ""; at most 123 bytes are sent */
+	int close_after_ms;
+	int reject_status; /* 0 = 403 */
+	/* Protocol name to accept; NULL = "tether-test". A client that asks
+	 * for no protocol is bound to it too; one that asks only for other
+	 * protocols is dropped (no status) by lws. Fixed at start: set()
+	 * ignores it. */
+	const char *subprotocol;
+	/* "Name: value" the upgrade must carry, else 401; NULL = none. The
+	 * name is matched without case, the value exactly. */
+	const char *require_header;
+};
+
+struct th_ws_server;
+
+/* Start a server on a free 127.0.0.1 port (retrying a few ports if one
+ * was taken meanwhile). o NULL = echo. Raises RLIMIT_NOFILE's soft limit
+ * to the hard one and sets lws logging to errors only. Returns 0 and
+ * *out, or -1. */
+int th_ws_server_start(const struct th_ws_server_opts *o,
+		       struct th_ws_server **out);
+
+uint16_t th_ws_server_port(const struct th_ws_server *s);
+
+/* Change the behaviour for connections that upgrade from now on (open
+ * ones keep theirs). Strings are copied. */
+void th_ws_server_set(struct th_ws_server *s, const struct th_ws_server_opts *o);
+
+/* Send a close frame with code/reason to every open connection; returns
+ * once the service thread has queued them (at most 5 s). */
+void th_ws_server_close_all(struct th_ws_server *s, int code,
+			    const char *reason);
+
+/* Upgrade requests seen (accepted or rejected). */
+unsigned th_ws_server_upgrades(const struct th_ws_server *s);
+/* WebSocket connections open now (until their TCP socket is closed). */
+unsigned th_ws_server_open(const struct th_ws_server *s);
+/* Ping frames received, answered or not. */
+unsigned th_ws_server_pings(const struct th_ws_server *s);
+
+/* Stop the service thread, close everything, free. NULL is a no-op. */
+void th_ws_server_free(struct th_ws_server *s);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * Shared by the runtime and integration suites: a manager whose events are
+ * recorded (thread-safe), waits on them (threaded or host-driven loop), and
+ * a check that every callback ran on the loop thread.
+ */
+#ifndef TETHER_ITEST_H
+#define TETHER_ITEST_H
+
+#include <stdint.h>
+
+#include <tether/policy.h>
+#include <tether/tether.h>
+
+struct it_ev {
+	enum tether_event_type type;
+	enum tether_state state;
+	int cls, kind, code; /* of the reason; cls -1 without one */
+	int error;
+	uint64_t at, msg_id, delay_ms;
+	const tether_conn *conn;
+	char payload[128];
+	char text[128];
+	char ref[128];
+};
+
+extern tether_mgr *it_mgr;
+
+/* A fresh manager with the recorder as its callback; host_driven: the test
+ * thread runs the loop inside it_wait, else the manager's own thread. */
+void it_setup(int host_driven);
+void it_teardown(void);
+/* Called for every event after it is recorded (on the loop thread). */
+void it_set_hook(void (*hook)(tether_conn *c, const struct tether_event *ev));
+
+/* conn NULL matches any connection. */
+int it_count(const tether_conn *conn, enum tether_event_type t);
+/* Index of the nth (0-based) such event, or -1. */
+int it_find(const tether_conn *conn, enum tether_event_type t, int nth);
+/* A copy of event i. */
+struct it_ev it_get(int i);
+/* Until n such events or ms pass; returns whether they came. */
+int it_wait(const tether_conn *conn, enum tether_event_type t, int n, int ms);
+/* Let the loop run for ms (host-driven: drive it). */
+void it_run(int ms);
+/* Callbacks that ran anywhere but on the loop thread. */
+int it_wrong_thread(void);
+
+uint64_t it_now_ms(void);
+/* Upper timing bounds are widened when TETHER_TEST_SLOW is set. */
+uint64_t it_slack(uint64_t ms);
+/* {type: fixed, interval: <interval>} (free it). */
+tether_params *it_fixed(const char *interval);
+
+#endif

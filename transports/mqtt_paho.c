@@ -1,0 +1,1017 @@
+/*
+ * The MQTT transport, on Eclipse Paho MQTT C (MQTTAsync, libpaho-mqtt3as).
+ *
+ * tether owns reconnection, so every attempt gets a Paho client of its own,
+ * created in connect() for just that URI and destroyed when the next
+ * attempt starts, on abort, or in link_free, always on tether's loop
+ * thread (never from a Paho callback: DESIGN §2). Paho calls every callback
+ * with its global mutex held and MQTTAsync_destroy() takes that mutex, so
+ * once destroy has returned no callback of that client runs or will run:
+ * the attempt's context is freed right after it. A client per attempt also
+ * sidesteps Paho remembering "this client is WebSocket/TLS" across URIs.
+ *
+ * Each manager's context holds one idle "anchor" client. Without it,
+ * destroying the last client of the process would tear down Paho's global
+ * state and join its threads (a second or more, on the loop thread), and a
+ * client created concurrently by tether_conn_start() would race that
+ * teardown.
+ *
+ * See docs/transport-mqtt.md for the options and the reason mapping.
+ */
+#include "config.h"
+
+#include <MQTTAsync.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/params-int.h"
+#include "transports-int.h"
+
+#define TRANSPORT "mqtt"
+
+/* Paho's own connect timeout: only a backstop, tether's connect_timeout
+   (10 s by default) aborts the attempt first. */
+#define PAHO_CONNECT_TIMEOUT_S 60
+
+/* Grace for in-flight QoS 1/2 flows in an orderly close; tether's
+   close_timeout (2 s by default) bounds the whole close. */
+#define CLOSE_GRACE_MS 1000
+
+#define KEEPALIVE_MAX_S 65535
+#define SESSION_EXPIRY_NEVER 0xFFFFFFFFu
+#define SECRET_MAX 4096
+
+struct mqtt_ctx {
+	MQTTAsync anchor;
+};
+
+struct mqtt_link {
+	tether_conn *conn;
+	int version; /* MQTTVERSION_3_1_1 or MQTTVERSION_5 */
+	int clean_start;
+	int keepalive_s;
+	uint32_t session_expiry_s; /* MQTT 5 only */
+	char *client_id;
+	char *username;
+	char *password;
+	int verify;
+	char *ca_file, *ca_dir, *cert_file, *key_file, *key_password;
+	char scheme[8]; /* of the last URI with one, for bare redirects */
+	struct mqtt_attempt *cur;
+};
+
+/* Where an attempt is; the first final report wins. */
+enum att_phase {
+	PH_CONNECTING = 0,
+	PH_UP,
+	PH_CLOSING,
+	PH_ENDED /* failed, lost, closed or aborted: report nothing more */
+};
+
+struct mqtt_send;
+
+/* One attempt: the context of every callback of its Paho client. */
+struct mqtt_attempt {
+	tether_conn *conn;
+	uint32_t id;
+	int version;
+	int tls;
+	MQTTAsync cli;
+	char *uri;
+	_Atomic int phase;
+	_Atomic int tls_err; /* a TETHER_TLS_* code seen by ssl_error_cb */
+	pthread_mutex_t lock;    /* guards sends */
+	struct mqtt_send *sends; /* accepted, outcome not yet reported */
+};
+
+/* One accepted send: the context of its Paho response callbacks. */
+struct mqtt_send {
+	struct mqtt_attempt *att;
+	uint64_t msg_id;
+	int reported;
+	struct mqtt_send *prev, *next;
+};
+
+static const char *const mqtt_schemes[] = {"tcp", "ssl",  "mqtt", "mqtts",
+					   "ws",  "wss", NULL};
+
+/* ------------------------------------------------------------- helpers */
+
+static void wipe_free(char *s)
+{
+	if (!s)
+		return;
+	/* a password should not linger in freed memory */
+	for (volatile char *p = s; *p; p++)
+		*p = 0;
+	free(s);
+}
+
+static int dup_opt(const char *v, char **out)
+{
+	*out = NULL;
+	if (!v)
+		return 0;
+	*out = strdup(v);
+	return *out ? 0 : TETHER_ENOMEM;
+}
+
+static int scheme_is(const char *uri, const char *scheme)
+{
+	size_t n = strlen(scheme);
+	return strncmp(uri, scheme, n) == 0 && strncmp(uri + n, "://", 3) == 0;
+}
+
+static int uri_is_tls(const char *uri)
+{
+	return scheme_is(uri, "ssl") || scheme_is(uri, "mqtts") ||
+	       scheme_is(uri, "wss");
+}
+
+/* The URI's scheme is one of ours (0), or it has none (1), or not (-1). */
+static int uri_check(const char *uri)
+{
+	const char *sep = strstr(uri, "://");
+
+	if (!sep)
+		return *uri ? 1 : -1;
+	if (!sep[3])
+		return -1;
+	for (size_t i = 0; mqtt_schemes[i]; i++)
+		if (scheme_is(uri, mqtt_schemes[i]))
+			return 0;
+	return -1;
+}
+
+/* The host of "scheme://host:port/path", "[v6]:port" or "host:port". */
+static void uri_host(const char *uri, char *buf, size_t len)
+{
+	const char *h = strstr(uri, "://");
+	const char *e;
+
+	h = h ? h + 3 : uri;
+	if (*h == '[') {
+		h++;
+		e = strchr(h, ']');
+	} else {
+		e = h + strcspn(h, ":/");
+	}
+	if (!e)
+		e = h + strlen(h);
+	snprintf(buf, len, "%.*s", (int)(e - h), h);
+}
+
+static int host_is_numeric(const char *uri)
+{
+	char host[256];
+	unsigned char a[16];
+
+	uri_host(uri, host, sizeof(host));
+	return inet_pton(AF_INET, host, a) == 1 ||
+	       inet_pton(AF_INET6, host, a) == 1;
+}
+
+/* The Server Reference property, copied (NULL if absent). */
+static char *server_reference(MQTTProperties *props)
+{
+	MQTTProperty *pr;
+	char *s;
+
+	if (!props || props->count == 0)
+		return NULL;
+	pr = MQTTProperties_getProperty(props,
+					MQTTPROPERTY_CODE_SERVER_REFERENCE);
+	if (!pr || pr->value.data.len <= 0 || !pr->value.data.data)
+		return NULL;
+	s = malloc((size_t)pr->value.data.len + 1);
+	if (s) {
+		memcpy(s, pr->value.data.data, (size_t)pr->value.data.len);
+		s[pr->value.data.len] = '\0';
+	}
+	return s;
+}
+
+static int phase_move(struct mqtt_attempt *a, int from, int to)
+{
+	return atomic_compare_exchange_strong(&a->phase, &from, to);
+}
+
+/* ------------------------------------------------------------- sends */
+
+static void send_unlink(struct mqtt_attempt *a, struct mqtt_send *s)
+{
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		a->sends = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+}
+
+/* A Paho response for a send: report it unless that was done already. */
+static void send_done(struct mqtt_send *s, int err)
+{
+	struct mqtt_attempt *a = s->att;
+	int report;
+
+	pthread_mutex_lock(&a->lock);
+	report = !s->reported;
+	send_unlink(a, s);
+	pthread_mutex_unlock(&a->lock);
+	if (report)
+		tether_transport_sent(a->conn, a->id, s->msg_id, err);
+	free(s);
+}
+
+/*
+ * The link is gone: fail every send still waiting for its PUBACK/PUBCOMP
+ * now, rather than when Paho gives up on it (at destroy, possibly much
+ * later). Their contexts stay until Paho's callbacks free them.
+ */
+static void sends_fail_all(struct mqtt_attempt *a)
+{
+	uint64_t ids[64];
+	size_t n;
+
+	do {
+		n = 0;
+		pthread_mutex_lock(&a->lock);
+		for (struct mqtt_send *s = a->sends; s && n < 64; s = s->next)
+			if (!s->reported) {
+				s->reported = 1;
+				ids[n++] = s->msg_id;
+			}
+		pthread_mutex_unlock(&a->lock);
+		for (size_t i = 0; i < n; i++)
+			tether_transport_sent(a->conn, a->id, ids[i],
+					      TETHER_EIO);
+	} while (n == 64);
+}
+
+static void on_send_ok(void *ctx, MQTTAsync_successData *r)
+{
+	(void)r;
+	send_done(ctx, 0);
+}
+
+static void on_send_fail(void *ctx, MQTTAsync_failureData *r)
+{
+	(void)r;
+	send_done(ctx, TETHER_EIO);
+}
+
+static void on_send_ok5(void *ctx, MQTTAsync_successData5 *r)
+{
+	(void)r;
+	send_done(ctx, 0);
+}
+
+static void on_send_fail5(void *ctx, MQTTAsync_failureData5 *r)
+{
+	(void)r;
+	send_done(ctx, TETHER_EIO);
+}
+
+/* ------------------------------------------------------------ reasons */
+
+static void reason_init(struct tether_reason *r, enum tether_reason_kind kind,
+			int code, int by_peer, const char *text)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+	r->code = code;
+	r->by_peer = by_peer;
+	r->transport = TRANSPORT;
+	r->text = text;
+}
+
+/*
+ * A connect that did not end in an accepting CONNACK. `code` is what Paho
+ * put in the failure data: the CONNACK code for a refusal (1..5 for 3.1.1,
+ * >= 0x80 for 5), or a negative MQTTASYNC_* error with `message` telling
+ * which step failed.
+ */
+static void connect_failed(struct mqtt_attempt *a, int code,
+			   const char *message, MQTTProperties *props)
+{
+	struct tether_reason r;
+	char text[160];
+	char *sref = NULL;
+	int tls_err = atomic_load(&a->tls_err);
+
+	if (!phase_move(a, PH_CONNECTING, PH_ENDED))
+		return;
+	if (a->version == MQTTVERSION_5 && code >= 0x80) {
+		snprintf(text, sizeof(text), "CONNACK refused: %s",
+			 MQTTReasonCode_toString((enum MQTTReasonCodes)code));
+		reason_init(&r, TETHER_KIND_MQTT5, code, 1, text);
+		/* Paho 1.3.12 passes no CONNACK properties on failure; read
+		   them in case a later version does. */
+		sref = server_reference(props);
+		r.server_ref = sref;
+	} else if (code >= 1 && code <= 5) {
+		/* A 3.1.1 CONNACK refusal; under version 5 this is a broker
+		   that does not speak MQTT 5 answering in 3.1.1 (code 1). */
+		static const char *const rc3[] = {
+		    "", "unacceptable protocol version",
+		    "identifier rejected", "server unavailable",
+		    "bad user name or password", "not authorized"};
+		snprintf(text, sizeof(text), "CONNACK refused: %s%s", rc3[code],
+			 a->version == MQTTVERSION_5 && code == 1
+			     ? " (the broker does not speak MQTT 5: set"
+			       " version 3.1.1)"
+			     : "");
+		reason_init(&r, TETHER_KIND_MQTT3, code, 1, text);
+	} else if (tls_err) {
+		reason_init(&r, TETHER_KIND_TLS, tls_err, 0,
+			    tls_err == TETHER_TLS_VERIFY
+				? "TLS: server certificate verification failed"
+				: "TLS handshake failed");
+	} else if (message && strcmp(message, "TCP connect timeout") == 0) {
+		reason_init(&r, TETHER_KIND_SOCKET, ETIMEDOUT, 0,
+			    "connect timed out (Paho's backstop)");
+	} else if (message && (strcmp(message, "socket error") == 0 ||
+			       strcmp(message,
+				      "TCP connect completion failure") == 0)) {
+		/* connected, then closed before the CONNACK */
+		reason_init(&r, TETHER_KIND_SOCKET, 0, 1,
+			    "connection closed before CONNACK");
+	} else if (a->tls && message &&
+		   strcmp(message, "TCP/TLS connect failure") == 0 &&
+		   atomic_load(&a->tls_err) == 0) {
+		/*
+		 * Paho says the same for a refused TCP connect and for a TLS
+		 * handshake that failed without an OpenSSL error (the host
+		 * name check). Refused is by far the more common.
+		 */
+		reason_init(&r, TETHER_KIND_SOCKET, ECONNREFUSED, 1,
+			    "TCP or TLS connect failed");
+	} else if (message) {
+		/* "TCP/TLS connect failure": Paho does not keep the errno;
+		   a socket that failed to connect is refused, nearly always */
+		snprintf(text, sizeof(text), "connect failed (Paho: %s)",
+			 message);
+		reason_init(&r, TETHER_KIND_SOCKET, ECONNREFUSED, 1, text);
+	} else if (!host_is_numeric(a->uri)) {
+		/* failed inside Paho's synchronous socket setup, which for a
+		   host name means getaddrinfo() failed */
+		reason_init(&r, TETHER_KIND_DNS, EAI_NONAME, 0,
+			    "host name did not resolve");
+	} else {
+		reason_init(&r, TETHER_KIND_SOCKET, ENETUNREACH, 0,
+			    "connect failed at once");
+	}
+	tether_transport_fail(a->conn, a->id, &r);
+	free(sref);
+}
+
+static void on_connect_ok(void *ctx, MQTTAsync_successData *r)
+{
+	struct mqtt_attempt *a = ctx;
+	if (phase_move(a, PH_CONNECTING, PH_UP))
+		tether_transport_up(a->conn, a->id,
+				    r ? r->alt.connect.sessionPresent : 0);
+}
+
+static void on_connect_fail(void *ctx, MQTTAsync_failureData *r)
+{
+	connect_failed(ctx, r ? r->code : MQTTASYNC_FAILURE,
+		       r ? r->message : NULL, NULL);
+}
+
+static void on_connect_ok5(void *ctx, MQTTAsync_successData5 *r)
+{
+	struct mqtt_attempt *a = ctx;
+	if (phase_move(a, PH_CONNECTING, PH_UP))
+		tether_transport_up(a->conn, a->id,
+				    r ? r->alt.connect.sessionPresent : 0);
+}
+
+static void on_connect_fail5(void *ctx, MQTTAsync_failureData5 *r)
+{
+	connect_failed(ctx, r ? r->code : MQTTASYNC_FAILURE,
+		       r ? r->message : NULL, r ? &r->properties : NULL);
+}
+
+static int on_ssl_error(const char *str, size_t len, void *ctx)
+{
+	struct mqtt_attempt *a = ctx;
+	int code = TETHER_TLS_HANDSHAKE;
+
+	/* OpenSSL's error queue, one line per call */
+	for (size_t i = 0; i + 6 <= len; i++)
+		if (strncmp(str + i, "verify", 6) == 0 ||
+		    strncmp(str + i, "certif", 6) == 0)
+			code = TETHER_TLS_VERIFY;
+	if (atomic_load(&a->tls_err) != TETHER_TLS_VERIFY)
+		atomic_store(&a->tls_err, code);
+	return 0;
+}
+
+/* The established connection ended without a DISCONNECT from the server. */
+static void on_connection_lost(void *ctx, char *cause)
+{
+	struct mqtt_attempt *a = ctx;
+	struct tether_reason r;
+
+	/* Paho 1.3.12 always passes NULL; later versions may say more */
+	if (cause && (strstr(cause, "eepalive") || strstr(cause, "PINGRESP")))
+		reason_init(&r, TETHER_KIND_LOCAL,
+			    TETHER_LOCAL_KEEPALIVE_TIMEOUT, 0, cause);
+	else
+		reason_init(&r, TETHER_KIND_SOCKET, 0, 1,
+			    cause ? cause : "connection lost");
+	if (phase_move(a, PH_UP, PH_ENDED)) {
+		sends_fail_all(a);
+		tether_transport_down(a->conn, a->id, &r);
+	} else if (phase_move(a, PH_CLOSING, PH_ENDED)) {
+		sends_fail_all(a);
+		tether_transport_closed(a->conn, a->id);
+	}
+}
+
+/* MQTT 5: the server sent DISCONNECT (no connectionLost follows). */
+static void on_disconnected(void *ctx, MQTTProperties *props,
+			    enum MQTTReasonCodes code)
+{
+	struct mqtt_attempt *a = ctx;
+	struct tether_reason r;
+	char text[160];
+	char *sref;
+
+	if (phase_move(a, PH_CLOSING, PH_ENDED)) {
+		sends_fail_all(a);
+		tether_transport_closed(a->conn, a->id);
+		return;
+	}
+	if (!phase_move(a, PH_UP, PH_ENDED))
+		return;
+	sends_fail_all(a);
+	snprintf(text, sizeof(text), "server DISCONNECT: %s",
+		 MQTTReasonCode_toString(code));
+	reason_init(&r, TETHER_KIND_MQTT5, (int)code, 1, text);
+	sref = server_reference(props);
+	r.server_ref = sref;
+	tether_transport_down(a->conn, a->id, &r);
+	free(sref);
+}
+
+static int on_message(void *ctx, char *topic, int topic_len,
+		      MQTTAsync_message *m)
+{
+	struct mqtt_attempt *a = ctx;
+	struct tether_message msg = {
+	    .size = sizeof(msg),
+	    .topic = topic,
+	    .payload = m->payload,
+	    .len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0,
+	    .qos = m->qos,
+	    .retain = m->retained,
+	};
+
+	(void)topic_len;
+	if (atomic_load(&a->phase) == PH_UP)
+		tether_transport_message(a->conn, a->id, &msg);
+	MQTTAsync_freeMessage(&m);
+	MQTTAsync_free(topic);
+	return 1;
+}
+
+static void on_close_ok(void *ctx, MQTTAsync_successData *r)
+{
+	struct mqtt_attempt *a = ctx;
+	(void)r;
+	if (phase_move(a, PH_CLOSING, PH_ENDED))
+		tether_transport_closed(a->conn, a->id);
+}
+
+static void on_close_fail(void *ctx, MQTTAsync_failureData *r)
+{
+	on_close_ok(ctx, NULL);
+	(void)r;
+}
+
+static void on_close_ok5(void *ctx, MQTTAsync_successData5 *r)
+{
+	on_close_ok(ctx, NULL);
+	(void)r;
+}
+
+static void on_close_fail5(void *ctx, MQTTAsync_failureData5 *r)
+{
+	on_close_ok(ctx, NULL);
+	(void)r;
+}
+
+/* ----------------------------------------------------------- attempts */
+
+/*
+ * Destroy the attempt's client and free it. Loop thread only (never a Paho
+ * callback). Paho answers the sends it still holds with onFailure from
+ * inside MQTTAsync_destroy (that frees their contexts); anything left is
+ * failed here.
+ */
+static void attempt_free(struct mqtt_attempt *a)
+{
+	struct mqtt_send *s;
+
+	if (!a)
+		return;
+	atomic_store(&a->phase, PH_ENDED);
+	if (a->cli)
+		MQTTAsync_destroy(&a->cli);
+	while ((s = a->sends) != NULL) {
+		a->sends = s->next;
+		if (!s->reported)
+			tether_transport_sent(a->conn, a->id, s->msg_id,
+					      TETHER_EIO);
+		free(s);
+	}
+	pthread_mutex_destroy(&a->lock);
+	free(a->uri);
+	free(a);
+}
+
+static int paho_err(int rc)
+{
+	switch (rc) {
+	case MQTTASYNC_BAD_UTF8_STRING:
+	case MQTTASYNC_NULL_PARAMETER:
+	case MQTTASYNC_TOPICNAME_TRUNCATED:
+	case MQTTASYNC_BAD_QOS:
+	case MQTTASYNC_BAD_PROTOCOL:
+	case MQTTASYNC_SSL_NOT_SUPPORTED:
+		return TETHER_EINVAL;
+	case MQTTASYNC_MAX_MESSAGES_INFLIGHT:
+	case MQTTASYNC_MAX_BUFFERED_MESSAGES:
+	case MQTTASYNC_NO_MORE_MSGIDS:
+		return TETHER_EFULL;
+	case MQTTASYNC_DISCONNECTED:
+		return TETHER_ECLOSED;
+	default:
+		return TETHER_EIO;
+	}
+}
+
+/* The live attempt `id`, or NULL. */
+static struct mqtt_attempt *attempt_of(struct mqtt_link *l, uint32_t id)
+{
+	return l->cur && l->cur->id == id ? l->cur : NULL;
+}
+
+/* ------------------------------------------------------------------ ops */
+
+static int mqtt_ctx_new(tether_mgr *mgr, void **out)
+{
+	struct mqtt_ctx *x = calloc(1, sizeof(*x));
+	int rc;
+
+	(void)mgr;
+	if (!x)
+		return TETHER_ENOMEM;
+	/* Never connected: it only keeps Paho's global state alive. */
+	rc = MQTTAsync_create(&x->anchor, "tcp://127.0.0.1:1", "tether-anchor",
+			      MQTTCLIENT_PERSISTENCE_NONE, NULL);
+	if (rc != MQTTASYNC_SUCCESS) {
+		free(x);
+		return paho_err(rc);
+	}
+	*out = x;
+	return 0;
+}
+
+static void mqtt_ctx_free(void *ctx)
+{
+	struct mqtt_ctx *x = ctx;
+
+	if (!x)
+		return;
+	MQTTAsync_destroy(&x->anchor);
+	free(x);
+}
+
+static void link_free_fields(struct mqtt_link *l)
+{
+	free(l->client_id);
+	wipe_free(l->username);
+	wipe_free(l->password);
+	free(l->ca_file);
+	free(l->ca_dir);
+	free(l->cert_file);
+	free(l->key_file);
+	wipe_free(l->key_password);
+	free(l);
+}
+
+/* password, password_env or password_file (first line), at most one. */
+static int read_password(tether_params *p, char **out)
+{
+	const char *v = NULL, *env = NULL, *file = NULL;
+	int rc = 0, n = 0;
+
+	*out = NULL;
+	rc |= tth_params_text(p, "password", "a password", &v);
+	rc |= tth_params_text(p, "password_env", "an environment variable",
+			      &env);
+	rc |= tth_params_text(p, "password_file", "a file name", &file);
+	if (rc)
+		return TETHER_ECONFIG;
+	n = !!v + !!env + !!file;
+	if (n > 1)
+		return tether_params_fail(p, "password",
+					  "give only one of password, "
+					  "password_env, password_file");
+	if (env) {
+		v = getenv(env);
+		if (!v)
+			return tether_params_fail(
+			    p, "password_env",
+			    "environment variable '%s' is not set", env);
+	}
+	if (file) {
+		char buf[SECRET_MAX];
+		size_t len;
+		FILE *f = fopen(file, "r");
+
+		if (!f)
+			return tether_params_fail(p, "password_file",
+						  "cannot read '%s': %s", file,
+						  strerror(errno));
+		len = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[len] = '\0';
+		buf[strcspn(buf, "\r\n")] = '\0';
+		*out = strdup(buf);
+		for (volatile char *q = buf; *q; q++)
+			*q = 0;
+		return *out ? 0 : TETHER_ENOMEM;
+	}
+	return dup_opt(v, out);
+}
+
+static int mqtt_link_new(void *ctx, tether_conn *conn, tether_params *p,
+			 void **out)
+{
+	static const char *const versions[] = {"3.1.1", "311", "4",
+					       "5",     "5.0", NULL};
+	struct mqtt_link *l;
+	const char *s;
+	uint64_t ms, expiry_ms;
+	int ver = 0, bad = 0, rc;
+	char idbuf[256];
+
+	(void)ctx;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return TETHER_ENOMEM;
+	l->conn = conn;
+
+	if (tether_params_choice(p, "version", versions, 0, &ver, NULL))
+		bad = 1;
+	l->version = ver >= 3 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+	if (tether_params_bool(p, "clean_start", 1, &l->clean_start))
+		bad = 1;
+	if (tether_params_duration(p, "keepalive", 30000, 0,
+				   KEEPALIVE_MAX_S * 1000ull, &ms))
+		bad = 1;
+	l->keepalive_s = (int)((ms + 999) / 1000);
+	/* MQTT 5's default expiry of 0 ends the session at the disconnect,
+	   which is not what clean_start: false asks for; keep it instead,
+	   as 3.1.1 does. */
+	if (tether_params_duration(p, "session_expiry",
+				   l->clean_start ? 0
+						  : SESSION_EXPIRY_NEVER * 1000ull,
+				   0, SESSION_EXPIRY_NEVER * 1000ull,
+				   &expiry_ms))
+		bad = 1;
+	l->session_expiry_s = (uint32_t)(expiry_ms / 1000);
+	if (tether_params_get(p, "session_expiry") &&
+	    l->version != MQTTVERSION_5)
+		bad = tether_params_fail(p, "session_expiry",
+					 "needs version 5") != 0;
+	if (tether_params_bool(p, "verify", 1, &l->verify))
+		bad = 1;
+
+	rc = tth_params_text(p, "client_id", "a client identifier", &s);
+	if (rc)
+		bad = 1;
+	if (!s) {
+		snprintf(idbuf, sizeof(idbuf), "tether-%s",
+			 tether_transport_conn_name(conn));
+		s = idbuf;
+	}
+	if (dup_opt(s, &l->client_id))
+		goto nomem;
+#define TEXT(key, what, field)                                                 \
+	do {                                                                   \
+		if (tth_params_text(p, key, what, &s))                         \
+			bad = 1;                                               \
+		if (dup_opt(s, &l->field))                                     \
+			goto nomem;                                            \
+	} while (0)
+	TEXT("username", "a user name", username);
+	TEXT("ca_file", "a file name", ca_file);
+	TEXT("ca_dir", "a directory", ca_dir);
+	TEXT("cert_file", "a file name", cert_file);
+	TEXT("key_file", "a file name", key_file);
+	TEXT("key_password", "a password", key_password);
+#undef TEXT
+	rc = read_password(p, &l->password);
+	if (rc == TETHER_ENOMEM)
+		goto nomem;
+	if (rc)
+		bad = 1;
+	if (l->password && !l->username)
+		bad = tether_params_fail(p, "password",
+					 "needs a username") != 0;
+
+	if (bad) {
+		link_free_fields(l);
+		return TETHER_ECONFIG;
+	}
+	*out = l;
+	return 0;
+nomem:
+	link_free_fields(l);
+	return TETHER_ENOMEM;
+}
+
+static void mqtt_link_free(void *link)
+{
+	struct mqtt_link *l = link;
+
+	if (!l)
+		return;
+	attempt_free(l->cur);
+	link_free_fields(l);
+}
+
+static int attempt_new(struct mqtt_link *l, uint32_t id, const char *uri,
+		       struct mqtt_attempt **out)
+{
+	struct mqtt_attempt *a = calloc(1, sizeof(*a));
+	size_t n;
+
+	if (!a)
+		return TETHER_ENOMEM;
+	a->conn = l->conn;
+	a->id = id;
+	a->version = l->version;
+	if (uri_check(uri) == 1) {
+		/* A bare "host:port" (an MQTT 5 Server Reference): keep the
+		   scheme we were using, so a redirect never drops TLS. */
+		n = strlen(l->scheme) + 3 + strlen(uri) + 1;
+		a->uri = malloc(n);
+		if (a->uri)
+			snprintf(a->uri, n, "%s://%s",
+				 l->scheme[0] ? l->scheme : "tcp", uri);
+	} else {
+		a->uri = strdup(uri);
+		n = (size_t)(strstr(uri, "://") - uri);
+		if (n < sizeof(l->scheme))
+			snprintf(l->scheme, sizeof(l->scheme), "%.*s", (int)n,
+				 uri);
+	}
+	if (!a->uri || pthread_mutex_init(&a->lock, NULL) != 0) {
+		free(a->uri);
+		free(a);
+		return TETHER_ENOMEM;
+	}
+	a->tls = uri_is_tls(a->uri);
+	*out = a;
+	return 0;
+}
+
+static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
+{
+	struct mqtt_link *l = link;
+	struct mqtt_attempt *a;
+	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+	MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
+	MQTTAsync_connectOptions o5 = MQTTAsync_connectOptions_initializer5;
+	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+	MQTTProperties props = MQTTProperties_initializer;
+	char *uris[1];
+	int rc;
+
+	if (!uri || uri_check(uri) < 0)
+		return TETHER_EINVAL;
+	/* single flight: whatever is left of an earlier attempt goes now */
+	attempt_free(l->cur);
+	l->cur = NULL;
+	rc = attempt_new(l, attempt, uri, &a);
+	if (rc)
+		return rc;
+
+	co.MQTTVersion = l->version;
+	co.sendWhileDisconnected = 0;
+	rc = MQTTAsync_createWithOptions(&a->cli, a->uri, l->client_id,
+					 MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+	if (rc != MQTTASYNC_SUCCESS) {
+		a->cli = NULL;
+		attempt_free(a);
+		return rc == MQTTASYNC_BAD_PROTOCOL ? TETHER_EINVAL
+						    : paho_err(rc);
+	}
+	rc = MQTTAsync_setCallbacks(a->cli, a, on_connection_lost, on_message,
+				    NULL);
+	if (rc == MQTTASYNC_SUCCESS && l->version == MQTTVERSION_5)
+		rc = MQTTAsync_setDisconnected(a->cli, a, on_disconnected);
+	if (rc != MQTTASYNC_SUCCESS) {
+		attempt_free(a);
+		return paho_err(rc);
+	}
+
+	if (l->version == MQTTVERSION_5) {
+		o = o5;
+		o.cleanstart = l->clean_start;
+		o.onSuccess5 = on_connect_ok5;
+		o.onFailure5 = on_connect_fail5;
+		if (l->session_expiry_s) {
+			MQTTProperty pr = {
+			    .identifier =
+				MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL,
+			    .value.integer4 = l->session_expiry_s};
+			if (MQTTProperties_add(&props, &pr) != 0) {
+				attempt_free(a);
+				return TETHER_ENOMEM;
+			}
+			o.connectProperties = &props;
+		}
+	} else {
+		o.cleansession = l->clean_start;
+		o.onSuccess = on_connect_ok;
+		o.onFailure = on_connect_fail;
+	}
+	/* explicit, never MQTTVERSION_DEFAULT: that one silently retries
+	   with 3.1 after a refusal */
+	o.MQTTVersion = l->version;
+	o.automaticReconnect = 0;
+	o.keepAliveInterval = l->keepalive_s;
+	o.connectTimeout = PAHO_CONNECT_TIMEOUT_S;
+	o.username = l->username;
+	o.password = l->password;
+	o.context = a;
+	uris[0] = a->uri;
+	o.serverURIs = uris;
+	o.serverURIcount = 1;
+	if (a->tls) {
+		ssl.trustStore = l->ca_file;
+		ssl.CApath = l->ca_dir;
+		ssl.keyStore = l->cert_file;
+		ssl.privateKey = l->key_file;
+		ssl.privateKeyPassword = l->key_password;
+		ssl.enableServerCertAuth = l->verify;
+		ssl.verify = l->verify; /* host name check */
+		ssl.ssl_error_cb = on_ssl_error;
+		ssl.ssl_error_context = a;
+		o.ssl = &ssl;
+	}
+	/* Paho copies every option; the callbacks may run before this
+	   returns, but only report through the queue */
+	l->cur = a;
+	rc = MQTTAsync_connect(a->cli, &o);
+	MQTTProperties_free(&props);
+	if (rc != MQTTASYNC_SUCCESS) {
+		l->cur = NULL;
+		attempt_free(a);
+		return rc == MQTTASYNC_BAD_PROTOCOL ? TETHER_EINVAL
+						    : paho_err(rc);
+	}
+	return 0;
+}
+
+static void mqtt_abort(void *link, uint32_t attempt)
+{
+	struct mqtt_link *l = link;
+	struct mqtt_attempt *a = attempt_of(l, attempt);
+
+	if (!a)
+		return;
+	/* Destroying is immediate (it drops the socket; a connected client
+	   sends DISCONNECT first, without waiting). */
+	l->cur = NULL;
+	attempt_free(a);
+}
+
+static void mqtt_close(void *link, uint32_t attempt)
+{
+	struct mqtt_link *l = link;
+	struct mqtt_attempt *a = attempt_of(l, attempt);
+	MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
+	MQTTAsync_disconnectOptions d5 =
+	    MQTTAsync_disconnectOptions_initializer5;
+	int rc;
+
+	if (!a)
+		return;
+	if (!phase_move(a, PH_UP, PH_CLOSING)) {
+		/* not up (still connecting, or already lost): nothing to
+		   say goodbye to */
+		if (phase_move(a, PH_CONNECTING, PH_ENDED)) {
+			l->cur = NULL;
+			attempt_free(a);
+		}
+		tether_transport_closed(l->conn, attempt);
+		return;
+	}
+	if (a->version == MQTTVERSION_5) {
+		d = d5;
+		d.reasonCode = MQTTREASONCODE_NORMAL_DISCONNECTION;
+		d.onSuccess5 = on_close_ok5;
+		d.onFailure5 = on_close_fail5;
+	} else {
+		d.onSuccess = on_close_ok;
+		d.onFailure = on_close_fail;
+	}
+	d.timeout = CLOSE_GRACE_MS;
+	d.context = a;
+	rc = MQTTAsync_disconnect(a->cli, &d);
+	if (rc != MQTTASYNC_SUCCESS && phase_move(a, PH_CLOSING, PH_ENDED))
+		tether_transport_closed(l->conn, attempt);
+}
+
+static int mqtt_send(void *link, uint32_t attempt, uint64_t msg_id,
+		     const struct tether_message *msg)
+{
+	struct mqtt_link *l = link;
+	struct mqtt_attempt *a = attempt_of(l, attempt);
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	struct mqtt_send *s;
+	int rc;
+
+	if (!msg || !msg->topic || (msg->len && !msg->payload) ||
+	    msg->qos < 0 || msg->qos > 2 || msg->len > 268435455u)
+		return TETHER_EINVAL;
+	if (!a || atomic_load(&a->phase) != PH_UP)
+		return TETHER_ECLOSED;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return TETHER_ENOMEM;
+	s->att = a;
+	s->msg_id = msg_id;
+	if (a->version == MQTTVERSION_5) {
+		ro.onSuccess5 = on_send_ok5;
+		ro.onFailure5 = on_send_fail5;
+	} else {
+		ro.onSuccess = on_send_ok;
+		ro.onFailure = on_send_fail;
+	}
+	ro.context = s;
+	/* linked first: the response may come before send() returns */
+	pthread_mutex_lock(&a->lock);
+	s->next = a->sends;
+	if (a->sends)
+		a->sends->prev = s;
+	a->sends = s;
+	pthread_mutex_unlock(&a->lock);
+	rc = MQTTAsync_send(a->cli, msg->topic, (int)msg->len, msg->payload,
+			    msg->qos, msg->retain, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		/* a failed call never calls back */
+		pthread_mutex_lock(&a->lock);
+		send_unlink(a, s);
+		pthread_mutex_unlock(&a->lock);
+		free(s);
+		return paho_err(rc);
+	}
+	return 0;
+}
+
+static int mqtt_subscribe(void *link, uint32_t attempt, const char *topic,
+			  int qos)
+{
+	struct mqtt_link *l = link;
+	struct mqtt_attempt *a = attempt_of(l, attempt);
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int rc;
+
+	if (!topic || qos < 0 || qos > 2)
+		return TETHER_EINVAL;
+	if (!a || atomic_load(&a->phase) != PH_UP)
+		return TETHER_ECLOSED;
+	rc = MQTTAsync_subscribe(a->cli, topic, qos, &ro);
+	return rc == MQTTASYNC_SUCCESS ? 0 : paho_err(rc);
+}
+
+const struct tether_transport_ops tth_transport_mqtt = {
+    .abi = TETHER_TRANSPORT_ABI,
+    .name = "mqtt",
+    .schemes = mqtt_schemes,
+    .ctx_new = mqtt_ctx_new,
+    .ctx_free = mqtt_ctx_free,
+    .link_new = mqtt_link_new,
+    .link_free = mqtt_link_free,
+    .connect = mqtt_connect,
+    .abort = mqtt_abort,
+    .close = mqtt_close,
+    .send = mqtt_send,
+    .subscribe = mqtt_subscribe,
+    .ping = NULL,
+};
