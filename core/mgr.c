@@ -65,7 +65,13 @@ struct tctx {
 
 struct tether_mgr {
 	struct tth_engine eng;
-	pthread_mutex_t lock; /* queue, connection list, transport contexts */
+	/* Two locks, never held together: qlock guards only the queue (the
+	   transports' threads take it inside their libraries' callbacks,
+	   holding the libraries' own locks); lock guards the connection list
+	   and the transport contexts, and is held while calling a transport's
+	   ctx_new/link_new, which take those library locks. */
+	pthread_mutex_t lock;
+	pthread_mutex_t qlock;
 	struct tth_post *qhead, *qtail;
 	int efd;
 	pthread_t thread;
@@ -121,14 +127,14 @@ static void post(tether_mgr *m, struct tth_post *p)
 	int was_empty;
 
 	p->next = NULL;
-	pthread_mutex_lock(&m->lock);
+	pthread_mutex_lock(&m->qlock);
 	was_empty = m->qhead == NULL;
 	if (m->qtail)
 		m->qtail->next = p;
 	else
 		m->qhead = p;
 	m->qtail = p;
-	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_unlock(&m->qlock);
 	if (was_empty)
 		wake(m);
 }
@@ -565,19 +571,19 @@ static struct tth_post *take_queue(tether_mgr *m)
 {
 	struct tth_post *list;
 
-	pthread_mutex_lock(&m->lock);
+	pthread_mutex_lock(&m->qlock);
 	list = m->qhead;
 	m->qhead = m->qtail = NULL;
-	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_unlock(&m->qlock);
 	return list;
 }
 
 static int queue_empty(tether_mgr *m)
 {
 	int empty;
-	pthread_mutex_lock(&m->lock);
+	pthread_mutex_lock(&m->qlock);
 	empty = m->qhead == NULL;
-	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_unlock(&m->qlock);
 	return empty;
 }
 
@@ -709,6 +715,7 @@ TETHER_EXPORT int tether_mgr_new(tether_mgr **out)
 		return TETHER_EIO;
 	}
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->qlock, NULL);
 	if (getrandom(&m->seed, sizeof(m->seed), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(m->seed))
 		m->seed = mono_ms() ^ ((uint64_t)getpid() << 32);
@@ -796,6 +803,7 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 	}
 	tth_engine_cleanup(&m->eng);
 	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->qlock);
 	close(m->efd);
 	free(m);
 }

@@ -1,7 +1,7 @@
 #!/bin/sh
-# Everything CI runs: dependencies, the unit suites under ASan/UBSan, the
-# -Werror build with the unit suites and CLI checks, make distcheck, an
-# install check, then the unit suites again under valgrind. Ends with one
+# Everything CI runs: dependencies, every suite under ASan/UBSan, the
+# threaded suites under TSan, the -Werror build with every suite, make
+# distcheck, an install check, then the unit suites under valgrind. Ends with one
 # "N passed, N failed" line counting the
 # Check tests.
 set -eu
@@ -19,6 +19,15 @@ rm -rf "$top/build-san"
 mkdir "$top/build-san"
 (cd "$top/build-san" && "$top/configure" --enable-werror --enable-sanitizers -q &&
 	make $JOBS && make $JOBS check) || { cat "$top/build-san/test-suite.log"; exit 1; }
+
+# ThreadSanitizer on the suites with threads (runtime, transports), out of
+# tree, in one process per suite.
+rm -rf "$top/build-tsan"
+mkdir "$top/build-tsan"
+(cd "$top/build-tsan" && "$top/configure" --enable-werror --enable-tsan -q &&
+	make $JOBS && CK_FORK=no make $JOBS check \
+		TESTS="tests/check_mgr tests/check_ws tests/check_mqtt") ||
+	{ cat "$top/build-tsan/test-suite.log"; exit 1; }
 
 # The -Werror build in the tree, as README says.
 ./configure --enable-werror
