@@ -41,6 +41,7 @@ struct tether_conn {
 	struct tth_sub *subs;
 	size_t nsubs;
 	int inited;             /* machine initialised (first start) */
+	int needs_network;      /* some endpoint is not on loopback */
 	void *userdata;
 	char error[1024];
 };

@@ -8,16 +8,19 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "linkmon-int.h"
 #include "mgr-int.h"
 #include "params-int.h"
 #include "util-int.h"
@@ -73,7 +76,13 @@ struct tether_mgr {
 	pthread_mutex_t lock;
 	pthread_mutex_t qlock;
 	struct tth_post *qhead, *qtail;
-	int efd;
+	int efd;  /* wakes the loop */
+	int epfd; /* what tether_mgr_fd gives: efd and the link monitor */
+	struct tth_linkmon *lm; /* NULL: no link awareness (no netlink) */
+	/* Link awareness starts once a default route has been seen: a
+	   gateway on an isolated network without one is never suspended. */
+	int link_tracking;
+	int link_usable;
 	pthread_t thread;
 	int thread_running;
 	atomic_int quit;
@@ -587,12 +596,75 @@ static int queue_empty(tether_mgr *m)
 	return empty;
 }
 
+/* Whether uri's host is on loopback: localhost, 127.0.0.0/8 or ::1. */
+static int loopback_uri(const char *uri)
+{
+	const char *h = strstr(uri, "://");
+	char host[64];
+	size_t n;
+	struct in_addr a4;
+
+	h = h ? h + 3 : uri;
+	if (*h == '[') {
+		h++;
+		n = strcspn(h, "]");
+	} else {
+		n = strcspn(h, ":/?#");
+	}
+	if (n == 0 || n >= sizeof(host))
+		return 0;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0)
+		return 1;
+	return inet_pton(AF_INET, host, &a4) == 1 &&
+	       (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+/* Whether a connection depends on the network: any endpoint off loopback. */
+static int needs_network(const tether_conn *c)
+{
+	for (uint32_t i = 0; i < c->n_endpoints; i++)
+		if (!loopback_uri(c->endpoints[i]))
+			return 1;
+	return 0;
+}
+
+static void poll_link(tether_mgr *m)
+{
+	tether_conn *first, *c;
+	int r, up;
+
+	if (!m->lm)
+		return;
+	r = tth_linkmon_poll(m->lm);
+	if (!r)
+		return;
+	up = tth_linkmon_usable(m->lm);
+	if (up)
+		m->link_tracking = 1;
+	if (!m->link_tracking)
+		return;
+	if (!(r & TTH_LINK_CHANGED) && !(up && (r & TTH_LINK_NEW_ROUTE)))
+		return;
+	m->link_usable = up;
+	/* Connections are only ever prepended: walking from a snapshot of
+	   the head needs no lock, and callbacks may add connections. */
+	pthread_mutex_lock(&m->lock);
+	first = m->conns;
+	pthread_mutex_unlock(&m->lock);
+	for (c = first; c; c = c->next)
+		if (c->inited && c->needs_network)
+			tth_engine_link(&m->eng, &c->ec, up);
+}
+
 static void dispatch_once(tether_mgr *m)
 {
 	uint64_t junk;
 
 	if (read(m->efd, &junk, sizeof(junk)) < 0 && errno != EAGAIN)
 		return;
+	poll_link(m);
 	for (int round = 0; round < DISPATCH_ROUNDS; round++) {
 		struct tth_post *list = take_queue(m);
 		if (!list)
@@ -627,7 +699,7 @@ TETHER_EXPORT int tether_mgr_dispatch(tether_mgr *m)
 
 TETHER_EXPORT int tether_mgr_fd(const tether_mgr *m)
 {
-	return m ? m->efd : -1;
+	return m ? m->epfd : -1;
 }
 
 TETHER_EXPORT int tether_mgr_timeout_ms(tether_mgr *m)
@@ -658,7 +730,7 @@ static void *loop_main(void *arg)
 	tether_mgr *m = arg;
 
 	while (!atomic_load(&m->quit)) {
-		struct pollfd pfd = {.fd = m->efd, .events = POLLIN};
+		struct pollfd pfd = {.fd = m->epfd, .events = POLLIN};
 		int timeout = tether_mgr_timeout_ms(m);
 		poll(&pfd, 1, timeout);
 		if (atomic_load(&m->quit))
@@ -710,9 +782,27 @@ TETHER_EXPORT int tether_mgr_new(tether_mgr **out)
 	if (!m)
 		return TETHER_ENOMEM;
 	m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (m->efd < 0) {
+	m->epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN};
+	if (m->efd < 0 || m->epfd < 0 ||
+	    epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->efd, &ev) != 0) {
+		if (m->efd >= 0)
+			close(m->efd);
+		if (m->epfd >= 0)
+			close(m->epfd);
 		free(m);
 		return TETHER_EIO;
+	}
+	/* Without netlink (a sandbox) tether works, minus link awareness. */
+	if (tth_linkmon_open(&m->lm) == 0) {
+		if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, tth_linkmon_fd(m->lm),
+			      &ev) != 0) {
+			tth_linkmon_close(m->lm);
+			m->lm = NULL;
+		} else {
+			m->link_usable = tth_linkmon_usable(m->lm);
+			m->link_tracking = m->link_usable;
+		}
 	}
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->qlock, NULL);
@@ -804,6 +894,9 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 	tth_engine_cleanup(&m->eng);
 	pthread_mutex_destroy(&m->lock);
 	pthread_mutex_destroy(&m->qlock);
+	if (m->lm)
+		tth_linkmon_close(m->lm);
+	close(m->epfd);
 	close(m->efd);
 	free(m);
 }
@@ -1082,6 +1175,12 @@ static int conn_prepare(tether_conn *c)
 		return rc;
 	tth_econn_init(&m->eng, &c->ec, &c->mcfg, c->policy, c->classifier,
 		       c->n_endpoints, m->seed + (uint64_t)(uintptr_t)c, c);
+	c->needs_network = needs_network(c);
+	/* The loop has not seen this machine yet: set its link state
+	   directly (link_tracking/usable are read racily here; a change in
+	   between is delivered to the machine by the next poll anyway). */
+	if (c->needs_network && m->link_tracking && !m->link_usable)
+		c->ec.m.link_down = 1;
 	c->inited = 1;
 	return 0;
 }

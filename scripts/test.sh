@@ -26,7 +26,7 @@ rm -rf "$top/build-tsan"
 mkdir "$top/build-tsan"
 (cd "$top/build-tsan" && "$top/configure" --enable-werror --enable-tsan -q &&
 	make $JOBS && CK_FORK=no make $JOBS check \
-		TESTS="tests/check_mgr tests/check_ws tests/check_mqtt") ||
+		TESTS="tests/check_mgr tests/check_ws tests/check_mqtt tests/check_link") ||
 	{ cat "$top/build-tsan/test-suite.log"; exit 1; }
 
 # The -Werror build in the tree, as README says.
@@ -62,5 +62,5 @@ for log in tests/check_*.log; do
 	passed=$((passed + n - $(echo $f | awk '{print $1 + $2}')))
 	failed=$((failed + $(echo $f | awk '{print $1 + $2}')))
 done
-echo "all stages passed (werror build, make check, distcheck, sanitizers, valgrind)"
+echo "all stages passed (ASan/UBSan, TSan, werror build, make check, distcheck, install, valgrind)"
 echo "$passed passed, $failed failed"

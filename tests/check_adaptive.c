@@ -1,41 +1,14 @@
 /* The adaptive policy: RTO from samples, health penalty, overload, bounds. */
 #include "config.h"
 
-#include <string.h>
-
-#include <tether/policy.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "check-int.h"
-#include "params-int.h"
+#include "policy-test.h"
 
 static struct tether_reason transient = {.cls = TETHER_CLASS_TRANSIENT};
 static struct tether_reason overload = {.cls = TETHER_CLASS_OVERLOAD};
-
-static tether_policy *make(const char *text)
-{
-	tether_params *y = NULL;
-	tether_policy *pol = NULL;
-	char err[512];
-
-	ck_assert_int_eq(tth_params_from_yaml(text, strlen(text), "a.yaml", &y,
-					      err, sizeof(err)),
-			 0);
-	ck_assert_msg(tether_policy_new(y, &pol, err, sizeof(err)) == 0, "%s",
-		      err);
-	tether_params_free(y);
-	return pol;
-}
-
-static uint64_t ask(tether_policy *pol, uint32_t attempt,
-		    const struct tether_reason *r, struct tether_rng *rng)
-{
-	struct tether_policy_input in = {.attempt = attempt, .reason = r};
-	struct tether_policy_decision d;
-
-	tether_policy_next(pol, &in, rng, &d);
-	ck_assert_int_eq(d.verdict, TETHER_VERDICT_RETRY);
-	return d.delay_ms;
-}
 
 static void sample(tether_policy *pol, enum tether_sample_type t,
 		   uint64_t value)
@@ -53,28 +26,26 @@ static void expect_cap(const char *text, const uint64_t *rtts, size_t nrtt,
 		       int prior_failures, const struct tether_reason *r,
 		       uint64_t cap)
 {
-	uint64_t lo = UINT64_MAX, hi = 0;
+	struct pt_stats st;
 	struct tether_rng rng;
 
+	pt_stats_init(&st);
 	tether_rng_seed(&rng, cap);
 	for (int i = 0; i < 400; i++) {
-		tether_policy *pol = make(text);
-		uint64_t d;
+		tether_policy *pol = pt_make("a.yaml", text);
 
 		for (size_t k = 0; k < nrtt; k++)
 			sample(pol, TETHER_SAMPLE_RTT, rtts[k]);
 		for (int k = 0; k < prior_failures; k++)
-			ask(pol, 1, &transient, &rng);
-		d = ask(pol, 1, r, &rng);
-		lo = d < lo ? d : lo;
-		hi = d > hi ? d : hi;
+			pt_retry(pol, 1, &transient, &rng);
+		pt_stats_add(&st, pt_retry(pol, 1, r, &rng));
 		tether_policy_free(pol);
 	}
-	ck_assert_uint_ge(lo, cap - cap / 2);
-	ck_assert_uint_le(hi, cap);
+	ck_assert_uint_ge(st.lo, cap - cap / 2);
+	ck_assert_uint_le(st.hi, cap);
 	/* and the draws do reach both ends of the band */
-	ck_assert_uint_le(lo, cap - cap / 2 + cap / 40 + 1);
-	ck_assert_uint_ge(hi, cap - cap / 40 - 1);
+	ck_assert_uint_le(st.lo, cap - cap / 2 + cap / 40 + 1);
+	ck_assert_uint_ge(st.hi, cap - cap / 40 - 1);
 }
 
 START_TEST(test_adaptive_initial_without_rtt)
@@ -119,20 +90,21 @@ END_TEST
 
 START_TEST(test_adaptive_health_counts_successes)
 {
-	tether_policy *pol = make("{type: adaptive, multiplier: 1}");
+	tether_policy *pol =
+	    pt_make("a.yaml", "{type: adaptive, multiplier: 1}");
 	struct tether_rng rng;
 	uint64_t hi = 0;
 
 	tether_rng_seed(&rng, 8);
 	/* fail, up, fail, up: h = 0.5, cap = 2.5 * base */
 	for (int k = 0; k < 2; k++) {
-		ask(pol, 1, &transient, &rng);
+		pt_retry(pol, 1, &transient, &rng);
 		sample(pol, TETHER_SAMPLE_UP, 0);
 	}
 	for (int i = 0; i < 200; i++) {
 		uint64_t d;
 
-		d = ask(pol, 1, &transient, &rng);
+		d = pt_retry(pol, 1, &transient, &rng);
 		/* back to half failures */
 		sample(pol, TETHER_SAMPLE_UP, 0);
 		ck_assert_uint_ge(d, 1250);
@@ -146,16 +118,16 @@ END_TEST
 
 START_TEST(test_adaptive_link_up_forgets_outage)
 {
-	tether_policy *pol = make("type: adaptive\n");
+	tether_policy *pol = pt_make("a.yaml", "type: adaptive\n");
 	struct tether_rng rng;
 
 	tether_rng_seed(&rng, 8);
 	for (int k = 0; k < 6; k++)
-		ask(pol, 1, &transient, &rng);
+		pt_retry(pol, 1, &transient, &rng);
 	sample(pol, TETHER_SAMPLE_LINK, 0);
-	ck_assert_uint_ge(ask(pol, 1, &transient, &rng), 2000);
+	ck_assert_uint_ge(pt_retry(pol, 1, &transient, &rng), 2000);
 	sample(pol, TETHER_SAMPLE_LINK, 1);
-	ck_assert_uint_le(ask(pol, 1, &transient, &rng), 1000);
+	ck_assert_uint_le(pt_retry(pol, 1, &transient, &rng), 1000);
 	tether_policy_free(pol);
 }
 END_TEST
@@ -168,20 +140,20 @@ END_TEST
 
 START_TEST(test_adaptive_growth_and_max)
 {
-	tether_policy *pol = make("{type: adaptive, max: 30s}");
+	tether_policy *pol = pt_make("a.yaml", "{type: adaptive, max: 30s}");
 	struct tether_rng rng;
 	char buf[160];
 
 	tether_rng_seed(&rng, 4);
 	for (uint32_t a = 1; a < 200; a++) {
-		uint64_t d = ask(pol, a, &transient, &rng);
+		uint64_t d = pt_retry(pol, a, &transient, &rng);
 
 		ck_assert_uint_le(d, 30000);
 		if (a > 12)
 			ck_assert_uint_ge(d, 15000);
 	}
 	/* it never gives up */
-	ck_assert_uint_le(ask(pol, UINT32_MAX, &overload, &rng), 30000);
+	ck_assert_uint_le(pt_retry(pol, UINT32_MAX, &overload, &rng), 30000);
 	tether_policy_describe(pol, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "adaptive initial=1s min=100ms max=30s "
 			      "multiplier=2 window=16");
@@ -191,20 +163,17 @@ END_TEST
 
 START_TEST(test_adaptive_bad_params)
 {
-	tether_params *y = NULL;
-	tether_policy *pol;
 	char err[512];
-	const char *text = "{type: adaptive, min: 2s, max: 1s, window: 2}";
 
-	tth_params_from_yaml(text, strlen(text), "a.yaml", &y, err,
-			     sizeof(err));
-	ck_assert_int_eq(tether_policy_new(y, &pol, err, sizeof(err)),
+	ck_assert_int_eq(pt_try_new("a.yaml",
+				    "{type: adaptive, min: 2s, max: 1s, "
+				    "window: 2}",
+				    err, sizeof(err)),
 			 TETHER_ECONFIG);
 	ck_assert_str_eq(err, "a.yaml:1:32: max: expected at least min (2s), "
 			      "found '1s'\n"
 			      "a.yaml:1:44: window: expected a whole number "
 			      "between 4 and 256, found '2'");
-	tether_params_free(y);
 }
 END_TEST
 

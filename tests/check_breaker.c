@@ -1,59 +1,27 @@
 /* The breaker: its three states, both triggers, and its inner policy. */
 #include "config.h"
 
-#include <string.h>
-
-#include <tether/policy.h>
+#include <stdint.h>
 
 #include "check-int.h"
-#include "params-int.h"
+#include "policy-test.h"
 #include "../policies/policies-int.h"
 
 enum { CLOSED = 0, OPEN = 1, HALF_OPEN = 2 };
 
-static const struct tether_reason transient = {.cls = TETHER_CLASS_TRANSIENT};
 static struct tether_rng rng;
 
+/* Each policy starts from the same random sequence. */
 static tether_policy *make(const char *text)
 {
-	tether_params *y = NULL;
-	tether_policy *pol = NULL;
-	char err[512];
-
-	ck_assert_int_eq(tth_params_from_yaml(text, strlen(text), "b.yaml", &y,
-					      err, sizeof(err)),
-			 0);
-	ck_assert_msg(tether_policy_new(y, &pol, err, sizeof(err)) == 0, "%s",
-		      err);
-	tether_params_free(y);
 	tether_rng_seed(&rng, 1);
-	return pol;
-}
-
-static int make_fails(const char *text, char *err, size_t errlen)
-{
-	tether_params *y = NULL;
-	tether_policy *pol = NULL;
-	int rc;
-
-	ck_assert_int_eq(
-	    tth_params_from_yaml(text, strlen(text), "b.yaml", &y, err, errlen),
-	    0);
-	rc = tether_policy_new(y, &pol, err, errlen);
-	ck_assert_ptr_null(pol);
-	tether_params_free(y);
-	return rc;
+	return pt_make("b.yaml", text);
 }
 
 static struct tether_policy_decision fail_at(tether_policy *pol,
 					     uint32_t attempt, uint64_t now)
 {
-	struct tether_policy_input in = {
-	    .attempt = attempt, .now_ms = now, .reason = &transient};
-	struct tether_policy_decision d;
-
-	tether_policy_next(pol, &in, &rng, &d);
-	return d;
+	return pt_ask_at(pol, attempt, now, &rng);
 }
 
 static int state(const tether_policy *pol, uint64_t now)
@@ -225,7 +193,8 @@ START_TEST(test_breaker_inner_errors_have_path)
 {
 	char err[1024];
 
-	ck_assert_int_eq(make_fails("type: breaker\n"
+	ck_assert_int_eq(pt_try_new("b.yaml",
+				    "type: breaker\n"
 				    "failures: 0\n"
 				    "inner:\n"
 				    "  type: exponential\n"
@@ -247,16 +216,17 @@ START_TEST(test_breaker_inner_unknown_type)
 {
 	char err[1024];
 
-	ck_assert_int_eq(make_fails("{type: breaker, inner: {type: fixd}}", err,
+	ck_assert_int_eq(pt_try_new("b.yaml",
+				    "{type: breaker, inner: {type: fixd}}", err,
 				    sizeof(err)),
 			 TETHER_ECONFIG);
 	ck_assert_str_eq(err, "b.yaml:1:31: inner.type: expected a policy "
 			      "type (one of: fixed, exponential, adaptive, "
 			      "breaker), found 'fixd' (did you mean "
 			      "'fixed'?)");
-	ck_assert_int_eq(
-	    make_fails("{type: breaker, inner: fixd}", err, sizeof(err)),
-	    TETHER_ECONFIG);
+	ck_assert_int_eq(pt_try_new("b.yaml", "{type: breaker, inner: fixd}",
+				    err, sizeof(err)),
+			 TETHER_ECONFIG);
 	ck_assert_str_eq(err, "b.yaml:1:24: inner: expected a mapping or a "
 			      "policy type (one of: fixed, exponential, "
 			      "adaptive, breaker), found 'fixd' (did you mean "

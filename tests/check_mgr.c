@@ -289,13 +289,6 @@ static void teardown(void)
 	it_teardown();
 }
 
-static void use_policy(const char *interval)
-{
-	tether_params *p = it_fixed(interval);
-	ck_assert_int_eq(tether_conn_set_policy(conn, p), 0);
-	tether_params_free(p);
-}
-
 /* --------------------------------------------------------------- tests */
 
 START_TEST(test_mgr_threaded_connect_send_stop)
@@ -343,7 +336,7 @@ END_TEST
 START_TEST(test_mgr_fatal_refusal_is_one_attempt)
 {
 	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://badcreds"), 0);
-	use_policy("50ms");
+	it_use_fixed(conn, "50ms");
 	ck_assert_int_eq(tether_conn_start(conn), 0);
 	ck_assert(it_wait(NULL, TETHER_EV_CLOSED, 1, 2000));
 	usleep(300000); /* six policy intervals: nothing more may happen */
@@ -375,7 +368,7 @@ START_TEST(test_mgr_heartbeat_detects_silence)
 	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
 	ck_assert_int_eq(tether_conn_set_option(conn, "answer_pings", "false"), 0);
 	ck_assert_int_eq(tether_conn_set_heartbeat(conn, 100, 50, 2), 0);
-	use_policy("100ms");
+	it_use_fixed(conn, "100ms");
 	ck_assert_int_eq(tether_conn_start(conn), 0);
 	ck_assert(it_wait(NULL, TETHER_EV_DOWN, 1, 3000));
 	int up = it_find(NULL, TETHER_EV_UP, 0), down = it_find(NULL, TETHER_EV_DOWN, 0);
@@ -409,7 +402,7 @@ START_TEST(test_mgr_subscriptions_reapplied_after_reconnect)
 	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
 	ck_assert_int_eq(tether_conn_set_option(conn, "answer_pings", "no"), 0);
 	ck_assert_int_eq(tether_conn_set_heartbeat(conn, 50, 20, 1), 0);
-	use_policy("10ms");
+	it_use_fixed(conn, "10ms");
 	ck_assert_int_eq(tether_conn_subscribe(conn, "cmd/#", 1), 0);
 	ck_assert_int_eq(tether_conn_start(conn), 0);
 	ck_assert(it_wait(NULL, TETHER_EV_UP, 3, 3000)); /* heartbeat kills it */
@@ -453,7 +446,7 @@ START_TEST(test_mgr_connect_timeout_aborts_and_retries)
 {
 	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://hang"), 0);
 	ck_assert_int_eq(tether_conn_set_timing(conn, "connect_timeout", 100), 0);
-	use_policy("50ms");
+	it_use_fixed(conn, "50ms");
 	ck_assert_int_eq(tether_conn_start(conn), 0);
 	ck_assert(it_wait(NULL, TETHER_EV_ATTEMPT, 3, 2000));
 	int d = it_find(NULL, TETHER_EV_DOWN, 0);

@@ -69,12 +69,8 @@ static tether_conn *make_conn(const char *name, uint16_t port,
 	ck_assert_int_eq(tether_conn_new(it_mgr, name, "mqtt", &c), 0);
 	ck_assert_int_eq(tether_conn_add_endpoint(c, uri), 0);
 	ck_assert_int_eq(tether_conn_set_option(c, "version", version), 0);
-	if (policy_interval) {
-		tether_params *p = it_fixed(policy_interval);
-		ck_assert_msg(tether_conn_set_policy(c, p) == 0, "%s",
-			      tether_conn_error(c));
-		tether_params_free(p);
-	}
+	if (policy_interval)
+		it_use_fixed(c, policy_interval);
 	return c;
 }
 
@@ -82,12 +78,6 @@ static uint16_t via_proxy(uint16_t port)
 {
 	ck_assert_int_eq(th_proxy_start(port, &px), 0);
 	return th_proxy_port(px);
-}
-
-static void start(tether_conn *c)
-{
-	ck_assert_msg(tether_conn_start(c) == 0, "start: %s",
-		      tether_conn_error(c));
 }
 
 /* Publish to our own subscription and see it come back. */
@@ -113,7 +103,7 @@ static void connect_exchange_stop(const char *version)
 	start_broker(NULL);
 	conn = make_conn("m1", th_broker_port(broker), version, NULL);
 	ck_assert_int_eq(tether_conn_subscribe(conn, "tether/#", 1), 0);
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 8000));
 	exchange(conn, 0, "hello");
 	ck_assert_int_eq(tether_conn_stop(conn), 0);
@@ -147,7 +137,7 @@ START_TEST(test_mqtt_broker_killed_reconnects_on_schedule)
 	start_broker(NULL);
 	conn = make_conn("m1", via_proxy(th_broker_port(broker)), "5", "500ms");
 	ck_assert_int_eq(tether_conn_subscribe(conn, "tether/#", 1), 0);
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 8000));
 	th_proxy_reset_counters(px);
 	ck_assert_int_eq(th_broker_kill(broker, SIGKILL), 0);
@@ -179,7 +169,7 @@ static void bad_credentials(const char *version, int kind, int code_a,
 	conn = make_conn("m1", th_broker_port(broker), version, "100ms");
 	ck_assert_int_eq(tether_conn_set_option(conn, "username", "gw"), 0);
 	ck_assert_int_eq(tether_conn_set_option(conn, "password", "wrong"), 0);
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_CLOSED, 1, 8000));
 	it_run(500); /* five policy intervals: nothing more may happen */
 	ck_assert_int_eq(it_count(conn, TETHER_EV_ATTEMPT), 1);
@@ -210,7 +200,7 @@ START_TEST(test_mqtt_right_credentials_pass)
 	conn = make_conn("m1", th_broker_port(broker), "5", NULL);
 	ck_assert_int_eq(tether_conn_set_option(conn, "username", "gw"), 0);
 	ck_assert_int_eq(tether_conn_set_option(conn, "password", "right"), 0);
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 8000));
 }
 END_TEST
@@ -220,7 +210,7 @@ START_TEST(test_mqtt_blackhole_detected_by_keepalive)
 	start_broker(NULL);
 	conn = make_conn("m1", via_proxy(th_broker_port(broker)), "5", "200ms");
 	ck_assert_int_eq(tether_conn_set_option(conn, "keepalive", "2s"), 0);
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 8000));
 	uint64_t t0 = it_now_ms();
 	th_proxy_set_mode(px, TH_PROXY_BLACKHOLE, 0);
@@ -244,7 +234,7 @@ START_TEST(test_mqtt_rst_is_transient)
 {
 	start_broker(NULL);
 	conn = make_conn("m1", via_proxy(th_broker_port(broker)), "3.1.1", "200ms");
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 8000));
 	th_proxy_cut(px, 1);
 	ck_assert(it_wait(conn, TETHER_EV_DOWN, 1, 5000));
@@ -265,7 +255,7 @@ START_TEST(test_mqtt_refused_first_endpoint_uses_second)
 	ck_assert_int_eq(tether_conn_add_endpoint(conn, uri), 0);
 	snprintf(uri, sizeof uri, "tcp://127.0.0.1:%u", th_broker_port(broker));
 	ck_assert_int_eq(tether_conn_add_endpoint(conn, uri), 0);
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 8000));
 	struct it_ev d = it_get(it_find(conn, TETHER_EV_DOWN, 0));
 	ck_assert_int_eq(d.cls, TETHER_CLASS_TRANSIENT);
@@ -288,7 +278,7 @@ START_TEST(test_mqtt5_server_reference_redirects)
 	s.server_reference = ref;
 	ck_assert_int_eq(th_mqtt_peer_start(&s, &peer), 0);
 	conn = make_conn("m1", th_mqtt_peer_port(peer), "5", "5s");
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_UP, 2, 10000));
 	struct it_ev d = it_get(it_find(conn, TETHER_EV_DOWN, 0));
 	ck_assert_int_eq(d.cls, TETHER_CLASS_REDIRECT);
@@ -319,7 +309,7 @@ START_TEST(test_mqtt5_refusal_with_reference_loses_it_in_paho)
 
 	ck_assert_int_eq(th_mqtt_peer_start(&s, &peer), 0);
 	conn = make_conn("m1", th_mqtt_peer_port(peer), "5", "5s");
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_RETRY, 1, 8000));
 	struct it_ev d = it_get(it_find(conn, TETHER_EV_DOWN, 0));
 	ck_assert_int_eq(d.cls, TETHER_CLASS_REDIRECT);
@@ -337,7 +327,7 @@ START_TEST(test_mqtt5_busy_waits_the_overload_floor)
 	ck_assert_int_eq(th_mqtt_peer_start(&s, &peer), 0);
 	conn = make_conn("m1", th_mqtt_peer_port(peer), "5", "50ms");
 	ck_assert_int_eq(tether_conn_set_timing(conn, "overload_floor", 800), 0);
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_ATTEMPT, 2, 8000));
 	struct it_ev d = it_get(it_find(conn, TETHER_EV_DOWN, 0));
 	ck_assert_int_eq(d.cls, TETHER_CLASS_OVERLOAD);
@@ -356,7 +346,7 @@ START_TEST(test_mqtt5_server_disconnect_is_reported)
 
 	ck_assert_int_eq(th_mqtt_peer_start(&s, &peer), 0);
 	conn = make_conn("m1", th_mqtt_peer_port(peer), "5", "100ms");
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_DOWN, 1, 8000));
 	struct it_ev d = it_get(it_find(conn, TETHER_EV_DOWN, 0));
 	ck_assert_int_eq(d.kind, TETHER_KIND_MQTT5);

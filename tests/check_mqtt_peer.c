@@ -2,11 +2,9 @@
  * script, and the bytes it sends on the wire. */
 #include "config.h"
 
-#include <MQTTAsync.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,213 +13,7 @@
 #include "check-int.h"
 #include "mqtt_peer.h"
 #include "net.h"
-
-/* ---- a Paho client with bounded waits ----------------------------------- */
-
-struct cli {
-	MQTTAsync h;
-	int version;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int done;	  /* the connect finished, one way or the other */
-	int ok;		  /* ... successfully */
-	int code;	  /* failure code */
-	int reason;	  /* v5 failure reasonCode */
-	char sref[128];	  /* v5 server reference in the CONNACK, if any */
-	int lost;	  /* connectionLost seen */
-	int disconnected; /* v5 server DISCONNECT seen */
-	int disc_reason;
-	char disc_sref[128];
-	uint64_t lost_at_ms;
-	int acked; /* subscribe/publish completions */
-	int granted;
-};
-
-static void copy_sref(MQTTProperties *props, char *out, size_t cap)
-{
-	MQTTProperty *pr = props
-			       ? MQTTProperties_getProperty(
-				     props, MQTTPROPERTY_CODE_SERVER_REFERENCE)
-			       : NULL;
-
-	if (pr && pr->value.data.len >= 0 && (size_t)pr->value.data.len < cap) {
-		memcpy(out, pr->value.data.data, (size_t)pr->value.data.len);
-		out[pr->value.data.len] = '\0';
-	}
-}
-
-static void finish(struct cli *c)
-{
-	c->done = 1;
-	pthread_cond_broadcast(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-}
-
-static void on_ok3(void *ctx, MQTTAsync_successData *d)
-{
-	struct cli *c = ctx;
-	(void)d;
-	pthread_mutex_lock(&c->mu);
-	c->ok = 1;
-	finish(c);
-}
-
-static void on_fail3(void *ctx, MQTTAsync_failureData *d)
-{
-	struct cli *c = ctx;
-	pthread_mutex_lock(&c->mu);
-	c->code = d ? d->code : -1;
-	finish(c);
-}
-
-static void on_ok5(void *ctx, MQTTAsync_successData5 *d)
-{
-	struct cli *c = ctx;
-	(void)d;
-	pthread_mutex_lock(&c->mu);
-	c->ok = 1;
-	finish(c);
-}
-
-static void on_fail5(void *ctx, MQTTAsync_failureData5 *d)
-{
-	struct cli *c = ctx;
-	pthread_mutex_lock(&c->mu);
-	c->code = d ? d->code : -1;
-	c->reason = d ? (int)d->reasonCode : -1;
-	if (d)
-		copy_sref(&d->properties, c->sref, sizeof(c->sref));
-	finish(c);
-}
-
-static void on_lost(void *ctx, char *cause)
-{
-	struct cli *c = ctx;
-	(void)cause;
-	pthread_mutex_lock(&c->mu);
-	c->lost = 1;
-	c->lost_at_ms = th_now_ms();
-	pthread_cond_broadcast(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-}
-
-static void on_disconnected(void *ctx, MQTTProperties *props,
-			    enum MQTTReasonCodes reason)
-{
-	struct cli *c = ctx;
-	pthread_mutex_lock(&c->mu);
-	c->disconnected = 1;
-	c->disc_reason = (int)reason;
-	c->lost_at_ms = th_now_ms();
-	copy_sref(props, c->disc_sref, sizeof(c->disc_sref));
-	pthread_cond_broadcast(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-}
-
-static int on_message(void *ctx, char *topic, int len, MQTTAsync_message *m)
-{
-	(void)ctx;
-	(void)len;
-	MQTTAsync_freeMessage(&m);
-	MQTTAsync_free(topic);
-	return 1;
-}
-
-static void on_ack3(void *ctx, MQTTAsync_successData *d)
-{
-	struct cli *c = ctx;
-	pthread_mutex_lock(&c->mu);
-	c->acked++;
-	c->granted = d ? d->alt.qos : -1;
-	pthread_cond_broadcast(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-}
-
-/* Wait until *flag is non-zero, at most ms. Returns the flag. */
-static int wait_flag(struct cli *c, const int *flag, int ms)
-{
-	uint64_t end = th_now_ms() + (uint64_t)ms;
-	int v;
-
-	pthread_mutex_lock(&c->mu);
-	while (!*flag && th_now_ms() < end) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 20 * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
-	}
-	v = *flag;
-	pthread_mutex_unlock(&c->mu);
-	return v;
-}
-
-/* Create a client of the given MQTT version (4 or 5) for the peer. */
-static void cli_init(struct cli *c, uint16_t port, int version)
-{
-	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
-	char uri[64];
-
-	memset(c, 0, sizeof(*c));
-	c->version = version;
-	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cv, NULL);
-	co.MQTTVersion = version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
-	snprintf(uri, sizeof(uri), "tcp://127.0.0.1:%u", port);
-	ck_assert_int_eq(
-	    MQTTAsync_createWithOptions(&c->h, uri, "peer-test",
-					MQTTCLIENT_PERSISTENCE_NONE, NULL, &co),
-	    MQTTASYNC_SUCCESS);
-	ck_assert_int_eq(
-	    MQTTAsync_setCallbacks(c->h, c, on_lost, on_message, NULL),
-	    MQTTASYNC_SUCCESS);
-	if (version == 5)
-		ck_assert_int_eq(
-		    MQTTAsync_setDisconnected(c->h, c, on_disconnected),
-		    MQTTASYNC_SUCCESS);
-}
-
-/* Connect and wait for the outcome (bounded). Returns 1 if connected. */
-static int cli_connect(struct cli *c, int connect_timeout_s, int keepalive_s)
-{
-	MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
-	MQTTAsync_connectOptions o5 = MQTTAsync_connectOptions_initializer5;
-	MQTTAsync_connectOptions *opt = c->version == 5 ? &o5 : &o;
-
-	opt->MQTTVersion = c->version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
-	opt->keepAliveInterval = keepalive_s;
-	opt->connectTimeout = connect_timeout_s;
-	opt->automaticReconnect = 0;
-	opt->context = c;
-	if (c->version == 5) {
-		opt->onSuccess5 = on_ok5;
-		opt->onFailure5 = on_fail5;
-	} else {
-		opt->onSuccess = on_ok3;
-		opt->onFailure = on_fail3;
-	}
-	ck_assert_int_eq(MQTTAsync_connect(c->h, opt), MQTTASYNC_SUCCESS);
-	ck_assert_msg(wait_flag(c, &c->done, (connect_timeout_s + 5) * 1000),
-		      "connect never completed");
-	return c->ok;
-}
-
-static void cli_free(struct cli *c)
-{
-	if (MQTTAsync_isConnected(c->h)) {
-		MQTTAsync_disconnectOptions d =
-		    MQTTAsync_disconnectOptions_initializer;
-		d.timeout = 1000;
-		MQTTAsync_disconnect(c->h, &d);
-		poll(NULL, 0, 100);
-	}
-	MQTTAsync_destroy(&c->h);
-	pthread_cond_destroy(&c->cv);
-	pthread_mutex_destroy(&c->mu);
-}
+#include "paho_client.h"
 
 static struct th_mqtt_peer *peer_with(struct th_mqtt_peer_script s)
 {
@@ -230,6 +22,16 @@ static struct th_mqtt_peer *peer_with(struct th_mqtt_peer_script s)
 	ck_assert_int_eq(th_mqtt_peer_start(&s, &p), 0);
 	ck_assert_uint_ne(th_mqtt_peer_port(p), 0);
 	return p;
+}
+
+/* A client of MQTT version 4 or 5 for the peer. */
+static void peer_client(struct tpc_client *c, struct th_mqtt_peer *p,
+			int version)
+{
+	char uri[64];
+
+	tpc_uri(uri, sizeof(uri), "tcp", th_mqtt_peer_port(p));
+	tpc_init(c, uri, "peer-test", version);
 }
 
 /* ---- raw sockets, for the exact bytes ------------------------------------ */
@@ -304,15 +106,15 @@ START_TEST(test_mqtt_peer_v3_refusal_codes)
 	    peer_with((struct th_mqtt_peer_script){.disconnect_after_ms = -1});
 
 	for (int code = 1; code <= 5; code++) {
-		struct cli c;
+		struct tpc_client c;
 		th_mqtt_peer_set_script(
 		    p, &(struct th_mqtt_peer_script){
 			   .connack_code = code, .disconnect_after_ms = -1});
-		cli_init(&c, th_mqtt_peer_port(p), 4);
-		ck_assert_msg(!cli_connect(&c, 5, 10), "code %d accepted",
-			      code);
+		peer_client(&c, p, 4);
+		ck_assert_msg(tpc_connect(&c, NULL, NULL, 1) != 0,
+			      "code %d accepted", code);
 		ck_assert_int_eq(c.code, code);
-		cli_free(&c);
+		tpc_free(&c);
 	}
 	ck_assert_uint_eq(th_mqtt_peer_connects(p), 5);
 	ck_assert_int_eq(th_mqtt_peer_last_version(p), 4);
@@ -324,33 +126,19 @@ START_TEST(test_mqtt_peer_v3_serves_accepted_client)
 {
 	struct th_mqtt_peer *p =
 	    peer_with((struct th_mqtt_peer_script){.disconnect_after_ms = -1});
-	MQTTAsync_responseOptions r = MQTTAsync_responseOptions_initializer;
-	MQTTAsync_message m = MQTTAsync_message_initializer;
-	struct cli c;
+	struct tpc_client c;
 
-	cli_init(&c, th_mqtt_peer_port(p), 4);
-	ck_assert(cli_connect(&c, 5, 1));
-	r.onSuccess = on_ack3;
-	r.context = &c;
-	ck_assert_int_eq(MQTTAsync_subscribe(c.h, "t/#", 1, &r),
-			 MQTTASYNC_SUCCESS);
-	ck_assert(wait_flag(&c, &c.acked, 3000));
-	ck_assert_int_eq(c.granted, 1);
-	m.payload = "x";
-	m.payloadlen = 1;
-	m.qos = 1;
-	ck_assert_int_eq(MQTTAsync_sendMessage(c.h, "t/a", &m, &r),
-			 MQTTASYNC_SUCCESS);
+	peer_client(&c, p, 4);
+	c.keepalive_s = 1;
+	ck_assert_int_eq(tpc_connect(&c, NULL, NULL, 1), 0);
+	ck_assert_int_eq(tpc_subscribe(&c, "t/#", 1, 3000), 1);
 	/* The PUBACK completes the QoS 1 publish. */
-	pthread_mutex_lock(&c.mu);
-	c.acked = 0;
-	pthread_mutex_unlock(&c.mu);
-	ck_assert(wait_flag(&c, &c.acked, 3000));
+	tpc_publish(&c, "t/a", "x", 1, 3000);
 	/* With a 1 s keep-alive, Paho drops a server that misses PINGRESPs;
 	 * three intervals later it is still connected. */
-	ck_assert(!wait_flag(&c, &c.lost, 3500));
+	ck_assert(!tpc_wait(&c, &c.lost, 1, 3500));
 	ck_assert(MQTTAsync_isConnected(c.h));
-	cli_free(&c);
+	tpc_free(&c);
 	th_mqtt_peer_free(p);
 }
 END_TEST
@@ -359,15 +147,15 @@ START_TEST(test_mqtt_peer_v3_disconnect_after_closes)
 {
 	struct th_mqtt_peer *p =
 	    peer_with((struct th_mqtt_peer_script){.disconnect_after_ms = 200});
-	struct cli c;
+	struct tpc_client c;
 	uint64_t t0;
 
-	cli_init(&c, th_mqtt_peer_port(p), 4);
-	ck_assert(cli_connect(&c, 5, 10));
+	peer_client(&c, p, 4);
+	ck_assert_int_eq(tpc_connect(&c, NULL, NULL, 1), 0);
 	t0 = th_now_ms();
-	ck_assert_msg(wait_flag(&c, &c.lost, 3000), "connection never lost");
+	ck_assert_msg(tpc_wait(&c, &c.lost, 1, 3000), "connection never lost");
 	ck_assert_uint_le(c.lost_at_ms - t0, 1500);
-	cli_free(&c);
+	tpc_free(&c);
 	th_mqtt_peer_free(p);
 }
 END_TEST
@@ -382,15 +170,15 @@ START_TEST(test_mqtt_peer_v5_refusal_codes)
 	    peer_with((struct th_mqtt_peer_script){.disconnect_after_ms = -1});
 
 	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-		struct cli c;
+		struct tpc_client c;
 		th_mqtt_peer_set_script(p, &(struct th_mqtt_peer_script){
 					       .connack_code = codes[i],
 					       .disconnect_after_ms = -1});
-		cli_init(&c, th_mqtt_peer_port(p), 5);
-		ck_assert(!cli_connect(&c, 5, 10));
+		peer_client(&c, p, 5);
+		ck_assert_int_ne(tpc_connect(&c, NULL, NULL, 1), 0);
 		/* Paho 1.3 puts a v5 CONNACK reason in code (DESIGN §2). */
 		ck_assert_int_eq(c.code, codes[i]);
-		cli_free(&c);
+		tpc_free(&c);
 	}
 	ck_assert_uint_eq(th_mqtt_peer_connects(p), 2);
 	ck_assert_int_eq(th_mqtt_peer_last_version(p), 5);
@@ -404,16 +192,16 @@ START_TEST(test_mqtt_peer_v5_server_moved_reference)
 	    (struct th_mqtt_peer_script){.connack_code = 0x9C,
 					 .server_reference = "127.0.0.1:1884",
 					 .disconnect_after_ms = -1});
-	struct cli c;
+	struct tpc_client c;
 
-	cli_init(&c, th_mqtt_peer_port(p), 5);
-	ck_assert(!cli_connect(&c, 5, 10));
+	peer_client(&c, p, 5);
+	ck_assert_int_ne(tpc_connect(&c, NULL, NULL, 1), 0);
 	ck_assert_int_eq(c.code, 0x9C);
 	/* Paho 1.3.11 hands no CONNACK properties to onFailure5; assert the
 	 * reference only if it does (the wire test checks the bytes). */
 	if (c.sref[0])
 		ck_assert_str_eq(c.sref, "127.0.0.1:1884");
-	cli_free(&c);
+	tpc_free(&c);
 	th_mqtt_peer_free(p);
 }
 END_TEST
@@ -424,18 +212,18 @@ START_TEST(test_mqtt_peer_v5_server_disconnect)
 	    (struct th_mqtt_peer_script){.disconnect_after_ms = 200,
 					 .disconnect_reason = 0x8B,
 					 .server_reference = "other:1883"});
-	struct cli c;
+	struct tpc_client c;
 	uint64_t t0;
 
-	cli_init(&c, th_mqtt_peer_port(p), 5);
-	ck_assert(cli_connect(&c, 5, 10));
+	peer_client(&c, p, 5);
+	ck_assert_int_eq(tpc_connect(&c, NULL, NULL, 1), 0);
 	t0 = th_now_ms();
-	ck_assert_msg(wait_flag(&c, &c.disconnected, 3000),
+	ck_assert_msg(tpc_wait(&c, &c.disconnected, 1, 3000),
 		      "no DISCONNECT seen");
 	ck_assert_int_eq(c.disc_reason, 0x8B);
 	ck_assert_str_eq(c.disc_sref, "other:1883");
 	ck_assert_uint_le(c.lost_at_ms - t0, 1500);
-	cli_free(&c);
+	tpc_free(&c);
 	th_mqtt_peer_free(p);
 }
 END_TEST
@@ -447,17 +235,18 @@ START_TEST(test_mqtt_peer_silent_times_out_connect)
 {
 	struct th_mqtt_peer *p = peer_with((struct th_mqtt_peer_script){
 	    .silent = 1, .disconnect_after_ms = -1});
-	struct cli c;
+	struct tpc_client c;
 	uint64_t t0 = th_now_ms(), took;
 
-	cli_init(&c, th_mqtt_peer_port(p), 4);
-	ck_assert(!cli_connect(&c, 2, 10));
+	peer_client(&c, p, 4);
+	c.connect_timeout_s = 2;
+	ck_assert_int_ne(tpc_connect(&c, NULL, NULL, 1), 0);
 	took = th_now_ms() - t0;
 	ck_assert_uint_ge(took, 1500);
 	ck_assert_uint_le(took, 6000);
 	/* The CONNECT arrived; it was never answered. */
 	ck_assert_uint_eq(th_mqtt_peer_connects(p), 1);
-	cli_free(&c);
+	tpc_free(&c);
 	th_mqtt_peer_free(p);
 }
 END_TEST

@@ -8,7 +8,7 @@
 #include <tether/policy.h>
 
 #include "check-int.h"
-#include "params-int.h"
+#include "policy-test.h"
 #include "../policies/policies-int.h"
 
 /* A third-party policy: always `delay`. */
@@ -57,31 +57,6 @@ static const struct tether_policy_ops konst_ops = {
     .on_success = konst_on_success,
 };
 
-static tether_params *yaml(const char *text)
-{
-	tether_params *y = NULL;
-	char err[256];
-
-	ck_assert_int_eq(tth_params_from_yaml(text, strlen(text), "t.yaml", &y,
-					      err, sizeof(err)),
-			 0);
-	return y;
-}
-
-static int try_new(const char *text, char *err, size_t errlen)
-{
-	tether_params *y = yaml(text);
-	tether_policy *pol = (tether_policy *)1;
-	int rc = tether_policy_new(y, &pol, err, errlen);
-
-	if (rc == 0)
-		tether_policy_free(pol);
-	else
-		ck_assert_ptr_null(pol);
-	tether_params_free(y);
-	return rc;
-}
-
 START_TEST(test_registry_builtins_present)
 {
 	static const char *const names[] = {"fixed", "exponential", "adaptive",
@@ -119,7 +94,7 @@ START_TEST(test_registry_third_party_selected_by_yaml)
 	ck_assert_int_eq(tether_policy_register(&konst_ops), 0);
 	ck_assert_uint_eq(tether_policy_count(), before + 1);
 	ck_assert_ptr_eq(tether_policy_lookup("konst"), &konst_ops);
-	y = yaml("type: konst\ndelay: 7s\n");
+	y = pt_params("t.yaml", "type: konst\ndelay: 7s\n");
 	ck_assert_int_eq(tether_policy_new(y, &pol, err, sizeof(err)), 0);
 	ck_assert_str_eq(err, "");
 	ck_assert_str_eq(tether_policy_name(pol), "konst");
@@ -134,8 +109,9 @@ START_TEST(test_registry_third_party_selected_by_yaml)
 	tether_params_free(y);
 	ck_assert_int_eq(tether_policy_register(&konst_ops), TETHER_EEXIST);
 	/* it is also a valid breaker inner now */
-	ck_assert_int_eq(
-	    try_new("{type: breaker, inner: konst}", err, sizeof(err)), 0);
+	ck_assert_int_eq(pt_try_new("t.yaml", "{type: breaker, inner: konst}",
+				    err, sizeof(err)),
+			 0);
 }
 END_TEST
 
@@ -181,8 +157,9 @@ START_TEST(test_registry_unknown_type_suggests)
 {
 	char err[512];
 
-	ck_assert_int_eq(try_new("type: exponentail\n", err, sizeof(err)),
-			 TETHER_ENOENT);
+	ck_assert_int_eq(
+	    pt_try_new("t.yaml", "type: exponentail\n", err, sizeof(err)),
+	    TETHER_ENOENT);
 	ck_assert_str_eq(err, "t.yaml:1:7: type: expected a policy type (one "
 			      "of: fixed, exponential, adaptive, breaker), "
 			      "found 'exponentail' (did you mean "
@@ -194,8 +171,9 @@ START_TEST(test_registry_missing_type)
 {
 	char err[512];
 
-	ck_assert_int_eq(try_new("initial: 1s\n", err, sizeof(err)),
-			 TETHER_ECONFIG);
+	ck_assert_int_eq(
+	    pt_try_new("t.yaml", "initial: 1s\n", err, sizeof(err)),
+	    TETHER_ECONFIG);
 	ck_assert_str_eq(err, "t.yaml: type: expected a policy type (one of: "
 			      "fixed, exponential, adaptive, breaker)");
 }
@@ -205,11 +183,12 @@ START_TEST(test_registry_reports_values_then_unknown_keys)
 {
 	char err[1024];
 
-	ck_assert_int_eq(try_new("type: exponential\n"
-				 "intial: 2s\n"
-				 "initial: 1x\n"
-				 "multiplier: 0.5\n",
-				 err, sizeof(err)),
+	ck_assert_int_eq(pt_try_new("t.yaml",
+				    "type: exponential\n"
+				    "intial: 2s\n"
+				    "initial: 1x\n"
+				    "multiplier: 0.5\n",
+				    err, sizeof(err)),
 			 TETHER_ECONFIG);
 	ck_assert_str_eq(err,
 			 "t.yaml:3:10: initial: expected a duration such as "
@@ -226,17 +205,18 @@ START_TEST(test_registry_err_truncated_safely)
 	char err[16];
 
 	memset(err, 'x', sizeof(err));
-	ck_assert_int_eq(try_new("type: exponentail\n", err, sizeof(err)),
-			 TETHER_ENOENT);
+	ck_assert_int_eq(
+	    pt_try_new("t.yaml", "type: exponentail\n", err, sizeof(err)),
+	    TETHER_ENOENT);
 	ck_assert_uint_eq(strlen(err), sizeof(err) - 1);
-	ck_assert_int_eq(try_new("type: exponentail\n", NULL, 0),
+	ck_assert_int_eq(pt_try_new("t.yaml", "type: exponentail\n", NULL, 0),
 			 TETHER_ENOENT);
 }
 END_TEST
 
 START_TEST(test_registry_describe_defaults)
 {
-	tether_params *y = yaml("type: exponential\n");
+	tether_params *y = pt_params("t.yaml", "type: exponential\n");
 	tether_policy *pol;
 	char buf[256];
 	int n;

@@ -70,19 +70,9 @@ static tether_conn *make_conn(const char *name, int via_proxy,
 	ck_assert_int_eq(tether_conn_new(it_mgr, name, "ws", &c), 0);
 	ck_assert_int_eq(tether_conn_add_endpoint(c, uri), 0);
 	ck_assert_int_eq(tether_conn_set_option(c, "subprotocol", "tether-test"), 0);
-	if (policy_interval) {
-		tether_params *p = it_fixed(policy_interval);
-		ck_assert_msg(tether_conn_set_policy(c, p) == 0, "%s",
-			      tether_conn_error(c));
-		tether_params_free(p);
-	}
+	if (policy_interval)
+		it_use_fixed(c, policy_interval);
 	return c;
-}
-
-static void start(tether_conn *c)
-{
-	ck_assert_msg(tether_conn_start(c) == 0, "start: %s",
-		      tether_conn_error(c));
 }
 
 static void exchange(tether_conn *c, int n_before)
@@ -108,7 +98,7 @@ START_TEST(test_ws_connect_exchange_stop)
 {
 	start_server(NULL);
 	conn = make_conn("ws1", 0, NULL);
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 5000));
 	ck_assert_int_eq(tether_conn_state(conn), TETHER_STATE_ONLINE);
 	exchange(conn, 0);
@@ -126,7 +116,7 @@ START_TEST(test_ws_server_killed_reconnects_on_schedule)
 
 	start_server(NULL);
 	conn = make_conn("ws1", 1, "300ms");
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 5000));
 	th_proxy_reset_counters(px);
 	/* The server dies: the link drops, and every attempt through the
@@ -162,7 +152,7 @@ START_TEST(test_ws_unauthorized_is_fatal_after_one_attempt)
 	conn = make_conn("ws1", 0, "100ms");
 	ck_assert_int_eq(tether_conn_set_option(conn, "header.Authorization",
 						"Bearer bad"), 0);
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_CLOSED, 1, 5000));
 	it_run(500); /* five policy intervals: nothing more may happen */
 	ck_assert_uint_eq(th_ws_server_upgrades(srv), 1);
@@ -183,7 +173,7 @@ START_TEST(test_ws_right_credentials_pass)
 	conn = make_conn("ws1", 0, NULL);
 	ck_assert_int_eq(tether_conn_set_option(conn, "header.Authorization",
 						"Bearer good"), 0);
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 5000));
 }
 END_TEST
@@ -194,7 +184,7 @@ START_TEST(test_ws_blackhole_detected_by_heartbeat)
 	conn = make_conn("ws1", 1, "100ms");
 	/* interval 300 + timeout 150 x misses 2 = 600 ms */
 	ck_assert_int_eq(tether_conn_set_heartbeat(conn, 300, 150, 2), 0);
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 5000));
 	it_run(700); /* answered pings keep it up */
 	ck_assert_int_eq(it_count(conn, TETHER_EV_DOWN), 0);
@@ -219,7 +209,7 @@ START_TEST(test_ws_rst_is_transient)
 {
 	start_server(NULL);
 	conn = make_conn("ws1", 1, "200ms");
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 5000));
 	th_proxy_cut(px, 1);
 	ck_assert(it_wait(conn, TETHER_EV_DOWN, 1, 3000));
@@ -243,7 +233,7 @@ START_TEST(test_ws_refused_first_endpoint_uses_second)
 	ck_assert_int_eq(tether_conn_add_endpoint(conn, uri), 0);
 	snprintf(uri, sizeof uri, "ws://127.0.0.1:%u/", th_ws_server_port(srv));
 	ck_assert_int_eq(tether_conn_add_endpoint(conn, uri), 0);
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 5000));
 	struct it_ev d = it_get(it_find(conn, TETHER_EV_DOWN, 0));
 	ck_assert_int_eq(d.cls, TETHER_CLASS_TRANSIENT);
@@ -264,7 +254,7 @@ static struct it_ev closed_with(int code, const char *policy)
 	start_server(&o);
 	conn = make_conn("ws1", 0, policy);
 	ck_assert_int_eq(tether_conn_set_timing(conn, "overload_floor", 700), 0);
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_DOWN, 1, 5000));
 	struct it_ev d = it_get(it_find(conn, TETHER_EV_DOWN, 0));
 	ck_assert_int_eq(d.kind, TETHER_KIND_WS_CLOSE);
@@ -313,7 +303,7 @@ START_TEST(test_ws_dropped_tcp_is_transient)
 {
 	start_server(NULL);
 	conn = make_conn("ws1", 1, "50ms");
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 5000));
 	th_proxy_cut(px, 0); /* FIN, no close frame: 1006 territory */
 	ck_assert(it_wait(conn, TETHER_EV_DOWN, 1, 3000));
@@ -327,7 +317,7 @@ START_TEST(test_ws_host_driven_loop)
 {
 	start_server(NULL);
 	conn = make_conn("ws1", 0, NULL);
-	start(conn);
+	it_start(conn);
 	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 5000));
 	exchange(conn, 0);
 	ck_assert_int_eq(tether_conn_stop(conn), 0);
@@ -360,7 +350,7 @@ START_TEST(test_ws_thousand_connections_respect_the_limiter)
 		ck_assert_int_eq(tether_conn_add_endpoint(c[i], uri), 0);
 		ck_assert_int_eq(tether_conn_set_policy(c[i], p), 0);
 		tether_params_free(p);
-		start(c[i]);
+		it_start(c[i]);
 	}
 	ck_assert(it_wait(NULL, TETHER_EV_UP, MANY, 30000));
 	/* outage: every link reset, and for 2 s every attempt too */

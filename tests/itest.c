@@ -179,3 +179,17 @@ tether_params *it_fixed(const char *interval)
 	tether_params_set(p, "interval", interval, NULL);
 	return p;
 }
+
+void it_use_fixed(tether_conn *c, const char *interval)
+{
+	tether_params *p = it_fixed(interval);
+	int rc = tether_conn_set_policy(c, p);
+	tether_params_free(p);
+	ck_assert_msg(rc == 0, "policy: %s", tether_conn_error(c));
+}
+
+void it_start(tether_conn *c)
+{
+	ck_assert_msg(tether_conn_start(c) == 0, "start: %s",
+		      tether_conn_error(c));
+}

@@ -50,5 +50,9 @@ uint64_t it_now_ms(void);
 uint64_t it_slack(uint64_t ms);
 /* {type: fixed, interval: <interval>} (free it). */
 tether_params *it_fixed(const char *interval);
+/* Give c that fixed policy; fails the test with the error if refused. */
+void it_use_fixed(tether_conn *c, const char *interval);
+/* tether_conn_start, failing the test with tether_conn_error if refused. */
+void it_start(tether_conn *c);
 
 #endif
