@@ -193,6 +193,8 @@ START_TEST(test_ws_blackhole_detected_by_heartbeat)
 	ck_assert(it_wait(conn, TETHER_EV_DOWN, 1, 5000));
 	struct it_ev d = it_get(it_find(conn, TETHER_EV_DOWN, 0));
 	uint64_t took = d.at - t0;
+	printf("ws blackhole detected after %llu ms (interval 300 + timeout 150 x 2)\n",
+	       (unsigned long long)took);
 	/* the last inbound frame came at most one interval before t0 */
 	ck_assert_msg(took <= 600 + it_slack(120), "detected after %llu ms",
 		      (unsigned long long)took);

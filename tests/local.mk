@@ -21,7 +21,7 @@ check_PROGRAMS += $(UNIT_SUITES)
 TESTS += $(UNIT_SUITES)
 endif
 # Integration suites: real peers (tests/harness) on loopback, real time.
-INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link
+INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -37,6 +37,9 @@ tests_check_link_LDADD = $(ITEST_LDADD)
 tests_check_mqtt_SOURCES = tests/check_mqtt.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_mqtt_CFLAGS = $(ITEST_CFLAGS)
 tests_check_mqtt_LDADD = $(ITEST_LDADD)
+tests_check_tls_SOURCES = tests/check_tls.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_tls_CFLAGS = $(ITEST_CFLAGS)
+tests_check_tls_LDADD = $(ITEST_LDADD)
 
 TESTS += tests/cli_simulate.sh
 EXTRA_DIST += tests/cli_simulate.sh

@@ -40,6 +40,7 @@ struct th_broker {
 	int max_connections;
 	char *username;
 	char *password;
+	char *tls_cafile, *tls_certfile, *tls_keyfile;
 };
 
 /* An executable named name: $PATH first, then the sbin directories that a
@@ -190,6 +191,17 @@ static int make_password_file(struct th_broker *b, const char *pwfile)
 	return 0;
 }
 
+/* The TLS lines of a listener (none without a certificate). */
+static void write_tls(const struct th_broker *b, FILE *f)
+{
+	if (!b->tls_certfile || !b->tls_keyfile)
+		return;
+	if (b->tls_cafile)
+		fprintf(f, "cafile %s\n", b->tls_cafile);
+	fprintf(f, "certfile %s\nkeyfile %s\n", b->tls_certfile,
+		b->tls_keyfile);
+}
+
 static int write_config(struct th_broker *b)
 {
 	struct passwd *pw = getpwuid(geteuid());
@@ -221,11 +233,13 @@ static int write_config(struct th_broker *b)
 	fprintf(f, "listener %u 127.0.0.1\n", b->port);
 	if (b->max_connections > 0)
 		fprintf(f, "max_connections %d\n", b->max_connections);
+	write_tls(b, f);
 	if (b->websockets) {
 		fprintf(f, "listener %u 127.0.0.1\nprotocol websockets\n",
 			b->ws_port);
 		if (b->max_connections > 0)
 			fprintf(f, "max_connections %d\n", b->max_connections);
+		write_tls(b, f);
 	}
 	if (pwfile)
 		fprintf(f, "allow_anonymous false\npassword_file %s\n", pwfile);
@@ -343,6 +357,13 @@ int th_broker_start(const struct th_broker_opts *o, struct th_broker **out)
 			goto fail;
 		if (o->password && !(b->password = strdup(o->password)))
 			goto fail;
+		if ((o->tls_cafile &&
+		     !(b->tls_cafile = strdup(o->tls_cafile))) ||
+		    (o->tls_certfile &&
+		     !(b->tls_certfile = strdup(o->tls_certfile))) ||
+		    (o->tls_keyfile &&
+		     !(b->tls_keyfile = strdup(o->tls_keyfile))))
+			goto fail;
 	}
 	b->dir = th_mkdtemp("tether-broker");
 	if (!b->dir || asprintf(&b->conf, "%s/mosquitto.conf", b->dir) < 0 ||
@@ -431,5 +452,8 @@ void th_broker_free(struct th_broker *b)
 	free(b->exe);
 	free(b->username);
 	free(b->password);
+	free(b->tls_cafile);
+	free(b->tls_certfile);
+	free(b->tls_keyfile);
 	free(b);
 }

@@ -18,6 +18,12 @@ struct th_broker_opts {
 	const char *password;
 	int persistence;     /* persistence true, kept across restarts */
 	int max_connections; /* > 0: listener max_connections */
+	/* PEM files: with certfile and keyfile the TCP listener (and the
+	 * WebSocket one, with websockets) serves TLS only; cafile is given to
+	 * mosquitto too when set. NULL: plain listeners. Copied. */
+	const char *tls_cafile;
+	const char *tls_certfile;
+	const char *tls_keyfile;
 };
 
 /* Start mosquitto (NULL opts = anonymous TCP only) and wait until it

@@ -6,9 +6,11 @@ tests_harness_libharness_la_SOURCES = \
 	tests/harness/proxy.c tests/harness/proxy.h \
 	tests/harness/broker.c tests/harness/broker.h \
 	tests/harness/mqtt_peer.c tests/harness/mqtt_peer.h \
-	tests/harness/ws_server.c tests/harness/ws_server.h
+	tests/harness/ws_server.c tests/harness/ws_server.h \
+	tests/harness/tls.c tests/harness/tls.h
 tests_harness_libharness_la_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS)
-tests_harness_libharness_la_LIBADD = $(LWS_LIBS) $(PTHREAD_LIBS)
+# -lssl: ws_server.c hands lws a client SSL_CTX of its own (see there)
+tests_harness_libharness_la_LIBADD = $(LWS_LIBS) -lssl $(PTHREAD_LIBS)
 
 HARNESS_SUITES = \
 	tests/check_proxy \

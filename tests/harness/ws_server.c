@@ -1,5 +1,6 @@
 /* WebSocket test server on libwebsockets 4.1.6 (see ws_server.h for why
- * the frames are handled here rather than by lws's ws role). */
+ * the frames are handled here rather than by lws's ws role, and why a TLS
+ * server leaves them to lws). */
 #include "config.h"
 
 #include <errno.h>
@@ -34,6 +35,7 @@ struct out {
 	struct out *next;
 	size_t len;
 	int is_close;
+	int binary; /* TLS echo: write as a binary message */
 	unsigned char buf[];
 };
 
@@ -56,6 +58,7 @@ struct conn {
 	struct out *out_head, *out_tail;
 	int close_sent;     /* queued our close frame: no more data */
 	int close_received; /* peer's close seen: reply, then hang up */
+	int lws_frames;     /* TLS: lws's ws role carries the frames */
 };
 
 struct opts_copy {
@@ -75,6 +78,8 @@ struct th_ws_server {
 	int destroying;
 	uint16_t port;
 	char *subprotocol;
+	char *tls_cert, *tls_key; /* both set: serve TLS */
+	SSL_CTX *client_ctx;      /* TLS: see create_context */
 	struct lws_protocols protocols[3];
 	lws_retry_bo_t retry;
 	lws_sorted_usec_list_t sul_tick;
@@ -396,13 +401,87 @@ static int on_confirm_upgrade(struct th_ws_server *s, struct lws *wsi)
 	return 1; /* "headers sent": lws completes the transaction */
 }
 
+static void conn_link(struct th_ws_server *s, struct conn *c)
+{
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+	atomic_fetch_add(&s->open, 1);
+}
+
+/* TLS: lws keeps the frames (ws_server.h); the conn only echoes. */
+static int on_established_tls(struct th_ws_server *s, struct lws *wsi,
+			      struct conn *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->srv = s;
+	c->ws = wsi;
+	c->lws_frames = 1;
+	c->behaviour = TH_WS_ECHO;
+	conn_link(s, c);
+	return 0;
+}
+
+/* TLS: a message piece arrived; echo the message once it is whole. */
+static int on_receive_tls(struct conn *c, struct lws *wsi, const void *in,
+			  size_t len)
+{
+	struct out *o;
+
+	if (rx_append(c, in, len))
+		return -1;
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+		return 0;
+	o = malloc(sizeof(*o) + LWS_PRE + c->rx_len);
+	if (!o)
+		return -1;
+	o->next = NULL;
+	o->len = c->rx_len;
+	o->is_close = 0;
+	o->binary = lws_frame_is_binary(wsi);
+	if (c->rx_len)
+		memcpy(o->buf + LWS_PRE, c->rx, c->rx_len);
+	c->rx_len = 0;
+	if (c->out_tail)
+		c->out_tail->next = o;
+	else
+		c->out_head = o;
+	c->out_tail = o;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int on_writeable_tls(struct conn *c, struct lws *wsi)
+{
+	struct out *o = c->out_head;
+	int rc;
+
+	if (!o)
+		return 0;
+	c->out_head = o->next;
+	if (!c->out_head)
+		c->out_tail = NULL;
+	rc = lws_write(wsi, o->buf + LWS_PRE, o->len,
+		       o->binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
+	free(o);
+	if (rc < 0)
+		return -1;
+	if (c->out_head)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
 /* The upgrade is done and the 101 written: take the frames over. */
 static int on_established(struct th_ws_server *s, struct lws *wsi,
 			  struct conn *c)
 {
 	lws_adopt_desc_t ad;
-	int fd = fcntl(lws_get_socket_fd(wsi), F_DUPFD_CLOEXEC, 0);
+	int fd;
 
+	if (s->tls_cert)
+		return on_established_tls(s, wsi, c);
+	fd = fcntl(lws_get_socket_fd(wsi), F_DUPFD_CLOEXEC, 0);
 	if (fd < 0)
 		return -1;
 	memset(c, 0, sizeof(*c));
@@ -429,11 +508,7 @@ static int on_established(struct th_ws_server *s, struct lws *wsi,
 		c->srv = NULL;
 		return -1;
 	}
-	c->next = s->conns;
-	if (s->conns)
-		s->conns->prev = c;
-	s->conns = c;
-	atomic_fetch_add(&s->open, 1);
+	conn_link(s, c);
 	if (c->behaviour == TH_WS_CLOSE_AFTER)
 		lws_sul_schedule(s->ctx, 0, &c->sul_close, close_after_cb,
 				 (lws_usec_t)(after_ms > 0 ? after_ms : 0) * 1000);
@@ -470,7 +545,6 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 {
 	struct th_ws_server *s = lws_context_user(lws_get_context(wsi));
 
-	(void)len;
 	switch (reason) {
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		if (s)
@@ -486,6 +560,16 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
 	case LWS_CALLBACK_ESTABLISHED:
 		return on_established(s, wsi, user);
+	case LWS_CALLBACK_RECEIVE:
+		if (!user || !((struct conn *)user)->lws_frames ||
+		    !((struct conn *)user)->srv)
+			return 0;
+		return on_receive_tls(user, wsi, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (!user || !((struct conn *)user)->lws_frames ||
+		    !((struct conn *)user)->srv)
+			return 0;
+		return on_writeable_tls(user, wsi);
 	case LWS_CALLBACK_CLOSED:
 		if (user)
 			on_ws_closed(s, user);
@@ -593,6 +677,19 @@ static struct lws_context *create_context(struct th_ws_server *s)
 		info.iface = "127.0.0.1";
 		info.protocols = s->protocols;
 		info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+		if (s->tls_cert) {
+			info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+			info.ssl_cert_filepath = s->tls_cert;
+			info.ssl_private_key_filepath = s->tls_key;
+			/* lws 4.1.6 also gives every TLS vhost a client
+			 * SSL_CTX, found again at destroy time through an
+			 * SSL_CTX ex_data index that is global and allocated
+			 * anew by each context made with DO_SSL_GLOBAL_INIT
+			 * (openssl-tls.c). Once the client's own context is
+			 * created after ours, the lookup fails and lws leaks
+			 * that SSL_CTX. A provided one is left to us. */
+			info.provided_client_ssl_ctx = s->client_ctx;
+		}
 		info.retry_and_idle_policy = &s->retry;
 		info.user = s;
 		info.gid = (gid_t)-1;
@@ -622,6 +719,11 @@ int th_ws_server_start(const struct th_ws_server_opts *o,
 	s->subprotocol = strdup(o && o->subprotocol ? o->subprotocol
 						    : DEFAULT_SUBPROTOCOL);
 	if (!s->subprotocol)
+		goto fail;
+	if (o && o->tls_cert && o->tls_key &&
+	    (!(s->tls_cert = strdup(o->tls_cert)) ||
+	     !(s->tls_key = strdup(o->tls_key)) ||
+	     !(s->client_ctx = SSL_CTX_new(TLS_client_method()))))
 		goto fail;
 
 	/* [0] gets plain HTTP, the upgrade and clients naming no protocol */
@@ -711,8 +813,12 @@ void th_ws_server_free(struct th_ws_server *s)
 		lws_sul_cancel(&s->sul_tick);
 		lws_context_destroy(s->ctx);
 	}
+	if (s->client_ctx)
+		SSL_CTX_free(s->client_ctx);
 	opts_clear(&s->opts);
 	free(s->subprotocol);
+	free(s->tls_cert);
+	free(s->tls_key);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);

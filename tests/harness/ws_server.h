@@ -41,6 +41,16 @@
  *   1002 before LWS_CALLBACK_WS_PEER_INITIATED_CLOSE; the reason text
  *   survives. lws 4.2.0 fixed it (upstream commit fb9abfdf0). The suite
  *   checks those codes on a raw socket.
+ * - TLS (opts.tls_cert/tls_key). The takeover above needs the plain TCP
+ *   byte stream: with TLS a dup()ed socket carries ciphertext, and the TLS
+ *   session lives inside lws. So a TLS server leaves the frames to lws's
+ *   ws role and only echoes: LWS_CALLBACK_RECEIVE gathers a message (all
+ *   its fragments, same type), SERVER_WRITEABLE writes it back as one
+ *   frame. With TLS, lws answers pings itself (th_ws_server_pings stays
+ *   0, TH_WS_IGNORE_PINGS answers them anyway), TH_WS_CLOSE_AFTER never
+ *   closes and th_ws_server_close_all does nothing; TH_WS_REJECT,
+ *   require_header and subprotocol work as without TLS (they happen in the
+ *   HTTP phase). Enough for the TLS suite, which checks the handshake.
  *
  * Counters are updated on the service thread and read without locks. */
 #ifndef TETHER_HARNESS_WS_SERVER_H
@@ -71,6 +81,10 @@ struct th_ws_server_opts {
 	/* "Name: value" the upgrade must carry, else 401; NULL = none. The
 	 * name is matched without case, the value exactly. */
 	const char *require_header;
+	/* PEM certificate (chain) and key: serve wss:// (see above for what
+	 * TLS leaves out). NULL = plain ws://. Fixed at start, copied. */
+	const char *tls_cert;
+	const char *tls_key;
 };
 
 struct th_ws_server;
