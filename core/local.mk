@@ -17,6 +17,8 @@ libtether_internal_la_SOURCES = \
 	core/mgr.c core/mgr-int.h \
 	core/linkmon.c core/linkmon-int.h \
 	core/transport_registry.c \
+	core/config.c core/config_conn.c core/config_apply.c core/config_dump.c \
+	core/config-int.h \
 	core/util-int.h
 
 lib_LTLIBRARIES += libtether.la
@@ -29,4 +31,5 @@ tetherinclude_HEADERS = \
 	include/tether/tether.h \
 	include/tether/policy.h \
 	include/tether/sim.h \
+	include/tether/config.h \
 	include/tether/transport.h

@@ -1124,12 +1124,48 @@ static void *transport_ctx(tether_mgr *m, const struct tether_transport_ops *ops
 	return ctx;
 }
 
-/* First start: the transport link and the machine. */
-static int conn_prepare(tether_conn *c)
+/*
+ * Create c's transport link from its options (the transport context on
+ * first use), reporting unknown options; the message goes to c->error.
+ * *link is left NULL on failure.
+ */
+static int make_link(tether_conn *c, void **link)
 {
 	tether_mgr *m = c->mgr;
 	char what[128];
 	void *ctx;
+	int rc = 0;
+
+	*link = NULL;
+	pthread_mutex_lock(&m->lock);
+	ctx = transport_ctx(m, c->tops, &rc);
+	if (ctx) {
+		tth_params_reset_usage(c->opts);
+		rc = c->tops->link_new(ctx, c, c->opts, link);
+		snprintf(what, sizeof(what), "transport '%s'", c->tops->name);
+		if (tth_params_check_unknown(c->opts, what) != 0 && rc == 0)
+			rc = TETHER_ECONFIG;
+		if (rc != 0) {
+			const char *e = tether_params_errors(c->opts);
+			snprintf(c->error, sizeof(c->error), "%s",
+				 e ? e : tether_strerror(rc));
+			if (*link)
+				c->tops->link_free(*link);
+			*link = NULL;
+		}
+	} else {
+		snprintf(c->error, sizeof(c->error),
+			 "transport '%s' could not start: %s", c->tops->name,
+			 tether_strerror(rc));
+	}
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+/* First start: the transport link and the machine. */
+static int conn_prepare(tether_conn *c)
+{
+	tether_mgr *m = c->mgr;
 	int rc = 0;
 
 	if (c->n_endpoints == 0) {
@@ -1149,28 +1185,7 @@ static int conn_prepare(tether_conn *c)
 		if (rc != 0)
 			return rc;
 	}
-	pthread_mutex_lock(&m->lock);
-	ctx = transport_ctx(m, c->tops, &rc);
-	if (ctx) {
-		tth_params_reset_usage(c->opts);
-		rc = c->tops->link_new(ctx, c, c->opts, &c->link);
-		snprintf(what, sizeof(what), "transport '%s'", c->tops->name);
-		if (tth_params_check_unknown(c->opts, what) != 0 && rc == 0)
-			rc = TETHER_ECONFIG;
-		if (rc != 0) {
-			const char *e = tether_params_errors(c->opts);
-			snprintf(c->error, sizeof(c->error), "%s",
-				 e ? e : tether_strerror(rc));
-			if (c->link)
-				c->tops->link_free(c->link);
-			c->link = NULL;
-		}
-	} else {
-		snprintf(c->error, sizeof(c->error),
-			 "transport '%s' could not start: %s", c->tops->name,
-			 tether_strerror(rc));
-	}
-	pthread_mutex_unlock(&m->lock);
+	rc = make_link(c, &c->link);
 	if (rc != 0)
 		return rc;
 	tth_econn_init(&m->eng, &c->ec, &c->mcfg, c->policy, c->classifier,
@@ -1289,4 +1304,35 @@ TETHER_EXPORT void tether_conn_set_userdata(tether_conn *c, void *userdata)
 TETHER_EXPORT void *tether_conn_get_userdata(const tether_conn *c)
 {
 	return c ? c->userdata : NULL;
+}
+
+TETHER_EXPORT int tether_conn_check(tether_conn *c)
+{
+	void *link = NULL;
+	int rc;
+
+	if (!c)
+		return TETHER_EINVAL;
+	if (started(c))
+		return TETHER_ESTATE;
+	c->error[0] = '\0';
+	/* what tether_conn_start does, minus connecting */
+	rc = make_link(c, &link);
+	if (link)
+		c->tops->link_free(link);
+	return rc;
+}
+
+TETHER_EXPORT tether_conn *tether_conn_find(tether_mgr *m, const char *name)
+{
+	tether_conn *c = NULL;
+
+	if (!m || !name)
+		return NULL;
+	pthread_mutex_lock(&m->lock);
+	for (c = m->conns; c; c = c->next)
+		if (strcmp(c->name, name) == 0)
+			break;
+	pthread_mutex_unlock(&m->lock);
+	return c;
 }

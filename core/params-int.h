@@ -36,6 +36,7 @@ struct tether_params {
 	size_t nerrs, errcap;
 	char *joined; /* cache behind tether_params_errors() */
 	int checked;
+	int is_seq; /* read from a YAML sequence (TTH_YAML_SEQUENCES) */
 };
 
 /* Mark key known and remember that some getter asked for its name. */
@@ -89,6 +90,21 @@ size_t tth_params_error_count(const tether_params *p);
  */
 int tth_params_from_yaml(const char *text, size_t len, const char *filename,
 			 tether_params **out, char *err, size_t errlen);
+
+/* Options of tth_params_from_yaml_opts. */
+enum {
+	/* sequences become nested sets keyed "0", "1"..., marked is_seq */
+	TTH_YAML_SEQUENCES = 1u << 0,
+	/* a configuration file: keys must not contain '.' (they are joined
+	 * into paths), the top set is located at its mapping, and the
+	 * messages speak of a file ("found an empty file") */
+	TTH_YAML_CONFIG = 1u << 1,
+};
+
+/* tth_params_from_yaml with TTH_YAML_* flags (0: the same as it). */
+int tth_params_from_yaml_opts(const char *text, size_t len,
+			      const char *filename, unsigned flags,
+			      tether_params **out, char *err, size_t errlen);
 
 /* "250ms", "10s", "5m", "1h", "0": the largest unit that divides ms. */
 int tth_fmt_duration(char *buf, size_t len, uint64_t ms);

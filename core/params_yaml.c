@@ -1,7 +1,10 @@
 /*
- * YAML to tether_params, with libyaml's event parser. Only what a policy
- * needs is accepted: mappings of scalars and nested mappings. Anything else
- * is reported with its file:line:column instead of being guessed at.
+ * YAML to tether_params, with libyaml's event parser, for a policy's
+ * mapping and for the configuration file. A policy needs only mappings of
+ * scalars and nested mappings; a configuration also has sequences
+ * (connections, endpoints, subscriptions), which become nested sets keyed
+ * "0", "1"... and marked is_seq (TTH_YAML_SEQUENCES). Anything else is
+ * reported with its file:line:column instead of being guessed at.
  */
 #include "config.h"
 
@@ -18,6 +21,7 @@
 struct yctx {
 	yaml_parser_t parser;
 	const char *file;
+	unsigned flags; /* TTH_YAML_* */
 	char *err;
 	size_t errlen;
 };
@@ -87,116 +91,140 @@ static int has_key(const tether_params *p, const char *key)
 	return 0;
 }
 
-static int parse_mapping(struct yctx *c, tether_params *set, int depth);
+static int is_anchored(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_SCALAR_EVENT:
+		return ev->data.scalar.anchor != NULL;
+	case YAML_MAPPING_START_EVENT:
+		return ev->data.mapping_start.anchor != NULL;
+	case YAML_SEQUENCE_START_EVENT:
+		return ev->data.sequence_start.anchor != NULL;
+	default:
+		return ev->type == YAML_ALIAS_EVENT;
+	}
+}
 
-/* One value for key, whose event is ev (deleted here). */
-static int parse_value(struct yctx *c, tether_params *set, const char *key,
-		       yaml_event_t *ev, int depth)
+static int parse_items(struct yctx *c, tether_params *set, int depth);
+
+/* One value for key, whose first event is ev (deleted here). */
+static int parse_node(struct yctx *c, tether_params *set, const char *key,
+		      yaml_event_t *ev, int depth)
 {
 	char where[300];
-	tether_params *child;
 	yaml_mark_t m = ev->start_mark;
+	yaml_event_type_t t = ev->type;
+	int seq = t == YAML_SEQUENCE_START_EVENT, anchored = is_anchored(ev);
+	tether_params *child;
 	int rc;
 
 	where_of(c, m, where, sizeof(where));
-	switch (ev->type) {
-	case YAML_SCALAR_EVENT:
-		if (ev->data.scalar.anchor) {
-			yaml_event_delete(ev);
-			return fail_at(c, m,
-				       "anchors and aliases are not supported");
-		}
+	if (t == YAML_SCALAR_EVENT && !anchored) {
 		rc = tether_params_set(
 		    set, key, (const char *)ev->data.scalar.value, where);
 		yaml_event_delete(ev);
 		return rc;
-	case YAML_MAPPING_START_EVENT:
-		if (ev->data.mapping_start.anchor) {
-			yaml_event_delete(ev);
-			return fail_at(c, m,
-				       "anchors and aliases are not supported");
-		}
-		yaml_event_delete(ev);
-		if (depth >= MAX_DEPTH)
-			return fail_at(c, m, "mappings nested too deeply");
-		child = tether_params_new(where);
-		if (!child)
-			return TETHER_ENOMEM;
-		rc = parse_mapping(c, child, depth + 1);
-		if (rc < 0) {
-			tether_params_free(child);
-			return rc;
-		}
-		return tether_params_set_child(set, key, child);
-	case YAML_ALIAS_EVENT:
-		yaml_event_delete(ev);
+	}
+	yaml_event_delete(ev);
+	if (seq && !(c->flags & TTH_YAML_SEQUENCES))
+		return fail_at(c, m, "%s: sequences are not supported", key);
+	if (anchored)
 		return fail_at(c, m, "anchors and aliases are not supported");
-	default: {
-		yaml_event_type_t t = ev->type;
-
-		yaml_event_delete(ev);
-		if (t == YAML_SEQUENCE_START_EVENT)
-			return fail_at(c, m, "%s: sequences are not supported",
-				       key);
+	if (t != YAML_MAPPING_START_EVENT && !seq)
 		return fail_at(c, m,
 			       "%s: expected a value or a mapping, found %s",
 			       key, event_noun(t));
+	if (depth >= MAX_DEPTH)
+		return fail_at(c, m, "%s",
+			       c->flags & TTH_YAML_CONFIG
+				   ? "nested too deeply"
+				   : "mappings nested too deeply");
+	child = tether_params_new(where);
+	if (!child)
+		return TETHER_ENOMEM;
+	child->is_seq = seq;
+	rc = parse_items(c, child, depth + 1);
+	if (rc < 0) {
+		tether_params_free(child);
+		return rc;
 	}
-	}
+	return tether_params_set_child(set, key, child);
 }
 
-/* The pairs of a mapping whose start event has been consumed. */
-static int parse_mapping(struct yctx *c, tether_params *set, int depth)
+/* A mapping's key, whose event is ev (deleted here), into *out. */
+static int parse_key(struct yctx *c, const tether_params *set, yaml_event_t *ev,
+		     char **out)
+{
+	int cfg = c->flags & TTH_YAML_CONFIG;
+	yaml_mark_t m = ev->start_mark;
+	yaml_event_type_t t = ev->type;
+	int anchored = is_anchored(ev), rc;
+	char *key;
+
+	if (t != YAML_SCALAR_EVENT) {
+		yaml_event_delete(ev);
+		if (t == YAML_ALIAS_EVENT && !cfg)
+			return fail_at(c, m,
+				       "anchors and aliases are not supported");
+		return fail_at(c, m, "expected a key, found %s",
+			       cfg && t != YAML_ALIAS_EVENT
+				   ? "a mapping or a sequence"
+				   : event_noun(t));
+	}
+	key = anchored ? NULL : strdup((const char *)ev->data.scalar.value);
+	yaml_event_delete(ev);
+	if (anchored)
+		return fail_at(c, m, "anchors and aliases are not supported");
+	if (!key)
+		return TETHER_ENOMEM;
+	/* a configuration's keys are joined into dotted paths */
+	if (cfg && (!*key || strchr(key, '.')))
+		rc = fail_at(c, m, "'%s' is not a valid key", key);
+	else if (!*key)
+		rc = fail_at(c, m, "empty key");
+	else if (has_key(set, key)) {
+		const char *first = tth_params_where(set, key);
+
+		rc = fail_at(c, m, "duplicate key '%s' (first at %s)", key,
+			     first ? first : "?");
+	} else {
+		*out = key;
+		return 0;
+	}
+	free(key);
+	return rc;
+}
+
+/* The entries of a mapping or a sequence whose start has been consumed. */
+static int parse_items(struct yctx *c, tether_params *set, int depth)
 {
 	yaml_event_t ev;
-	yaml_mark_t m;
-	char *key;
+	char idx[32], *key = NULL;
+	size_t n = 0;
 	int rc;
 
 	for (;;) {
 		rc = next_event(c, &ev);
 		if (rc < 0)
 			return rc;
-		m = ev.start_mark;
-		if (ev.type == YAML_MAPPING_END_EVENT) {
+		if (ev.type == YAML_MAPPING_END_EVENT ||
+		    ev.type == YAML_SEQUENCE_END_EVENT) {
 			yaml_event_delete(&ev);
 			return 0;
 		}
-		if (ev.type != YAML_SCALAR_EVENT) {
-			yaml_event_type_t t = ev.type;
-
-			yaml_event_delete(&ev);
-			if (t == YAML_ALIAS_EVENT)
-				return fail_at(c, m,
-					       "anchors and aliases are "
-					       "not supported");
-			return fail_at(c, m, "expected a key, found %s",
-				       event_noun(t));
+		if (set->is_seq) {
+			snprintf(idx, sizeof(idx), "%zu", n++);
+			rc = parse_node(c, set, idx, &ev, depth);
+			if (rc < 0)
+				return rc;
+			continue;
 		}
-		if (ev.data.scalar.anchor) {
-			yaml_event_delete(&ev);
-			return fail_at(c, m,
-				       "anchors and aliases are not supported");
-		}
-		key = strdup((const char *)ev.data.scalar.value);
-		yaml_event_delete(&ev);
-		if (!key)
-			return TETHER_ENOMEM;
-		if (!*key) {
-			free(key);
-			return fail_at(c, m, "empty key");
-		}
-		if (has_key(set, key)) {
-			const char *first = tth_params_where(set, key);
-
-			rc = fail_at(c, m, "duplicate key '%s' (first at %s)",
-				     key, first ? first : "?");
-			free(key);
+		rc = parse_key(c, set, &ev, &key);
+		if (rc < 0)
 			return rc;
-		}
 		rc = next_event(c, &ev);
 		if (rc == 0)
-			rc = parse_value(c, set, key, &ev, depth);
+			rc = parse_node(c, set, key, &ev, depth);
 		free(key);
 		if (rc < 0)
 			return rc;
@@ -205,6 +233,8 @@ static int parse_mapping(struct yctx *c, tether_params *set, int depth)
 
 static int parse_stream(struct yctx *c, tether_params *set)
 {
+	int cfg = c->flags & TTH_YAML_CONFIG;
+	char where[300];
 	yaml_event_t ev;
 	yaml_mark_t m;
 	yaml_event_type_t t;
@@ -221,25 +251,32 @@ static int parse_stream(struct yctx *c, tether_params *set)
 	t = ev.type;
 	yaml_event_delete(&ev);
 	if (t != YAML_DOCUMENT_START_EVENT)
-		return fail_at(c, m,
-			       "expected a mapping, found an empty "
-			       "document");
+		return fail_at(c, m, "expected a mapping, found an empty %s",
+			       cfg ? "file" : "document");
 	rc = next_event(c, &ev);
 	if (rc < 0)
 		return rc;
 	m = ev.start_mark;
 	t = ev.type;
-	if (t != YAML_MAPPING_START_EVENT) {
+	if (t != YAML_MAPPING_START_EVENT || ev.data.mapping_start.anchor) {
 		yaml_event_delete(&ev);
-		return fail_at(c, m, "expected a mapping, found %s",
-			       event_noun(t));
-	}
-	if (ev.data.mapping_start.anchor) {
-		yaml_event_delete(&ev);
+		if (cfg)
+			return fail_at(c, m, "expected a mapping at the top");
+		if (t != YAML_MAPPING_START_EVENT)
+			return fail_at(c, m, "expected a mapping, found %s",
+				       event_noun(t));
 		return fail_at(c, m, "anchors and aliases are not supported");
 	}
 	yaml_event_delete(&ev);
-	rc = parse_mapping(c, set, 0);
+	if (cfg) {
+		/* "missing" keys of the top then point at the file's start */
+		where_of(c, m, where, sizeof(where));
+		free(set->where);
+		set->where = strdup(where);
+		if (!set->where)
+			return TETHER_ENOMEM;
+	}
+	rc = parse_items(c, set, 0);
 	if (rc < 0)
 		return rc;
 	rc = next_event(c, &ev); /* DOCUMENT_END */
@@ -257,10 +294,12 @@ static int parse_stream(struct yctx *c, tether_params *set)
 	return 0;
 }
 
-int tth_params_from_yaml(const char *text, size_t len, const char *filename,
-			 tether_params **out, char *err, size_t errlen)
+int tth_params_from_yaml_opts(const char *text, size_t len,
+			      const char *filename, unsigned flags,
+			      tether_params **out, char *err, size_t errlen)
 {
 	struct yctx c = {.file = filename ? filename : "<yaml>",
+			 .flags = flags,
 			 .err = err,
 			 .errlen = errlen};
 	tether_params *set;
@@ -292,6 +331,13 @@ int tth_params_from_yaml(const char *text, size_t len, const char *filename,
 	}
 	*out = set;
 	return 0;
+}
+
+int tth_params_from_yaml(const char *text, size_t len, const char *filename,
+			 tether_params **out, char *err, size_t errlen)
+{
+	return tth_params_from_yaml_opts(text, len, filename, 0, out, err,
+					 errlen);
 }
 
 TETHER_EXPORT int tether_params_parse_yaml(const char *text, size_t len,

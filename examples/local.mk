@@ -1,4 +1,4 @@
-EXTRA_DIST += examples/policy.yaml
+EXTRA_DIST += examples/policy.yaml examples/gateway.yaml
 noinst_PROGRAMS += examples/storm
 examples_storm_SOURCES = examples/storm.c
 examples_storm_CPPFLAGS = -I$(top_srcdir)/include

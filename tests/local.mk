@@ -14,7 +14,8 @@ UNIT_SUITES = \
 	tests/check_adaptive \
 	tests/check_breaker \
 	tests/check_sim \
-	tests/check_mgr
+	tests/check_mgr \
+	tests/check_config
 
 if HAVE_CHECK
 check_PROGRAMS += $(UNIT_SUITES)
@@ -41,8 +42,8 @@ tests_check_tls_SOURCES = tests/check_tls.c tests/itest.c tests/itest.h tests/ch
 tests_check_tls_CFLAGS = $(ITEST_CFLAGS)
 tests_check_tls_LDADD = $(ITEST_LDADD)
 
-TESTS += tests/cli_simulate.sh
-EXTRA_DIST += tests/cli_simulate.sh
+TESTS += tests/cli_simulate.sh tests/cli_config.sh
+EXTRA_DIST += tests/cli_simulate.sh tests/cli_config.sh
 TESTS_ENVIRONMENT = top_builddir=$(top_builddir) top_srcdir=$(top_srcdir); export top_builddir top_srcdir;
 
 TEST_COMMON_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -93,6 +94,9 @@ tests_check_mgr_LDADD = $(TEST_COMMON_LDADD)
 tests_check_sim_SOURCES = tests/check_sim.c tests/check-int.h
 tests_check_sim_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_sim_LDADD = $(TEST_COMMON_LDADD)
+tests_check_config_SOURCES = tests/check_config.c tests/check-int.h
+tests_check_config_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_config_LDADD = $(TEST_COMMON_LDADD)
 
 # Developer targets: the unit suites under valgrind, and cppcheck.
 VALGRIND_FLAGS = --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --quiet

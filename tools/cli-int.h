@@ -10,6 +10,8 @@
 #define CLI_EXIT_USAGE 2 /* bad command line or configuration */
 
 int cli_simulate(int argc, char **argv);
+int cli_check(int argc, char **argv);
+int cli_run(int argc, char **argv);
 
 /* Parse a duration ("250ms", "30s", "5m") for option opt; prints an error
  * naming opt and returns -1 on failure. */

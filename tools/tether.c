@@ -13,11 +13,19 @@ static void usage(FILE *f)
 		"usage: tether COMMAND [OPTIONS]\n"
 		"\n"
 		"commands:\n"
-		"  simulate   run a reconnect storm on virtual time and show what\n"
-		"             a server would see (tether simulate --help)\n"
-		"  policies   list the registered reconnect policies\n"
-		"  version    print the library version\n"
-		"  help       this text\n");
+		"  check CONFIG          validate a configuration file and print\n"
+		"                        it with every default filled in (secrets\n"
+		"                        masked); exit 2 with every error if wrong\n"
+		"  run CONFIG [--json]   run every connection of the file, one line\n"
+		"                        (or JSON object) per event; SIGINT/SIGTERM\n"
+		"                        stop gracefully (exit 0); exit 1 when every\n"
+		"                        connection ended on its own (fatal, gave up)\n"
+		"  simulate              run a reconnect storm on virtual time and\n"
+		"                        show what a server would see\n"
+		"                        (tether simulate --help)\n"
+		"  policies              list the registered reconnect policies\n"
+		"  version               print the library version\n"
+		"  help                  this text\n");
 }
 
 int cli_duration(const char *opt, const char *text, uint64_t *out_ms)
@@ -72,6 +80,10 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "simulate") == 0)
 		return cli_simulate(argc - 1, argv + 1);
+	if (strcmp(cmd, "check") == 0)
+		return cli_check(argc - 1, argv + 1);
+	if (strcmp(cmd, "run") == 0)
+		return cli_run(argc - 1, argv + 1);
 	if (strcmp(cmd, "policies") == 0)
 		return cmd_policies();
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

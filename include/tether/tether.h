@@ -448,6 +448,13 @@ TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
 				  const char *transport, tether_conn **out);
 
 /**
+ * @brief Find a connection of m by name.
+ * @return the handle (owned by m), or NULL when there is none.
+ * @thread any
+ */
+TETHER_EXPORT tether_conn *tether_conn_find(tether_mgr *m, const char *name);
+
+/**
  * @brief Append an endpoint URI (tried in order, failures rotate).
  * @return 0, TETHER_EINVAL (scheme not handled by the transport, with the
  *   reason in tether_conn_error()), TETHER_ESTATE (started), TETHER_ENOMEM.
@@ -513,6 +520,18 @@ TETHER_EXPORT int tether_conn_classify(tether_conn *c, const char *key,
  * @thread any (applied by the loop)
  */
 TETHER_EXPORT int tether_conn_start(tether_conn *c);
+
+/**
+ * @brief Check the transport options now, without connecting: the link is
+ *   created from the options (as tether_conn_start() does) and freed at
+ *   once. Creates the manager's transport context if it has none yet.
+ * @return 0, TETHER_ECONFIG (every problem in tether_conn_error(), one per
+ *   line, "key: what was expected, what was found"), TETHER_ESTATE
+ *   (started), TETHER_EINVAL, TETHER_ENOMEM, or the error of a transport
+ *   that could not start (tether_conn_error() says so).
+ * @thread init
+ */
+TETHER_EXPORT int tether_conn_check(tether_conn *c);
 
 /**
  * @brief Close orderly; the connection ends CLOSED.

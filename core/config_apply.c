@@ -1,0 +1,229 @@
+/*
+ * Applying a configuration through the public API: to the caller's
+ * manager (tether_config_apply), and at load time to a scratch manager,
+ * which checks what only the transports know (URI schemes, transport
+ * options) and puts each message where the value was written.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tether/transport.h>
+
+#include "config-int.h"
+#include "params-int.h"
+
+/* --------------------------------------------------------------- apply */
+
+/* Messages from tether_conn_check are "option: what": put them where the
+ * option was written. */
+static void map_check_errors(struct cfg_conn *cc, const char *text)
+{
+	char line[1200];
+
+	while (*text) {
+		size_t n = strcspn(text, "\n"), best = 0;
+		const struct cfg_opt *o = NULL;
+		char unk[320];
+
+		snprintf(line, sizeof(line), "%.*s", (int)n, text);
+		text += n + (text[n] == '\n');
+		for (size_t i = 0; i < cc->nopts; i++) {
+			const struct cfg_opt *c = &cc->opts[i];
+			size_t l = strlen(c->okey);
+
+			snprintf(unk, sizeof(unk), "unknown key '%s' ", c->okey);
+			if (l > best && ((strncmp(line, c->okey, l) == 0 &&
+					  strncmp(line + l, ": ", 2) == 0) ||
+					 strncmp(line, unk, strlen(unk)) == 0)) {
+				best = l;
+				o = c;
+			}
+		}
+		if (!o)
+			tth_params_add_error(cc->src, NULL, "%s", line);
+		else if (strncmp(line, "unknown key", 11) == 0)
+			tth_params_add_error(o->src, o->ykey,
+					     "not supported by transport '%s'",
+					     cc->transport);
+		else
+			tth_params_add_error(o->src, o->ykey, "%s",
+					     line + best + 2);
+	}
+}
+
+static void apply_fail(struct lctx *lc, tether_params *src, const char *key,
+		       tether_conn *c, int rc)
+{
+	if (rc == TETHER_ENOMEM || !lc) {
+		if (lc)
+			lc->oom = 1;
+		return;
+	}
+	tth_params_add_error(src, key, "%s",
+			     tether_conn_error(c)[0] ? tether_conn_error(c)
+						     : tether_strerror(rc));
+}
+
+/*
+ * Create cc in m through the public API. With lc (the load's check),
+ * every failure is recorded where it was written and the rest goes on;
+ * without, the first failure is returned.
+ */
+static int apply_conn(const struct cfg_conn *cc, tether_mgr *m,
+		      struct lctx *lc, char *why, size_t whylen)
+{
+	tether_params *seq = lc ? tth_cfg_entry(cc->src, "endpoints")->child : NULL;
+	tether_params *pol;
+	tether_conn *c;
+	int rc, first = 0;
+
+#define STEP(expr, src, key)                                                   \
+	do {                                                                   \
+		rc = (expr);                                                   \
+		if (rc != 0) {                                                 \
+			if (!first)                                            \
+				first = rc;                                    \
+			if (!lc)                                               \
+				goto out;                                      \
+			apply_fail(lc, src, key, c, rc);                       \
+		}                                                              \
+	} while (0)
+
+	rc = tether_conn_new(m, cc->name, cc->transport, &c);
+	if (rc != 0) {
+		snprintf(why, whylen, "connection '%s': %s", cc->name,
+			 rc == TETHER_EEXIST ? "a connection of that name "
+					       "already exists"
+					     : tether_strerror(rc));
+		return rc;
+	}
+	for (size_t i = 0; i < cc->nendpoints; i++) {
+		rc = tether_conn_add_endpoint(c, cc->endpoints[i]);
+		if (rc == TETHER_EINVAL && lc) {
+			const struct tether_transport_ops *t =
+			    tether_transport_lookup(cc->transport);
+			char schemes[200] = "";
+
+			for (size_t j = 0; t->schemes[j]; j++) {
+				size_t l = strlen(schemes);
+
+				snprintf(schemes + l, sizeof(schemes) - l,
+					 "%s%s://", j ? ", " : "",
+					 t->schemes[j]);
+			}
+			tth_params_add_error(seq, seq->v[i].key,
+					     "expected a URI for transport "
+					     "'%s' (%s), found '%s'",
+					     cc->transport, schemes,
+					     cc->endpoints[i]);
+			continue;
+		}
+		STEP(rc, cc->src, "endpoints");
+	}
+	/* a policy with errors (reported) is left out of the check */
+	if (cc->policy) {
+		pol = tether_params_dup(cc->policy);
+		STEP(pol ? tether_conn_set_policy(c, pol) : TETHER_ENOMEM,
+		     cc->src, "policy");
+		tether_params_free(pol);
+	}
+	for (int i = 0; i < CFG_TIMINGS; i++)
+		STEP(tether_conn_set_timing(c, tth_cfg_timing_keys[i],
+					    cc->timing[i]),
+		     cc->src, tth_cfg_timing_keys[i]);
+	if (cc->hb_set)
+		STEP(tether_conn_set_heartbeat(c, cc->hb_interval,
+					       cc->hb_timeout, cc->hb_misses),
+		     cc->src, "heartbeat");
+	for (size_t i = 0; i < cc->nrules; i++)
+		STEP(tether_conn_classify(c, cc->rules[i].key,
+					  cc->rules[i].cls),
+		     cc->rules[i].src, cc->rules[i].key);
+	for (size_t i = 0; i < cc->nopts; i++)
+		STEP(tether_conn_set_option(c, cc->opts[i].okey,
+					    cc->opts[i].ovalue),
+		     cc->opts[i].src, cc->opts[i].ykey);
+	for (size_t i = 0; i < cc->nsubs; i++)
+		STEP(tether_conn_subscribe(c, cc->subs[i].topic,
+					   cc->subs[i].qos),
+		     cc->src, "mqtt");
+	if (lc) {
+		rc = tether_conn_check(c);
+		if (rc == TETHER_ECONFIG)
+			map_check_errors((struct cfg_conn *)cc,
+					 tether_conn_error(c));
+		else
+			STEP(rc, cc->src, NULL);
+	}
+	rc = first;
+out:
+#undef STEP
+	if (rc != 0)
+		snprintf(why, whylen, "connection '%s': %s", cc->name,
+			 tether_strerror(rc));
+	return rc;
+}
+
+TETHER_EXPORT int tether_config_apply(const tether_config *cfg,
+				      tether_mgr *m, char **errors)
+{
+	char why[512];
+	int rc;
+
+	if (errors)
+		*errors = NULL;
+	if (!cfg || !m)
+		return TETHER_EINVAL;
+	for (size_t i = 0; i < cfg->nconns; i++) {
+		if (tether_conn_find(m, cfg->conns[i].name)) {
+			snprintf(why, sizeof(why),
+				 "connection '%s': a connection of that name "
+				 "already exists",
+				 cfg->conns[i].name);
+			if (errors)
+				*errors = strdup(why);
+			return TETHER_EEXIST;
+		}
+	}
+	for (size_t i = 0; i < cfg->nconns; i++) {
+		rc = apply_conn(&cfg->conns[i], m, NULL, why, sizeof(why));
+		if (rc != 0) {
+			if (errors)
+				*errors = strdup(why);
+			return rc;
+		}
+	}
+	return tether_mgr_set_limits(m, cfg->rate, (uint32_t)cfg->burst,
+				     (uint32_t)cfg->max_connecting);
+}
+
+/* With every connection checked through the API on a scratch manager. */
+void tth_cfg_check_api(struct lctx *lc)
+{
+	tether_config *cfg = lc->cfg;
+	tether_mgr *scratch = NULL;
+	char why[512];
+	int rc;
+
+	for (size_t i = 0; i < cfg->nconns; i++) {
+		struct cfg_conn *cc = &cfg->conns[i];
+
+		if (cc->bad)
+			continue;
+		if (!scratch) {
+			rc = tether_mgr_new(&scratch);
+			if (rc != 0) {
+				tth_params_add_error(
+				    cfg->root, NULL,
+				    "cannot check the transports: %s",
+				    tether_strerror(rc));
+				return;
+			}
+		}
+		apply_conn(cc, scratch, lc, why, sizeof(why));
+	}
+	tether_mgr_free(scratch);
+}

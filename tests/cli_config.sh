@@ -1,0 +1,94 @@
+#!/bin/sh
+# tether check and tether run on configuration files, end to end.
+set -u
+TETHER="${top_builddir:-.}/tools/tether"
+SRC="${top_srcdir:-.}"
+tmp=$(mktemp -d) || exit 99
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+ok() { echo "ok - $1"; }
+bad() { echo "not ok - $1"; fail=1; }
+
+# the annotated example is accepted, and its dump loads to the same dump
+TETHER_MQTT_PASSWORD=not-shown-anywhere "$TETHER" check "$SRC/examples/gateway.yaml" >"$tmp/d1" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 0 ] && ok "check examples/gateway.yaml exits 0" || { bad "check exit $rc"; cat "$tmp/err"; }
+grep -q '^      password_env: TETHER_MQTT_PASSWORD$' "$tmp/d1" && ok "dump names the variable" || bad "password_env missing"
+grep -q 'not-shown-anywhere' "$tmp/d1" "$tmp/err" && bad "secret printed" || ok "secret never printed"
+grep -q '^    close_timeout: 2s$' "$tmp/d1" && ok "defaults filled in" || bad "defaults missing"
+TETHER_MQTT_PASSWORD=x "$TETHER" check "$tmp/d1" >"$tmp/d2" 2>&1 && cmp -s "$tmp/d1" "$tmp/d2" \
+	&& ok "dump round trip" || bad "dump round trip differs"
+
+# a bad file: every error, located, prefixed, exit 2
+cat >"$tmp/bad.yaml" <<'YAML'
+version: 1
+limits: { burst: 0 }
+connections:
+  - name: a
+    transport: ws
+    endpoints: [ "tcp://127.0.0.1:1" ]
+    polcy: fast
+YAML
+"$TETHER" check "$tmp/bad.yaml" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 2 ] && ok "bad file exits 2" || bad "bad file exit $rc"
+[ -s "$tmp/out" ] && bad "bad file printed a dump" || ok "nothing on stdout"
+grep -qx "tether: $tmp/bad.yaml:2:18: limits.burst: expected a whole number between 1 and 1000000, found '0'" "$tmp/err" \
+	&& ok "range error" || { bad "range error"; cat "$tmp/err"; }
+grep -qx "tether: $tmp/bad.yaml:6:18: connections.0.endpoints.0: expected a URI for transport 'ws' (ws://, wss://), found 'tcp://127.0.0.1:1'" "$tmp/err" \
+	&& ok "scheme error" || { bad "scheme error"; cat "$tmp/err"; }
+grep -q "unknown key 'connections.0.polcy' for a connection (did you mean 'connections.0.policy'?)" "$tmp/err" \
+	&& ok "did you mean" || bad "suggestion missing"
+"$TETHER" check "$tmp/nope.yaml" 2>"$tmp/err"
+[ $? -eq 2 ] && grep -q "cannot read" "$tmp/err" && ok "missing file" || bad "missing file"
+
+# tether run against a port where nothing listens: attempts, retries,
+# then SIGTERM stops it within a few seconds with exit 0
+port=$(( 20000 + $$ % 20000 ))
+cat >"$tmp/run.yaml" <<YAML
+version: 1
+connections:
+  - name: lonely
+    transport: ws
+    endpoints: [ "ws://127.0.0.1:$port/" ]
+    policy: { type: fixed, interval: 200ms }
+YAML
+"$TETHER" run "$tmp/run.yaml" >"$tmp/run.out" 2>"$tmp/run.err" &
+pid=$!
+sleep 2
+kill -HUP $pid 2>/dev/null
+sleep 0.3
+kill -TERM $pid 2>/dev/null
+i=0
+while kill -0 $pid 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 $pid 2>/dev/null; then
+	bad "run did not stop on SIGTERM"; kill -KILL $pid
+else
+	wait $pid; rc=$?
+	[ $rc -eq 0 ] && ok "run stops on SIGTERM with exit 0" || bad "run exit $rc"
+fi
+grep -q '^ *[0-9.]* lonely *attempt *endpoint 0$' "$tmp/run.out" && ok "attempt lines" || { bad "no attempt line"; cat "$tmp/run.out"; }
+grep -q 'lonely *down .*transient' "$tmp/run.out" && ok "down with its reason" || bad "no down line"
+grep -q 'lonely *retry  *in [0-9]* ms (attempt [0-9]*)' "$tmp/run.out" && ok "retry lines" || bad "no retry line"
+grep -q 'lonely *closed' "$tmp/run.out" && ok "closed at the end" || bad "no closed line"
+grep -q 'reload not supported yet' "$tmp/run.err" && ok "SIGHUP answered" || bad "SIGHUP not answered"
+
+# --json, and exit 1 when every connection ends on its own (gave up)
+cat >"$tmp/give.yaml" <<YAML
+version: 1
+connections:
+  - name: brief
+    transport: ws
+    endpoints: [ "ws://127.0.0.1:$port/" ]
+    policy: { type: fixed, interval: 100ms, max_attempts: 2 }
+YAML
+timeout 20 "$TETHER" run "$tmp/give.yaml" --json >"$tmp/j.out" 2>"$tmp/j.err"
+rc=$?
+[ $rc -eq 1 ] && ok "exit 1 after giving up" || bad "give-up exit $rc"
+grep -q 'every connection has ended' "$tmp/j.err" && ok "says why" || bad "no reason on stderr"
+grep -q '^{"t_ms":[0-9]*,"conn":"brief","event":"give-up",' "$tmp/j.out" \
+	&& ok "json give-up line" || { bad "json give-up missing"; cat "$tmp/j.out"; }
+bad_json=$(grep -cv '^{.*}$' "$tmp/j.out")
+[ "$bad_json" -eq 0 ] && ok "every line is one JSON object" || bad "$bad_json non-JSON lines"
+
+exit $fail
