@@ -1,0 +1,122 @@
+/**
+ * @file config.h
+ * @brief The YAML configuration file (DESIGN §6): load and validate it,
+ *   apply it to a manager, print the effective configuration.
+ *
+ * A configuration is checked completely when it is loaded: the schema,
+ * every value, every policy (created once with tether_policy_new), every
+ * endpoint's scheme and every transport option (with tether_conn_check()
+ * on a scratch manager). Secrets (`password_env`, `password_file`,
+ * `key_password_env`, `key_password_file`) are read at load time and never
+ * appear in errors, warnings or the dump. A loaded configuration is
+ * immutable and may be read from any thread.
+ */
+#ifndef TETHER_CONFIG_H
+#define TETHER_CONFIG_H
+
+#include <stddef.h>
+
+#include <tether/tether.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A loaded, validated configuration (opaque). */
+typedef struct tether_config tether_config;
+
+/**
+ * @brief Read, parse and validate a configuration file.
+ * @param path the file.
+ * @param out receives the configuration; NULL on any error.
+ * @param errors receives every problem, one per line, each
+ *   "file:line:column: key.path: what was expected, what was found"
+ *   (malloc'ed, the caller frees it); NULL on success. May be NULL.
+ * @return 0, TETHER_ECONFIG (the file is wrong), TETHER_EIO (the file
+ *   cannot be read; *errors says why), TETHER_EINVAL (NULL path or out),
+ *   TETHER_ENOMEM.
+ * @thread any
+ */
+TETHER_EXPORT int tether_config_load_file(const char *path,
+					  tether_config **out, char **errors);
+
+/**
+ * @brief Parse and validate a configuration held in memory.
+ * @param text the YAML text (need not be NUL-terminated).
+ * @param len its length in bytes.
+ * @param name the name used in locations ("gateway.yaml"); NULL gives
+ *   "<config>".
+ * @param out receives the configuration; NULL on any error.
+ * @param errors as for tether_config_load_file(); may be NULL.
+ * @return 0, TETHER_ECONFIG, TETHER_EINVAL, TETHER_ENOMEM.
+ * @thread any
+ */
+TETHER_EXPORT int tether_config_load_string(const char *text, size_t len,
+					    const char *name,
+					    tether_config **out, char **errors);
+
+/**
+ * @brief Free a configuration (secrets are wiped first). NULL is a no-op.
+ * @thread any
+ */
+TETHER_EXPORT void tether_config_free(tether_config *cfg);
+
+/**
+ * @brief Warnings of the load that did not stop it (a secret file readable
+ *   by group or others), one per line, "file:line:column: key.path: what".
+ * @return borrowed text valid until tether_config_free(), or NULL if none.
+ * @thread any
+ */
+TETHER_EXPORT const char *tether_config_warnings(const tether_config *cfg);
+
+/**
+ * @brief Create every connection of cfg in m (not started) and set m's
+ *   limiter, through the public API only.
+ *
+ * Everything that can be wrong with the file was found by the load, and
+ * the names are looked up in m (tether_conn_find()) before anything is
+ * created, so a name already in m changes nothing. Only running out of
+ * memory (or another thread creating one of the names meanwhile) can
+ * fail half-way: a connection cannot be deleted, so the connections
+ * created before stay in m (IDLE, never started). The limiter is set
+ * last, only when every connection was created.
+ * @param cfg the configuration.
+ * @param m the manager.
+ * @param errors receives a message, one line per problem (malloc'ed,
+ *   caller frees); NULL on success. May be NULL.
+ * @return 0, TETHER_EEXIST (a name already in m), TETHER_EINVAL (NULL
+ *   argument), TETHER_ENOMEM.
+ * @thread init (before the connections are started)
+ */
+TETHER_EXPORT int tether_config_apply(const tether_config *cfg,
+				      tether_mgr *m, char **errors);
+
+/**
+ * @brief The effective configuration as YAML, with every default filled
+ *   in and every secret masked ("***"). Loading the text again gives the
+ *   same configuration and the same dump.
+ * @return malloc'ed text (the caller frees it), or NULL when out of
+ *   memory.
+ * @thread any
+ */
+TETHER_EXPORT char *tether_config_dump(const tether_config *cfg);
+
+/**
+ * @brief Number of connections in cfg.
+ * @thread any
+ */
+TETHER_EXPORT size_t tether_config_count(const tether_config *cfg);
+
+/**
+ * @brief Name of connection i (file order).
+ * @return borrowed text valid until tether_config_free(), or NULL when i
+ *   is out of range.
+ * @thread any
+ */
+TETHER_EXPORT const char *tether_config_name(const tether_config *cfg,
+					     size_t i);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
