@@ -17,9 +17,9 @@
 #include <tether/transport.h>
 
 #include "config-int.h"
+#include "secret-int.h"
 #include "params-int.h"
 
-#define SECRET_MAX 4096
 #define DAY_MS (24ull * 3600000)
 
 /* ------------------------------------------------------------- helpers */
@@ -106,27 +106,6 @@ static void text_opts(struct lctx *lc, struct cfg_conn *cc,
 
 /* ------------------------------------------------------------- secrets */
 
-static int read_first_line(const char *path, char **out, mode_t *mode)
-{
-	char buf[SECRET_MAX];
-	struct stat st;
-	size_t len;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return errno;
-	if (fstat(fileno(f), &st) == 0)
-		*mode = st.st_mode;
-	len = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[len] = '\0';
-	buf[strcspn(buf, "\r\n")] = '\0';
-	*out = strdup(buf);
-	for (volatile char *q = buf; *q; q++)
-		*q = 0;
-	return *out ? 0 : ENOMEM;
-}
-
 /* `<base>` inline is refused; `<base>_env` / `<base>_file` are read now. */
 static void secret_opts(struct lctx *lc, struct cfg_conn *cc,
 			enum cfg_section sec, tether_params *set,
@@ -163,7 +142,7 @@ static void secret_opts(struct lctx *lc, struct cfg_conn *cc,
 	if (file) {
 		char *v = NULL;
 		mode_t mode = 0;
-		int err = read_first_line(file, &v, &mode);
+		int err = tth_secret_read_file(file, &v, &mode);
 
 		if (err) {
 			tth_params_add_error(set, fk, "cannot read '%s': %s",

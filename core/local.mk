@@ -17,6 +17,7 @@ libtether_internal_la_SOURCES = \
 	core/mgr.c core/mgr-int.h \
 	core/linkmon.c core/linkmon-int.h \
 	core/transport_registry.c \
+	core/secret.c core/secret-int.h \
 	core/config.c core/config_conn.c core/config_apply.c core/config_dump.c \
 	core/config-int.h \
 	core/util-int.h

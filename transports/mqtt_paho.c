@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "../core/params-int.h"
+#include "../core/secret-int.h"
 #include "transports-int.h"
 
 #define TRANSPORT "mqtt"
@@ -45,7 +46,6 @@
 
 #define KEEPALIVE_MAX_S 65535
 #define SESSION_EXPIRY_NEVER 0xFFFFFFFFu
-#define SECRET_MAX 4096
 
 struct mqtt_ctx {
 	MQTTAsync anchor;
@@ -635,22 +635,15 @@ static int read_password(tether_params *p, char **out)
 			    "environment variable '%s' is not set", env);
 	}
 	if (file) {
-		char buf[SECRET_MAX];
-		size_t len;
-		FILE *f = fopen(file, "r");
+		int err = tth_secret_read_file(file, out, NULL);
 
-		if (!f)
+		if (err == ENOMEM)
+			return TETHER_ENOMEM;
+		if (err)
 			return tether_params_fail(p, "password_file",
 						  "cannot read '%s': %s", file,
-						  strerror(errno));
-		len = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[len] = '\0';
-		buf[strcspn(buf, "\r\n")] = '\0';
-		*out = strdup(buf);
-		for (volatile char *q = buf; *q; q++)
-			*q = 0;
-		return *out ? 0 : TETHER_ENOMEM;
+						  strerror(err));
+		return 0;
 	}
 	return dup_opt(v, out);
 }
