@@ -15,6 +15,7 @@ libtether_internal_la_SOURCES = \
 	core/engine.c core/engine-int.h \
 	core/sim.c \
 	core/mgr.c core/mgr-int.h \
+	core/metrics.c \
 	core/linkmon.c core/linkmon-int.h \
 	core/transport_registry.c \
 	core/secret.c core/secret-int.h \

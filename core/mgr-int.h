@@ -9,6 +9,40 @@
 
 #include "engine-int.h"
 
+/* Reconnect-time histogram bounds in ms (a last +Inf bucket follows). */
+#define TTH_MET_BUCKETS 10
+
+/*
+ * A connection's metrics (core/metrics.c). Written on the loop thread
+ * only; the atomics are read by tether_mgr_metrics_text from any thread.
+ */
+struct tth_conn_metrics {
+	_Atomic uint64_t attempts_up, attempts_failed;
+	_Atomic uint64_t disconnects[TETHER_CLASS_COUNT];
+	_Atomic uint64_t reconnect_bucket[TTH_MET_BUCKETS]; /* not cumulative;
+							       the last: +Inf */
+	_Atomic uint64_t reconnect_sum_ms;
+	_Atomic uint64_t srtt_us;     /* smoothed RTT (RFC 6298) */
+	_Atomic uint64_t rtt_samples; /* 0: srtt_us means nothing yet */
+	_Atomic uint64_t sent, received;
+	/* loop thread only */
+	int online;        /* up since the last attempt began */
+	int lost;          /* link lost, not up again yet */
+	uint64_t lost_at_ms;
+	double srtt, rttvar; /* in ms */
+};
+
+/* Hooks of the runtime into the metrics; loop thread. */
+void tth_metrics_event(struct tether_conn *c, const struct tether_event *ev);
+void tth_metrics_rtt(struct tether_conn *c, uint64_t rtt_ms);
+void tth_metrics_message(struct tether_conn *c, int sent);
+
+/* What metrics.c needs of the manager (mgr.c); any thread. The
+ * connections in creation order, as a malloc'ed array (*n 0 and NULL
+ * when there are none); -1 when out of memory. */
+int tth_mgr_conns(tether_mgr *m, struct tether_conn ***out, size_t *n);
+uint64_t tth_mgr_limiter_waits(tether_mgr *m);
+
 struct tth_sub {
 	char *topic;
 	int qos;
@@ -43,6 +77,7 @@ struct tether_conn {
 	int inited;             /* machine initialised (first start) */
 	int needs_network;      /* some endpoint is not on loopback */
 	void *userdata;
+	struct tth_conn_metrics met;
 	char error[1024];
 };
 

@@ -95,6 +95,8 @@ struct tether_mgr {
 	size_t ntctx;
 	uint64_t seed;
 	uint32_t nconns;
+	_Atomic uint64_t met_limiter_waits; /* metrics: the limiter's
+					       queued_total, mirrored */
 };
 
 static uint64_t mono_ms(void)
@@ -389,6 +391,7 @@ static void hb_fire(struct tth_engine *e, struct tth_etimer *et)
 			struct tether_policy_sample s = {
 				TETHER_SAMPLE_RTT, now, pong - c->hb_ping_sent};
 			tether_policy_observe(c->policy, &s);
+			tth_metrics_rtt(c, pong - c->hb_ping_sent); /* metrics */
 		}
 		c->hb_waiting = 0;
 		c->hb_missed = 0;
@@ -471,6 +474,7 @@ static void io_event(void *ud, struct tth_econn *ec,
 	tether_mgr *m = ud;
 	tether_conn *c = conn_of(ec);
 
+	tth_metrics_event(c, ev); /* metrics */
 	if (ev->type == TETHER_EV_STATE) {
 		atomic_store(&c->state, (int)ev->state);
 		if (ev->old_state == TETHER_STATE_ONLINE)
@@ -532,10 +536,13 @@ static void run_post(tether_mgr *m, struct tth_post *p)
 			struct tether_event ev;
 			simple_event(c, TETHER_EV_MESSAGE, &ev);
 			ev.message = &p->msg;
+			tth_metrics_message(c, 0); /* metrics */
 			user_event(m, c, &ev);
 		}
 		break;
 	case P_SENT:
+		if (p->flag == 0)
+			tth_metrics_message(c, 1); /* metrics */
 		sent_event(m, c, p->msg_id, p->flag);
 		break;
 	case C_START:
@@ -677,6 +684,8 @@ static void dispatch_once(tether_mgr *m)
 		}
 	}
 	tth_engine_run_due(&m->eng);
+	/* metrics: published for tether_mgr_metrics_text's threads */
+	atomic_store(&m->met_limiter_waits, m->eng.lim.queued_total);
 	/* more work arrived meanwhile: make sure the fd says so */
 	if (!queue_empty(m))
 		wake(m);
@@ -1335,4 +1344,36 @@ TETHER_EXPORT tether_conn *tether_conn_find(tether_mgr *m, const char *name)
 			break;
 	pthread_mutex_unlock(&m->lock);
 	return c;
+}
+
+/* ------------------------------------------------------------ metrics */
+
+int tth_mgr_conns(tether_mgr *m, tether_conn ***out, size_t *n)
+{
+	tether_conn **v = NULL, *c;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	pthread_mutex_lock(&m->lock);
+	if (m->nconns) {
+		v = malloc(m->nconns * sizeof(*v));
+		if (!v) {
+			pthread_mutex_unlock(&m->lock);
+			return -1;
+		}
+		/* the list is newest first */
+		i = m->nconns;
+		for (c = m->conns; c && i > 0; c = c->next)
+			v[--i] = c;
+		*n = m->nconns;
+	}
+	pthread_mutex_unlock(&m->lock);
+	*out = v;
+	return 0;
+}
+
+uint64_t tth_mgr_limiter_waits(tether_mgr *m)
+{
+	return atomic_load(&m->met_limiter_waits);
 }

@@ -432,6 +432,26 @@ TETHER_EXPORT int tether_mgr_dispatch(tether_mgr *m);
  */
 TETHER_EXPORT int tether_mgr_is_loop_thread(const tether_mgr *m);
 
+/**
+ * @brief The manager's metrics in the Prometheus text exposition format
+ *   (version 0.0.4). Per connection (labels `conn`, `transport`):
+ *   tether_connection_state (gauge, one sample per `state`, 1 for the
+ *   current one), tether_attempts_total{result="up|failed"},
+ *   tether_disconnects_total{class=...} (links lost and attempts failed,
+ *   by reason class), tether_reconnect_seconds (histogram of the time from
+ *   a link loss to the next up), tether_rtt_seconds (smoothed RTT, RFC
+ *   6298, of handshakes and pings; absent before the first sample),
+ *   tether_messages_sent_total, tether_messages_received_total. Per
+ *   manager: tether_limiter_waits_total (attempts that waited for the
+ *   limiter) and tether_connections. Counters are as of the loop's latest
+ *   events.
+ * @param m the manager.
+ * @return a NUL-terminated text the caller frees with free(), or NULL
+ *   when out of memory (or m is NULL).
+ * @thread any
+ */
+TETHER_EXPORT char *tether_mgr_metrics_text(tether_mgr *m);
+
 /* ---------------------------------------------------------- connection */
 
 /**
