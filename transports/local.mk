@@ -1,5 +1,10 @@
 libtether_internal_la_SOURCES += \
 	transports/transports-int.h \
+	transports/mqtt-int.h \
+	transports/mqtt_options.c \
 	transports/mqtt_paho.c \
-	transports/ws_lws.c
+	transports/ws-int.h \
+	transports/ws_lws.c \
+	transports/ws_options.c \
+	transports/ws_reasons.c
 libtether_internal_la_LIBADD += $(PAHO_LIBS) $(LWS_LIBS)

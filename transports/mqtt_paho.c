@@ -30,8 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/params-int.h"
-#include "../core/secret-int.h"
+#include "mqtt-int.h"
 #include "transports-int.h"
 
 #define TRANSPORT "mqtt"
@@ -44,24 +43,13 @@
    close_timeout (2 s by default) bounds the whole close. */
 #define CLOSE_GRACE_MS 1000
 
-#define KEEPALIVE_MAX_S 65535
-#define SESSION_EXPIRY_NEVER 0xFFFFFFFFu
-
 struct mqtt_ctx {
 	MQTTAsync anchor;
 };
 
 struct mqtt_link {
 	tether_conn *conn;
-	int version; /* MQTTVERSION_3_1_1 or MQTTVERSION_5 */
-	int clean_start;
-	int keepalive_s;
-	uint32_t session_expiry_s; /* MQTT 5 only */
-	char *client_id;
-	char *username;
-	char *password;
-	int verify;
-	char *ca_file, *ca_dir, *cert_file, *key_file, *key_password;
+	struct mqtt_options opt;
 	char scheme[8]; /* of the last URI with one, for bare redirects */
 	struct mqtt_attempt *cur;
 };
@@ -102,25 +90,6 @@ static const char *const mqtt_schemes[] = {"tcp", "ssl",  "mqtt", "mqtts",
 					   "ws",  "wss", NULL};
 
 /* ------------------------------------------------------------- helpers */
-
-static void wipe_free(char *s)
-{
-	if (!s)
-		return;
-	/* a password should not linger in freed memory */
-	for (volatile char *p = s; *p; p++)
-		*p = 0;
-	free(s);
-}
-
-static int dup_opt(const char *v, char **out)
-{
-	*out = NULL;
-	if (!v)
-		return 0;
-	*out = strdup(v);
-	return *out ? 0 : TETHER_ENOMEM;
-}
 
 static int scheme_is(const char *uri, const char *scheme)
 {
@@ -598,141 +567,28 @@ static void mqtt_ctx_free(void *ctx)
 
 static void link_free_fields(struct mqtt_link *l)
 {
-	free(l->client_id);
-	wipe_free(l->username);
-	wipe_free(l->password);
-	free(l->ca_file);
-	free(l->ca_dir);
-	free(l->cert_file);
-	free(l->key_file);
-	wipe_free(l->key_password);
+	tth_mqtt_options_cleanup(&l->opt);
 	free(l);
-}
-
-/* password, password_env or password_file (first line), at most one. */
-static int read_password(tether_params *p, char **out)
-{
-	const char *v = NULL, *env = NULL, *file = NULL;
-	int rc = 0, n = 0;
-
-	*out = NULL;
-	rc |= tth_params_text(p, "password", "a password", &v);
-	rc |= tth_params_text(p, "password_env", "an environment variable",
-			      &env);
-	rc |= tth_params_text(p, "password_file", "a file name", &file);
-	if (rc)
-		return TETHER_ECONFIG;
-	n = !!v + !!env + !!file;
-	if (n > 1)
-		return tether_params_fail(p, "password",
-					  "give only one of password, "
-					  "password_env, password_file");
-	if (env) {
-		v = getenv(env);
-		if (!v)
-			return tether_params_fail(
-			    p, "password_env",
-			    "environment variable '%s' is not set", env);
-	}
-	if (file) {
-		int err = tth_secret_read_file(file, out, NULL);
-
-		if (err == ENOMEM)
-			return TETHER_ENOMEM;
-		if (err)
-			return tether_params_fail(p, "password_file",
-						  "cannot read '%s': %s", file,
-						  strerror(err));
-		return 0;
-	}
-	return dup_opt(v, out);
 }
 
 static int mqtt_link_new(void *ctx, tether_conn *conn, tether_params *p,
 			 void **out)
 {
-	static const char *const versions[] = {"3.1.1", "311", "4",
-					       "5",     "5.0", NULL};
 	struct mqtt_link *l;
-	const char *s;
-	uint64_t ms, expiry_ms;
-	int ver = 0, bad = 0, rc;
-	char idbuf[256];
+	int rc;
 
 	(void)ctx;
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return TETHER_ENOMEM;
 	l->conn = conn;
-
-	if (tether_params_choice(p, "version", versions, 0, &ver, NULL))
-		bad = 1;
-	l->version = ver >= 3 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
-	if (tether_params_bool(p, "clean_start", 1, &l->clean_start))
-		bad = 1;
-	if (tether_params_duration(p, "keepalive", 30000, 0,
-				   KEEPALIVE_MAX_S * 1000ull, &ms))
-		bad = 1;
-	l->keepalive_s = (int)((ms + 999) / 1000);
-	/* MQTT 5's default expiry of 0 ends the session at the disconnect,
-	   which is not what clean_start: false asks for; keep it instead,
-	   as 3.1.1 does. */
-	if (tether_params_duration(p, "session_expiry",
-				   l->clean_start ? 0
-						  : SESSION_EXPIRY_NEVER * 1000ull,
-				   0, SESSION_EXPIRY_NEVER * 1000ull,
-				   &expiry_ms))
-		bad = 1;
-	l->session_expiry_s = (uint32_t)(expiry_ms / 1000);
-	if (tether_params_get(p, "session_expiry") &&
-	    l->version != MQTTVERSION_5)
-		bad = tether_params_fail(p, "session_expiry",
-					 "needs version 5") != 0;
-	if (tether_params_bool(p, "verify", 1, &l->verify))
-		bad = 1;
-
-	rc = tth_params_text(p, "client_id", "a client identifier", &s);
-	if (rc)
-		bad = 1;
-	if (!s) {
-		snprintf(idbuf, sizeof(idbuf), "tether-%s",
-			 tether_transport_conn_name(conn));
-		s = idbuf;
-	}
-	if (dup_opt(s, &l->client_id))
-		goto nomem;
-#define TEXT(key, what, field)                                                 \
-	do {                                                                   \
-		if (tth_params_text(p, key, what, &s))                         \
-			bad = 1;                                               \
-		if (dup_opt(s, &l->field))                                     \
-			goto nomem;                                            \
-	} while (0)
-	TEXT("username", "a user name", username);
-	TEXT("ca_file", "a file name", ca_file);
-	TEXT("ca_dir", "a directory", ca_dir);
-	TEXT("cert_file", "a file name", cert_file);
-	TEXT("key_file", "a file name", key_file);
-	TEXT("key_password", "a password", key_password);
-#undef TEXT
-	rc = read_password(p, &l->password);
-	if (rc == TETHER_ENOMEM)
-		goto nomem;
-	if (rc)
-		bad = 1;
-	if (l->password && !l->username)
-		bad = tether_params_fail(p, "password",
-					 "needs a username") != 0;
-
-	if (bad) {
+	rc = tth_mqtt_options_read(&l->opt, conn, p);
+	if (rc) {
 		link_free_fields(l);
-		return TETHER_ECONFIG;
+		return rc;
 	}
 	*out = l;
 	return 0;
-nomem:
-	link_free_fields(l);
-	return TETHER_ENOMEM;
 }
 
 static void mqtt_link_free(void *link)
@@ -755,7 +611,7 @@ static int attempt_new(struct mqtt_link *l, uint32_t id, const char *uri,
 		return TETHER_ENOMEM;
 	a->conn = l->conn;
 	a->id = id;
-	a->version = l->version;
+	a->version = l->opt.version;
 	if (uri_check(uri) == 1) {
 		/* A bare "host:port" (an MQTT 5 Server Reference): keep the
 		   scheme we were using, so a redirect never drops TLS. */
@@ -802,10 +658,11 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 	if (rc)
 		return rc;
 
-	co.MQTTVersion = l->version;
+	co.MQTTVersion = l->opt.version;
 	co.sendWhileDisconnected = 0;
-	rc = MQTTAsync_createWithOptions(&a->cli, a->uri, l->client_id,
-					 MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+	rc =
+	    MQTTAsync_createWithOptions(&a->cli, a->uri, l->opt.client_id,
+					MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
 	if (rc != MQTTASYNC_SUCCESS) {
 		a->cli = NULL;
 		attempt_free(a);
@@ -814,23 +671,23 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 	}
 	rc = MQTTAsync_setCallbacks(a->cli, a, on_connection_lost, on_message,
 				    NULL);
-	if (rc == MQTTASYNC_SUCCESS && l->version == MQTTVERSION_5)
+	if (rc == MQTTASYNC_SUCCESS && l->opt.version == MQTTVERSION_5)
 		rc = MQTTAsync_setDisconnected(a->cli, a, on_disconnected);
 	if (rc != MQTTASYNC_SUCCESS) {
 		attempt_free(a);
 		return paho_err(rc);
 	}
 
-	if (l->version == MQTTVERSION_5) {
+	if (l->opt.version == MQTTVERSION_5) {
 		o = o5;
-		o.cleanstart = l->clean_start;
+		o.cleanstart = l->opt.clean_start;
 		o.onSuccess5 = on_connect_ok5;
 		o.onFailure5 = on_connect_fail5;
-		if (l->session_expiry_s) {
+		if (l->opt.session_expiry_s) {
 			MQTTProperty pr = {
 			    .identifier =
 				MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL,
-			    .value.integer4 = l->session_expiry_s};
+			    .value.integer4 = l->opt.session_expiry_s};
 			if (MQTTProperties_add(&props, &pr) != 0) {
 				attempt_free(a);
 				return TETHER_ENOMEM;
@@ -838,30 +695,30 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 			o.connectProperties = &props;
 		}
 	} else {
-		o.cleansession = l->clean_start;
+		o.cleansession = l->opt.clean_start;
 		o.onSuccess = on_connect_ok;
 		o.onFailure = on_connect_fail;
 	}
 	/* explicit, never MQTTVERSION_DEFAULT: that one silently retries
 	   with 3.1 after a refusal */
-	o.MQTTVersion = l->version;
+	o.MQTTVersion = l->opt.version;
 	o.automaticReconnect = 0;
-	o.keepAliveInterval = l->keepalive_s;
+	o.keepAliveInterval = l->opt.keepalive_s;
 	o.connectTimeout = PAHO_CONNECT_TIMEOUT_S;
-	o.username = l->username;
-	o.password = l->password;
+	o.username = l->opt.username;
+	o.password = l->opt.password;
 	o.context = a;
 	uris[0] = a->uri;
 	o.serverURIs = uris;
 	o.serverURIcount = 1;
 	if (a->tls) {
-		ssl.trustStore = l->ca_file;
-		ssl.CApath = l->ca_dir;
-		ssl.keyStore = l->cert_file;
-		ssl.privateKey = l->key_file;
-		ssl.privateKeyPassword = l->key_password;
-		ssl.enableServerCertAuth = l->verify;
-		ssl.verify = l->verify; /* host name check */
+		ssl.trustStore = l->opt.ca_file;
+		ssl.CApath = l->opt.ca_dir;
+		ssl.keyStore = l->opt.cert_file;
+		ssl.privateKey = l->opt.key_file;
+		ssl.privateKeyPassword = l->opt.key_password;
+		ssl.enableServerCertAuth = l->opt.verify;
+		ssl.verify = l->opt.verify; /* host name check */
 		ssl.ssl_error_cb = on_ssl_error;
 		ssl.ssl_error_context = a;
 		o.ssl = &ssl;

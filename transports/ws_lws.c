@@ -24,40 +24,21 @@
  */
 #include "config.h"
 
-#include <errno.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <libwebsockets.h>
 
-#include "params-int.h"
 #include "transports-int.h"
+#include "ws-int.h"
 
 #define WS_PROTOCOL_NAME "tether-ws"
 #define WS_TICK_US (200 * LWS_US_PER_MS)
-#define WS_DEFAULT_MAX_MESSAGE (1024u * 1024u)
 #define WS_MAX_FDS_CAP (1u << 18)
-
-struct ws_ctx;
-struct ws_link;
-struct ws_sess;
-
-/* A command node embedded in its session: queueing it twice is a no-op. */
-enum ws_op { WS_OP_CONNECT, WS_OP_ABORT, WS_OP_CLOSE, WS_OP_WRITE };
-
-struct ws_cmd {
-	struct ws_cmd *next;
-	struct ws_sess *sess;
-	enum ws_op op;
-	int queued;
-};
 
 /* One outbound frame, with LWS_PRE bytes of headroom before the payload. */
 struct ws_frame {
@@ -66,11 +47,6 @@ struct ws_frame {
 	size_t len;
 	enum lws_write_protocol proto;
 	unsigned char buf[];
-};
-
-struct ws_header {
-	char *name;
-	char *value;
 };
 
 struct ws_vhost {
@@ -98,53 +74,9 @@ struct ws_ctx {
 struct ws_link {
 	struct ws_ctx *ctx;
 	tether_conn *conn;
-	char *subprotocol;
-	char *origin;
-	char *ca_file;
-	int verify;
-	size_t max_message;
-	struct ws_header *headers;
-	size_t nheaders;
+	struct ws_options opt;
 	int refs;                /* ctx->mu */
 	struct ws_sess *cur;     /* loop thread only */
-};
-
-struct ws_sess {
-	struct ws_ctx *ctx;
-	struct ws_link *link;
-	tether_conn *conn;
-	uint32_t attempt;
-	int refs;                /* ctx->mu */
-	struct ws_sess *prev, *next; /* ctx->all, ctx->mu */
-
-	/* parsed endpoint */
-	char *host;              /* address, no brackets */
-	char *host_hdr;          /* Host: value */
-	char *path;
-	int port;
-	int tls;
-
-	struct ws_cmd cmd[4];    /* indexed by enum ws_op; ctx->mu */
-
-	int dead;                /* ctx->rep_mu: report nothing more */
-	int ended;               /* ctx->mu: the wsi is gone, sends fail */
-	struct ws_frame *txq, *txq_tail; /* ctx->mu */
-
-	/* service thread only */
-	struct lws *wsi;
-	int has_wsi;             /* holds the wsi's reference */
-	int established;
-	int closing;             /* tether asked for an orderly close */
-	int reported_end;        /* fail/down/closed already reported */
-	int local_close;         /* a close code we chose (1009), or 0 */
-	int peer_code;           /* close code from the peer, 0 = none */
-	char peer_text[124];
-	int peer_closed;         /* a close frame arrived */
-	unsigned char *rx;
-	size_t rx_len, rx_cap;
-	int rx_binary;
-	int rx_open;             /* a message is being assembled */
-	int cert_failed;         /* the peer's certificate did not verify */
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -153,14 +85,7 @@ static void link_unref_locked(struct ws_link *l)
 {
 	if (--l->refs > 0)
 		return;
-	for (size_t i = 0; i < l->nheaders; i++) {
-		free(l->headers[i].name);
-		free(l->headers[i].value);
-	}
-	free(l->headers);
-	free(l->subprotocol);
-	free(l->origin);
-	free(l->ca_file);
+	tth_ws_options_cleanup(&l->opt);
 	free(l);
 }
 
@@ -252,7 +177,7 @@ static void gate_leave(struct ws_sess *s)
 	pthread_mutex_unlock(&s->ctx->rep_mu);
 }
 
-static void report_end(struct ws_sess *s, int failed,
+void tth_ws_report_end(struct ws_sess *s, int failed,
 		       const struct tether_reason *r)
 {
 	if (s->reported_end)
@@ -299,99 +224,6 @@ static void sess_detach(struct ws_sess *s, struct lws *wsi)
 	}
 	frames_free(q);
 	sess_unref(s);
-}
-
-/* --------------------------------------------------------- reason map */
-
-static void reason_init(struct tether_reason *r, enum tether_reason_kind kind,
-			int code, int by_peer, const char *text)
-{
-	memset(r, 0, sizeof(*r));
-	r->kind = kind;
-	r->code = code;
-	r->by_peer = by_peer;
-	r->transport = "ws";
-	r->text = text;
-}
-
-static int contains(const char *hay, const char *needle)
-{
-	return hay && strstr(hay, needle) != NULL;
-}
-
-/*
- * LWS_CALLBACK_CLIENT_CONNECTION_ERROR: lws 4.1 passes only a text in `in`
- * (no errno, no EAI code), so the kind comes from the HTTP status when the
- * upgrade got a response, else from that text. See docs/transport-ws.md.
- */
-static void report_connect_error(struct ws_sess *s, struct lws *wsi,
-				 const char *in, size_t len)
-{
-	char text[200], loc[512];
-	struct tether_reason r;
-	unsigned int status = 0;
-
-	snprintf(text, sizeof(text), "%.*s", in ? (int)len : 0, in ? in : "");
-	if (!text[0])
-		snprintf(text, sizeof(text), "connection failed");
-	if (wsi)
-		status = lws_http_client_http_response(wsi);
-
-	if (s->cert_failed) {
-		reason_init(&r, TETHER_KIND_TLS, TETHER_TLS_VERIFY, 0,
-			    "peer certificate failed verification");
-	} else if (status >= 100 && status != 101) {
-		reason_init(&r, TETHER_KIND_HTTP, (int)status, 1, text);
-		if (status >= 300 && status < 400 &&
-		    lws_hdr_copy(wsi, loc, sizeof(loc),
-				 WSI_TOKEN_HTTP_LOCATION) > 0)
-			r.server_ref = loc;
-	} else if (status == 101 || contains(text, "HS:")) {
-		/* upgraded, but the handshake did not check out */
-		reason_init(&r, TETHER_KIND_LOCAL, TETHER_LOCAL_PROTOCOL, 1,
-			    text);
-	} else if (contains(text, "getaddrinfo") || contains(text, "resolv") ||
-		   contains(text, "DNS")) {
-		reason_init(&r, TETHER_KIND_DNS, EAI_NONAME, 0, text);
-	} else if (contains(text, "certificate") || contains(text, "verify") ||
-		   contains(text, "CA ") || contains(text, "issuer")) {
-		reason_init(&r, TETHER_KIND_TLS, TETHER_TLS_VERIFY, 0, text);
-	} else if (contains(text, "SSL") || contains(text, "TLS") ||
-		   contains(text, "tls")) {
-		reason_init(&r, TETHER_KIND_TLS, TETHER_TLS_HANDSHAKE, 1, text);
-	} else if (contains(text, "Unable to connect") ||
-		   contains(text, "connect failed") ||
-		   contains(text, "refused")) {
-		/*
-		 * lws 4.1 says "Unable to connect" when every address refused
-		 * (errno is gone by then: unreachable hosts read the same)
-		 */
-		reason_init(&r, TETHER_KIND_SOCKET, ECONNREFUSED, 1, text);
-	} else if (contains(text, "timed out") || contains(text, "timeout")) {
-		reason_init(&r, TETHER_KIND_SOCKET, ETIMEDOUT, 0, text);
-	} else {
-		reason_init(&r, TETHER_KIND_SOCKET, 0, 1, text);
-	}
-	report_end(s, 1, &r);
-}
-
-/* LWS_CALLBACK_CLIENT_CLOSED (or the wsi vanished after it was up). */
-static void report_closed(struct ws_sess *s)
-{
-	struct tether_reason r;
-
-	if (s->local_close)
-		reason_init(&r, TETHER_KIND_WS_CLOSE, s->local_close, 0,
-			    "message larger than max_message");
-	else if (s->peer_closed)
-		reason_init(&r, TETHER_KIND_WS_CLOSE,
-			    s->peer_code ? s->peer_code : 1005, 1,
-			    s->peer_text[0] ? s->peer_text : NULL);
-	else
-		/* no close frame: the TCP link just ended (RFC 6455 1006) */
-		reason_init(&r, TETHER_KIND_WS_CLOSE, 1006, 0,
-			    "connection lost without a close frame");
-	report_end(s, 0, &r);
 }
 
 /* ----------------------------------------------------- service thread */
@@ -446,31 +278,6 @@ static struct lws_vhost *vhost_for(struct ws_ctx *ctx, const char *ca_file)
 	return v->vh;
 }
 
-/*
- * lws_client_connect_via_info() returned NULL without a CONNECTION_ERROR
- * for our wsi: lws 4.1 resolves names synchronously inside the call and
- * fails it that way, without the EAI code. Ask the resolver again (on this
- * failure path only) to tell DNS failures from the rest.
- */
-static void report_sync_failure(struct ws_sess *s)
-{
-	struct addrinfo hints, *ai = NULL;
-	struct tether_reason r;
-	int rc;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_socktype = SOCK_STREAM;
-	rc = getaddrinfo(s->host, NULL, &hints, &ai);
-	if (ai)
-		freeaddrinfo(ai);
-	if (rc != 0)
-		reason_init(&r, TETHER_KIND_DNS, rc, 0, gai_strerror(rc));
-	else
-		reason_init(&r, TETHER_KIND_SOCKET, 0, 0,
-			    "lws could not start the connection");
-	report_end(s, 1, &r);
-}
-
 static void on_connect(struct ws_sess *s)
 {
 	struct ws_ctx *ctx = s->ctx;
@@ -492,25 +299,25 @@ static void on_connect(struct ws_sess *s)
 	ci.port = s->port;
 	ci.path = s->path;
 	ci.host = s->host_hdr;
-	ci.origin = l->origin;
-	ci.protocol = l->subprotocol;
+	ci.origin = l->opt.origin;
+	ci.protocol = l->opt.subprotocol;
 	ci.local_protocol_name = WS_PROTOCOL_NAME;
 	/* tether handles redirects itself: a 3xx becomes a reason */
 	ci.ssl_connection = LCCSCF_HTTP_NO_FOLLOW_REDIRECT;
 	if (s->tls) {
 		ci.ssl_connection |= LCCSCF_USE_SSL;
-		if (!l->verify)
+		if (!l->opt.verify)
 			ci.ssl_connection |=
 			    LCCSCF_ALLOW_SELFSIGNED |
 			    LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
 			    LCCSCF_ALLOW_INSECURE | LCCSCF_ALLOW_EXPIRED;
-		if (l->ca_file) {
-			ci.vhost = vhost_for(ctx, l->ca_file);
+		if (l->opt.ca_file) {
+			ci.vhost = vhost_for(ctx, l->opt.ca_file);
 			if (!ci.vhost) {
-				reason_init(&r, TETHER_KIND_TLS,
-					    TETHER_TLS_HANDSHAKE, 0,
-					    "cannot load ca_file");
-				report_end(s, 1, &r);
+				tth_ws_reason_init(&r, TETHER_KIND_TLS,
+						   TETHER_TLS_HANDSHAKE, 0,
+						   "cannot load ca_file");
+				tth_ws_report_end(s, 1, &r);
 				return;
 			}
 		}
@@ -525,7 +332,7 @@ static void on_connect(struct ws_sess *s)
 	wsi = lws_client_connect_via_info(&ci);
 	if (!wsi) {
 		if (!s->reported_end)
-			report_sync_failure(s);
+			tth_ws_report_sync_failure(s);
 		sess_detach(s, NULL);
 		return;
 	}
@@ -662,7 +469,7 @@ static int on_receive(struct ws_sess *s, struct lws *wsi, const void *in,
 	if (s->local_close)
 		return 0; /* closing: drop the rest */
 	need = s->rx_len + len;
-	if (need > s->link->max_message || need < s->rx_len) {
+	if (need > s->link->opt.max_message || need < s->rx_len) {
 		/*
 		 * Close from the writable callback: returning -1 from a
 		 * receive callback crashes lws 4.1.6 when more of the frame
@@ -676,8 +483,8 @@ static int on_receive(struct ws_sess *s, struct lws *wsi, const void *in,
 		cap = s->rx_cap ? s->rx_cap : 4096;
 		while (cap < need)
 			cap *= 2;
-		if (cap > s->link->max_message)
-			cap = s->link->max_message;
+		if (cap > s->link->opt.max_message)
+			cap = s->link->opt.max_message;
 		p = realloc(s->rx, cap);
 		if (!p)
 			return -1;
@@ -729,8 +536,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
 		char **p = in, *end = *p + len;
 
-		for (size_t i = 0; i < s->link->nheaders; i++) {
-			const struct ws_header *h = &s->link->headers[i];
+		for (size_t i = 0; i < s->link->opt.nheaders; i++) {
+			const struct ws_header *h = &s->link->opt.headers[i];
 			int n = snprintf(*p, (size_t)(end - *p), "%s: %s\r\n",
 					 h->name, h->value);
 
@@ -742,7 +549,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	}
 	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
 		/* len is OpenSSL's preverify_ok; lws decides, we take note */
-		if (!len && s->link->verify)
+		if (!len && s->link->opt.verify)
 			s->cert_failed = 1;
 		return 0;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED: {
@@ -762,7 +569,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	}
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		if (!s->reported_end)
-			report_connect_error(s, wsi, in, in ? len : 0);
+			tth_ws_report_connect_error(s, wsi, in, in ? len : 0);
 		sess_detach(s, wsi);
 		return 0;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
@@ -788,16 +595,16 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	}
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		if (!s->reported_end)
-			report_closed(s);
+			tth_ws_report_closed(s);
 		sess_detach(s, wsi);
 		return 0;
 	case LWS_CALLBACK_WSI_DESTROY:
 		/* the wsi ends without the callbacks above (killed early) */
 		if (!s->reported_end) {
 			if (s->established)
-				report_closed(s);
+				tth_ws_report_closed(s);
 			else
-				report_connect_error(s, NULL, NULL, 0);
+				tth_ws_report_connect_error(s, NULL, NULL, 0);
 		}
 		sess_detach(s, wsi);
 		return 0;
@@ -945,126 +752,12 @@ static void ws_ctx_free(void *vctx)
 
 /* --------------------------------------------------------------- link */
 
-/* "1048576", "64KiB", "1MiB", "16k", "8M" */
-static int parse_size(const char *s, uint64_t *out)
-{
-	static const struct {
-		const char *suffix;
-		uint64_t mult;
-	} units[] = {{"", 1},	    {"B", 1},	     {"k", 1000},
-		     {"K", 1024},   {"KB", 1000},    {"KiB", 1024},
-		     {"M", 1 << 20}, {"MB", 1000000}, {"MiB", 1 << 20},
-		     {"G", 1 << 30}, {"GB", 1000000000}, {"GiB", 1 << 30}};
-	char *end;
-	unsigned long long n;
-
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno)
-		return -1;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (strcmp(end, units[i].suffix) == 0) {
-			if (n > UINT64_MAX / units[i].mult)
-				return -1;
-			*out = n * units[i].mult;
-			return 0;
-		}
-	return -1;
-}
-
-static int header_name_ok(const char *n)
-{
-	static const char *const reserved[] = {
-	    "host", "upgrade", "connection", "origin", "sec-websocket-key",
-	    "sec-websocket-version", "sec-websocket-protocol",
-	    "sec-websocket-extensions"};
-
-	if (!*n)
-		return 0;
-	for (const char *q = n; *q; q++)
-		if (*q <= 32 || *q >= 127 || strchr("()<>@,;:\\\"/[]?={}", *q))
-			return 0;
-	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
-		if (strcasecmp(n, reserved[i]) == 0)
-			return 0;
-	return 1;
-}
-
-static int read_text(tether_params *p, const char *key, const char *what,
-		     char **out)
-{
-	const char *v = NULL;
-	int rc = tth_params_text(p, key, what, &v);
-
-	*out = NULL;
-	if (rc == 0 && v) {
-		if (!*v)
-			return tether_params_fail(p, key, "expected %s, found ''",
-						  what);
-		*out = strdup(v);
-		if (!*out)
-			return TETHER_ENOMEM;
-	}
-	return rc;
-}
-
-static int read_headers(struct ws_link *l, tether_params *p)
-{
-	static const char pfx[] = "header.";
-	size_t n = tether_params_count(p);
-	int rc = 0;
-
-	l->headers = calloc(n ? n : 1, sizeof(*l->headers));
-	if (!l->headers)
-		return TETHER_ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		const char *key = tether_params_key(p, i), *v = NULL, *name;
-		struct ws_header *h;
-
-		if (!key || strncmp(key, pfx, sizeof(pfx) - 1) != 0)
-			continue;
-		name = key + sizeof(pfx) - 1;
-		if (tth_params_text(p, key, "a header value", &v) != 0) {
-			rc = TETHER_ECONFIG;
-			continue;
-		}
-		if (!header_name_ok(name)) {
-			rc = tether_params_fail(
-			    p, key,
-			    "'%s' is not a header name tether may set (a "
-			    "token, not Host/Upgrade/Connection/Origin/"
-			    "Sec-WebSocket-*: see 'origin', 'subprotocol')",
-			    name);
-			continue;
-		}
-		if (!v || strpbrk(v, "\r\n")) {
-			rc = tether_params_fail(
-			    p, key, "expected a header value on one line");
-			continue;
-		}
-		h = &l->headers[l->nheaders];
-		h->name = strdup(name);
-		h->value = strdup(v);
-		if (!h->name || !h->value) {
-			free(h->name);
-			free(h->value);
-			return TETHER_ENOMEM;
-		}
-		l->nheaders++;
-	}
-	return rc;
-}
-
 static int ws_link_new(void *vctx, tether_conn *conn, tether_params *opts,
 		       void **out)
 {
 	struct ws_ctx *ctx = vctx;
 	struct ws_link *l;
-	const char *ms = NULL;
-	uint64_t max = WS_DEFAULT_MAX_MESSAGE;
-	int rc = 0, enomem = 0, r;
+	int rc;
 
 	*out = NULL;
 	l = calloc(1, sizeof(*l));
@@ -1073,47 +766,10 @@ static int ws_link_new(void *vctx, tether_conn *conn, tether_params *opts,
 	l->ctx = ctx;
 	l->conn = conn;
 	l->refs = 1;
-	l->verify = 1;
-	l->max_message = WS_DEFAULT_MAX_MESSAGE;
-	if (!opts) {
-		*out = l;
-		return 0;
-	}
-
-#define ACC(expr)                                                              \
-	do {                                                                   \
-		r = (expr);                                                    \
-		if (r == TETHER_ENOMEM)                                        \
-			enomem = 1;                                            \
-		else if (r)                                                    \
-			rc = TETHER_ECONFIG;                                   \
-	} while (0)
-	ACC(read_text(opts, "subprotocol", "a WebSocket subprotocol name",
-		      &l->subprotocol));
-	ACC(read_text(opts, "origin", "an Origin header value", &l->origin));
-	ACC(read_text(opts, "ca_file", "a PEM CA file path", &l->ca_file));
-	ACC(tether_params_bool(opts, "verify", 1, &l->verify));
-	ACC(tth_params_text(opts, "max_message",
-			    "a size (\"64KiB\", \"1MiB\")", &ms));
-	ACC(read_headers(l, opts));
-#undef ACC
-	if (ms) {
-		if (parse_size(ms, &max) != 0 || max < 125 ||
-		    max > (1u << 30))
-			rc = tether_params_fail(
-			    opts, "max_message",
-			    "expected a size between 125 and 1GiB (\"64KiB\", "
-			    "\"1MiB\"), found '%s'",
-			    ms);
-		else
-			l->max_message = (size_t)max;
-	}
-	if (l->ca_file && access(l->ca_file, R_OK) != 0)
-		rc = tether_params_fail(opts, "ca_file", "cannot read '%s': %s",
-					l->ca_file, strerror(errno));
-	if (enomem || rc) {
+	rc = tth_ws_options_read(&l->opt, opts);
+	if (rc) {
 		link_unref_locked(l); /* not shared yet */
-		return enomem ? TETHER_ENOMEM : TETHER_ECONFIG;
+		return rc;
 	}
 	*out = l;
 	return 0;

@@ -1,0 +1,38 @@
+/*
+ * What the MQTT transport's files share: mqtt_paho.c (the Paho clients and
+ * the ops) and mqtt_options.c (reading a link's options).
+ */
+#ifndef TETHER_MQTT_INT_H
+#define TETHER_MQTT_INT_H
+
+#include <stdint.h>
+
+#include <tether/transport.h>
+
+/* A link's settings, read from its tether_params by tth_mqtt_options_read. */
+struct mqtt_options {
+	int version; /* MQTTVERSION_3_1_1 or MQTTVERSION_5 */
+	int clean_start;
+	int keepalive_s;
+	uint32_t session_expiry_s; /* MQTT 5 only */
+	char *client_id;
+	char *username;
+	char *password;
+	int verify;
+	char *ca_file, *ca_dir, *cert_file, *key_file, *key_password;
+};
+
+/*
+ * Fill *o (zeroed by the caller) from p; conn names the default client_id.
+ * Returns 0, TETHER_ECONFIG (the reasons are recorded in p) or
+ * TETHER_ENOMEM; on failure *o may hold part of the settings:
+ * tth_mqtt_options_cleanup() it either way.
+ */
+int tth_mqtt_options_read(struct mqtt_options *o, tether_conn *conn,
+			  tether_params *p);
+
+/* Free (wiping the secrets) what tth_mqtt_options_read allocated; *o itself
+   is the caller's. */
+void tth_mqtt_options_cleanup(struct mqtt_options *o);
+
+#endif

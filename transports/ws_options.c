@@ -1,0 +1,187 @@
+/*
+ * The WebSocket transport's options: reading a link's tether_params into
+ * its settings, with their validation. See docs/transport-ws.md.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "params-int.h"
+#include "ws-int.h"
+
+#define WS_DEFAULT_MAX_MESSAGE (1024u * 1024u)
+
+/* "1048576", "64KiB", "1MiB", "16k", "8M" */
+static int parse_size(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t mult;
+	} units[] = {{"", 1},	    {"B", 1},	     {"k", 1000},
+		     {"K", 1024},   {"KB", 1000},    {"KiB", 1024},
+		     {"M", 1 << 20}, {"MB", 1000000}, {"MiB", 1 << 20},
+		     {"G", 1 << 30}, {"GB", 1000000000}, {"GiB", 1 << 30}};
+	char *end;
+	unsigned long long n;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(end, units[i].suffix) == 0) {
+			if (n > UINT64_MAX / units[i].mult)
+				return -1;
+			*out = n * units[i].mult;
+			return 0;
+		}
+	return -1;
+}
+
+static int header_name_ok(const char *n)
+{
+	static const char *const reserved[] = {
+	    "host", "upgrade", "connection", "origin", "sec-websocket-key",
+	    "sec-websocket-version", "sec-websocket-protocol",
+	    "sec-websocket-extensions"};
+
+	if (!*n)
+		return 0;
+	for (const char *q = n; *q; q++)
+		if (*q <= 32 || *q >= 127 || strchr("()<>@,;:\\\"/[]?={}", *q))
+			return 0;
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
+		if (strcasecmp(n, reserved[i]) == 0)
+			return 0;
+	return 1;
+}
+
+static int read_text(tether_params *p, const char *key, const char *what,
+		     char **out)
+{
+	const char *v = NULL;
+	int rc = tth_params_text(p, key, what, &v);
+
+	*out = NULL;
+	if (rc == 0 && v) {
+		if (!*v)
+			return tether_params_fail(p, key, "expected %s, found ''",
+						  what);
+		*out = strdup(v);
+		if (!*out)
+			return TETHER_ENOMEM;
+	}
+	return rc;
+}
+
+static int read_headers(struct ws_options *o, tether_params *p)
+{
+	static const char pfx[] = "header.";
+	size_t n = tether_params_count(p);
+	int rc = 0;
+
+	o->headers = calloc(n ? n : 1, sizeof(*o->headers));
+	if (!o->headers)
+		return TETHER_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *key = tether_params_key(p, i), *v = NULL, *name;
+		struct ws_header *h;
+
+		if (!key || strncmp(key, pfx, sizeof(pfx) - 1) != 0)
+			continue;
+		name = key + sizeof(pfx) - 1;
+		if (tth_params_text(p, key, "a header value", &v) != 0) {
+			rc = TETHER_ECONFIG;
+			continue;
+		}
+		if (!header_name_ok(name)) {
+			rc = tether_params_fail(
+			    p, key,
+			    "'%s' is not a header name tether may set (a "
+			    "token, not Host/Upgrade/Connection/Origin/"
+			    "Sec-WebSocket-*: see 'origin', 'subprotocol')",
+			    name);
+			continue;
+		}
+		if (!v || strpbrk(v, "\r\n")) {
+			rc = tether_params_fail(
+			    p, key, "expected a header value on one line");
+			continue;
+		}
+		h = &o->headers[o->nheaders];
+		h->name = strdup(name);
+		h->value = strdup(v);
+		if (!h->name || !h->value) {
+			free(h->name);
+			free(h->value);
+			return TETHER_ENOMEM;
+		}
+		o->nheaders++;
+	}
+	return rc;
+}
+int tth_ws_options_read(struct ws_options *o, tether_params *opts)
+{
+	const char *ms = NULL;
+	uint64_t max = WS_DEFAULT_MAX_MESSAGE;
+	int rc = 0, enomem = 0, r;
+
+	o->verify = 1;
+	o->max_message = WS_DEFAULT_MAX_MESSAGE;
+	if (!opts)
+		return 0;
+
+#define ACC(expr)                                                              \
+	do {                                                                   \
+		r = (expr);                                                    \
+		if (r == TETHER_ENOMEM)                                        \
+			enomem = 1;                                            \
+		else if (r)                                                    \
+			rc = TETHER_ECONFIG;                                   \
+	} while (0)
+	ACC(read_text(opts, "subprotocol", "a WebSocket subprotocol name",
+		      &o->subprotocol));
+	ACC(read_text(opts, "origin", "an Origin header value", &o->origin));
+	ACC(read_text(opts, "ca_file", "a PEM CA file path", &o->ca_file));
+	ACC(tether_params_bool(opts, "verify", 1, &o->verify));
+	ACC(tth_params_text(opts, "max_message",
+			    "a size (\"64KiB\", \"1MiB\")", &ms));
+	ACC(read_headers(o, opts));
+#undef ACC
+	if (ms) {
+		if (parse_size(ms, &max) != 0 || max < 125 ||
+		    max > (1u << 30))
+			rc = tether_params_fail(
+			    opts, "max_message",
+			    "expected a size between 125 and 1GiB (\"64KiB\", "
+			    "\"1MiB\"), found '%s'",
+			    ms);
+		else
+			o->max_message = (size_t)max;
+	}
+	if (o->ca_file && access(o->ca_file, R_OK) != 0)
+		rc = tether_params_fail(opts, "ca_file", "cannot read '%s': %s",
+					o->ca_file, strerror(errno));
+	if (enomem || rc)
+		return enomem ? TETHER_ENOMEM : TETHER_ECONFIG;
+	return 0;
+}
+
+void tth_ws_options_cleanup(struct ws_options *o)
+{
+	for (size_t i = 0; i < o->nheaders; i++) {
+		free(o->headers[i].name);
+		free(o->headers[i].value);
+	}
+	free(o->headers);
+	free(o->subprotocol);
+	free(o->origin);
+	free(o->ca_file);
+}
