@@ -43,41 +43,6 @@ struct th_broker {
 	char *tls_cafile, *tls_certfile, *tls_keyfile;
 };
 
-/* An executable named name: $PATH first, then the sbin directories that a
- * non-root PATH often lacks. Returns a malloc'ed path or NULL. */
-static char *find_exe(const char *name)
-{
-	static const char *const extra[] = {"/usr/sbin", "/usr/local/sbin",
-					    "/sbin"};
-	const char *path = getenv("PATH");
-	char *copy = path ? strdup(path) : NULL;
-	char *save = NULL;
-	char *found = NULL;
-
-	for (char *d = copy ? strtok_r(copy, ":", &save) : NULL; d && !found;
-	     d = strtok_r(NULL, ":", &save)) {
-		char *p;
-		if (*d == '\0' || asprintf(&p, "%s/%s", d, name) < 0)
-			continue;
-		if (access(p, X_OK) == 0)
-			found = p;
-		else
-			free(p);
-	}
-	free(copy);
-	for (size_t i = 0; !found && i < sizeof(extra) / sizeof(extra[0]);
-	     i++) {
-		char *p;
-		if (asprintf(&p, "%s/%s", extra[i], name) < 0)
-			break;
-		if (access(p, X_OK) == 0)
-			found = p;
-		else
-			free(p);
-	}
-	return found;
-}
-
 static off_t file_size(const char *path)
 {
 	struct stat st;
@@ -163,7 +128,7 @@ static pid_t spawn(char *const argv[], const char *logpath)
 
 static int make_password_file(struct th_broker *b, const char *pwfile)
 {
-	char *exe = find_exe("mosquitto_passwd");
+	char *exe = th_find_exe("mosquitto_passwd");
 	char *argv[] = {exe,	     "-b",
 			"-c",	     (char *)pwfile,
 			b->username, b->password ? b->password : "",
@@ -344,7 +309,7 @@ int th_broker_start(const struct th_broker_opts *o, struct th_broker **out)
 	if (!b)
 		return -ENOMEM;
 	b->pid = -1;
-	b->exe = find_exe("mosquitto");
+	b->exe = th_find_exe("mosquitto");
 	if (!b->exe) {
 		free(b);
 		return -ENOENT;

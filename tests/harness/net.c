@@ -112,3 +112,25 @@ int th_rm_rf(const char *path)
 {
 	return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+char *th_find_exe(const char *name)
+{
+	const char *path = getenv("PATH");
+	char *copy, *save = NULL, *found = NULL;
+
+	if (asprintf(&copy, "%s:/usr/bin:/bin:/usr/sbin:/usr/local/sbin:/sbin",
+		     path ? path : "") < 0)
+		return NULL;
+	for (char *d = strtok_r(copy, ":", &save); d && !found;
+	     d = strtok_r(NULL, ":", &save)) {
+		char *p;
+		if (*d == '\0' || asprintf(&p, "%s/%s", d, name) < 0)
+			continue;
+		if (access(p, X_OK) == 0)
+			found = p;
+		else
+			free(p);
+	}
+	free(copy);
+	return found;
+}

@@ -16,6 +16,11 @@ int th_wait_port(uint16_t port, int timeout_ms);
  * close-on-exec); *port receives the port. Returns the fd or -1. */
 int th_listen_loopback(uint16_t *port);
 
+/* An executable named name: $PATH first, then /usr/bin, /bin and the sbin
+ * directories a non-root PATH often lacks. Returns a malloc'ed path or
+ * NULL. Resolve before fork so the child only needs execv. */
+char *th_find_exe(const char *name);
+
 /* Monotonic milliseconds. */
 uint64_t th_now_ms(void);
 

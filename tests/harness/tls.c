@@ -29,31 +29,6 @@ struct th_tls {
 	char *misnamed_cert, *misnamed_csr, *misnamed_ext;
 };
 
-/* An executable named name on $PATH (then /usr/bin, /bin): malloc'ed or
- * NULL. Resolved here so the child only needs execv. */
-static char *find_exe(const char *name)
-{
-	const char *path = getenv("PATH");
-	char *copy;
-	char *save = NULL;
-	char *found = NULL;
-
-	if (asprintf(&copy, "%s:/usr/bin:/bin", path ? path : "") < 0)
-		return NULL;
-	for (char *d = strtok_r(copy, ":", &save); d && !found;
-	     d = strtok_r(NULL, ":", &save)) {
-		char *p;
-		if (*d == '\0' || asprintf(&p, "%s/%s", d, name) < 0)
-			continue;
-		if (access(p, X_OK) == 0)
-			found = p;
-		else
-			free(p);
-	}
-	free(copy);
-	return found;
-}
-
 static void print_log_tail(const struct th_tls *t, const char *why)
 {
 	char buf[TAIL_BYTES + 1];
@@ -207,7 +182,7 @@ int th_tls_new(struct th_tls **out)
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
-	t->exe = find_exe("openssl");
+	t->exe = th_find_exe("openssl");
 	if (!t->exe) {
 		free(t);
 		return -ENOENT;
