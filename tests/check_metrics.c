@@ -406,13 +406,10 @@ END_TEST
 static Suite *metrics_suite(void)
 {
 	Suite *s = suite_create("metrics");
-	TCase *tc = tcase_create("exposition");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
+	TCase *tc = it_tcase(s, "exposition", setup, teardown, 60);
 	tcase_add_test(tc, test_metrics_cut_and_reconnect);
 	tcase_add_test(tc, test_metrics_labels_escaped_and_idle);
 	tcase_add_test(tc, test_metrics_limiter_waits);
-	suite_add_tcase(s, tc);
 	return s;
 }
 

@@ -464,31 +464,19 @@ END_TEST
 static Suite *mgr_suite(void)
 {
 	Suite *s = suite_create("mgr");
-	TCase *tc = tcase_create("loop");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
+	TCase *tc = it_tcase(s, "loop", setup, teardown, 30);
 	tcase_add_test(tc, test_mgr_threaded_connect_send_stop);
 	tcase_add_test(tc, test_mgr_configuration_errors_are_clear);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("host_loop");
-	tcase_add_checked_fixture(tc, setup_host, teardown);
-	tcase_set_timeout(tc, 30);
+	tc = it_tcase(s, "host_loop", setup_host, teardown, 30);
 	tcase_add_test(tc, test_mgr_host_driven_loop);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("reconnect");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
+	tc = it_tcase(s, "reconnect", setup, teardown, 30);
 	tcase_add_test(tc, test_mgr_fatal_refusal_is_one_attempt);
 	tcase_add_test(tc, test_mgr_refused_first_endpoint_fails_over);
 	tcase_add_test(tc, test_mgr_connect_timeout_aborts_and_retries);
 	tcase_add_test(tc, test_mgr_subscriptions_reapplied_after_reconnect);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("heartbeat");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 30);
+	tc = it_tcase(s, "heartbeat", setup, teardown, 30);
 	tcase_add_test(tc, test_mgr_heartbeat_detects_silence);
 	tcase_add_test(tc, test_mgr_heartbeat_answered_stays_online);
-	suite_add_tcase(s, tc);
 	return s;
 }
 

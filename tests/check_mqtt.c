@@ -359,36 +359,24 @@ END_TEST
 static Suite *mqtt_suite(void)
 {
 	Suite *s = suite_create("mqtt");
-	TCase *tc = tcase_create("basics");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
+	TCase *tc = it_tcase(s, "basics", setup, teardown, 60);
 	tcase_add_test(tc, test_mqtt_connect_exchange_stop_v311);
 	tcase_add_test(tc, test_mqtt_connect_exchange_stop_v5);
 	tcase_add_test(tc, test_mqtt_right_credentials_pass);
 	tcase_add_test(tc, test_mqtt_refused_first_endpoint_uses_second);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("host_loop");
-	tcase_add_checked_fixture(tc, setup_host, teardown);
-	tcase_set_timeout(tc, 60);
+	tc = it_tcase(s, "host_loop", setup_host, teardown, 60);
 	tcase_add_test(tc, test_mqtt_host_driven_loop);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("faults");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
+	tc = it_tcase(s, "faults", setup, teardown, 60);
 	tcase_add_test(tc, test_mqtt_broker_killed_reconnects_on_schedule);
 	tcase_add_test(tc, test_mqtt_bad_credentials_v311_fatal_once);
 	tcase_add_test(tc, test_mqtt_bad_credentials_v5_fatal_once);
 	tcase_add_test(tc, test_mqtt_blackhole_detected_by_keepalive);
 	tcase_add_test(tc, test_mqtt_rst_is_transient);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("mqtt5_codes");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
+	tc = it_tcase(s, "mqtt5_codes", setup, teardown, 60);
 	tcase_add_test(tc, test_mqtt5_server_reference_redirects);
 	tcase_add_test(tc, test_mqtt5_refusal_with_reference_loses_it_in_paho);
 	tcase_add_test(tc, test_mqtt5_busy_waits_the_overload_floor);
 	tcase_add_test(tc, test_mqtt5_server_disconnect_is_reported);
-	suite_add_tcase(s, tc);
 	return s;
 }
 

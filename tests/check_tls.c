@@ -263,9 +263,7 @@ END_TEST
 
 static void add_tcase(Suite *s, const char *name, void (*setup)(void))
 {
-	TCase *tc = tcase_create(name);
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
+	TCase *tc = it_tcase(s, name, setup, teardown, 60);
 	tcase_add_test(tc, test_tls_right_ca_connects);
 	tcase_add_test(tc, test_tls_right_ca_connects_by_name);
 	tcase_add_test(tc, test_tls_wrong_ca_is_fatal_after_one_attempt);
@@ -273,7 +271,6 @@ static void add_tcase(Suite *s, const char *name, void (*setup)(void))
 	tcase_add_test(tc, test_tls_verify_off_connects_with_wrong_ca);
 	tcase_add_test(tc, test_tls_wrong_host_name_is_refused);
 	tcase_add_test(tc, test_tls_verify_off_accepts_wrong_host_name);
-	suite_add_tcase(s, tc);
 }
 
 static Suite *tls_suite(void)

@@ -382,39 +382,24 @@ END_TEST
 static Suite *ws_suite(void)
 {
 	Suite *s = suite_create("ws");
-	TCase *tc = tcase_create("basics");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
+	TCase *tc = it_tcase(s, "basics", setup, teardown, 60);
 	tcase_add_test(tc, test_ws_connect_exchange_stop);
 	tcase_add_test(tc, test_ws_right_credentials_pass);
 	tcase_add_test(tc, test_ws_refused_first_endpoint_uses_second);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("host_loop");
-	tcase_add_checked_fixture(tc, setup_host, teardown);
-	tcase_set_timeout(tc, 60);
+	tc = it_tcase(s, "host_loop", setup_host, teardown, 60);
 	tcase_add_test(tc, test_ws_host_driven_loop);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("faults");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
+	tc = it_tcase(s, "faults", setup, teardown, 60);
 	tcase_add_test(tc, test_ws_server_killed_reconnects_on_schedule);
 	tcase_add_test(tc, test_ws_unauthorized_is_fatal_after_one_attempt);
 	tcase_add_test(tc, test_ws_blackhole_detected_by_heartbeat);
 	tcase_add_test(tc, test_ws_rst_is_transient);
 	tcase_add_test(tc, test_ws_dropped_tcp_is_transient);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("close_codes");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 60);
+	tc = it_tcase(s, "close_codes", setup, teardown, 60);
 	tcase_add_test(tc, test_ws_close_1013_is_overload_with_floor);
 	tcase_add_test(tc, test_ws_close_1008_is_fatal);
 	tcase_add_test(tc, test_ws_close_1001_is_transient);
-	suite_add_tcase(s, tc);
-	tc = tcase_create("scale");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 180);
+	tc = it_tcase(s, "scale", setup, teardown, 180);
 	tcase_add_test(tc, test_ws_thousand_connections_respect_the_limiter);
-	suite_add_tcase(s, tc);
 	return s;
 }
 

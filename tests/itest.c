@@ -193,3 +193,14 @@ void it_start(tether_conn *c)
 	ck_assert_msg(tether_conn_start(c) == 0, "start: %s",
 		      tether_conn_error(c));
 }
+
+TCase *it_tcase(Suite *s, const char *name, void (*setup)(void),
+		void (*teardown)(void), double timeout_s)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, timeout_s);
+	suite_add_tcase(s, tc);
+	return tc;
+}

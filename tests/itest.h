@@ -6,6 +6,7 @@
 #ifndef TETHER_ITEST_H
 #define TETHER_ITEST_H
 
+#include <check.h>
 #include <stdint.h>
 
 #include <tether/policy.h>
@@ -48,6 +49,11 @@ int it_wrong_thread(void);
 uint64_t it_now_ms(void);
 /* Upper timing bounds are widened when TETHER_TEST_SLOW is set. */
 uint64_t it_slack(uint64_t ms);
+/* A tcase named name with a checked fixture and a timeout, already added
+ * to s (tests may be added to it afterwards). */
+TCase *it_tcase(Suite *s, const char *name, void (*setup)(void),
+		void (*teardown)(void), double timeout_s);
+
 /* {type: fixed, interval: <interval>} (free it). */
 tether_params *it_fixed(const char *interval);
 /* Give c that fixed policy; fails the test with the error if refused. */
