@@ -72,6 +72,11 @@ struct tether_conn {
 	_Atomic int state;            /* as of the last STATE event */
 	_Atomic uint64_t next_msg_id;
 	uint32_t online_attempt;
+	/* Sends handed to the transport and not yet reported: each gets
+	   exactly one TETHER_EV_SENT, from the transport or, when its link
+	   ends first, from the runtime (loop thread only). */
+	uint64_t *pending;
+	size_t npending, cappending;
 	struct tth_sub *subs;
 	size_t nsubs;
 	int inited;             /* machine initialised (first start) */

@@ -328,6 +328,48 @@ static void simple_event(tether_conn *c, enum tether_event_type t,
 	ev->endpoint = c->ec.m.endpoint;
 }
 
+static void sent_event(tether_mgr *m, tether_conn *c, uint64_t id, int err);
+
+/* Remember a send the transport accepted. 0, or TETHER_ENOMEM. */
+static int pending_add(tether_conn *c, uint64_t id)
+{
+	if (c->npending == c->cappending) {
+		size_t ncap = c->cappending ? c->cappending * 2 : 16;
+		uint64_t *v = realloc(c->pending, ncap * sizeof(*v));
+		if (!v)
+			return TETHER_ENOMEM;
+		c->pending = v;
+		c->cappending = ncap;
+	}
+	c->pending[c->npending++] = id;
+	return 0;
+}
+
+/* Forget id; returns whether it was pending. Outcomes mostly come in send
+   order, so the search from the front is short. */
+static int pending_take(tether_conn *c, uint64_t id)
+{
+	for (size_t i = 0; i < c->npending; i++)
+		if (c->pending[i] == id) {
+			memmove(&c->pending[i], &c->pending[i + 1],
+				(c->npending - i - 1) * sizeof(*c->pending));
+			c->npending--;
+			return 1;
+		}
+	return 0;
+}
+
+/* The link is over: whatever the transport did not report, it never will
+   (an aborted attempt reports nothing). A late report is then dropped. */
+static void pending_fail_all(tether_mgr *m, tether_conn *c)
+{
+	while (c->npending) {
+		uint64_t id = c->pending[0];
+		pending_take(c, id);
+		sent_event(m, c, id, TETHER_ECLOSED);
+	}
+}
+
 static void sent_event(tether_mgr *m, tether_conn *c, uint64_t id, int err)
 {
 	struct tether_event ev;
@@ -479,6 +521,15 @@ static void io_event(void *ud, struct tth_econn *ec,
 		atomic_store(&c->state, (int)ev->state);
 		if (ev->old_state == TETHER_STATE_ONLINE)
 			hb_stop(c);
+		/* An orderly close may still deliver; any other end of the
+		   link, or the end of the close, settles every send. */
+		if ((ev->old_state == TETHER_STATE_ONLINE ||
+		     ev->old_state == TETHER_STATE_CLOSING) &&
+		    ev->state != TETHER_STATE_CLOSING) {
+			user_event(m, c, ev);
+			pending_fail_all(m, c);
+			return;
+		}
 	} else if (ev->type == TETHER_EV_UP) {
 		c->online_attempt = c->ec.m.attempt_id;
 		hb_start(c);
@@ -541,6 +592,8 @@ static void run_post(tether_mgr *m, struct tth_post *p)
 		}
 		break;
 	case P_SENT:
+		if (!pending_take(c, p->msg_id))
+			break; /* settled already, when its link ended */
 		if (p->flag == 0)
 			tth_metrics_message(c, 1); /* metrics */
 		sent_event(m, c, p->msg_id, p->flag);
@@ -553,9 +606,17 @@ static void run_post(tether_mgr *m, struct tth_post *p)
 		break;
 	case C_SEND: {
 		int rc = TETHER_ECLOSED;
-		if (c->ec.m.state == TETHER_STATE_ONLINE)
-			rc = c->tops->send(c->link, c->online_attempt,
-					   p->msg_id, &p->msg);
+		/* recorded first: a transport may report from its thread
+		   before send() returns, but the report is only read here */
+		if (c->ec.m.state == TETHER_STATE_ONLINE) {
+			rc = pending_add(c, p->msg_id);
+			if (rc == 0) {
+				rc = c->tops->send(c->link, c->online_attempt,
+						   p->msg_id, &p->msg);
+				if (rc != 0)
+					pending_take(c, p->msg_id);
+			}
+		}
 		if (rc != 0)
 			sent_event(m, c, p->msg_id, rc);
 		break;
@@ -859,6 +920,7 @@ static void conn_free(tether_conn *c)
 	for (size_t i = 0; i < c->nsubs; i++)
 		free(c->subs[i].topic);
 	free(c->subs);
+	free(c->pending);
 	free(c->redirect_uri);
 	tether_params_free(c->opts);
 	tether_policy_free(c->policy);

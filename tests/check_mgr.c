@@ -23,7 +23,7 @@
 
 struct cmd {
 	struct cmd *next;
-	enum { K_CONNECT, K_CLOSE, K_SEND, K_PING } kind;
+	enum { K_CONNECT, K_CLOSE, K_SEND, K_PING, K_LATE_FAIL } kind;
 	tether_conn *conn;
 	uint32_t attempt;
 	char uri[64];
@@ -44,6 +44,9 @@ struct tctx {
 struct tlink {
 	struct tctx *ctx;
 	tether_conn *conn;
+	int swallow;           /* sends get no report until abort... */
+	uint64_t swallowed[16]; /* ...and then a late one, as Paho does */
+	int nswallowed;
 };
 
 static atomic_int n_connects, n_subscribes, n_pings, answer_pings, n_aborts;
@@ -92,6 +95,9 @@ static void run_cmd(struct cmd *c)
 	case K_PING:
 		if (atomic_load(&answer_pings))
 			tether_transport_pong(c->conn, c->attempt);
+		break;
+	case K_LATE_FAIL:
+		tether_transport_sent(c->conn, c->attempt, c->msg_id, TETHER_EIO);
 		break;
 	}
 }
@@ -158,6 +164,7 @@ static int t_link_new(void *ctx, tether_conn *conn, tether_params *opts,
 	l->conn = conn;
 	tether_params_bool(opts, "answer_pings", 1, &pings);
 	atomic_store(&answer_pings, pings);
+	tether_params_bool(opts, "swallow_sends", 0, &l->swallow);
 	*out = l;
 	return 0;
 }
@@ -185,11 +192,19 @@ static int t_connect(void *link, uint32_t attempt, const char *uri)
 	return 0;
 }
 
+static struct cmd *mk(struct tlink *l, int kind, uint32_t attempt);
+
 static void t_abort(void *link, uint32_t attempt)
 {
-	(void)link;
-	(void)attempt;
+	struct tlink *l = link;
+
 	atomic_fetch_add(&n_aborts, 1);
+	for (int i = 0; i < l->nswallowed; i++) {
+		struct cmd *c = mk(l, K_LATE_FAIL, attempt);
+		c->msg_id = l->swallowed[i];
+		push(l->ctx, c);
+	}
+	l->nswallowed = 0;
 }
 
 static void t_close(void *link, uint32_t attempt)
@@ -200,7 +215,15 @@ static void t_close(void *link, uint32_t attempt)
 static int t_send(void *link, uint32_t attempt, uint64_t id,
 		  const struct tether_message *msg)
 {
-	struct cmd *c = mk(link, K_SEND, attempt);
+	struct tlink *l = link;
+	struct cmd *c;
+
+	if (l->swallow) {
+		if (l->nswallowed < 16)
+			l->swallowed[l->nswallowed++] = id;
+		return 0;
+	}
+	c = mk(link, K_SEND, attempt);
 	c->msg_id = id;
 	snprintf(c->topic, sizeof(c->topic), "%s", msg->topic ? msg->topic : "");
 	c->len = msg->len < sizeof(c->payload) ? msg->len : sizeof(c->payload);
@@ -461,6 +484,37 @@ START_TEST(test_mgr_connect_timeout_aborts_and_retries)
 }
 END_TEST
 
+/*
+ * Exactly one outcome per accepted send: sends the transport never
+ * reports are failed by the runtime when the link ends (here a heartbeat
+ * abort), and the transport's late reports afterwards are dropped.
+ */
+START_TEST(test_mgr_every_send_gets_exactly_one_outcome)
+{
+	struct tether_message m = {.size = sizeof(m), .payload = "x", .len = 1};
+	uint64_t ids[3];
+
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
+	ck_assert_int_eq(tether_conn_set_option(conn, "answer_pings", "no"), 0);
+	ck_assert_int_eq(tether_conn_set_option(conn, "swallow_sends", "yes"), 0);
+	ck_assert_int_eq(tether_conn_set_heartbeat(conn, 100, 50, 1), 0);
+	it_use_fixed(conn, "10s");
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_UP, 1, 2000));
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(tether_conn_send(conn, &m, &ids[i]), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_DOWN, 1, 3000));
+	ck_assert(it_wait(NULL, TETHER_EV_SENT, 3, 2000));
+	it_run(300); /* the transport's late EIO reports arrive meanwhile */
+	ck_assert_int_eq(it_count(NULL, TETHER_EV_SENT), 3);
+	for (int i = 0; i < 3; i++) {
+		struct it_ev e = it_get(it_find(NULL, TETHER_EV_SENT, i));
+		ck_assert_uint_eq(e.msg_id, ids[i]);
+		ck_assert_int_eq(e.error, TETHER_ECLOSED);
+	}
+}
+END_TEST
+
 static Suite *mgr_suite(void)
 {
 	Suite *s = suite_create("mgr");
@@ -474,6 +528,7 @@ static Suite *mgr_suite(void)
 	tcase_add_test(tc, test_mgr_refused_first_endpoint_fails_over);
 	tcase_add_test(tc, test_mgr_connect_timeout_aborts_and_retries);
 	tcase_add_test(tc, test_mgr_subscriptions_reapplied_after_reconnect);
+	tcase_add_test(tc, test_mgr_every_send_gets_exactly_one_outcome);
 	tc = it_tcase(s, "heartbeat", setup, teardown, 30);
 	tcase_add_test(tc, test_mgr_heartbeat_detects_silence);
 	tcase_add_test(tc, test_mgr_heartbeat_answered_stays_online);
