@@ -116,6 +116,61 @@ TETHER_EXPORT size_t tether_config_count(const tether_config *cfg);
 TETHER_EXPORT const char *tether_config_name(const tether_config *cfg,
 					     size_t i);
 
+/**
+ * @brief Make a running manager match a configuration, live.
+ *
+ * Atomic: cfg was checked completely when loaded, and every name is
+ * checked again before anything changes, so an error changes nothing.
+ * Then, per connection (matched by name):
+ * - only policy, limits, timings, heartbeat, classification or queue
+ *   bounds changed: swapped live; an ONLINE connection stays ONLINE and
+ *   its next failure follows the new policy;
+ * - transport, endpoints or transport options (credentials...) changed:
+ *   only that connection is closed and started again with the new ones;
+ * - new in cfg: created and started;
+ * - absent from cfg: stopped (it ends CLOSED; its handle stays valid
+ *   until tether_mgr_free, and a later reload naming it again restarts
+ *   it). The manager's limiter is set from cfg.
+ * @param cfg the new configuration.
+ * @param m a manager whose connections were created by
+ *   tether_config_apply() or an earlier reload (or by hand).
+ * @param errors as for tether_config_apply(); may be NULL.
+ * @return 0, TETHER_EINVAL, TETHER_EEXIST (a connection of that name with
+ *   another transport that cannot be replaced), TETHER_ENOMEM.
+ * @thread any but the loop thread's callbacks
+ */
+TETHER_EXPORT int tether_config_reload(const tether_config *cfg,
+				       tether_mgr *m, char **errors);
+
+/**
+ * @brief Load path and tether_config_reload() it into m. A file that does
+ *   not load changes nothing; *errors says why.
+ * @return 0, or the error of tether_config_load_file() or
+ *   tether_config_reload().
+ * @thread any but the loop thread's callbacks
+ */
+TETHER_EXPORT int tether_mgr_reload(tether_mgr *m, const char *path,
+				    char **errors);
+
+/**
+ * @brief The `log:` section, for the program that runs the configuration
+ *   (`tether run`): format "text" or "json", level "debug", "info" or
+ *   "warn". Defaults "text" and "info".
+ * @return borrowed static strings.
+ * @thread any
+ */
+TETHER_EXPORT const char *tether_config_log_format(const tether_config *cfg);
+/** @copydoc tether_config_log_format */
+TETHER_EXPORT const char *tether_config_log_level(const tether_config *cfg);
+
+/**
+ * @brief The `metrics:` section: the address `tether run` serves /metrics
+ *   on ("127.0.0.1:9464"), or NULL when the file has none.
+ * @return borrowed text valid until tether_config_free().
+ * @thread any
+ */
+TETHER_EXPORT const char *tether_config_metrics_listen(const tether_config *cfg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -53,7 +53,9 @@ TETHER_EXPORT const char *tether_version(void);
 	XX(ECLOSED, "connection is closed")                                    \
 	XX(EIO, "input/output error")                                          \
 	XX(ETIMEDOUT, "timed out")                                             \
-	XX(ENOTSUP, "not supported")
+	XX(ENOTSUP, "not supported")                                           \
+	XX(EEXPIRED, "message expired before it could be sent")                \
+	XX(ETOOBIG, "message too large")
 
 /** Error codes: all negative, 0 is success. */
 enum tether_errno {
@@ -285,7 +287,8 @@ enum tether_event_type {
 	TETHER_EV_FATAL,     /**< a fatal reason; CLOSED follows */
 	TETHER_EV_CLOSED,    /**< reached CLOSED */
 	TETHER_EV_MESSAGE,   /**< a message arrived: `message` */
-	TETHER_EV_SENT       /**< send `msg_id` finished: `error` 0 = delivered */
+	TETHER_EV_SENT       /**< send `msg_id` settled: `error` 0 = delivered,
+				  else dropped and why (see tether_conn_send) */
 };
 #define TETHER_EVENT_COUNT 11
 
@@ -315,6 +318,9 @@ struct tether_message {
 	int qos;             /**< MQTT 0, 1, 2 */
 	int retain;          /**< MQTT retain flag */
 	int binary;          /**< WebSocket: 1 binary frame, 0 text */
+	uint64_t ttl_ms;     /**< outbound: dropped (TETHER_EEXPIRED) when not
+				  sent within this time; 0 = the queue's ttl */
+	int dup;             /**< inbound MQTT: the DUP flag */
 };
 
 /**
@@ -336,6 +342,7 @@ struct tether_event {
 	const struct tether_message *message; /**< MESSAGE; else NULL */
 	uint64_t msg_id;    /**< SENT */
 	int error;          /**< SENT: 0 delivered, else a TETHER_E* code */
+	int session_present; /**< UP, MQTT: the broker kept our session */
 };
 
 /* ------------------------------------------------------------- manager */
@@ -560,14 +567,77 @@ TETHER_EXPORT int tether_conn_check(tether_conn *c);
  */
 TETHER_EXPORT int tether_conn_stop(tether_conn *c);
 
+/** What a full queue does with one more message. */
+enum tether_overflow {
+	TETHER_OVERFLOW_DROP_OLDEST = 0, /**< drop the oldest queued message
+					      (its SENT event: TETHER_EFULL) */
+	TETHER_OVERFLOW_DROP_NEWEST,     /**< accept the new one and drop it at
+					      once (SENT: TETHER_EFULL) */
+	TETHER_OVERFLOW_REJECT           /**< tether_conn_send fails with
+					      TETHER_EFULL, nothing dropped */
+};
+
+/** When the spool calls fsync(2). */
+enum tether_fsync {
+	TETHER_FSYNC_ALWAYS = 0, /**< before tether_conn_send returns */
+	TETHER_FSYNC_INTERVAL,   /**< at most every fsync_interval_ms */
+	TETHER_FSYNC_NEVER       /**< leave it to the kernel */
+};
+
 /**
- * @brief Send a message on the established link; the outcome comes as a
- *   TETHER_EV_SENT event with the id. (Queueing while offline is not
- *   there yet: offline, this fails with TETHER_ESTATE.)
+ * A connection's outbound queue (DESIGN §5). Fill it with
+ * tether_queue_cfg_defaults() and change what you need.
+ */
+struct tether_queue_cfg {
+	uint32_t size;              /**< sizeof(struct tether_queue_cfg) */
+	uint32_t max_messages;      /**< queued (not yet handed to the
+					 transport) messages; default 10000 */
+	uint64_t max_bytes;         /**< their payload + topic bytes; 8 MiB */
+	enum tether_overflow overflow; /**< default DROP_OLDEST */
+	uint64_t ttl_ms;            /**< default message TTL; 0 = none */
+	const char *spool_dir;      /**< durable spool directory (copied);
+					 NULL = none. QoS >= 1 messages are
+					 appended there before send returns */
+	enum tether_fsync fsync;    /**< default ALWAYS */
+	uint64_t fsync_interval_ms; /**< for TETHER_FSYNC_INTERVAL; 1000 */
+	uint64_t spool_max_bytes;   /**< spool size bound; 64 MiB */
+};
+
+/**
+ * @brief Fill q with the defaults (and q->size).
+ * @thread any
+ */
+TETHER_EXPORT void tether_queue_cfg_defaults(struct tether_queue_cfg *q);
+
+/**
+ * @brief Set the outbound queue. Before the start any setting; after it
+ *   the bounds, overflow and TTL change live (the spool directory cannot
+ *   change once started).
+ * @return 0, TETHER_EINVAL (a bound of 0, an unknown overflow or fsync),
+ *   TETHER_ESTATE (spool change after start), TETHER_ENOMEM.
+ * @thread any (applied by the loop once started)
+ */
+TETHER_EXPORT int tether_conn_set_queue(tether_conn *c,
+					const struct tether_queue_cfg *q);
+
+/**
+ * @brief Send a message: accepted into the connection's queue in any state
+ *   but CLOSED, handed to the transport in order once online (a backlog
+ *   drains before anything sent later), resent after a reconnect when
+ *   QoS >= 1 and not acknowledged. Exactly one TETHER_EV_SENT event per
+ *   accepted message: `error` 0 when delivered (MQTT QoS 1/2: PUBACK /
+ *   PUBCOMP; QoS 0 and WebSocket: written to the socket), else dropped:
+ *   TETHER_EFULL (queue overflow), TETHER_EEXPIRED (TTL), TETHER_ECLOSED
+ *   (the connection was stopped or closed for good), TETHER_ETOOBIG
+ *   (refused by the transport as too large), TETHER_EIO (the spool could
+ *   not keep it).
  * @param c the connection.
  * @param msg the message; copied.
  * @param id receives the message id (may be NULL).
- * @return 0, TETHER_EINVAL, TETHER_ESTATE (not online), TETHER_ENOMEM.
+ * @return 0 (accepted), TETHER_EINVAL, TETHER_ESTATE (CLOSED),
+ *   TETHER_EFULL (queue full and overflow REJECT, or spool full),
+ *   TETHER_ETOOBIG (larger than the queue's max_bytes), TETHER_EIO (the
+ *   spool could not write it), TETHER_ENOMEM.
  * @thread any
  */
 TETHER_EXPORT int tether_conn_send(tether_conn *c,
@@ -575,7 +645,29 @@ TETHER_EXPORT int tether_conn_send(tether_conn *c,
 				   uint64_t *id);
 
 /**
- * @brief Subscribe (MQTT); remembered and applied after every connect.
+ * Called on the loop thread after each connect, before the queued backlog
+ * drains: what it sends with tether_conn_send() goes out first (e.g. a
+ * WebSocket resume message: session id and last sequence received).
+ */
+typedef void (*tether_resume_cb)(tether_conn *c, void *userdata);
+
+/**
+ * @brief Set the resume hook (NULL removes it).
+ * @return 0, TETHER_EINVAL.
+ * @thread init
+ */
+TETHER_EXPORT int tether_conn_set_resume_cb(tether_conn *c, tether_resume_cb cb,
+					    void *userdata);
+
+/**
+ * @brief Messages waiting in the queue (not yet handed to the transport).
+ * @thread any
+ */
+TETHER_EXPORT size_t tether_conn_queued(const tether_conn *c);
+
+/**
+ * @brief Subscribe (MQTT); remembered and applied after every connect
+ *   unless the broker reports a present session.
  * @return 0, TETHER_EINVAL, TETHER_ENOTSUP (transport), TETHER_ENOMEM.
  * @thread any
  */
