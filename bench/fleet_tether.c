@@ -1,0 +1,89 @@
+/* tether fleets: one manager, N connections, the default policy and the
+ * default limiter (whatever tether_mgr_new gives), MQTT or WebSocket. */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <tether/tether.h>
+
+#include "fleet.h"
+
+struct tstate {
+	tether_mgr *m;
+};
+
+static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
+{
+	(void)ud;
+	if (ev->type == TETHER_EV_UP)
+		fleet_up((int)(intptr_t)tether_conn_get_userdata(c));
+}
+
+static int start(const char *transport, int n, uint16_t port, void **out)
+{
+	struct tstate *s = calloc(1, sizeof(*s));
+	char uri[64], name[32];
+
+	*out = s;
+	if (!s || tether_mgr_new(&s->m) != 0 ||
+	    tether_mgr_set_event_cb(s->m, on_event, NULL) != 0)
+		return -1;
+	snprintf(uri, sizeof(uri), "%s://127.0.0.1:%u%s",
+		 transport[0] == 'm' ? "tcp" : "ws", (unsigned)port,
+		 transport[0] == 'm' ? "" : "/");
+	for (int i = 0; i < n; i++) {
+		tether_conn *c;
+		snprintf(name, sizeof(name), "b%d", i);
+		if (tether_conn_new(s->m, name, transport, &c) != 0 ||
+		    tether_conn_add_endpoint(c, uri) != 0) {
+			fprintf(stderr, "tether: connection %d: %s\n", i,
+				c ? tether_conn_error(c) : "");
+			return -1;
+		}
+		tether_conn_set_userdata(c, (void *)(intptr_t)i);
+		if (tether_conn_start(c) != 0) {
+			fprintf(stderr, "tether: start %d: %s\n", i,
+				tether_conn_error(c));
+			return -1;
+		}
+	}
+	return tether_mgr_start(s->m) == 0 ? 0 : -1;
+}
+
+static int start_mqtt(int n, uint16_t port, void **out)
+{
+	return start("mqtt", n, port, out);
+}
+
+static int start_ws(int n, uint16_t port, void **out)
+{
+	return start("ws", n, port, out);
+}
+
+static void stop(void *state)
+{
+	struct tstate *s = state;
+
+	if (!s)
+		return;
+	tether_mgr_free(s->m);
+	free(s);
+}
+
+const struct fleet_kind fleet_tether_mqtt = {
+    .name = "tether",
+    .transport = "mqtt",
+    .what = "tether, default policy and limiter",
+    .start = start_mqtt,
+    .stop = stop,
+};
+
+const struct fleet_kind fleet_tether_ws = {
+    .name = "tether-ws",
+    .transport = "ws",
+    .what = "tether, default policy and limiter",
+    .start = start_ws,
+    .stop = stop,
+};

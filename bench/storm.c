@@ -1,0 +1,413 @@
+/* bench/storm: a reconnect storm. N client connections of one kind run in
+ * a child process and connect through a fault proxy to a real server
+ * (mosquitto for MQTT, the harness's lws server for WebSocket). When all
+ * are up, the proxy refuses new connections and cuts every open one at
+ * once (RST); after the outage it lets connections through again. We
+ * count every connection attempt (SYN) at the proxy's port, refused ones
+ * included (syncount.h), and the child reports when each client was back.
+ *
+ * Figures per run: attempts per client during the outage, the most
+ * attempts in any 1 s and any 100 ms (from the cut until all are back),
+ * time to 50 / 90 / 100 % reconnected after the server is back, the
+ * child's CPU seconds over that period and its peak RSS. Every kind runs
+ * against a fresh server in a fresh process, one after the other; tether
+ * is compared with each peer of the same transport in the same run.
+ *
+ *   storm [--clients tether,paho,mosq,tether-ws,lws] [-n 1000,2000,5000]
+ *         [--outage 10,30,45] [--deadline S] [--quick]
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "broker.h"
+#include "fleet.h"
+#include "proxy.h"
+#include "storm-int.h"
+#include "syncount.h"
+#include "ws_server.h"
+
+#define MAXL 8
+
+struct opts {
+	const char *clients;
+	long n[MAXL], outage[MAXL];
+	int nn, no;
+	int deadline_s, connect_s, settle_ms;
+};
+
+/* ---- the child's side: one fleet, driven by lines on stdin ------------ */
+
+static int read_line(char *buf, size_t n)
+{
+	return fgets(buf, (int)n, stdin) ? 0 : -1;
+}
+
+static uint64_t pct(const uint64_t *d, int k, int n, double q)
+{
+	int need = (int)((double)n * q + 0.999999);
+
+	if (need < 1)
+		need = 1;
+	return need <= k ? d[need - 1] : UINT64_MAX;
+}
+
+static int child_main(const char *kind, int n, uint16_t port, int connect_s)
+{
+	const struct fleet_kind *k = fleet_find(kind);
+	void *st = NULL;
+	char line[128];
+	uint64_t t0, cut = 0, back = 0, deadline = 0, *d;
+	double cpu0 = 0;
+	int rc = 1, up = 0;
+
+	if (!k || fleet_record_init(n) != 0 || !(d = calloc((size_t)n, 8)))
+		return 1;
+	bench_raise_nofile();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	t0 = bench_now_ms();
+	if (k->start(n, port, &st) != 0) {
+		printf("FAIL start\n");
+		goto out;
+	}
+	while ((up = fleet_up_after(0)) < n &&
+	       bench_now_ms() - t0 < (uint64_t)connect_s * 1000)
+		bench_sleep_ms(20);
+	printf("UP %d %" PRIu64 "\n", up, bench_now_ms() - t0);
+	if (up < n)
+		goto out;
+	while (read_line(line, sizeof(line)) == 0) {
+		if (sscanf(line, "CUT %" SCNu64, &cut) == 1) {
+			cpu0 = bench_cpu_s();
+		} else if (sscanf(line, "BACK %" SCNu64 " %" SCNu64, &back,
+				  &deadline) == 2) {
+			int kk = 0;
+			while ((up = fleet_up_after(cut)) < n &&
+			       bench_now_ms() < deadline)
+				bench_sleep_ms(5);
+			for (int i = 0; i < n; i++) {
+				uint64_t t = fleet_last_up(i);
+				if (t > cut)
+					d[kk++] = t > back ? t - back : 0;
+			}
+			bench_sort_u64(d, (size_t)kk);
+			printf("DONE %d %" PRIu64 " %" PRIu64 " %" PRIu64
+			       " %.2f %ld\n",
+			       kk, pct(d, kk, n, 0.5), pct(d, kk, n, 0.9),
+			       pct(d, kk, n, 1.0), bench_cpu_s() - cpu0,
+			       bench_maxrss_kib());
+		} else if (strncmp(line, "QUIT", 4) == 0) {
+			rc = 0;
+			break;
+		}
+	}
+out:
+	fflush(stdout);
+	k->stop(st);
+	free(d);
+	fleet_record_free();
+	return rc;
+}
+
+/* ---- the parent's side ------------------------------------------------ */
+
+struct child {
+	pid_t pid;
+	FILE *in;  /* to the child's stdin */
+	int out;   /* from the child's stdout */
+	char buf[4096];
+	size_t len;
+};
+
+static int spawn_child(struct child *c, const char *kind, int n,
+		       uint16_t port, int connect_s)
+{
+	int to[2], from[2];
+	char ns[16], ps[16], cs[16];
+
+	if (pipe2(to, O_CLOEXEC) != 0)
+		return -1;
+	if (pipe2(from, O_CLOEXEC) != 0) {
+		close(to[0]);
+		close(to[1]);
+		return -1;
+	}
+	snprintf(ns, sizeof(ns), "%d", n);
+	snprintf(ps, sizeof(ps), "%u", (unsigned)port);
+	snprintf(cs, sizeof(cs), "%d", connect_s);
+	c->pid = fork();
+	if (c->pid == 0) {
+		char *argv[] = {"storm", "--child", (char *)kind, ns, ps, cs,
+				NULL};
+		dup2(to[0], 0);
+		dup2(from[1], 1);
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	close(to[0]);
+	close(from[1]);
+	if (c->pid < 0) {
+		close(to[1]);
+		close(from[0]);
+		return -1;
+	}
+	c->in = fdopen(to[1], "w");
+	c->out = from[0];
+	c->len = 0;
+	setvbuf(c->in, NULL, _IOLBF, 0);
+	return 0;
+}
+
+/* One line from the child, waiting at most ms. */
+static int child_line(struct child *c, char *line, size_t n, uint64_t ms)
+{
+	uint64_t end = bench_now_ms() + ms;
+
+	for (;;) {
+		char *nl = memchr(c->buf, '\n', c->len);
+		if (nl) {
+			size_t l = (size_t)(nl - c->buf);
+			if (l >= n)
+				l = n - 1;
+			memcpy(line, c->buf, l);
+			line[l] = 0;
+			c->len -= (size_t)(nl - c->buf) + 1;
+			memmove(c->buf, nl + 1, c->len);
+			return 0;
+		}
+		uint64_t now = bench_now_ms();
+		if (now >= end || c->len == sizeof(c->buf))
+			return -1;
+		struct pollfd p = {.fd = c->out, .events = POLLIN};
+		if (poll(&p, 1, (int)(end - now)) <= 0)
+			continue;
+		ssize_t r = read(c->out, c->buf + c->len, sizeof(c->buf) - c->len);
+		if (r <= 0)
+			return -1;
+		c->len += (size_t)r;
+	}
+}
+
+static void reap_child(struct child *c, int grace_ms)
+{
+	uint64_t end = bench_now_ms() + (uint64_t)grace_ms;
+
+	if (c->in) {
+		fputs("QUIT\n", c->in);
+		fclose(c->in);
+		c->in = NULL;
+	}
+	while (waitpid(c->pid, NULL, WNOHANG) == 0) {
+		if (bench_now_ms() >= end) {
+			kill(c->pid, SIGKILL);
+			waitpid(c->pid, NULL, 0);
+			break;
+		}
+		bench_sleep_ms(20);
+	}
+	close(c->out);
+}
+
+static int run_one(const struct opts *o, const struct fleet_kind *k, int n,
+		   int outage_s, struct storm_result *r)
+{
+	struct th_broker *broker = NULL;
+	struct th_ws_server *ws = NULL;
+	struct th_proxy *proxy = NULL;
+	struct syncount *sc = NULL;
+	struct child ch = {.pid = -1};
+	char line[256];
+	uint16_t target;
+	uint64_t cut, back, done, *t = NULL;
+	size_t nt;
+	int rc = -1, up = 0;
+	enum th_proxy_mode down_mode = TH_PROXY_REFUSE;
+	struct th_broker_opts bo = {0};
+
+	memset(r, 0, sizeof(*r));
+	r->kind = k;
+	r->n = n;
+	r->outage_s = outage_s;
+	if (strcmp(k->transport, "mqtt") == 0) {
+		if (th_broker_start(&bo, &broker) != 0) {
+			fprintf(stderr, "storm: mosquitto did not start\n");
+			return -1;
+		}
+		target = th_broker_port(broker);
+	} else {
+		if (th_ws_server_start(NULL, &ws) != 0) {
+			fprintf(stderr, "storm: ws server did not start\n");
+			return -1;
+		}
+		target = th_ws_server_port(ws);
+	}
+	if (th_proxy_start(target, &proxy) != 0)
+		goto out;
+	if (syncount_start(th_proxy_port(proxy), &sc) != 0) {
+		/* No CAP_NET_RAW: accept-and-RST instead of refusing, which
+		 * the proxy itself counts. */
+		down_mode = TH_PROXY_RESET;
+		r->counted_by_proxy = 1;
+	}
+	if (spawn_child(&ch, k->name, n, th_proxy_port(proxy), o->connect_s))
+		goto out;
+	if (child_line(&ch, line, sizeof(line),
+		       (uint64_t)o->connect_s * 1000 + 30000) != 0 ||
+	    sscanf(line, "UP %d %" SCNu64, &up, &r->connect_ms) != 2 ||
+	    up < n) {
+		fprintf(stderr, "storm: %s: only %d of %d connected (%s)\n",
+			k->name, up, n, line);
+		goto out;
+	}
+	bench_sleep_ms((uint64_t)o->settle_ms);
+	if (sc)
+		syncount_reset(sc);
+	th_proxy_reset_counters(proxy);
+	cut = bench_now_ms();
+	th_proxy_set_mode(proxy, down_mode, 0);
+	th_proxy_cut(proxy, 1);
+	fprintf(ch.in, "CUT %" PRIu64 "\n", cut);
+	bench_sleep_ms((uint64_t)outage_s * 1000 - (bench_now_ms() - cut));
+	back = bench_now_ms();
+	th_proxy_set_mode(proxy, TH_PROXY_PASS, 0);
+	fprintf(ch.in, "BACK %" PRIu64 " %" PRIu64 "\n", back,
+		back + (uint64_t)o->deadline_s * 1000);
+	if (child_line(&ch, line, sizeof(line),
+		       (uint64_t)o->deadline_s * 1000 + 30000) != 0 ||
+	    sscanf(line, "DONE %d %" SCNu64 " %" SCNu64 " %" SCNu64 " %lf %ld",
+		   &r->back, &r->t50, &r->t90, &r->t100, &r->cpu_s,
+		   &r->maxrss_kib) != 6) {
+		fprintf(stderr, "storm: %s: no result from the client\n",
+			k->name);
+		goto out;
+	}
+	done = bench_now_ms();
+	nt = sc ? syncount_times(sc, NULL, 0)
+		: th_proxy_attempt_times(proxy, NULL, 0);
+	t = calloc(nt + 1, sizeof(*t));
+	if (!t)
+		goto out;
+	nt = sc ? syncount_times(sc, t, nt)
+		: th_proxy_attempt_times(proxy, t, nt);
+	for (size_t i = 0; i < nt; i++) {
+		if (t[i] < back)
+			r->attempts_outage++;
+		if (t[i] <= done)
+			r->attempts_total++;
+	}
+	r->max_1s = bench_max_in_window(t, nt, 1000);
+	r->max_100ms = bench_max_in_window(t, nt, 100);
+	r->ok = 1;
+	rc = 0;
+out:
+	if (ch.pid > 0)
+		reap_child(&ch, 60000);
+	free(t);
+	syncount_free(sc);
+	th_proxy_free(proxy);
+	th_broker_free(broker);
+	th_ws_server_free(ws);
+	return rc;
+}
+
+/* Every (N, outage) cell: each kind in turn, then the table. */
+static int run_matrix(const struct opts *o)
+{
+	const struct fleet_kind *kinds[16];
+	struct storm_result res[16];
+	char list[256], *save = NULL;
+	int nk = 0, failed = 0;
+
+	snprintf(list, sizeof(list), "%s", o->clients);
+	for (char *tok = strtok_r(list, ",", &save); tok && nk < 16;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (!(kinds[nk] = fleet_find(tok))) {
+			fprintf(stderr, "storm: unknown client '%s'\n", tok);
+			return 1;
+		}
+		nk++;
+	}
+	storm_print_header();
+	for (int a = 0; a < o->nn; a++)
+		for (int b = 0; b < o->no; b++) {
+			for (int i = 0; i < nk; i++) {
+				if (run_one(o, kinds[i], (int)o->n[a],
+					    (int)o->outage[b], &res[i]) != 0)
+					failed++;
+				storm_print_row(&res[i]);
+			}
+			storm_print_ratios(res, nk);
+		}
+	return failed;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: storm [--clients LIST] [-n LIST] [--outage LIST] "
+	      "[--deadline S] [--connect S] [--quick]\n"
+	      "  --clients  kinds to run, in order (default "
+	      "tether,paho,mosq,tether-ws,lws)\n"
+	      "  -n         connections per run (default 2000)\n"
+	      "  --outage   outage seconds (default 10,30,45)\n"
+	      "  --deadline seconds to wait for all to come back (default 120)\n"
+	      "  --connect  seconds to wait for the first connect (default 120)\n"
+	      "  --quick    -n 50 --outage 3 --deadline 30 (a smoke run)\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+	    {"clients", required_argument, NULL, 'c'},
+	    {"outage", required_argument, NULL, 'o'},
+	    {"deadline", required_argument, NULL, 'd'},
+	    {"connect", required_argument, NULL, 'C'},
+	    {"quick", no_argument, NULL, 'q'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0}};
+	struct opts o = {.clients = "tether,paho,mosq,tether-ws,lws",
+			 .n = {2000}, .nn = 1,
+			 .outage = {10, 30, 45}, .no = 3,
+			 .deadline_s = 120, .connect_s = 120,
+			 .settle_ms = 2000};
+	int ch;
+
+	if (argc == 6 && strcmp(argv[1], "--child") == 0)
+		return child_main(argv[2], atoi(argv[3]),
+				  (uint16_t)atoi(argv[4]), atoi(argv[5]));
+	while ((ch = getopt_long(argc, argv, "n:h", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'c': o.clients = optarg; break;
+		case 'n': o.nn = bench_parse_list(optarg, o.n, MAXL); break;
+		case 'o': o.no = bench_parse_list(optarg, o.outage, MAXL); break;
+		case 'd': o.deadline_s = atoi(optarg); break;
+		case 'C': o.connect_s = atoi(optarg); break;
+		case 'q':
+			o.n[0] = 50; o.nn = 1;
+			o.outage[0] = 3; o.no = 1;
+			o.deadline_s = 30; o.connect_s = 30;
+			o.settle_ms = 500;
+			break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (o.nn <= 0 || o.no <= 0 || o.deadline_s <= 0 || o.connect_s <= 0) {
+		usage(stderr);
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	bench_raise_nofile();
+	return run_matrix(&o);
+}
