@@ -5,6 +5,7 @@
 #ifndef TETHER_BENCH_FLEET_H
 #define TETHER_BENCH_FLEET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct fleet_kind {
@@ -16,7 +17,31 @@ struct fleet_kind {
 	int (*start)(int n, uint16_t port, void **state);
 	/* Close every client and free everything. */
 	void (*stop)(void *state);
+	/* Optional, for fleets with worker processes: their CPU seconds so
+	 * far, and their resident memory in KiB (peak if peak, else now). */
+	double (*worker_cpu_s)(void *state);
+	long (*worker_rss_kib)(void *state, int peak);
 };
+
+/* Settings a benchmark may change from each kind's defaults (0 = the
+ * kind's default). Set before start. */
+struct fleet_tuning {
+	int keepalive_s;	 /* MQTT keepalive (tether, paho, mosq) */
+	uint64_t hb_interval_ms; /* tether WebSocket heartbeat */
+	uint64_t hb_timeout_ms;
+	uint32_t hb_misses;
+	int lws_ping_s;		 /* lws_retry_bo_t secs_since_valid_ping */
+	int lws_hangup_s;	 /* ... secs_since_valid_hangup */
+	int lws_default_policy;	 /* 1: no retry/idle policy of ours (lws's
+				    own defaults; no reconnection) */
+};
+extern struct fleet_tuning fleet_tuning;
+
+/* "ka=2,hbi=2000,hbt=1000,hbm=2,lping=2,lhang=4,ldef=1" into fleet_tuning
+ * ("-" or "" = defaults). Returns 0 or -1. */
+int fleet_tuning_parse(const char *s);
+/* The same string for fleet_tuning (to pass to a child). */
+void fleet_tuning_format(char *buf, size_t n);
 
 /* Every kind built in, NULL-terminated. */
 extern const struct fleet_kind *const fleet_kinds[];
@@ -26,6 +51,10 @@ const struct fleet_kind *fleet_find(const char *name);
 void fleet_up(int i);
 /* When client i was last up (bench_now_ms), 0 if never. */
 uint64_t fleet_last_up(int i);
+/* Client i's link went down (or an attempt failed) now (any thread). */
+void fleet_down(int i);
+/* When client i last went down, 0 if never. */
+uint64_t fleet_last_down(int i);
 /* Clients last up after t. */
 int fleet_up_after(uint64_t t);
 /* Allocate the record for n clients; 0 or -1. */

@@ -16,7 +16,7 @@
 
 static const uint32_t backoff_ms[] = {1000,  2000,  4000, 8000,
 				      16000, 32000, 60000};
-static const lws_retry_bo_t retry = {
+static lws_retry_bo_t retry = {
     .retry_ms_table = backoff_ms,
     .retry_ms_table_count = sizeof(backoff_ms) / sizeof(backoff_ms[0]),
     .conceal_count = LWS_RETRY_CONCEAL_ALWAYS,
@@ -54,7 +54,10 @@ static void connect_now(struct lc *c)
 	ci.host = "127.0.0.1";
 	ci.origin = "127.0.0.1";
 	ci.protocol = "tether-test";
-	ci.retry_and_idle_policy = &retry;
+	/* With ldef, lws's own idle defaults (our table still times the
+	 * reconnects, through lws_retry_sul_schedule). */
+	ci.retry_and_idle_policy =
+	    fleet_tuning.lws_default_policy ? NULL : &retry;
 	ci.opaque_user_data = c;
 	if (!lws_client_connect_via_info(&ci))
 		reconnect_later(c);
@@ -88,8 +91,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 		break;
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		if (c)
+		if (c) {
+			fleet_down(c->i);
 			reconnect_later(c);
+		}
 		break;
 	default:
 		break;
@@ -122,6 +127,8 @@ static int lws_start(int n, uint16_t port, void **out)
 		return -1;
 	s->n = n;
 	s->port = port;
+	retry.secs_since_valid_ping = (uint16_t)fleet_tuning.lws_ping_s;
+	retry.secs_since_valid_hangup = (uint16_t)fleet_tuning.lws_hangup_s;
 	lws_set_log_level(LLL_ERR, NULL);
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;

@@ -17,8 +17,30 @@ struct tstate {
 static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
 {
 	(void)ud;
+	int i = (int)(intptr_t)tether_conn_get_userdata(c);
+
 	if (ev->type == TETHER_EV_UP)
-		fleet_up((int)(intptr_t)tether_conn_get_userdata(c));
+		fleet_up(i);
+	else if (ev->type == TETHER_EV_DOWN)
+		fleet_down(i);
+}
+
+/* The benchmark's settings, where it asks for other than the defaults. */
+static int tune(tether_conn *c, const char *transport)
+{
+	const struct fleet_tuning *t = &fleet_tuning;
+	char v[32];
+
+	if (transport[0] == 'm' && t->keepalive_s) {
+		snprintf(v, sizeof(v), "%ds", t->keepalive_s);
+		if (tether_conn_set_option(c, "keepalive", v) != 0)
+			return -1;
+	}
+	if (transport[0] == 'w' && t->hb_interval_ms &&
+	    tether_conn_set_heartbeat(c, t->hb_interval_ms, t->hb_timeout_ms,
+				      t->hb_misses) != 0)
+		return -1;
+	return 0;
 }
 
 static int start(const char *transport, int n, uint16_t port, void **out)
@@ -43,6 +65,11 @@ static int start(const char *transport, int n, uint16_t port, void **out)
 			return -1;
 		}
 		tether_conn_set_userdata(c, (void *)(intptr_t)i);
+		if (tune(c, transport) != 0) {
+			fprintf(stderr, "tether: options: %s\n",
+				tether_conn_error(c));
+			return -1;
+		}
 		if (tether_conn_start(c) != 0) {
 			fprintf(stderr, "tether: start %d: %s\n", i,
 				tether_conn_error(c));

@@ -2,7 +2,7 @@
 # or `make check`: `make bench` builds them (it needs libmosquitto for the
 # storm's peer). They link the internal library and the test harness's
 # real peers (fault proxy, mosquitto launcher, lws server) like tools/.
-BENCH_PROGS = bench/storm
+BENCH_PROGS = bench/storm bench/detect
 EXTRA_PROGRAMS += $(BENCH_PROGS)
 CLEANFILES += $(BENCH_PROGS)
 
@@ -17,12 +17,19 @@ BENCH_COMMON = bench/bench.c bench/bench.h \
 BENCH_LDADD = libtether-internal.la $(PAHO_LIBS) $(LWS_LIBS) -lssl -lm \
 	$(PTHREAD_LIBS)
 
+# N clients of one kind (tether, Paho, libmosquitto, lws), optionally in a
+# child process of their own.
+BENCH_FLEETS = bench/fleet.c bench/fleet.h bench/fleet_tether.c \
+	bench/fleet_mqtt.c bench/fleet_lws.c bench/child.c bench/child.h
+
 bench_storm_SOURCES = bench/storm.c bench/storm-int.h bench/storm_report.c \
-	bench/syncount.c bench/syncount.h \
-	bench/fleet.c bench/fleet.h bench/fleet_tether.c bench/fleet_mqtt.c \
-	bench/fleet_lws.c $(BENCH_COMMON)
+	bench/syncount.c bench/syncount.h $(BENCH_FLEETS) $(BENCH_COMMON)
 bench_storm_CPPFLAGS = $(BENCH_CPPFLAGS)
 bench_storm_LDADD = $(BENCH_LDADD) $(MOSQUITTO_LIBS)
+
+bench_detect_SOURCES = bench/detect.c $(BENCH_FLEETS) $(BENCH_COMMON)
+bench_detect_CPPFLAGS = $(BENCH_CPPFLAGS)
+bench_detect_LDADD = $(BENCH_LDADD) $(MOSQUITTO_LIBS)
 
 if HAVE_MOSQUITTO
 bench: $(BENCH_PROGS)

@@ -32,6 +32,7 @@
 
 #include "bench.h"
 #include "broker.h"
+#include "child.h"
 #include "fleet.h"
 #include "proxy.h"
 #include "storm-int.h"
@@ -46,178 +47,6 @@ struct opts {
 	int nn, no;
 	int deadline_s, connect_s, settle_ms;
 };
-
-/* ---- the child's side: one fleet, driven by lines on stdin ------------ */
-
-static int read_line(char *buf, size_t n)
-{
-	return fgets(buf, (int)n, stdin) ? 0 : -1;
-}
-
-static uint64_t pct(const uint64_t *d, int k, int n, double q)
-{
-	int need = (int)((double)n * q + 0.999999);
-
-	if (need < 1)
-		need = 1;
-	return need <= k ? d[need - 1] : UINT64_MAX;
-}
-
-static int child_main(const char *kind, int n, uint16_t port, int connect_s)
-{
-	const struct fleet_kind *k = fleet_find(kind);
-	void *st = NULL;
-	char line[128];
-	uint64_t t0, cut = 0, back = 0, deadline = 0, *d;
-	double cpu0 = 0;
-	int rc = 1, up = 0;
-
-	if (!k || fleet_record_init(n) != 0 || !(d = calloc((size_t)n, 8)))
-		return 1;
-	bench_raise_nofile();
-	setvbuf(stdout, NULL, _IOLBF, 0);
-	t0 = bench_now_ms();
-	if (k->start(n, port, &st) != 0) {
-		printf("FAIL start\n");
-		goto out;
-	}
-	while ((up = fleet_up_after(0)) < n &&
-	       bench_now_ms() - t0 < (uint64_t)connect_s * 1000)
-		bench_sleep_ms(20);
-	printf("UP %d %" PRIu64 "\n", up, bench_now_ms() - t0);
-	if (up < n)
-		goto out;
-	while (read_line(line, sizeof(line)) == 0) {
-		if (sscanf(line, "CUT %" SCNu64, &cut) == 1) {
-			cpu0 = bench_cpu_s();
-		} else if (sscanf(line, "BACK %" SCNu64 " %" SCNu64, &back,
-				  &deadline) == 2) {
-			int kk = 0;
-			while ((up = fleet_up_after(cut)) < n &&
-			       bench_now_ms() < deadline)
-				bench_sleep_ms(5);
-			for (int i = 0; i < n; i++) {
-				uint64_t t = fleet_last_up(i);
-				if (t > cut)
-					d[kk++] = t > back ? t - back : 0;
-			}
-			bench_sort_u64(d, (size_t)kk);
-			printf("DONE %d %" PRIu64 " %" PRIu64 " %" PRIu64
-			       " %.2f %ld\n",
-			       kk, pct(d, kk, n, 0.5), pct(d, kk, n, 0.9),
-			       pct(d, kk, n, 1.0), bench_cpu_s() - cpu0,
-			       bench_maxrss_kib());
-		} else if (strncmp(line, "QUIT", 4) == 0) {
-			rc = 0;
-			break;
-		}
-	}
-out:
-	fflush(stdout);
-	k->stop(st);
-	free(d);
-	fleet_record_free();
-	return rc;
-}
-
-/* ---- the parent's side ------------------------------------------------ */
-
-struct child {
-	pid_t pid;
-	FILE *in;  /* to the child's stdin */
-	int out;   /* from the child's stdout */
-	char buf[4096];
-	size_t len;
-};
-
-static int spawn_child(struct child *c, const char *kind, int n,
-		       uint16_t port, int connect_s)
-{
-	int to[2], from[2];
-	char ns[16], ps[16], cs[16];
-
-	if (pipe2(to, O_CLOEXEC) != 0)
-		return -1;
-	if (pipe2(from, O_CLOEXEC) != 0) {
-		close(to[0]);
-		close(to[1]);
-		return -1;
-	}
-	snprintf(ns, sizeof(ns), "%d", n);
-	snprintf(ps, sizeof(ps), "%u", (unsigned)port);
-	snprintf(cs, sizeof(cs), "%d", connect_s);
-	c->pid = fork();
-	if (c->pid == 0) {
-		char *argv[] = {"storm", "--child", (char *)kind, ns, ps, cs,
-				NULL};
-		dup2(to[0], 0);
-		dup2(from[1], 1);
-		execv("/proc/self/exe", argv);
-		_exit(127);
-	}
-	close(to[0]);
-	close(from[1]);
-	if (c->pid < 0) {
-		close(to[1]);
-		close(from[0]);
-		return -1;
-	}
-	c->in = fdopen(to[1], "w");
-	c->out = from[0];
-	c->len = 0;
-	setvbuf(c->in, NULL, _IOLBF, 0);
-	return 0;
-}
-
-/* One line from the child, waiting at most ms. */
-static int child_line(struct child *c, char *line, size_t n, uint64_t ms)
-{
-	uint64_t end = bench_now_ms() + ms;
-
-	for (;;) {
-		char *nl = memchr(c->buf, '\n', c->len);
-		if (nl) {
-			size_t l = (size_t)(nl - c->buf);
-			if (l >= n)
-				l = n - 1;
-			memcpy(line, c->buf, l);
-			line[l] = 0;
-			c->len -= (size_t)(nl - c->buf) + 1;
-			memmove(c->buf, nl + 1, c->len);
-			return 0;
-		}
-		uint64_t now = bench_now_ms();
-		if (now >= end || c->len == sizeof(c->buf))
-			return -1;
-		struct pollfd p = {.fd = c->out, .events = POLLIN};
-		if (poll(&p, 1, (int)(end - now)) <= 0)
-			continue;
-		ssize_t r = read(c->out, c->buf + c->len, sizeof(c->buf) - c->len);
-		if (r <= 0)
-			return -1;
-		c->len += (size_t)r;
-	}
-}
-
-static void reap_child(struct child *c, int grace_ms)
-{
-	uint64_t end = bench_now_ms() + (uint64_t)grace_ms;
-
-	if (c->in) {
-		fputs("QUIT\n", c->in);
-		fclose(c->in);
-		c->in = NULL;
-	}
-	while (waitpid(c->pid, NULL, WNOHANG) == 0) {
-		if (bench_now_ms() >= end) {
-			kill(c->pid, SIGKILL);
-			waitpid(c->pid, NULL, 0);
-			break;
-		}
-		bench_sleep_ms(20);
-	}
-	close(c->out);
-}
 
 static int run_one(const struct opts *o, const struct fleet_kind *k, int n,
 		   int outage_s, struct storm_result *r)
@@ -260,7 +89,8 @@ static int run_one(const struct opts *o, const struct fleet_kind *k, int n,
 		down_mode = TH_PROXY_RESET;
 		r->counted_by_proxy = 1;
 	}
-	if (spawn_child(&ch, k->name, n, th_proxy_port(proxy), o->connect_s))
+	if (child_spawn(&ch, k->name, n, th_proxy_port(proxy), o->connect_s,
+			"-"))
 		goto out;
 	if (child_line(&ch, line, sizeof(line),
 		       (uint64_t)o->connect_s * 1000 + 30000) != 0 ||
@@ -312,7 +142,7 @@ static int run_one(const struct opts *o, const struct fleet_kind *k, int n,
 	rc = 0;
 out:
 	if (ch.pid > 0)
-		reap_child(&ch, 60000);
+		child_reap(&ch, 60000);
 	free(t);
 	syncount_free(sc);
 	th_proxy_free(proxy);
@@ -383,9 +213,8 @@ int main(int argc, char **argv)
 			 .settle_ms = 2000};
 	int ch;
 
-	if (argc == 6 && strcmp(argv[1], "--child") == 0)
-		return child_main(argv[2], atoi(argv[3]),
-				  (uint16_t)atoi(argv[4]), atoi(argv[5]));
+	if (argc > 1 && strcmp(argv[1], "--child") == 0)
+		return child_main(argc, argv);
 	while ((ch = getopt_long(argc, argv, "n:h", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'c': o.clients = optarg; break;
