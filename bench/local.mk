@@ -2,9 +2,10 @@
 # or `make check`: `make bench` builds them (it needs libmosquitto for the
 # storm's peer). They link the internal library and the test harness's
 # real peers (fault proxy, mosquitto launcher, lws server) like tools/.
-BENCH_PROGS = bench/storm bench/detect
+BENCH_PROGS = bench/storm bench/throughput bench/scale bench/detect
 EXTRA_PROGRAMS += $(BENCH_PROGS)
 CLEANFILES += $(BENCH_PROGS)
+EXTRA_DIST += docs/BENCHMARKS.md
 
 BENCH_CPPFLAGS = -I$(top_srcdir)/include -I$(top_srcdir)/tests/harness \
 	-I$(top_srcdir)/bench $(LWS_CFLAGS)
@@ -26,6 +27,14 @@ bench_storm_SOURCES = bench/storm.c bench/storm-int.h bench/storm_report.c \
 	bench/syncount.c bench/syncount.h $(BENCH_FLEETS) $(BENCH_COMMON)
 bench_storm_CPPFLAGS = $(BENCH_CPPFLAGS)
 bench_storm_LDADD = $(BENCH_LDADD) $(MOSQUITTO_LIBS)
+
+bench_throughput_SOURCES = bench/throughput.c $(BENCH_COMMON)
+bench_throughput_CPPFLAGS = $(BENCH_CPPFLAGS)
+bench_throughput_LDADD = $(BENCH_LDADD)
+
+bench_scale_SOURCES = bench/scale.c $(BENCH_FLEETS) $(BENCH_COMMON)
+bench_scale_CPPFLAGS = $(BENCH_CPPFLAGS)
+bench_scale_LDADD = $(BENCH_LDADD) $(MOSQUITTO_LIBS)
 
 bench_detect_SOURCES = bench/detect.c $(BENCH_FLEETS) $(BENCH_COMMON)
 bench_detect_CPPFLAGS = $(BENCH_CPPFLAGS)
