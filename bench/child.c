@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -121,6 +122,7 @@ int child_spawn(struct child *c, const char *kind, int n, uint16_t port,
 {
 	int to[2], from[2];
 	char ns[16], ps[16], cs[16];
+	pid_t parent;
 
 	if (pipe2(to, O_CLOEXEC) != 0)
 		return -1;
@@ -132,10 +134,15 @@ int child_spawn(struct child *c, const char *kind, int n, uint16_t port,
 	snprintf(ns, sizeof(ns), "%d", n);
 	snprintf(ps, sizeof(ps), "%u", (unsigned)port);
 	snprintf(cs, sizeof(cs), "%d", connect_s);
+	parent = getpid();
 	c->pid = fork();
 	if (c->pid == 0) {
 		char *argv[] = {"bench-child", "--child", (char *)kind, ns, ps,
 				cs, (char *)tuning, NULL};
+		/* Dies with the benchmark, even when that is killed. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
+		    getppid() != parent)
+			_exit(126);
 		dup2(to[0], 0);
 		dup2(from[1], 1);
 		execv("/proc/self/exe", argv);
