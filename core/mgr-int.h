@@ -129,6 +129,10 @@ struct tether_conn {
 	   connection to reach CLOSED, then it starts again with them. */
 	struct tether_conn *replace_with;
 	int removed;            /* stopped by a reload that dropped it */
+	struct tether_queue_cfg qcfg; /* qcfg.spool_dir points at spool_dir */
+	char *spool_dir;
+	tether_resume_cb resume_cb;
+	void *resume_ud;
 	int needs_network;      /* some endpoint is not on loopback */
 	void *userdata;
 	struct tth_conn_metrics met;
@@ -151,6 +155,10 @@ int tth_post_reload(tether_conn *c, tether_conn *s, enum tth_reload_step step);
 void tth_reload_live(tether_conn *c, tether_conn *s);
 void tth_reload_replace(tether_conn *c, tether_conn *s);
 void tth_reload_drop(tether_conn *c);
+/* Queue settings of a started connection: posted, then applied by the
+   loop (the spool directory stays). */
+int tth_post_queue_cfg(tether_conn *c, const struct tether_queue_cfg *q);
+void tth_queue_cfg_live(tether_conn *c, const struct tether_queue_cfg *q);
 /* c reached CLOSED: if a replacement waits, apply it (loop thread). */
 void tth_reload_closed(tether_conn *c);
 

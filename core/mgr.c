@@ -43,6 +43,7 @@ enum post_type {
 	C_DROP,        /* reload: stop, the configuration dropped it */
 	C_ADDED,       /* reload: a new connection */
 	C_REPLACE_NOW, /* the connection reached CLOSED: apply its replacement */
+	C_QUEUE_CFG,   /* new queue bounds */
 	C_WAKE
 };
 
@@ -62,7 +63,8 @@ struct tth_post {
 	void *payload; /* owned */
 	double rate;
 	uint32_t burst, max_connecting;
-	tether_conn *aux; /* RECONF, REPLACE: owned, detached settings */
+	tether_conn *aux; /* REPLACE: owned, detached settings */
+	struct tether_queue_cfg qcfg; /* QUEUE_CFG (spool_dir not used) */
 };
 
 static uint64_t mono_ms(void)
@@ -626,6 +628,9 @@ static void run_post(tether_mgr *m, struct tth_post *p)
 	case C_REPLACE_NOW:
 		tth_reload_closed(c);
 		break;
+	case C_QUEUE_CFG:
+		tth_queue_cfg_live(c, &p->qcfg);
+		break;
 	case C_WAKE:
 		break;
 	}
@@ -643,6 +648,26 @@ int tth_post_reload(tether_conn *c, tether_conn *s, enum tth_reload_step step)
 	p->aux = s;
 	post(c->mgr, p);
 	return 0;
+}
+
+int tth_post_queue_cfg(tether_conn *c, const struct tether_queue_cfg *q)
+{
+	struct tth_post *p = post_new(C_QUEUE_CFG, c, 0);
+	if (!p)
+		return TETHER_ENOMEM;
+	p->qcfg = *q;
+	p->qcfg.spool_dir = NULL;
+	post(c->mgr, p);
+	return 0;
+}
+
+/* New bounds for a started connection (loop thread). */
+void tth_queue_cfg_live(tether_conn *c, const struct tether_queue_cfg *q)
+{
+	const char *dir = c->qcfg.spool_dir;
+
+	c->qcfg = *q;
+	c->qcfg.spool_dir = dir;
 }
 
 void tth_conn_event(tether_conn *c, enum tether_event_type t,
@@ -932,6 +957,7 @@ void tth_conn_free(tether_conn *c)
 	free(c->subs);
 	free(c->pending);
 	free(c->redirect_uri);
+	free(c->spool_dir);
 	tether_params_free(c->opts);
 	tether_policy_free(c->policy);
 	tether_params_free(c->policy_params);
@@ -1017,6 +1043,7 @@ TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
 		return TETHER_ENOMEM;
 	}
 	tth_machine_cfg_defaults(&c->mcfg);
+	tether_queue_cfg_defaults(&c->qcfg);
 	tth_etimer_init(&c->hb_timer, hb_fire);
 	if (ops->default_classes) {
 		c->classifier = tether_classifier_new();
@@ -1322,6 +1349,63 @@ TETHER_EXPORT int tether_conn_stop(tether_conn *c)
 	if (!c->inited)
 		return 0;
 	return post_cmd(c, C_STOP);
+}
+
+TETHER_EXPORT void tether_queue_cfg_defaults(struct tether_queue_cfg *q)
+{
+	if (!q)
+		return;
+	memset(q, 0, sizeof(*q));
+	q->size = sizeof(*q);
+	q->max_messages = 10000;
+	q->max_bytes = 8u << 20;
+	q->overflow = TETHER_OVERFLOW_DROP_OLDEST;
+	q->fsync = TETHER_FSYNC_ALWAYS;
+	q->fsync_interval_ms = 1000;
+	q->spool_max_bytes = 64u << 20;
+}
+
+TETHER_EXPORT int tether_conn_set_queue(tether_conn *c,
+					const struct tether_queue_cfg *q)
+{
+	struct tether_queue_cfg n;
+	char *dir = NULL;
+
+	if (!c || !q || q->size < sizeof(n) || q->max_messages == 0 ||
+	    q->max_bytes == 0 || (unsigned)q->overflow > TETHER_OVERFLOW_REJECT ||
+	    (unsigned)q->fsync > TETHER_FSYNC_NEVER ||
+	    (q->spool_dir && (!*q->spool_dir || q->spool_max_bytes == 0)) ||
+	    (q->fsync == TETHER_FSYNC_INTERVAL && !q->fsync_interval_ms))
+		return TETHER_EINVAL;
+	n = *q;
+	n.size = sizeof(n);
+	if (c->inited) {
+		/* the spool is opened at the first start and stays */
+		if (!!n.spool_dir != !!c->spool_dir ||
+		    (n.spool_dir && strcmp(n.spool_dir, c->spool_dir) != 0))
+			return TETHER_ESTATE;
+		return tth_post_queue_cfg(c, &n);
+	}
+	if (n.spool_dir) {
+		dir = strdup(n.spool_dir);
+		if (!dir)
+			return TETHER_ENOMEM;
+	}
+	free(c->spool_dir);
+	c->spool_dir = dir;
+	n.spool_dir = dir;
+	c->qcfg = n;
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_set_resume_cb(tether_conn *c, tether_resume_cb cb,
+					    void *userdata)
+{
+	if (!c)
+		return TETHER_EINVAL;
+	c->resume_cb = cb;
+	c->resume_ud = userdata;
+	return 0;
 }
 
 TETHER_EXPORT int tether_conn_send(tether_conn *c,

@@ -116,4 +116,9 @@ int tth_edit_distance(const char *a, const char *b, int cap);
  * compared the same way, key order ignored); NULL equals only NULL. */
 int tth_params_equal(const tether_params *a, const tether_params *b);
 
+/* "1048576", "64KiB", "8MiB"...: 0 and *out, or -1 (params_get.c). */
+int tth_parse_size(const char *s, uint64_t *out);
+/* v as the largest exact binary unit: "8MiB", "1000", "64KiB". */
+void tth_fmt_size(char *buf, size_t len, uint64_t v);
+
 #endif

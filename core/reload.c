@@ -32,6 +32,9 @@ static int same_link(const tether_conn *a, const tether_conn *b)
 	for (uint32_t i = 0; i < a->n_endpoints; i++)
 		if (strcmp(a->endpoints[i], b->endpoints[i]) != 0)
 			return 0;
+	if (!a->spool_dir != !b->spool_dir ||
+	    (a->spool_dir && strcmp(a->spool_dir, b->spool_dir) != 0))
+		return 0; /* the spool is opened at the start */
 	return tth_params_equal(a->opts, b->opts);
 }
 
@@ -87,6 +90,16 @@ static int swap_live(tether_conn *c, tether_conn *s)
 		}
 		changed = 1;
 	}
+	if (c->qcfg.max_messages != s->qcfg.max_messages ||
+	    c->qcfg.max_bytes != s->qcfg.max_bytes ||
+	    c->qcfg.overflow != s->qcfg.overflow ||
+	    c->qcfg.ttl_ms != s->qcfg.ttl_ms ||
+	    c->qcfg.fsync != s->qcfg.fsync ||
+	    c->qcfg.fsync_interval_ms != s->qcfg.fsync_interval_ms ||
+	    c->qcfg.spool_max_bytes != s->qcfg.spool_max_bytes) {
+		tth_queue_cfg_live(c, &s->qcfg);
+		changed = 1;
+	}
 	/* subscriptions: new ones are made now; dropped ones are no longer
 	   made after a reconnect (there is no unsubscribe) */
 	if (c->nsubs != s->nsubs)
@@ -139,6 +152,9 @@ static void replace_now(tether_conn *c, tether_conn *s)
 	SWAP(c->endpoints, s->endpoints);
 	SWAP(c->n_endpoints, s->n_endpoints);
 	SWAP(c->opts, s->opts);
+	SWAP(c->spool_dir, s->spool_dir);
+	c->qcfg.spool_dir = c->spool_dir;
+	s->qcfg.spool_dir = s->spool_dir;
 	free(c->redirect_uri);
 	c->redirect_uri = NULL;
 	tth_conn_free(s);
