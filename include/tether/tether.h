@@ -552,9 +552,12 @@ TETHER_EXPORT int tether_conn_classify(tether_conn *c, const char *key,
 TETHER_EXPORT int tether_conn_start(tether_conn *c);
 
 /**
- * @brief Check the transport options now, without connecting: the link is
- *   created from the options (as tether_conn_start() does) and freed at
- *   once. Creates the manager's transport context if it has none yet.
+ * @brief Check the transport options now, without connecting: the
+ *   transport reads them as tether_conn_start() would. The built-in
+ *   transports do that without their context (no thread, no library
+ *   state); a transport without a `check` op gets a link created from
+ *   the options and freed at once (creating the manager's transport
+ *   context if it has none yet).
  * @return 0, TETHER_ECONFIG (every problem in tether_conn_error(), one per
  *   line, "key: what was expected, what was found"), TETHER_ESTATE
  *   (started), TETHER_EINVAL, TETHER_ENOMEM, or the error of a transport
