@@ -5,6 +5,8 @@ UNIT_SUITES = \
 	tests/check_rng \
 	tests/check_params \
 	tests/check_timer_heap \
+	tests/check_queue \
+	tests/check_spool \
 	tests/check_limiter \
 	tests/check_machine \
 	tests/check_engine \
@@ -70,6 +72,12 @@ tests_check_params_LDADD = $(TEST_COMMON_LDADD)
 tests_check_timer_heap_SOURCES = tests/check_timer_heap.c tests/check-int.h
 tests_check_timer_heap_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_timer_heap_LDADD = $(TEST_COMMON_LDADD)
+tests_check_queue_SOURCES = tests/check_queue.c tests/check-int.h
+tests_check_queue_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_queue_LDADD = $(TEST_COMMON_LDADD)
+tests_check_spool_SOURCES = tests/check_spool.c tests/check-int.h
+tests_check_spool_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_spool_LDADD = $(TEST_COMMON_LDADD)
 tests_check_limiter_SOURCES = tests/check_limiter.c tests/check-int.h
 tests_check_limiter_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_limiter_LDADD = $(TEST_COMMON_LDADD)
