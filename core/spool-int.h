@@ -133,8 +133,9 @@ void tth_spool_close(struct tth_spool *sp);
 /*
  * Appends msg (qos, retain, binary, topic, payload) with the caller's
  * opaque expires (0 = none), syncing per policy before returning.
- * @param id receives the spool id (> 0, increasing, unique for the
- *   directory's lifetime while it holds any file).
+ * @param id receives the spool id (> 0). Ids increase while the spool
+ *   is open; after a restart they continue after the highest id still on
+ *   disk, so an id none of whose records is left may be given again.
  * @return 0, TETHER_EFULL (the spool would exceed max_bytes),
  *   TETHER_ETOOBIG (topic longer than 65535 bytes, or a record larger
  *   than max_bytes), TETHER_EINVAL, TETHER_EIO (tth_spool_error(); the
@@ -213,6 +214,7 @@ struct tth_spool {
 	int ack_fds;
 	uint64_t last_sync_ms;
 	uint64_t next_id;
+	uint64_t next_seq; /* of the next segment: never reused while open */
 	struct tth_spool_stats st;
 	char err[256];
 };

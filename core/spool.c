@@ -364,7 +364,7 @@ static int write_at(struct tth_spool *sp, int fd, const char *name,
 /* A new active segment after the last one. */
 static int rotate(struct tth_spool *sp)
 {
-	uint64_t seq = sp->nsegs ? sp->segs[sp->nsegs - 1]->seq + 1 : 1;
+	uint64_t seq = sp->next_seq;
 	struct tth_spool_seg *old = tth_spool_active(sp), *s;
 	char name[TTH_SPOOL_NAME_LEN];
 	int fd, rc;
@@ -383,6 +383,10 @@ static int rotate(struct tth_spool *sp)
 		free(s);
 		return TETHER_ENOMEM;
 	}
+	/* acks of an older segment of that number must not apply to this
+	   one (only possible after a failed unlink) */
+	tth_spool_seg_name(name, seq, "ack");
+	unlinkat(sp->dir_fd, name, 0);
 	tth_spool_seg_name(name, seq, "seg");
 	fd = openat(sp->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
 		    0600);
@@ -399,6 +403,7 @@ static int rotate(struct tth_spool *sp)
 		return rc;
 	}
 	sp->active_fd = fd;
+	sp->next_seq = seq + 1;
 	sp->st.segments++;
 	return 0;
 }

@@ -409,6 +409,11 @@ static int recover_all(struct tth_spool *sp,
 	if (rc.max_id < last_id)
 		rc.max_id = last_id;
 	sp->next_id = rc.max_id + 1;
+	sp->next_seq = 1;
+	if (segs.n && segs.v[segs.n - 1] >= sp->next_seq)
+		sp->next_seq = segs.v[segs.n - 1] + 1;
+	if (acks.n && acks.v[acks.n - 1] >= sp->next_seq)
+		sp->next_seq = acks.v[acks.n - 1] + 1;
 	free(rc.msgs);
 	free(rc.topic);
 	free(segs.v);

@@ -23,6 +23,15 @@ if HAVE_CHECK
 check_PROGRAMS += $(UNIT_SUITES)
 TESTS += $(UNIT_SUITES)
 endif
+# Crash test for the spool: child processes killed with SIGKILL.
+CRASH_SUITES = tests/spool_crash
+if HAVE_CHECK
+check_PROGRAMS += $(CRASH_SUITES)
+TESTS += $(CRASH_SUITES)
+endif
+tests_spool_crash_SOURCES = tests/spool_crash.c tests/check-int.h
+tests_spool_crash_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_spool_crash_LDADD = $(TEST_COMMON_LDADD)
 # Integration suites: real peers (tests/harness) on loopback, real time.
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
 	tests/check_metrics
