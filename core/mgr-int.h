@@ -47,6 +47,7 @@ uint64_t tth_mgr_limiter_waits(tether_mgr *m);
 
 struct tth_post;
 struct tth_linkmon;
+struct tth_spool;
 
 struct tctx {
 	const struct tether_transport_ops *ops;
@@ -125,6 +126,9 @@ struct tether_conn {
 	struct tth_queue q;
 	int q_ready;
 	struct tth_etimer ttl_timer;
+	struct tth_spool *spool;  /* opened at the first start; NULL: none */
+	struct tth_etimer flush_timer; /* fsync INTERVAL */
+	char *spool_warnings;     /* of its recovery, until told (loop) */
 	atomic_int kicked;      /* a pump is posted */
 	int in_resume;          /* inside the resume hook (loop thread) */
 	int session_present;    /* of the latest up (loop thread) */
@@ -155,6 +159,10 @@ void tth_outbox_up(tether_conn *c);
 void tth_outbox_emit(tether_conn *c, struct tth_qout *out);
 void tth_outbox_set_limits(tether_conn *c, const struct tether_queue_cfg *q,
 			   struct tth_qout *out);
+/* First start: open the spool, queue what it kept (0, or an error with
+   c->error set); its recovery warnings as events (loop thread). */
+int tth_outbox_open_spool(tether_conn *c);
+void tth_outbox_warnings(tether_conn *c);
 /* What outbox.c needs of mgr.c: a pump on the loop (coalesced), dropped
    entries to report from the loop (out is emptied), one SENT event. */
 void tth_conn_kick(tether_conn *c);

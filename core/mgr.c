@@ -546,6 +546,7 @@ static void run_post(tether_mgr *m, struct tth_post *p)
 		tth_outbox_sent(c, p->attempt, p->msg_id, p->flag);
 		break;
 	case C_START:
+		tth_outbox_warnings(c);
 		tth_engine_start(e, &c->ec);
 		break;
 	case C_STOP:
@@ -979,6 +980,7 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 			tth_econn_detach(&m->eng, &c->ec);
 		tth_engine_cancel(&m->eng, &c->hb_timer);
 		tth_engine_cancel(&m->eng, &c->ttl_timer);
+		tth_engine_cancel(&m->eng, &c->flush_timer);
 		c->tops->abort(c->link, c->ec.m.attempt_id);
 		c->tops->link_free(c->link);
 		c->link = NULL;
@@ -1303,6 +1305,9 @@ int tth_conn_prepare(tether_conn *c)
 		if (rc != 0)
 			return rc;
 	}
+	rc = tth_outbox_open_spool(c);
+	if (rc != 0)
+		return rc;
 	rc = make_link(c, &c->link);
 	if (rc != 0)
 		return rc;

@@ -15,11 +15,13 @@
 #include "config.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "mgr-int.h"
+#include "spool-int.h"
 #include "timer_heap-int.h"
 #include "util-int.h"
 
@@ -36,7 +38,27 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The spool keeps deadlines across restarts: wall-clock ms. */
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t msg_ttl(const tether_conn *c, const struct tether_message *m)
+{
+	return m->ttl_ms ? m->ttl_ms : c->qcfg.ttl_ms;
+}
+
+/* Whether msg goes to the spool (DESIGN §5: QoS >= 1 only). */
+static int spooled(const tether_conn *c, const struct tether_message *m)
+{
+	return c->spool && m->qos >= 1;
+}
+
 static void ttl_fire(struct tth_engine *e, struct tth_etimer *et);
+static void flush_fire(struct tth_engine *e, struct tth_etimer *et);
 
 /* Whether err says the message itself is wrong (dropped), rather than
    that the link could not carry it (kept, sent again on the next link). */
@@ -70,6 +92,7 @@ int tth_outbox_init(tether_conn *c)
 		return TETHER_ENOMEM;
 	tth_queue_init(&c->q, &lim);
 	tth_etimer_init(&c->ttl_timer, ttl_fire);
+	tth_etimer_init(&c->flush_timer, flush_fire);
 	c->q_ready = 1;
 	return 0;
 }
@@ -79,13 +102,24 @@ void tth_outbox_cleanup(tether_conn *c)
 	if (!c->q_ready)
 		return;
 	tth_queue_cleanup(&c->q);
+	tth_spool_close(c->spool);
+	c->spool = NULL;
+	free(c->spool_warnings);
+	c->spool_warnings = NULL;
 	pthread_mutex_destroy(&c->qmu);
 	c->q_ready = 0;
 }
 
-/* One outcome: the event, the metrics; e is freed. */
+/* One outcome: the event, the metrics; e is freed. A spooled message
+   leaves the spool too, unless the connection closed with it undelivered:
+   then the next start sends it again. */
 static void finish(tether_conn *c, struct tth_qentry *e, int err)
 {
+	if (e->spool_id && c->spool && err != TETHER_ECLOSED) {
+		pthread_mutex_lock(&c->qmu);
+		tth_spool_ack(c->spool, e->spool_id);
+		pthread_mutex_unlock(&c->qmu);
+	}
 	if (err == 0)
 		tth_metrics_message(c, 1); /* metrics */
 	else
@@ -114,6 +148,33 @@ static void arm_ttl(tether_conn *c)
 		tth_engine_cancel(&c->mgr->eng, &c->ttl_timer);
 	else
 		tth_engine_arm(&c->mgr->eng, &c->ttl_timer, next);
+}
+
+/* fsync INTERVAL: flush when the spool says so (loop thread). */
+static void arm_flush(tether_conn *c)
+{
+	uint64_t next;
+
+	if (!c->spool)
+		return;
+	pthread_mutex_lock(&c->qmu);
+	next = tth_spool_next_flush(c->spool);
+	pthread_mutex_unlock(&c->qmu);
+	if (next == TTH_NEVER)
+		tth_engine_cancel(&c->mgr->eng, &c->flush_timer);
+	else
+		tth_engine_arm(&c->mgr->eng, &c->flush_timer, next);
+}
+
+static void flush_fire(struct tth_engine *e, struct tth_etimer *et)
+{
+	tether_conn *c = TTH_CONTAINER_OF(et, tether_conn, flush_timer);
+
+	(void)e;
+	pthread_mutex_lock(&c->qmu);
+	tth_spool_flush(c->spool, now_ms());
+	pthread_mutex_unlock(&c->qmu);
+	arm_flush(c);
 }
 
 static void ttl_fire(struct tth_engine *e, struct tth_etimer *et)
@@ -166,6 +227,7 @@ void tth_outbox_pump(tether_conn *c)
 			finish(c, e, rc);
 	}
 	arm_ttl(c);
+	arm_flush(c);
 	if (more)
 		tth_conn_kick(c);
 }
@@ -260,8 +322,21 @@ TETHER_EXPORT int tether_conn_send(tether_conn *c,
 	first = tether_mgr_is_loop_thread(c->mgr) && c->in_resume;
 	tth_qout_init(&out);
 	pthread_mutex_lock(&c->qmu);
-	rc = first ? tth_queue_push_first(&c->q, e, now_ms(), &out)
-		   : tth_queue_push(&c->q, e, now_ms(), &out);
+	rc = 0;
+	if (spooled(c, msg)) {
+		uint64_t ttl = msg_ttl(c, msg);
+		/* durable before send returns (per the fsync policy) */
+		rc = tth_spool_append(c->spool, msg, ttl ? wall_ms() + ttl : 0,
+				      now_ms(), &e->spool_id);
+		if (rc == TETHER_ENOMEM || rc == TETHER_EINVAL)
+			rc = rc == TETHER_ENOMEM ? rc : TETHER_EIO;
+	}
+	if (rc == 0) {
+		rc = first ? tth_queue_push_first(&c->q, e, now_ms(), &out)
+			   : tth_queue_push(&c->q, e, now_ms(), &out);
+		if (rc != 0 && e->spool_id)
+			tth_spool_ack(c->spool, e->spool_id); /* undone */
+	}
 	pthread_mutex_unlock(&c->qmu);
 	if (rc != 0) {
 		tth_qentry_free(e);
@@ -286,4 +361,151 @@ TETHER_EXPORT size_t tether_conn_queued(const tether_conn *c)
 	n = tth_queue_waiting(&c->q);
 	pthread_mutex_unlock((pthread_mutex_t *)&c->qmu);
 	return n;
+}
+
+/* ------------------------------------------------------------- spool */
+
+struct recovery {
+	tether_conn *c;
+	struct tth_qout got;
+	char *warn;
+	size_t warn_len;
+	int oom;
+};
+
+static int recovered_message(void *ud, uint64_t id, uint64_t expires,
+			     const struct tether_message *msg)
+{
+	struct recovery *r = ud;
+	struct tether_message m = *msg;
+	struct tth_qentry *e;
+	uint64_t wall = wall_ms();
+
+	m.ttl_ms = 0;
+	if (expires)
+		m.ttl_ms = expires > wall ? expires - wall : 1;
+	e = tth_qentry_new(&m, atomic_fetch_add(&r->c->next_msg_id, 1));
+	if (!e)
+		return TETHER_ENOMEM;
+	e->spool_id = id;
+	/* kept in order on a private list until the queue takes them */
+	e->next = NULL;
+	e->prev = r->got.tail;
+	if (r->got.tail)
+		r->got.tail->next = e;
+	else
+		r->got.head = e;
+	r->got.tail = e;
+	r->got.n++;
+	return 0;
+}
+
+static void recovered_warning(void *ud, const char *file, uint64_t offset,
+			      const char *what)
+{
+	struct recovery *r = ud;
+	char line[512];
+	int n = snprintf(line, sizeof(line), "spool %s/%s at byte %llu: %s\n",
+			 r->c->spool_dir, file, (unsigned long long)offset,
+			 what);
+	char *w;
+
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	w = realloc(r->warn, r->warn_len + (size_t)n + 1);
+	if (!w) {
+		r->oom = 1;
+		return;
+	}
+	memcpy(w + r->warn_len, line, (size_t)n + 1);
+	r->warn = w;
+	r->warn_len += (size_t)n;
+}
+
+/*
+ * First start of a connection with a spool: open it and put what it kept
+ * in front of the queue, oldest first; messages accepted before the start
+ * follow (the QoS >= 1 ones are appended to the spool now). Recovered
+ * messages get new ids; their outcomes come as SENT events like any.
+ */
+int tth_outbox_open_spool(tether_conn *c)
+{
+	struct recovery r = {.c = c};
+	struct tth_spool_recover_ops ops = {recovered_message,
+					    recovered_warning};
+	struct tth_spool_cfg scfg;
+	struct tth_qout before, out;
+	struct tth_qentry *e;
+	int rc;
+
+	if (!c->spool_dir || c->spool)
+		return 0;
+	tth_qout_init(&r.got);
+	rc = tth_spool_cfg_from_queue(&scfg, &c->qcfg);
+	if (rc == 0)
+		rc = tth_spool_open(&c->spool, c->spool_dir, &scfg, &ops, &r,
+				    c->error, sizeof(c->error));
+	if (rc != 0) {
+		tth_qout_free_all(&r.got);
+		free(r.warn);
+		c->spool = NULL;
+		if (!c->error[0])
+			snprintf(c->error, sizeof(c->error), "spool %s: %s",
+				 c->spool_dir, tether_strerror(rc));
+		return rc;
+	}
+	tth_qout_init(&before);
+	tth_qout_init(&out);
+	pthread_mutex_lock(&c->qmu);
+	tth_queue_drain(&c->q, 0, &before); /* nothing in flight yet */
+	while ((e = tth_qout_pop(&r.got)))
+		if (tth_queue_push(&c->q, e, now_ms(), &out) != 0)
+			tth_qentry_free(e); /* beyond the bounds: kept on disk */
+	while ((e = tth_qout_pop(&before))) {
+		if (spooled(c, &e->msg) && !e->spool_id) {
+			uint64_t ttl = e->expires_ms == TTH_NEVER
+					       ? 0
+					       : e->expires_ms - now_ms();
+			tth_spool_append(c->spool, &e->msg,
+					 ttl ? wall_ms() + ttl : 0, now_ms(),
+					 &e->spool_id);
+		}
+		if (tth_queue_push(&c->q, e, now_ms(), &out) != 0) {
+			e->err = TETHER_EFULL;
+			e->next = e->prev = NULL;
+			if (out.tail)
+				out.tail->next = e, e->prev = out.tail;
+			else
+				out.head = e;
+			out.tail = e;
+			out.n++;
+		}
+	}
+	pthread_mutex_unlock(&c->qmu);
+	if (out.n)
+		tth_conn_post_dropped(c, &out);
+	c->spool_warnings = r.warn;
+	return 0;
+}
+
+/* Warnings of the spool's recovery, as events (loop thread, once). */
+void tth_outbox_warnings(tether_conn *c)
+{
+	char *w = c->spool_warnings, *line;
+
+	if (!w)
+		return;
+	c->spool_warnings = NULL;
+	for (line = w; *line;) {
+		size_t n = strcspn(line, "\n");
+		char saved = line[n];
+
+		line[n] = '\0';
+		tth_conn_event(c, TETHER_EV_WARNING, line);
+		line[n] = saved;
+		line += n + (saved != '\0');
+	}
+	free(w);
 }

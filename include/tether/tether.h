@@ -289,11 +289,13 @@ enum tether_event_type {
 	TETHER_EV_MESSAGE,   /**< a message arrived: `message` */
 	TETHER_EV_SENT,      /**< send `msg_id` settled: `error` 0 = delivered,
 				  else dropped and why (see tether_conn_send) */
-	TETHER_EV_RELOAD     /**< a reload changed the connection; `detail`:
+	TETHER_EV_RELOAD,    /**< a reload changed the connection; `detail`:
 				  "live" (settings swapped), "restart" (link
 				  settings changed), "added", "removed" */
+	TETHER_EV_WARNING    /**< something to tell, nothing failed; `detail`
+				  (a damaged spool record skipped...) */
 };
-#define TETHER_EVENT_COUNT 12
+#define TETHER_EVENT_COUNT 13
 
 /**
  * @brief Name of an event type ("retry").
