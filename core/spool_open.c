@@ -87,6 +87,7 @@ struct recover {
 	char *topic;      /* NUL-terminated copy for the callback */
 	size_t captopic;
 	uint64_t warnings;
+	uint64_t skips;
 };
 
 static void warn(struct recover *rc, uint64_t off, const char *fmt, ...)
@@ -101,6 +102,9 @@ static void warn(struct recover *rc, uint64_t off, const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	rc->warnings++;
+	/* a skipped record stays in its file; a cut tail is gone */
+	if (strstr(what, "skipped"))
+		rc->skips++;
 	if (rc->ops && rc->ops->warning)
 		rc->ops->warning(rc->ud, rc->file, off, what);
 }
@@ -414,7 +418,7 @@ static int recover_all(struct tth_spool *sp,
 		sp->next_seq = segs.v[segs.n - 1] + 1;
 	if (acks.n && acks.v[acks.n - 1] >= sp->next_seq)
 		sp->next_seq = acks.v[acks.n - 1] + 1;
-	sp->damaged = rc.warnings > 0;
+	sp->damaged = rc.skips > 0;
 	free(rc.msgs);
 	free(rc.topic);
 	free(segs.v);
