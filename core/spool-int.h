@@ -138,8 +138,9 @@ void tth_spool_close(struct tth_spool *sp);
  *   disk, so an id none of whose records is left may be given again.
  * @return 0, TETHER_EFULL (the spool would exceed max_bytes),
  *   TETHER_ETOOBIG (topic longer than 65535 bytes, or a record larger
- *   than max_bytes), TETHER_EINVAL, TETHER_EIO (tth_spool_error(); the
- *   segment is cut back to its last whole record), TETHER_ENOMEM.
+ *   than max_bytes), TETHER_EINVAL, TETHER_EIO (tth_spool_error(): the
+ *   write or the sync failed; the segment is cut back to its last whole
+ *   record, nothing to undo), TETHER_ENOMEM.
  */
 int tth_spool_append(struct tth_spool *sp, const struct tether_message *msg,
 		     uint64_t expires, uint64_t now_ms, uint64_t *id);

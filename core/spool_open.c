@@ -295,7 +295,7 @@ static int recover_file(struct recover *rc, const char *name, rec_fn fn,
 			void *arg, uint8_t **buf, uint64_t *size)
 {
 	struct tth_spool *sp = rc->sp;
-	size_t len, keep;
+	size_t len = 0, keep;
 	int fd, err;
 
 	rc->file = name;
