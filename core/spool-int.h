@@ -90,8 +90,8 @@ struct tth_spool_cfg {
  *   inside the directory, what a sentence ("bad body checksum: record
  *   skipped (57 bytes)").
  * Either may be NULL. When the open fails after messages were reported,
- * the caller discards them (the files are untouched by a failed open,
- * apart from truncated tails).
+ * the caller discards them (a failed open changes no file, apart from
+ * cutting torn tails and removing orphan .ack files).
  */
 struct tth_spool_recover_ops {
 	int (*message)(void *ud, uint64_t id, uint64_t expires,
