@@ -218,6 +218,9 @@ struct tth_spool {
 	uint64_t next_seq; /* of the next segment: never reused while open */
 	struct tth_spool_stats st;
 	char err[256];
+	/* recovery skipped or cut damaged records: appends go to a new
+	   segment, so the damaged one goes once its messages are acked */
+	int damaged;
 };
 
 

@@ -414,6 +414,7 @@ static int recover_all(struct tth_spool *sp,
 		sp->next_seq = segs.v[segs.n - 1] + 1;
 	if (acks.n && acks.v[acks.n - 1] >= sp->next_seq)
 		sp->next_seq = acks.v[acks.n - 1] + 1;
+	sp->damaged = rc.warnings > 0;
 	free(rc.msgs);
 	free(rc.topic);
 	free(segs.v);
@@ -427,7 +428,7 @@ static int resume_appending(struct tth_spool *sp)
 	struct tth_spool_seg *last = sp->nsegs ? sp->segs[sp->nsegs - 1] : NULL;
 	char name[TTH_SPOOL_NAME_LEN];
 
-	if (last && last->size < sp->cfg.segment_bytes) {
+	if (last && last->size < sp->cfg.segment_bytes && !sp->damaged) {
 		tth_spool_seg_name(name, last->seq, "seg");
 		sp->active_fd = openat(sp->dir_fd, name, O_WRONLY | O_CLOEXEC);
 		if (sp->active_fd < 0)
