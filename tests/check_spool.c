@@ -157,6 +157,7 @@ START_TEST(test_spool_torn_tail_every_offset)
 	read_whole(SEG1, &orig, &olen);
 	ck_assert_uint_eq(olen, len);
 	for (size_t cut = last; cut < len; cut++) {
+		remove_segments(); /* what the last round appended */
 		write_whole(SEG1, orig, cut);
 		reopen();
 		ck_assert_uint_eq(ngot, 4);
@@ -172,7 +173,8 @@ START_TEST(test_spool_torn_tail_every_offset)
 				      "%s", warn_what);
 		}
 		ck_assert_int_eq(file_size(SEG1), (off_t)last);
-		/* appending goes on cleanly after the cut */
+		/* appending goes on cleanly after the cut (in a new segment
+		   when the last one was damaged) */
 		append_n(6, 5, 0);
 		reopen();
 		ck_assert_int_eq(nwarn, 0);
@@ -206,6 +208,19 @@ START_TEST(test_spool_bad_body_checksum_skipped)
 	ck_assert_msg(strstr(warn_what, "checksum") != NULL, "%s", warn_what);
 	ck_assert_int_eq(file_size(SEG1), (off_t)len); /* nothing cut */
 	ck_assert_uint_eq(append_n(6, 1, 0), 6); /* ids go on */
+	/* ... in a new segment; the damaged one goes with its last ack, and
+	   the warning with it */
+	ck_assert_int_eq(count_files("seg"), 2);
+	reopen();
+	ck_assert_int_eq(nwarn, 1);
+	ck_assert_uint_eq(ngot, 5);
+	for (size_t i = 0; i < 4; i++)
+		ck_assert_int_eq(tth_spool_ack(sp, got[i].id), 0);
+	ck_assert_int_eq(file_size(SEG1), -1);
+	reopen();
+	ck_assert_int_eq(nwarn, 0);
+	ck_assert_uint_eq(ngot, 1);
+	assert_got(0, 6, 1);
 	free(buf);
 }
 END_TEST

@@ -218,6 +218,22 @@ int count_files(const char *ext)
 	return n;
 }
 
+void remove_segments(void)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+
+		if (l > 4 && (strcmp(de->d_name + l - 4, ".seg") == 0 ||
+			      strcmp(de->d_name + l - 4, ".ack") == 0))
+			ck_assert_int_eq(unlink(path_of(de->d_name)), 0);
+	}
+	closedir(d);
+}
+
 void read_whole(const char *name, unsigned char **buf, size_t *len)
 {
 	FILE *f = fopen(path_of(name), "rb");

@@ -48,6 +48,7 @@ void assert_got(size_t i, uint64_t n, size_t len);
 const char *path_of(const char *name);
 off_t file_size(const char *name); /* -1: no such file */
 int count_files(const char *ext);  /* in the spool directory */
+void remove_segments(void);        /* every .seg and .ack file */
 void read_whole(const char *name, unsigned char **buf, size_t *len);
 void write_whole(const char *name, const unsigned char *buf, size_t len);
 
