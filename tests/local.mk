@@ -87,7 +87,8 @@ tests_check_timer_heap_LDADD = $(TEST_COMMON_LDADD)
 tests_check_queue_SOURCES = tests/check_queue.c tests/check-int.h
 tests_check_queue_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_queue_LDADD = $(TEST_COMMON_LDADD)
-tests_check_spool_SOURCES = tests/check_spool.c tests/check-int.h
+tests_check_spool_SOURCES = tests/check_spool.c tests/check_spool_segments.c \
+	tests/spool-test.c tests/spool-test.h tests/check-int.h
 tests_check_spool_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_spool_LDADD = $(TEST_COMMON_LDADD)
 tests_check_limiter_SOURCES = tests/check_limiter.c tests/check-int.h
