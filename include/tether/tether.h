@@ -598,8 +598,11 @@ enum tether_fsync {
  */
 struct tether_queue_cfg {
 	uint32_t size;              /**< sizeof(struct tether_queue_cfg) */
-	uint32_t max_messages;      /**< queued (not yet handed to the
-					 transport) messages; default 10000 */
+	uint32_t max_messages;      /**< messages held: waiting, plus handed
+					 to the transport and not yet
+					 reported (so memory stays bounded
+					 and a reconnect never has to drop
+					 to put them back); default 10000 */
 	uint64_t max_bytes;         /**< their payload + topic bytes; 8 MiB */
 	enum tether_overflow overflow; /**< default DROP_OLDEST */
 	uint64_t ttl_ms;            /**< default message TTL; 0 = none */
