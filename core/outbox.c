@@ -436,6 +436,7 @@ int tth_outbox_open_spool(tether_conn *c)
 	struct tth_spool_recover_ops ops = {recovered_message,
 					    recovered_warning};
 	struct tth_spool_cfg scfg;
+	struct tth_spool *sp = NULL;
 	struct tth_qout before, out;
 	struct tth_qentry *e;
 	int rc;
@@ -445,12 +446,11 @@ int tth_outbox_open_spool(tether_conn *c)
 	tth_qout_init(&r.got);
 	rc = tth_spool_cfg_from_queue(&scfg, &c->qcfg);
 	if (rc == 0)
-		rc = tth_spool_open(&c->spool, c->spool_dir, &scfg, &ops, &r,
+		rc = tth_spool_open(&sp, c->spool_dir, &scfg, &ops, &r,
 				    c->error, sizeof(c->error));
 	if (rc != 0) {
 		tth_qout_free_all(&r.got);
 		free(r.warn);
-		c->spool = NULL;
 		if (!c->error[0])
 			snprintf(c->error, sizeof(c->error), "spool %s: %s",
 				 c->spool_dir, tether_strerror(rc));
@@ -459,6 +459,7 @@ int tth_outbox_open_spool(tether_conn *c)
 	tth_qout_init(&before);
 	tth_qout_init(&out);
 	pthread_mutex_lock(&c->qmu);
+	c->spool = sp; /* senders read it under the lock */
 	tth_queue_drain(&c->q, 0, &before); /* nothing in flight yet */
 	while ((e = tth_qout_pop(&r.got)))
 		if (tth_queue_push(&c->q, e, now_ms(), &out) != 0)
