@@ -47,7 +47,8 @@ tests_check_ws_LDADD = $(ITEST_LDADD)
 tests_check_link_SOURCES = tests/check_link.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_link_CFLAGS = $(ITEST_CFLAGS)
 tests_check_link_LDADD = $(ITEST_LDADD)
-tests_check_mqtt_SOURCES = tests/check_mqtt.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_mqtt_SOURCES = tests/check_mqtt.c tests/itest.c tests/itest.h tests/check-int.h \
+	tests/harness/paho_client.c tests/harness/paho_client.h
 tests_check_mqtt_CFLAGS = $(ITEST_CFLAGS)
 tests_check_mqtt_LDADD = $(ITEST_LDADD)
 tests_check_tls_SOURCES = tests/check_tls.c tests/itest.c tests/itest.h tests/check-int.h

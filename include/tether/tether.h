@@ -312,6 +312,23 @@ typedef struct tether_conn tether_conn;
 typedef struct tether_params tether_params;
 
 /**
+ * An MQTT 5 property of an inbound message: a string or binary value
+ * (value/len), or a number.
+ */
+struct tether_property {
+	const char *name;  /**< "content_type", "response_topic",
+			        "correlation_data", "payload_format_indicator",
+			        "message_expiry_interval",
+			        "subscription_identifier", "topic_alias"; for a
+			        User Property its own name (user = 1) */
+	const void *value; /**< the bytes (NUL-terminated for strings); NULL
+			        for a number */
+	size_t len;
+	uint64_t number;   /**< the value of a numeric property */
+	int user;          /**< a User Property */
+};
+
+/**
  * A message, outbound (tether_conn_send) or inbound (TETHER_EV_MESSAGE).
  * Inbound, every pointer is valid only during the callback.
  */
@@ -325,7 +342,12 @@ struct tether_message {
 	int binary;          /**< WebSocket: 1 binary frame, 0 text */
 	uint64_t ttl_ms;     /**< outbound: dropped (TETHER_EEXPIRED) when not
 				  sent within this time; 0 = the queue's ttl */
-	int dup;             /**< inbound MQTT: the DUP flag */
+	int dup;             /**< inbound MQTT: the DUP flag; outbound: set
+				  by tether on a message sent again */
+	const struct tether_property *props; /**< inbound MQTT 5: its
+						 properties (else NULL);
+						 outbound: ignored */
+	size_t nprops;
 };
 
 /**
