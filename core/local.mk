@@ -12,7 +12,7 @@ libtether_internal_la_SOURCES = \
 	core/timer_heap.c core/timer_heap-int.h \
 	core/limiter.c core/limiter-int.h \
 	core/machine.c core/machine-int.h \
-	core/engine.c core/engine-int.h \
+	core/engine.c core/engine-int.h core/coord.c \
 	core/sim.c \
 	core/mgr.c core/mgr-int.h \
 	core/metrics.c \
