@@ -111,8 +111,9 @@ struct tth_engine {
 /* The manager's default limiter (DESIGN §3; reasoning in docs/policies.md,
  * "Coordinated recovery"): releases 2,000 waiting connections in 2 s, and
  * no 1 s window ever holds more than 1,000 attempts. */
-#define TTH_DEFAULT_CONNECTS_PER_SECOND 1000.0
-#define TTH_DEFAULT_BURST 1
+#define TTH_DEFAULT_CONNECTS_PER_SECOND \
+	((double)TETHER_DEFAULT_CONNECTS_PER_SECOND)
+#define TTH_DEFAULT_BURST TETHER_DEFAULT_BURST
 
 /* The limiter starts at the defaults above (see tth_engine_set_limits). */
 void tth_engine_init(struct tth_engine *e, uint64_t (*clock)(void *),
