@@ -406,38 +406,49 @@ static int still_trying(const struct tth_econn *c)
 	}
 }
 
+static int says_unreachable(const struct tth_econn *c)
+{
+	if (!c->m.has_reason)
+		return 0;
+	switch (c->m.reason.cls) {
+	case TETHER_CLASS_TRANSIENT:
+	case TETHER_CLASS_OVERLOAD:
+	case TETHER_CLASS_TIMEOUT:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 void tth_coord_after(struct tth_engine *e, struct tth_econn *c,
 		     enum tether_state old_state, uint32_t old_endpoint)
 {
-	if (old_state == TETHER_STATE_CONNECTING &&
+	struct tth_group *g = group_of(c, old_endpoint);
+
+	if (g && old_state == TETHER_STATE_CONNECTING &&
 	    c->m.state != TETHER_STATE_CONNECTING) {
-		struct tth_group *g = group_of(c, old_endpoint);
-		if (g && c->m.state == TETHER_STATE_ONLINE) {
+		if (c->m.state == TETHER_STATE_ONLINE ||
+		    (c->m.has_reason &&
+		     (c->m.reason.cls == TETHER_CLASS_FATAL ||
+		      c->m.reason.cls == TETHER_CLASS_REDIRECT)))
+			/* The server answered: it is up. */
 			group_healthy(e, g);
-		} else if (g && c->m.has_reason) {
-			switch (c->m.reason.cls) {
-			case TETHER_CLASS_FATAL:
-			case TETHER_CLASS_REDIRECT:
-				/* The server answered: it is up. */
-				group_healthy(e, g);
-				break;
-			case TETHER_CLASS_TRANSIENT:
-			case TETHER_CLASS_OVERLOAD:
-			case TETHER_CLASS_TIMEOUT:
-				group_failing(e, g, c);
-				break;
-			default:
-				break;
-			}
-		}
+		else if (says_unreachable(c))
+			group_failing(e, g, c);
+	} else if (g && old_state == TETHER_STATE_ONLINE &&
+		   c->m.state != TETHER_STATE_ONLINE &&
+		   c->m.state != TETHER_STATE_CLOSING && says_unreachable(c)) {
+		/* A lost link makes the endpoint suspect: the next attempt
+		   on it is a probe. Without this, a server that stops
+		   answering (blackhole) would see one attempt from every
+		   connection before the first connect timeout says so. */
+		group_failing(e, g, c);
 	}
 	if (still_trying(c))
 		return;
-	for (uint32_t i = 0; i < c->nkeys; i++) {
-		struct tth_group *g = c->groups[i];
-		if (g && g->prober == c)
-			hand_on(e, g);
-	}
+	for (uint32_t i = 0; i < c->nkeys; i++)
+		if (c->groups[i] && c->groups[i]->prober == c)
+			hand_on(e, c->groups[i]);
 }
 
 void tth_coord_detach(struct tth_engine *e, struct tth_econn *c)
