@@ -81,9 +81,15 @@ struct tether_conn {
 	size_t nsubs;
 	int inited;             /* machine initialised (first start) */
 	int needs_network;      /* some endpoint is not on loopback */
+	int uncoordinated;      /* coordinated recovery off (core/conn_coord.c) */
 	void *userdata;
 	struct tth_conn_metrics met;
 	char error[1024];
 };
+
+/* core/conn_coord.c: hand c's endpoint keys to its machine (after
+ * tth_econn_init, before the first start is posted). */
+#define TTH_KEY_MAX 300
+void tth_conn_coordinate(struct tether_conn *c);
 
 #endif
