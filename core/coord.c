@@ -446,9 +446,21 @@ void tth_coord_after(struct tth_engine *e, struct tth_econn *c,
 	}
 	if (still_trying(c))
 		return;
-	for (uint32_t i = 0; i < c->nkeys; i++)
-		if (c->groups[i] && c->groups[i]->prober == c)
-			hand_on(e, c->groups[i]);
+	for (uint32_t i = 0; i < c->nkeys; i++) {
+		g = c->groups[i];
+		if (!g || g->prober != c)
+			continue;
+		if (c->m.state == TETHER_STATE_SUSPENDED &&
+		    c->m.cause == TTH_SUSP_LINK) {
+			/* The network went away: the others are about to
+			   hear it too. Hand on at the next run of the
+			   timers, so none of them attempts meanwhile. */
+			g->prober = NULL;
+			tth_engine_arm(e, &g->kick, e->now_ms);
+		} else {
+			hand_on(e, g);
+		}
+	}
 }
 
 void tth_coord_detach(struct tth_engine *e, struct tth_econn *c)

@@ -452,6 +452,31 @@ START_TEST(test_engine_coordinated_release_goes_through_the_limiter)
 }
 END_TEST
 
+START_TEST(test_engine_coordinated_link_down_wastes_no_attempt)
+{
+	outage();
+	tth_engine_fail(&eng, &conns[0], 2, &refused);
+	/* the network goes: the link monitor tells each in turn */
+	for (int i = 0; i < 4; i++)
+		tth_engine_link(&eng, &conns[i], 0);
+	advance(vnow + 1);
+	/* no attempt handed on to a waiter that was about to hear it */
+	ck_assert_int_eq(count_io('c', 0) + count_io('c', 1) + count_io('c', 2),
+			 2 + 1 + 1);
+	ck_assert_int_eq(count_io('a', 1) + count_io('a', 2), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(conns[i].m.cause, TTH_SUSP_LINK);
+	ck_assert_uint_eq(group()->nwait, 0);
+	/* it comes back: one probe for the endpoint, not three */
+	for (int i = 0; i < 4; i++)
+		tth_engine_link(&eng, &conns[i], 1);
+	ck_assert_int_eq(count_io('c', 0) + count_io('c', 1) + count_io('c', 2),
+			 2 + 1 + 1 + 1);
+	ck_assert_uint_eq(group()->nwait, 2);
+	ck_assert_int_eq(count_io('c', 3), 3); /* on its own */
+}
+END_TEST
+
 START_TEST(test_engine_endpoint_keys)
 {
 	char k[128];
@@ -500,6 +525,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_engine_coordinated_overload_slows_the_probe);
 	tcase_add_test(tc, test_engine_coordinated_probe_passes_on);
 	tcase_add_test(tc, test_engine_coordinated_release_goes_through_the_limiter);
+	tcase_add_test(tc, test_engine_coordinated_link_down_wastes_no_attempt);
 	tcase_add_test(tc, test_engine_endpoint_keys);
 	suite_add_tcase(s, tc);
 	return s;
