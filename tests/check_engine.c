@@ -4,6 +4,7 @@
  * order once the machine is consistent, and callbacks may call back in.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check-int.h"
@@ -477,6 +478,144 @@ START_TEST(test_engine_coordinated_link_down_wastes_no_attempt)
 }
 END_TEST
 
+static uint64_t rstate = 88172645463325252ull;
+static uint64_t rnd(void)
+{
+	rstate ^= rstate << 13;
+	rstate ^= rstate >> 7;
+	rstate ^= rstate << 17;
+	return rstate;
+}
+
+/* The bookkeeping agrees with the machines, and nobody waits for nobody. */
+static void check_coord_invariants(void)
+{
+	const struct tth_group *g = group();
+	uint32_t held = 0, in_flight = 0;
+
+	for (int i = 0; i < 4; i++) {
+		struct tth_econn *c = &conns[i];
+		if (c->held) {
+			ck_assert_ptr_eq(c->held, g);
+			held++;
+		}
+		if (c->m.state == TETHER_STATE_SUSPENDED &&
+		    c->m.cause == TTH_SUSP_PROBE)
+			ck_assert(c->held ||
+				  (c->ready && c->pend == TTH_PEND_RESUME));
+		else
+			ck_assert_ptr_null(c->held);
+		in_flight += c->m.state == TETHER_STATE_CONNECTING ||
+			     (c->ready && c->pend == TTH_PEND_GRANT);
+	}
+	ck_assert_uint_eq(held, g->nwait);
+	ck_assert_uint_eq(eng.lim.connecting, in_flight);
+	if (g->failing && g->nwait)
+		ck_assert(g->prober || tth_timer_armed(&g->kick.t));
+	if (!g->failing)
+		ck_assert_uint_eq(g->nwait, 0);
+}
+
+START_TEST(test_engine_coordinated_random_races)
+{
+	static const struct tether_reason busy = {.kind = TETHER_KIND_MQTT5,
+						  .code = 0x89, .by_peer = 1};
+	static const struct tether_reason fatal = {.kind = TETHER_KIND_MQTT3,
+						   .code = 4, .by_peer = 1};
+	static const char *const key[] = {"ws tcp://127.0.0.1:1"};
+	int server_up = 0, link = 1;
+
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(tth_econn_set_keys(&conns[i], key, 1), 0);
+	for (int i = 0; i < 4; i++)
+		tth_engine_start(&eng, &conns[i]);
+	for (int step = 0; step < 20000; step++) {
+		uint64_t r = rnd();
+		struct tth_econn *c = &conns[r % 4];
+		switch ((r >> 8) % 10) {
+		case 0:
+			advance(vnow + (r >> 16) % 3000);
+			break;
+		case 1:
+			if ((r >> 16) % 4 == 0)
+				tth_engine_stop(&eng, c);
+			else
+				tth_engine_start(&eng, c);
+			break;
+		case 2:
+		case 3:
+		case 4: /* the server answers the attempt in flight */
+			if (c->m.state != TETHER_STATE_CONNECTING)
+				break;
+			if (server_up)
+				tth_engine_up(&eng, c, c->m.attempt_id);
+			else
+				tth_engine_fail(&eng, c, c->m.attempt_id,
+						(r >> 16) % 5 == 0   ? &busy
+						: (r >> 16) % 7 == 0 ? &fatal
+								     : &refused);
+			break;
+		case 5:
+			if (c->m.state == TETHER_STATE_ONLINE)
+				tth_engine_down(&eng, c, c->m.attempt_id, &eof);
+			else if (c->m.state == TETHER_STATE_CLOSING)
+				tth_engine_closed(&eng, c, c->m.attempt_id);
+			break;
+		case 6:
+			server_up = !server_up;
+			break;
+		case 7:
+			if ((r >> 16) % 8 == 0) {
+				link = !link;
+				for (int i = 0; i < 4; i++)
+					tth_engine_link(&eng, &conns[i], link);
+			}
+			break;
+		default:
+			advance(vnow + (r >> 16) % 200);
+			break;
+		}
+		check_coord_invariants();
+		nio = nev = 0; /* the logs only bound each step here */
+	}
+	/* then a good day: the network and the server are back, and every
+	   connection gets online within a few policy delays */
+	if (!link)
+		for (int i = 0; i < 4; i++)
+			tth_engine_link(&eng, &conns[i], 1);
+	for (int i = 0; i < 4; i++)
+		tth_engine_start(&eng, &conns[i]);
+	for (int k = 0; k < 2000; k++) {
+		for (int i = 0; i < 4; i++) {
+			if (conns[i].m.state == TETHER_STATE_CONNECTING)
+				tth_engine_up(&eng, &conns[i],
+					      conns[i].m.attempt_id);
+			else if (conns[i].m.state == TETHER_STATE_CLOSING)
+				tth_engine_closed(&eng, &conns[i],
+						  conns[i].m.attempt_id);
+			else if (conns[i].m.state == TETHER_STATE_CLOSED)
+				tth_engine_start(&eng, &conns[i]);
+		}
+		check_coord_invariants();
+		nio = nev = 0;
+		advance(vnow + 100);
+	}
+	/* the walk went through outages, waits and releases */
+	printf("random races: %llu outages, %llu waits, %llu releases\n",
+	       (unsigned long long)group()->outages,
+	       (unsigned long long)group()->holds,
+	       (unsigned long long)group()->releases);
+	ck_assert_uint_gt(group()->outages, 10);
+	ck_assert_uint_gt(group()->holds, 10);
+	ck_assert_uint_gt(group()->releases, 10);
+	for (int i = 0; i < 4; i++)
+		ck_assert_msg(conns[i].m.state == TETHER_STATE_ONLINE,
+			      "conn %d %s cause %d", i,
+			      tether_state_name(conns[i].m.state),
+			      conns[i].m.cause);
+}
+END_TEST
+
 START_TEST(test_engine_endpoint_keys)
 {
 	char k[128];
@@ -526,6 +665,7 @@ static Suite *engine_suite(void)
 	tcase_add_test(tc, test_engine_coordinated_probe_passes_on);
 	tcase_add_test(tc, test_engine_coordinated_release_goes_through_the_limiter);
 	tcase_add_test(tc, test_engine_coordinated_link_down_wastes_no_attempt);
+	tcase_add_test(tc, test_engine_coordinated_random_races);
 	tcase_add_test(tc, test_engine_endpoint_keys);
 	suite_add_tcase(s, tc);
 	return s;
