@@ -274,11 +274,13 @@ static void print_figures(const struct tether_sim_summary *s)
 	       "(%" PRIu64 " in all, %" PRIu64 " after recovery)\n",
 	       (double)s->attempts_during_outage / s->clients, s->attempts,
 	       s->attempts - s->attempts_during_outage);
+	printf("  most attempts in flight at once during the outage: %" PRIu64
+	       "\n",
+	       s->max_in_flight_outage);
 	if (s->held)
-		printf("  waited for the shared probe: %" PRIu64 " times; most "
-		       "attempts in flight at once during the outage: %" PRIu64
-		       "\n",
-		       s->held, s->max_in_flight_outage);
+		printf("  clients waited for the shared probe %" PRIu64
+		       " times\n",
+		       s->held);
 	printf("  reconnected after the server came back: 50%% %s, 90%% %s, "
 	       "100%% %s (%u of %u; gave up: %u)\n",
 	       fmt_ms(s->reconnect_p50_ms, a, sizeof a),
