@@ -5,6 +5,8 @@ UNIT_SUITES = \
 	tests/check_rng \
 	tests/check_params \
 	tests/check_timer_heap \
+	tests/check_queue \
+	tests/check_spool \
 	tests/check_limiter \
 	tests/check_machine \
 	tests/check_engine \
@@ -21,9 +23,18 @@ if HAVE_CHECK
 check_PROGRAMS += $(UNIT_SUITES)
 TESTS += $(UNIT_SUITES)
 endif
+# Crash test for the spool: child processes killed with SIGKILL.
+CRASH_SUITES = tests/spool_crash
+if HAVE_CHECK
+check_PROGRAMS += $(CRASH_SUITES)
+TESTS += $(CRASH_SUITES)
+endif
+tests_spool_crash_SOURCES = tests/spool_crash.c tests/check-int.h
+tests_spool_crash_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_spool_crash_LDADD = $(TEST_COMMON_LDADD)
 # Integration suites: real peers (tests/harness) on loopback, real time.
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
-	tests/check_metrics tests/check_coord
+	tests/check_metrics tests/check_reload tests/check_coord
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -42,6 +53,9 @@ tests_check_mqtt_LDADD = $(ITEST_LDADD)
 tests_check_tls_SOURCES = tests/check_tls.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_tls_CFLAGS = $(ITEST_CFLAGS)
 tests_check_tls_LDADD = $(ITEST_LDADD)
+tests_check_reload_SOURCES = tests/check_reload.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_reload_CFLAGS = $(ITEST_CFLAGS)
+tests_check_reload_LDADD = $(ITEST_LDADD)
 tests_check_metrics_SOURCES = tests/check_metrics.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_metrics_CFLAGS = $(ITEST_CFLAGS)
 tests_check_metrics_LDADD = $(ITEST_LDADD)
@@ -50,9 +64,9 @@ tests_check_coord_CFLAGS = $(ITEST_CFLAGS)
 tests_check_coord_LDADD = $(ITEST_LDADD)
 
 TESTS += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
-TESTS += tests/cli_demo.sh
+TESTS += tests/cli_demo.sh tests/cli_run.sh
 EXTRA_DIST += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
-EXTRA_DIST += tests/cli_demo.sh
+EXTRA_DIST += tests/cli_demo.sh tests/cli_run.sh
 TESTS_ENVIRONMENT = top_builddir=$(top_builddir) top_srcdir=$(top_srcdir); export top_builddir top_srcdir;
 
 TEST_COMMON_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -73,6 +87,12 @@ tests_check_params_LDADD = $(TEST_COMMON_LDADD)
 tests_check_timer_heap_SOURCES = tests/check_timer_heap.c tests/check-int.h
 tests_check_timer_heap_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_timer_heap_LDADD = $(TEST_COMMON_LDADD)
+tests_check_queue_SOURCES = tests/check_queue.c tests/check-int.h
+tests_check_queue_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_queue_LDADD = $(TEST_COMMON_LDADD)
+tests_check_spool_SOURCES = tests/check_spool.c tests/check-int.h
+tests_check_spool_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_spool_LDADD = $(TEST_COMMON_LDADD)
 tests_check_limiter_SOURCES = tests/check_limiter.c tests/check-int.h
 tests_check_limiter_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_limiter_LDADD = $(TEST_COMMON_LDADD)
