@@ -168,8 +168,9 @@ START_TEST(test_coord_mqtt_one_probe_at_a_time_then_all_back)
 	ck_assert_int_ge(atomic_load(&probing_suspends), N - 1);
 	ck_assert_msg(attempts <= 2 * OUTAGE_MS / 1000 + 3,
 		      "%llu attempts", (unsigned long long)attempts);
-	/* probe interval + Paho's second + release + Paho's second */
-	ck_assert_msg(back_ms <= it_slack(4500), "back after %llu ms",
+	/* probe interval + Paho's second + release + Paho's second, with
+	   room for a loaded machine (3.5-4.2 s measured) */
+	ck_assert_msg(back_ms <= it_slack(6000), "back after %llu ms",
 		      (unsigned long long)back_ms);
 }
 END_TEST
