@@ -34,7 +34,7 @@ struct cfg_sub {
 	int qos;
 };
 
-#define CFG_TIMINGS 5
+#define CFG_TIMINGS 6
 extern const char *const tth_cfg_timing_keys[CFG_TIMINGS];
 extern const uint64_t tth_cfg_timing_defaults[CFG_TIMINGS];
 
@@ -46,6 +46,7 @@ struct cfg_conn {
 	tether_params *policy; /* resolved (no references left) */
 	char *policy_desc;     /* "type k=v ..." with defaults */
 	uint64_t timing[CFG_TIMINGS];
+	int coordinated; /* coordinated recovery (default on) */
 	int hb_set; /* heartbeat: written (ws only) */
 	uint64_t hb_interval, hb_timeout;
 	uint32_t hb_misses;

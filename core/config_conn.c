@@ -445,6 +445,7 @@ static void load_conn(struct lctx *lc, struct cfg_conn *cc, tether_params *it)
 		tth_cfg_duration(it, tth_cfg_timing_keys[i],
 				 tth_cfg_timing_defaults[i], i == 0 ? 1 : 0,
 				 DAY_MS, &cc->timing[i]);
+	tether_params_bool(it, "coordinated", 1, &cc->coordinated);
 	load_classify(lc, cc);
 	load_transport(lc, cc);
 	load_queue(lc, cc);

@@ -1222,11 +1222,13 @@ TETHER_EXPORT int tether_conn_set_timing(tether_conn *c, const char *key,
 		c->mcfg.overload_floor_ms = ms;
 	else if (strcmp(key, "failback_after") == 0)
 		c->mcfg.failback_after_ms = ms;
+	else if (strcmp(key, "probe_interval") == 0)
+		c->mcfg.probe_interval_ms = ms;
 	else {
 		set_error(c,
 			  "unknown timing '%s' (expected connect_timeout, "
-			  "close_timeout, stable_after, overload_floor or "
-			  "failback_after)",
+			  "close_timeout, stable_after, overload_floor, "
+			  "failback_after or probe_interval)",
 			  key);
 		return TETHER_EINVAL;
 	}
@@ -1354,6 +1356,7 @@ int tth_conn_prepare(tether_conn *c)
 		return rc;
 	tth_econn_init(&m->eng, &c->ec, &c->mcfg, c->policy, c->classifier,
 		       c->n_endpoints, m->seed + (uint64_t)(uintptr_t)c, c);
+	tth_conn_coordinate(c); /* coordinated recovery: endpoint keys */
 	c->needs_network = needs_network(c);
 	/* The loop has not seen this machine yet: set its link state
 	   directly (link_tracking/usable are read racily here; a change in

@@ -34,7 +34,7 @@ tests_spool_crash_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_spool_crash_LDADD = $(TEST_COMMON_LDADD)
 # Integration suites: real peers (tests/harness) on loopback, real time.
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
-	tests/check_metrics tests/check_reload
+	tests/check_metrics tests/check_reload tests/check_coord
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -60,6 +60,9 @@ tests_check_reload_LDADD = $(ITEST_LDADD)
 tests_check_metrics_SOURCES = tests/check_metrics.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_metrics_CFLAGS = $(ITEST_CFLAGS)
 tests_check_metrics_LDADD = $(ITEST_LDADD)
+tests_check_coord_SOURCES = tests/check_coord.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_coord_CFLAGS = $(ITEST_CFLAGS)
+tests_check_coord_LDADD = $(ITEST_LDADD)
 
 TESTS += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
 TESTS += tests/cli_demo.sh tests/cli_run.sh
