@@ -26,7 +26,7 @@ rm -rf "$top/build-tsan"
 mkdir "$top/build-tsan"
 (cd "$top/build-tsan" && "$top/configure" --enable-werror --enable-tsan -q &&
 	make $JOBS && CK_FORK=no make $JOBS check \
-		TESTS="tests/check_mgr tests/check_ws tests/check_mqtt tests/check_link tests/check_metrics") ||
+		TESTS="tests/check_mgr tests/check_ws tests/check_mqtt tests/check_link tests/check_metrics tests/check_reload tests/check_coord") ||
 	{ cat "$top/build-tsan/test-suite.log"; exit 1; }
 
 # The -Werror build in the tree, as README says.
