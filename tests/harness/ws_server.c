@@ -224,8 +224,6 @@ static void close_after_cb(lws_sorted_usec_list_t *sul)
 	conn_close(c, c->close_code, c->close_reason);
 }
 
-/* ---- frames in --------------------------------------------------------- */
-
 /* ---- resume ------------------------------------------------------------ */
 
 static int emit_cb(void *arg, uint64_t upto, const char *text, size_t len)
@@ -290,6 +288,8 @@ static void on_resume(struct conn *c, const unsigned char *arg, size_t len)
 bad:
 	conn_close(c, 1008, "bad resume");
 }
+
+/* ---- frames in --------------------------------------------------------- */
 
 /* Handle one complete, unmasked frame. Returns -1 to hang up now. */
 static int on_frame(struct conn *c, unsigned char b0, unsigned char *pl,
