@@ -106,6 +106,13 @@ struct tth_param *tth_cfg_entry(tether_params *p, const char *key);
  * the public API, recording each failure where its value was written. */
 void tth_cfg_check_api(struct lctx *lc);
 
+/* Non-zero: tether_config_load_* skip tth_cfg_check_api (no scratch
+ * manager, no transports: URI schemes and transport options go
+ * unchecked). Only the fuzz target (fuzz/config_fuzz.c) sets it, to fuzz
+ * the schema at thousands of inputs a second; hidden, so a program using
+ * libtether cannot. Default 0. */
+extern int tth_cfg_skip_api_check;
+
 /* Schema helpers (config.c). Each records what is wrong where it was
  * written; a set read from a YAML sequence is one (is_seq). */
 

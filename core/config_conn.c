@@ -49,6 +49,8 @@ warn(struct lctx *lc, tether_params *p, const char *key, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	path_of(p, key, path, sizeof(path));
+	tth_escape_controls(msg, sizeof(msg));
+	tth_escape_controls(path, sizeof(path));
 	if (asprintf(&w, "%s%s%s%s: %s\n", lc->warn ? lc->warn : "",
 		     where ? where : "", where ? ": " : "", path, msg) < 0) {
 		lc->oom = 1;

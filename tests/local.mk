@@ -17,7 +17,8 @@ UNIT_SUITES = \
 	tests/check_breaker \
 	tests/check_sim \
 	tests/check_mgr \
-	tests/check_config
+	tests/check_config \
+	tests/check_config_files
 
 if HAVE_CHECK
 check_PROGRAMS += $(UNIT_SUITES)
@@ -128,6 +129,12 @@ tests_check_sim_LDADD = $(TEST_COMMON_LDADD)
 tests_check_config_SOURCES = tests/check_config.c tests/check-int.h
 tests_check_config_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_config_LDADD = $(TEST_COMMON_LDADD)
+# The configuration files of tests/data/config (invalid/ with their expected
+# errors, valid/); found under $top_srcdir, else the configured source dir.
+tests_check_config_files_SOURCES = tests/check_config_files.c tests/check-int.h
+tests_check_config_files_CFLAGS = $(TEST_COMMON_CFLAGS) -DTTH_TOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_check_config_files_LDADD = $(TEST_COMMON_LDADD)
+EXTRA_DIST += tests/data
 
 # Developer targets: the unit suites under valgrind, and cppcheck.
 VALGRIND_FLAGS = --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --quiet
