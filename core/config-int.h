@@ -34,7 +34,7 @@ struct cfg_sub {
 	int qos;
 };
 
-#define CFG_TIMINGS 5
+#define CFG_TIMINGS 6
 extern const char *const tth_cfg_timing_keys[CFG_TIMINGS];
 extern const uint64_t tth_cfg_timing_defaults[CFG_TIMINGS];
 
@@ -46,6 +46,7 @@ struct cfg_conn {
 	tether_params *policy; /* resolved (no references left) */
 	char *policy_desc;     /* "type k=v ..." with defaults */
 	uint64_t timing[CFG_TIMINGS];
+	int coordinated; /* coordinated recovery (default on) */
 	int hb_set; /* heartbeat: written (ws only) */
 	uint64_t hb_interval, hb_timeout;
 	uint32_t hb_misses;
@@ -55,6 +56,9 @@ struct cfg_conn {
 	size_t nopts;
 	struct cfg_sub *subs;
 	size_t nsubs;
+	int q_set;                  /* `queue:` written */
+	struct tether_queue_cfg q;  /* q.spool_dir points at spool */
+	char *spool;
 	tether_params *src; /* load only: the connection's mapping */
 	int bad;            /* load only: not worth a transport check */
 };
@@ -76,8 +80,15 @@ struct tether_config {
 	struct cfg_conn *conns;
 	size_t nconns;
 	char *warnings;
+	int log_format, log_level; /* indexes in tth_cfg_log_formats/levels */
+	char *metrics_listen;      /* `metrics: {listen}`, or NULL */
 	tether_params *root; /* the parsed file (no secrets in it) */
 };
+
+extern const char *const tth_cfg_log_formats[];
+extern const char *const tth_cfg_log_levels[];
+extern const char *const tth_cfg_overflows[];
+extern const char *const tth_cfg_fsyncs[];
 
 /* State of one load (config.c), shared with the API check. */
 struct lctx {
@@ -95,6 +106,13 @@ struct tth_param *tth_cfg_entry(tether_params *p, const char *key);
  * the public API, recording each failure where its value was written. */
 void tth_cfg_check_api(struct lctx *lc);
 
+/* Non-zero: tether_config_load_* skip tth_cfg_check_api (no scratch
+ * manager, no transports: URI schemes and transport options go
+ * unchecked). Only the fuzz target (fuzz/config_fuzz.c) sets it, to fuzz
+ * the schema at thousands of inputs a second; hidden, so a program using
+ * libtether cannot. Default 0. */
+extern int tth_cfg_skip_api_check;
+
 /* Schema helpers (config.c). Each records what is wrong where it was
  * written; a set read from a YAML sequence is one (is_seq). */
 
@@ -107,9 +125,6 @@ tether_params *tth_cfg_nested(tether_params *p, const char *key, int want_seq,
 
 /* Record "missing, expected <what>" for key. */
 void tth_cfg_missing(tether_params *p, const char *key, const char *what);
-
-/* A key of the schema that this version refuses, with why. */
-void tth_cfg_unsupported(tether_params *p, const char *key, const char *msg);
 
 /* A duration or a whole number in [min, max], def when absent. */
 int tth_cfg_duration(tether_params *p, const char *key, uint64_t def,

@@ -8,6 +8,7 @@
 #include <tether/transport.h>
 
 #include "engine-int.h"
+#include "queue-int.h"
 
 /* Reconnect-time histogram bounds in ms (a last +Inf bucket follows). */
 #define TTH_MET_BUCKETS 10
@@ -25,6 +26,7 @@ struct tth_conn_metrics {
 	_Atomic uint64_t srtt_us;     /* smoothed RTT (RFC 6298) */
 	_Atomic uint64_t rtt_samples; /* 0: srtt_us means nothing yet */
 	_Atomic uint64_t sent, received;
+	_Atomic uint64_t dropped[5]; /* tth_met_drop_reasons order */
 	/* loop thread only */
 	int online;        /* up since the last attempt began */
 	int lost;          /* link lost, not up again yet */
@@ -43,6 +45,50 @@ void tth_metrics_message(struct tether_conn *c, int sent);
 int tth_mgr_conns(tether_mgr *m, struct tether_conn ***out, size_t *n);
 uint64_t tth_mgr_limiter_waits(tether_mgr *m);
 
+struct tth_post;
+struct tth_linkmon;
+struct tth_spool;
+
+struct tctx {
+	const struct tether_transport_ops *ops;
+	void *ctx;
+};
+
+#define MAX_TRANSPORT_CTX 8
+
+struct tether_mgr {
+	struct tth_engine eng;
+	/* Two locks, never held together: qlock guards only the queue (the
+	   transports' threads take it inside their libraries' callbacks,
+	   holding the libraries' own locks); lock guards the connection list
+	   and the transport contexts, and is held while calling a transport's
+	   ctx_new/link_new, which take those library locks. */
+	pthread_mutex_t lock;
+	pthread_mutex_t qlock;
+	struct tth_post *qhead, *qtail;
+	int efd;  /* wakes the loop */
+	int epfd; /* what tether_mgr_fd gives: efd and the link monitor */
+	struct tth_linkmon *lm; /* NULL: no link awareness (no netlink) */
+	/* Link awareness starts once a default route has been seen: a
+	   gateway on an isolated network without one is never suspended. */
+	int link_tracking;
+	int link_usable;
+	pthread_t thread;
+	int thread_running;
+	atomic_int quit;
+	pthread_t loop_tid;
+	atomic_int in_dispatch;
+	tether_event_cb cb;
+	void *cb_ud;
+	tether_conn *conns;
+	struct tctx tctx[MAX_TRANSPORT_CTX];
+	size_t ntctx;
+	uint64_t seed;
+	uint32_t nconns;
+	_Atomic uint64_t met_limiter_waits; /* metrics: the limiter's
+					       queued_total, mirrored */
+};
+
 struct tth_sub {
 	char *topic;
 	int qos;
@@ -57,6 +103,8 @@ struct tether_conn {
 	void *link;             /* the transport's side, once started */
 	tether_params *opts;    /* transport options */
 	tether_policy *policy;
+	tether_params *policy_params; /* what policy was made from; NULL:
+					 the default */
 	tether_classifier *classifier;
 	struct tth_machine_cfg mcfg;
 	char **endpoints;
@@ -72,18 +120,84 @@ struct tether_conn {
 	_Atomic int state;            /* as of the last STATE event */
 	_Atomic uint64_t next_msg_id;
 	uint32_t online_attempt;
-	/* Sends handed to the transport and not yet reported: each gets
-	   exactly one TETHER_EV_SENT, from the transport or, when its link
-	   ends first, from the runtime (loop thread only). */
-	uint64_t *pending;
-	size_t npending, cappending;
+	/* Outbound messages (core/outbox.c): the queue, pushed to from any
+	   thread under qmu, everything else on the loop thread. */
+	pthread_mutex_t qmu;
+	struct tth_queue q;
+	int q_ready;
+	struct tth_etimer ttl_timer;
+	struct tth_spool *spool;  /* opened at the first start; NULL: none */
+	struct tth_etimer flush_timer; /* fsync INTERVAL */
+	char *spool_warnings;     /* of its recovery, until told (loop) */
+	atomic_int kicked;      /* a pump is posted */
+	int in_resume;          /* inside the resume hook (loop thread) */
+	int session_present;    /* of the latest up (loop thread) */
 	struct tth_sub *subs;
 	size_t nsubs;
 	int inited;             /* machine initialised (first start) */
+	/* Reload (core/reload.c), loop thread: settings waiting for this
+	   connection to reach CLOSED, then it starts again with them. */
+	struct tether_conn *replace_with;
+	int removed;            /* stopped by a reload that dropped it */
+	struct tether_queue_cfg qcfg; /* qcfg.spool_dir points at spool_dir */
+	char *spool_dir;
+	tether_resume_cb resume_cb;
+	void *resume_ud;
 	int needs_network;      /* some endpoint is not on loopback */
+	int uncoordinated;      /* coordinated recovery off (core/conn_coord.c) */
 	void *userdata;
 	struct tth_conn_metrics met;
 	char error[1024];
 };
+
+/* Outbound messages (outbox.c); all loop thread but init/cleanup. */
+int tth_outbox_init(tether_conn *c);
+void tth_outbox_cleanup(tether_conn *c);
+void tth_outbox_pump(tether_conn *c);
+void tth_outbox_sent(tether_conn *c, uint32_t attempt, uint64_t id, int err);
+void tth_outbox_link_end(tether_conn *c, int closed);
+void tth_outbox_up(tether_conn *c);
+void tth_outbox_emit(tether_conn *c, struct tth_qout *out);
+void tth_outbox_set_limits(tether_conn *c, const struct tether_queue_cfg *q,
+			   struct tth_qout *out);
+/* First start: open the spool, queue what it kept (0, or an error with
+   c->error set); its recovery warnings as events (loop thread). */
+int tth_outbox_open_spool(tether_conn *c);
+void tth_outbox_warnings(tether_conn *c);
+/* What outbox.c needs of mgr.c: a pump on the loop (coalesced), dropped
+   entries to report from the loop (out is emptied), one SENT event. */
+void tth_conn_kick(tether_conn *c);
+void tth_conn_post_dropped(tether_conn *c, struct tth_qout *out);
+void tth_conn_sent_event(tether_conn *c, uint64_t id, int err);
+/* metrics.c: a message dropped with err */
+void tth_metrics_dropped(tether_conn *c, int err);
+
+/* The runtime's pieces that reload.c uses (mgr.c). */
+void tth_conn_free(tether_conn *c);
+int tth_conn_prepare(tether_conn *c); /* first start: link and machine */
+void tth_hb_start(tether_conn *c);
+void tth_hb_stop(tether_conn *c);
+void tth_conn_event(tether_conn *c, enum tether_event_type t,
+		    const char *detail);
+/* Post a reload step to the loop (s is consumed): REPLACE: c takes s's
+   settings, live or by a restart; DROP: c is stopped and marked removed;
+   ADDED: c (just adopted) is announced. */
+enum tth_reload_step { TTH_RELOAD_REPLACE, TTH_RELOAD_DROP, TTH_RELOAD_ADDED };
+int tth_post_reload(tether_conn *c, tether_conn *s, enum tth_reload_step step);
+/* Loop side of those posts (reload.c); each consumes s. */
+void tth_reload_live(tether_conn *c, tether_conn *s);
+void tth_reload_replace(tether_conn *c, tether_conn *s);
+void tth_reload_drop(tether_conn *c);
+/* Queue settings of a started connection: posted, then applied by the
+   loop (the spool directory stays). */
+int tth_post_queue_cfg(tether_conn *c, const struct tether_queue_cfg *q);
+void tth_queue_cfg_live(tether_conn *c, const struct tether_queue_cfg *q);
+/* c reached CLOSED: if a replacement waits, apply it (loop thread). */
+void tth_reload_closed(tether_conn *c);
+
+/* core/conn_coord.c: hand c's endpoint keys to its machine (after
+ * tth_econn_init, before the first start is posted). */
+#define TTH_KEY_MAX 300
+void tth_conn_coordinate(struct tether_conn *c);
 
 #endif

@@ -35,12 +35,20 @@ enum post_type {
 	P_SENT,
 	C_START,
 	C_STOP,
-	C_SEND,
+	C_PUMP,    /* hand waiting messages to the transport */
+	C_DROPPED, /* report `dropped` */
 	C_SUBSCRIBE,
 	C_LIMITS,
 	C_BAD_ENDPOINT,
+	C_REPLACE,     /* reload: aux's settings, live or by a restart */
+	C_DROP,        /* reload: stop, the configuration dropped it */
+	C_ADDED,       /* reload: a new connection */
+	C_REPLACE_NOW, /* the connection reached CLOSED: apply its replacement */
+	C_QUEUE_CFG,   /* new queue bounds */
 	C_WAKE
 };
+
+#define DISPATCH_ROUNDS 64 /* queue drains per dispatch, against starvation */
 
 struct tth_post {
 	struct tth_post *next;
@@ -54,49 +62,12 @@ struct tth_post {
 	struct tether_message msg;
 	char *topic;   /* owned */
 	void *payload; /* owned */
+	void *props;   /* owned: the properties and their bytes, one block */
 	double rate;
 	uint32_t burst, max_connecting;
-};
-
-struct tctx {
-	const struct tether_transport_ops *ops;
-	void *ctx;
-};
-
-#define MAX_TRANSPORT_CTX 8
-#define DISPATCH_ROUNDS 64 /* queue drains per dispatch, against starvation */
-
-struct tether_mgr {
-	struct tth_engine eng;
-	/* Two locks, never held together: qlock guards only the queue (the
-	   transports' threads take it inside their libraries' callbacks,
-	   holding the libraries' own locks); lock guards the connection list
-	   and the transport contexts, and is held while calling a transport's
-	   ctx_new/link_new, which take those library locks. */
-	pthread_mutex_t lock;
-	pthread_mutex_t qlock;
-	struct tth_post *qhead, *qtail;
-	int efd;  /* wakes the loop */
-	int epfd; /* what tether_mgr_fd gives: efd and the link monitor */
-	struct tth_linkmon *lm; /* NULL: no link awareness (no netlink) */
-	/* Link awareness starts once a default route has been seen: a
-	   gateway on an isolated network without one is never suspended. */
-	int link_tracking;
-	int link_usable;
-	pthread_t thread;
-	int thread_running;
-	atomic_int quit;
-	pthread_t loop_tid;
-	atomic_int in_dispatch;
-	tether_event_cb cb;
-	void *cb_ud;
-	tether_conn *conns;
-	struct tctx tctx[MAX_TRANSPORT_CTX];
-	size_t ntctx;
-	uint64_t seed;
-	uint32_t nconns;
-	_Atomic uint64_t met_limiter_waits; /* metrics: the limiter's
-					       queued_total, mirrored */
+	tether_conn *aux; /* REPLACE: owned, detached settings */
+	struct tether_queue_cfg qcfg; /* QUEUE_CFG (spool_dir not used) */
+	struct tth_qout dropped;      /* DROPPED: owned entries */
 };
 
 static uint64_t mono_ms(void)
@@ -157,6 +128,10 @@ static void post_free(struct tth_post *p)
 	free(p->transport);
 	free(p->topic);
 	free(p->payload);
+	free(p->props);
+	if (p->aux)
+		tth_conn_free(p->aux);
+	tth_qout_free_all(&p->dropped);
 	free(p);
 }
 
@@ -188,6 +163,36 @@ static int copy_reason(struct tth_post *p, const struct tether_reason *r)
 	return oom ? TETHER_ENOMEM : 0;
 }
 
+/* The properties and every byte they point at, in one block. */
+static struct tether_property *copy_props(const struct tether_property *v,
+					  size_t n)
+{
+	size_t size = n * sizeof(*v);
+	struct tether_property *out;
+	char *bytes;
+
+	for (size_t i = 0; i < n; i++)
+		size += strlen(v[i].name) + 1 + (v[i].value ? v[i].len + 1 : 0);
+	out = malloc(size);
+	if (!out)
+		return NULL;
+	bytes = (char *)(out + n);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(v[i].name) + 1;
+
+		out[i] = v[i];
+		out[i].name = memcpy(bytes, v[i].name, l);
+		bytes += l;
+		if (v[i].value) {
+			memcpy(bytes, v[i].value, v[i].len);
+			bytes[v[i].len] = '\0';
+			out[i].value = bytes;
+			bytes += v[i].len + 1;
+		}
+	}
+	return out;
+}
+
 static int copy_message(struct tth_post *p, const struct tether_message *msg)
 {
 	int oom = 0;
@@ -202,6 +207,15 @@ static int copy_message(struct tth_post *p, const struct tether_message *msg)
 		memcpy(p->payload, msg->payload, msg->len);
 	}
 	p->msg.payload = p->payload;
+	p->msg.props = NULL;
+	p->msg.nprops = 0;
+	if (msg->size >= sizeof(*msg) && msg->nprops && msg->props) {
+		p->props = copy_props(msg->props, msg->nprops);
+		if (!p->props)
+			return TETHER_ENOMEM;
+		p->msg.props = p->props;
+		p->msg.nprops = msg->nprops;
+	}
 	return oom ? TETHER_ENOMEM : 0;
 }
 
@@ -328,67 +342,25 @@ static void simple_event(tether_conn *c, enum tether_event_type t,
 	ev->endpoint = c->ec.m.endpoint;
 }
 
-static void sent_event(tether_mgr *m, tether_conn *c, uint64_t id, int err);
-
-/* Remember a send the transport accepted. 0, or TETHER_ENOMEM. */
-static int pending_add(tether_conn *c, uint64_t id)
-{
-	if (c->npending == c->cappending) {
-		size_t ncap = c->cappending ? c->cappending * 2 : 16;
-		uint64_t *v = realloc(c->pending, ncap * sizeof(*v));
-		if (!v)
-			return TETHER_ENOMEM;
-		c->pending = v;
-		c->cappending = ncap;
-	}
-	c->pending[c->npending++] = id;
-	return 0;
-}
-
-/* Forget id; returns whether it was pending. Outcomes mostly come in send
-   order, so the search from the front is short. */
-static int pending_take(tether_conn *c, uint64_t id)
-{
-	for (size_t i = 0; i < c->npending; i++)
-		if (c->pending[i] == id) {
-			memmove(&c->pending[i], &c->pending[i + 1],
-				(c->npending - i - 1) * sizeof(*c->pending));
-			c->npending--;
-			return 1;
-		}
-	return 0;
-}
-
-/* The link is over: whatever the transport did not report, it never will
-   (an aborted attempt reports nothing). A late report is then dropped. */
-static void pending_fail_all(tether_mgr *m, tether_conn *c)
-{
-	while (c->npending) {
-		uint64_t id = c->pending[0];
-		pending_take(c, id);
-		sent_event(m, c, id, TETHER_ECLOSED);
-	}
-}
-
-static void sent_event(tether_mgr *m, tether_conn *c, uint64_t id, int err)
+void tth_conn_sent_event(tether_conn *c, uint64_t id, int err)
 {
 	struct tether_event ev;
 	simple_event(c, TETHER_EV_SENT, &ev);
 	ev.msg_id = id;
 	ev.error = err;
-	user_event(m, c, &ev);
+	user_event(c->mgr, c, &ev);
 }
 
 /* ------------------------------------------------------------ heartbeat */
 
-static void hb_stop(tether_conn *c)
+void tth_hb_stop(tether_conn *c)
 {
 	tth_engine_cancel(&c->mgr->eng, &c->hb_timer);
 	c->hb_waiting = 0;
 	c->hb_missed = 0;
 }
 
-static void hb_start(tether_conn *c)
+void tth_hb_start(tether_conn *c)
 {
 	if (!c->hb_interval || !c->tops->ping)
 		return;
@@ -478,7 +450,7 @@ static void io_abort(void *ud, struct tth_econn *ec, uint32_t id)
 {
 	tether_conn *c = conn_of(ec);
 	(void)ud;
-	hb_stop(c);
+	tth_hb_stop(c);
 	c->tops->abort(c->link, id);
 }
 
@@ -486,7 +458,7 @@ static void io_close(void *ud, struct tth_econn *ec, uint32_t id)
 {
 	tether_conn *c = conn_of(ec);
 	(void)ud;
-	hb_stop(c);
+	tth_hb_stop(c);
 	c->tops->close(c->link, id);
 }
 
@@ -518,22 +490,40 @@ static void io_event(void *ud, struct tth_econn *ec,
 
 	tth_metrics_event(c, ev); /* metrics */
 	if (ev->type == TETHER_EV_STATE) {
+		int link_end, closed;
+
 		atomic_store(&c->state, (int)ev->state);
 		if (ev->old_state == TETHER_STATE_ONLINE)
-			hb_stop(c);
-		/* An orderly close may still deliver; any other end of the
-		   link, or the end of the close, settles every send. */
-		if ((ev->old_state == TETHER_STATE_ONLINE ||
-		     ev->old_state == TETHER_STATE_CLOSING) &&
-		    ev->state != TETHER_STATE_CLOSING) {
-			user_event(m, c, ev);
-			pending_fail_all(m, c);
-			return;
+			tth_hb_stop(c);
+		if (ev->state == TETHER_STATE_CLOSED && c->replace_with) {
+			/* through the queue: the engine is mid-step here */
+			struct tth_post *p = post_new(C_REPLACE_NOW, c, 0);
+			if (p)
+				post(m, p);
 		}
-	} else if (ev->type == TETHER_EV_UP) {
+		/* An orderly close may still deliver; any other end of the
+		   link, or the end of the close, puts back what the
+		   transport did not report; CLOSED for good drops the rest. */
+		link_end = (ev->old_state == TETHER_STATE_ONLINE ||
+			    ev->old_state == TETHER_STATE_CLOSING) &&
+			   ev->state != TETHER_STATE_CLOSING;
+		closed = ev->state == TETHER_STATE_CLOSED && !c->replace_with;
+		user_event(m, c, ev);
+		if (link_end || closed)
+			tth_outbox_link_end(c, closed);
+		return;
+	}
+	if (ev->type == TETHER_EV_UP) {
+		struct tether_event up = *ev;
+
 		c->online_attempt = c->ec.m.attempt_id;
-		hb_start(c);
-		apply_subscriptions(c);
+		tth_hb_start(c);
+		if (!c->session_present)
+			apply_subscriptions(c);
+		up.session_present = c->session_present;
+		user_event(m, c, &up);
+		tth_outbox_up(c);
+		return;
 	}
 	user_event(m, c, ev);
 }
@@ -555,6 +545,8 @@ static void run_post(tether_mgr *m, struct tth_post *p)
 
 	switch (p->type) {
 	case P_UP:
+		if (c->inited && p->attempt == c->ec.m.attempt_id)
+			c->session_present = p->flag;
 		tth_engine_up(e, &c->ec, p->attempt);
 		break;
 	case P_FAIL:
@@ -592,35 +584,21 @@ static void run_post(tether_mgr *m, struct tth_post *p)
 		}
 		break;
 	case P_SENT:
-		if (!pending_take(c, p->msg_id))
-			break; /* settled already, when its link ended */
-		if (p->flag == 0)
-			tth_metrics_message(c, 1); /* metrics */
-		sent_event(m, c, p->msg_id, p->flag);
+		tth_outbox_sent(c, p->attempt, p->msg_id, p->flag);
 		break;
 	case C_START:
+		tth_outbox_warnings(c);
 		tth_engine_start(e, &c->ec);
 		break;
 	case C_STOP:
 		tth_engine_stop(e, &c->ec);
 		break;
-	case C_SEND: {
-		int rc = TETHER_ECLOSED;
-		/* recorded first: a transport may report from its thread
-		   before send() returns, but the report is only read here */
-		if (c->ec.m.state == TETHER_STATE_ONLINE) {
-			rc = pending_add(c, p->msg_id);
-			if (rc == 0) {
-				rc = c->tops->send(c->link, c->online_attempt,
-						   p->msg_id, &p->msg);
-				if (rc != 0)
-					pending_take(c, p->msg_id);
-			}
-		}
-		if (rc != 0)
-			sent_event(m, c, p->msg_id, rc);
+	case C_PUMP:
+		tth_outbox_pump(c);
 		break;
-	}
+	case C_DROPPED:
+		tth_outbox_emit(c, &p->dropped);
+		break;
 	case C_SUBSCRIBE: {
 		struct tth_sub *v =
 			realloc(c->subs, (c->nsubs + 1) * sizeof(*v));
@@ -639,9 +617,101 @@ static void run_post(tether_mgr *m, struct tth_post *p)
 	case C_LIMITS:
 		tth_engine_set_limits(e, p->rate, p->burst, p->max_connecting);
 		break;
+	case C_DROP:
+		tth_reload_drop(c);
+		break;
+	case C_ADDED:
+		tth_conn_event(c, TETHER_EV_RELOAD, "added");
+		break;
+	case C_REPLACE:
+		tth_reload_replace(c, p->aux);
+		p->aux = NULL;
+		break;
+	case C_REPLACE_NOW:
+		tth_reload_closed(c);
+		break;
+	case C_QUEUE_CFG:
+		tth_queue_cfg_live(c, &p->qcfg);
+		break;
 	case C_WAKE:
 		break;
 	}
+}
+
+int tth_post_reload(tether_conn *c, tether_conn *s, enum tth_reload_step step)
+{
+	static const enum post_type type[] = {C_REPLACE, C_DROP, C_ADDED};
+	struct tth_post *p = post_new(type[step], c, 0);
+	if (!p) {
+		if (s)
+			tth_conn_free(s);
+		return TETHER_ENOMEM;
+	}
+	p->aux = s;
+	post(c->mgr, p);
+	return 0;
+}
+
+int tth_post_queue_cfg(tether_conn *c, const struct tether_queue_cfg *q)
+{
+	struct tth_post *p = post_new(C_QUEUE_CFG, c, 0);
+	if (!p)
+		return TETHER_ENOMEM;
+	p->qcfg = *q;
+	p->qcfg.spool_dir = NULL;
+	post(c->mgr, p);
+	return 0;
+}
+
+/* New bounds for a started connection (loop thread). */
+void tth_queue_cfg_live(tether_conn *c, const struct tether_queue_cfg *q)
+{
+	const char *dir = c->qcfg.spool_dir;
+	struct tth_qout out;
+
+	c->qcfg = *q;
+	c->qcfg.spool_dir = dir;
+	tth_qout_init(&out);
+	tth_outbox_set_limits(c, &c->qcfg, &out);
+	tth_outbox_emit(c, &out);
+}
+
+void tth_conn_kick(tether_conn *c)
+{
+	struct tth_post *p;
+
+	if (atomic_exchange(&c->kicked, 1))
+		return; /* one is on its way */
+	p = post_new(C_PUMP, c, 0);
+	if (!p) {
+		atomic_store(&c->kicked, 0); /* the next send tries again */
+		return;
+	}
+	post(c->mgr, p);
+}
+
+void tth_conn_post_dropped(tether_conn *c, struct tth_qout *out)
+{
+	struct tth_post *p = post_new(C_DROPPED, c, 0);
+
+	if (!p) {
+		/* cannot report them: better late than never is not an
+		   option without memory; they are freed silently */
+		tth_qout_free_all(out);
+		return;
+	}
+	p->dropped = *out;
+	tth_qout_init(out);
+	post(c->mgr, p);
+}
+
+void tth_conn_event(tether_conn *c, enum tether_event_type t,
+		    const char *detail)
+{
+	struct tether_event ev;
+	simple_event(c, t, &ev);
+	ev.detail = detail;
+	user_event(c->mgr, c, &ev);
 }
 
 static struct tth_post *take_queue(tether_mgr *m)
@@ -912,7 +982,7 @@ TETHER_EXPORT int tether_mgr_set_limits(tether_mgr *m,
 	return 0;
 }
 
-static void conn_free(tether_conn *c)
+void tth_conn_free(tether_conn *c)
 {
 	for (uint32_t i = 0; i < c->n_endpoints; i++)
 		free(c->endpoints[i]);
@@ -920,11 +990,15 @@ static void conn_free(tether_conn *c)
 	for (size_t i = 0; i < c->nsubs; i++)
 		free(c->subs[i].topic);
 	free(c->subs);
-	free(c->pending);
+	tth_outbox_cleanup(c);
 	free(c->redirect_uri);
+	free(c->spool_dir);
 	tether_params_free(c->opts);
 	tether_policy_free(c->policy);
+	tether_params_free(c->policy_params);
 	tether_classifier_free(c->classifier);
+	if (c->replace_with)
+		tth_conn_free(c->replace_with);
 	free(c->name);
 	free(c);
 }
@@ -946,6 +1020,8 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 		if (c->inited)
 			tth_econn_detach(&m->eng, &c->ec);
 		tth_engine_cancel(&m->eng, &c->hb_timer);
+		tth_engine_cancel(&m->eng, &c->ttl_timer);
+		tth_engine_cancel(&m->eng, &c->flush_timer);
 		c->tops->abort(c->link, c->ec.m.attempt_id);
 		c->tops->link_free(c->link);
 		c->link = NULL;
@@ -960,7 +1036,7 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 	}
 	for (c = m->conns; c; c = next) {
 		next = c->next;
-		conn_free(c);
+		tth_conn_free(c);
 	}
 	tth_engine_cleanup(&m->eng);
 	pthread_mutex_destroy(&m->lock);
@@ -1000,15 +1076,21 @@ TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
 	c->name = strdup(name);
 	c->opts = tether_params_new(NULL);
 	if (!c->name || !c->opts) {
-		conn_free(c);
+		tth_conn_free(c);
 		return TETHER_ENOMEM;
 	}
 	tth_machine_cfg_defaults(&c->mcfg);
+	tether_queue_cfg_defaults(&c->qcfg);
 	tth_etimer_init(&c->hb_timer, hb_fire);
+	rc = tth_outbox_init(c);
+	if (rc != 0) {
+		tth_conn_free(c);
+		return rc;
+	}
 	if (ops->default_classes) {
 		c->classifier = tether_classifier_new();
 		if (!c->classifier) {
-			conn_free(c);
+			tth_conn_free(c);
 			return TETHER_ENOMEM;
 		}
 		for (size_t i = 0; ops->default_classes[i] &&
@@ -1018,7 +1100,7 @@ TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
 				c->classifier, ops->default_classes[i],
 				ops->default_classes[i + 1], NULL, 0);
 			if (rc != 0) {
-				conn_free(c);
+				tth_conn_free(c);
 				return rc;
 			}
 		}
@@ -1036,7 +1118,7 @@ TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (rc != 0) {
-		conn_free(c);
+		tth_conn_free(c);
 		return rc;
 	}
 	*out = c;
@@ -1101,6 +1183,7 @@ TETHER_EXPORT int tether_conn_set_option(tether_conn *c, const char *key,
 TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy)
 {
 	tether_policy *pol = NULL;
+	tether_params *kept;
 	int rc;
 
 	if (!c || !policy)
@@ -1110,8 +1193,15 @@ TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy)
 	rc = tether_policy_new(policy, &pol, c->error, sizeof(c->error));
 	if (rc != 0)
 		return rc;
+	kept = tether_params_dup(policy);
+	if (!kept) {
+		tether_policy_free(pol);
+		return TETHER_ENOMEM;
+	}
 	tether_policy_free(c->policy);
+	tether_params_free(c->policy_params);
 	c->policy = pol;
+	c->policy_params = kept;
 	return 0;
 }
 
@@ -1132,11 +1222,13 @@ TETHER_EXPORT int tether_conn_set_timing(tether_conn *c, const char *key,
 		c->mcfg.overload_floor_ms = ms;
 	else if (strcmp(key, "failback_after") == 0)
 		c->mcfg.failback_after_ms = ms;
+	else if (strcmp(key, "probe_interval") == 0)
+		c->mcfg.probe_interval_ms = ms;
 	else {
 		set_error(c,
 			  "unknown timing '%s' (expected connect_timeout, "
-			  "close_timeout, stable_after, overload_floor or "
-			  "failback_after)",
+			  "close_timeout, stable_after, overload_floor, "
+			  "failback_after or probe_interval)",
 			  key);
 		return TETHER_EINVAL;
 	}
@@ -1234,7 +1326,7 @@ static int make_link(tether_conn *c, void **link)
 }
 
 /* First start: the transport link and the machine. */
-static int conn_prepare(tether_conn *c)
+int tth_conn_prepare(tether_conn *c)
 {
 	tether_mgr *m = c->mgr;
 	int rc = 0;
@@ -1256,11 +1348,15 @@ static int conn_prepare(tether_conn *c)
 		if (rc != 0)
 			return rc;
 	}
+	rc = tth_outbox_open_spool(c);
+	if (rc != 0)
+		return rc;
 	rc = make_link(c, &c->link);
 	if (rc != 0)
 		return rc;
 	tth_econn_init(&m->eng, &c->ec, &c->mcfg, c->policy, c->classifier,
 		       c->n_endpoints, m->seed + (uint64_t)(uintptr_t)c, c);
+	tth_conn_coordinate(c); /* coordinated recovery: endpoint keys */
 	c->needs_network = needs_network(c);
 	/* The loop has not seen this machine yet: set its link state
 	   directly (link_tracking/usable are read racily here; a change in
@@ -1287,7 +1383,7 @@ TETHER_EXPORT int tether_conn_start(tether_conn *c)
 	if (!c)
 		return TETHER_EINVAL;
 	if (!c->inited) {
-		rc = conn_prepare(c);
+		rc = tth_conn_prepare(c);
 		if (rc != 0)
 			return rc;
 	}
@@ -1303,28 +1399,65 @@ TETHER_EXPORT int tether_conn_stop(tether_conn *c)
 	return post_cmd(c, C_STOP);
 }
 
-TETHER_EXPORT int tether_conn_send(tether_conn *c,
-				   const struct tether_message *msg,
-				   uint64_t *id)
+TETHER_EXPORT void tether_queue_cfg_defaults(struct tether_queue_cfg *q)
 {
-	struct tth_post *p;
+	if (!q)
+		return;
+	memset(q, 0, sizeof(*q));
+	q->size = sizeof(*q);
+	q->max_messages = 10000;
+	q->max_bytes = 8u << 20;
+	q->overflow = TETHER_OVERFLOW_DROP_OLDEST;
+	q->fsync = TETHER_FSYNC_ALWAYS;
+	q->fsync_interval_ms = 1000;
+	q->spool_max_bytes = 64u << 20;
+}
 
-	if (!c || !msg || (msg->len && !msg->payload) || msg->qos < 0 ||
-	    msg->qos > 2)
+TETHER_EXPORT int tether_conn_set_queue(tether_conn *c,
+					const struct tether_queue_cfg *q)
+{
+	struct tether_queue_cfg n;
+	struct tth_qout out;
+	char *dir = NULL;
+
+	if (!c || !q || q->size < sizeof(n) || q->max_messages == 0 ||
+	    q->max_bytes == 0 || (unsigned)q->overflow > TETHER_OVERFLOW_REJECT ||
+	    (unsigned)q->fsync > TETHER_FSYNC_NEVER ||
+	    (q->spool_dir && (!*q->spool_dir || q->spool_max_bytes == 0)) ||
+	    (q->fsync == TETHER_FSYNC_INTERVAL && !q->fsync_interval_ms))
 		return TETHER_EINVAL;
-	if (atomic_load(&c->state) != TETHER_STATE_ONLINE)
-		return TETHER_ESTATE;
-	p = post_new(C_SEND, c, 0);
-	if (!p)
-		return TETHER_ENOMEM;
-	if (copy_message(p, msg) != 0) {
-		post_free(p);
-		return TETHER_ENOMEM;
+	n = *q;
+	n.size = sizeof(n);
+	if (c->inited) {
+		/* the spool is opened at the first start and stays */
+		if (!!n.spool_dir != !!c->spool_dir ||
+		    (n.spool_dir && strcmp(n.spool_dir, c->spool_dir) != 0))
+			return TETHER_ESTATE;
+		return tth_post_queue_cfg(c, &n);
 	}
-	p->msg_id = atomic_fetch_add(&c->next_msg_id, 1);
-	if (id)
-		*id = p->msg_id;
-	post(c->mgr, p);
+	if (n.spool_dir) {
+		dir = strdup(n.spool_dir);
+		if (!dir)
+			return TETHER_ENOMEM;
+	}
+	free(c->spool_dir);
+	c->spool_dir = dir;
+	n.spool_dir = dir;
+	c->qcfg = n;
+	tth_qout_init(&out);
+	tth_outbox_set_limits(c, &c->qcfg, &out);
+	if (out.n)
+		tth_conn_post_dropped(c, &out);
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_set_resume_cb(tether_conn *c, tether_resume_cb cb,
+					    void *userdata)
+{
+	if (!c)
+		return TETHER_EINVAL;
+	c->resume_cb = cb;
+	c->resume_ud = userdata;
 	return 0;
 }
 
@@ -1380,6 +1513,7 @@ TETHER_EXPORT void *tether_conn_get_userdata(const tether_conn *c)
 TETHER_EXPORT int tether_conn_check(tether_conn *c)
 {
 	void *link = NULL;
+	char what[128];
 	int rc;
 
 	if (!c)
@@ -1387,10 +1521,24 @@ TETHER_EXPORT int tether_conn_check(tether_conn *c)
 	if (started(c))
 		return TETHER_ESTATE;
 	c->error[0] = '\0';
-	/* what tether_conn_start does, minus connecting */
-	rc = make_link(c, &link);
-	if (link)
-		c->tops->link_free(link);
+	if (!c->tops->check) {
+		/* what tether_conn_start does, minus connecting */
+		rc = make_link(c, &link);
+		if (link)
+			c->tops->link_free(link);
+		return rc;
+	}
+	/* the transport checks without a context: nothing starts */
+	tth_params_reset_usage(c->opts);
+	rc = c->tops->check(c, c->opts);
+	snprintf(what, sizeof(what), "transport '%s'", c->tops->name);
+	if (tth_params_check_unknown(c->opts, what) != 0 && rc == 0)
+		rc = TETHER_ECONFIG;
+	if (rc != 0) {
+		const char *e = tether_params_errors(c->opts);
+		snprintf(c->error, sizeof(c->error), "%s",
+			 e ? e : tether_strerror(rc));
+	}
 	return rc;
 }
 

@@ -109,7 +109,20 @@ int tth_params_from_yaml_opts(const char *text, size_t len,
 /* "250ms", "10s", "5m", "1h", "0": the largest unit that divides ms. */
 int tth_fmt_duration(char *buf, size_t len, uint64_t ms);
 
+/* Rewrite control characters of s (cap bytes) as \n, \r, \t or \xNN,
+ * in place, truncating to cap: error messages stay one per line. */
+void tth_escape_controls(char *s, size_t cap);
+
 /* Optimal-string-alignment edit distance, capped: returns > cap early. */
 int tth_edit_distance(const char *a, const char *b, int cap);
+
+/* Whether a and b hold the same keys with the same values (nested sets
+ * compared the same way, key order ignored); NULL equals only NULL. */
+int tth_params_equal(const tether_params *a, const tether_params *b);
+
+/* "1048576", "64KiB", "8MiB"...: 0 and *out, or -1 (params_get.c). */
+int tth_parse_size(const char *s, uint64_t *out);
+/* v as the largest exact binary unit: "8MiB", "1000", "64KiB". */
+void tth_fmt_size(char *buf, size_t len, uint64_t v);
 
 #endif

@@ -5,6 +5,8 @@ UNIT_SUITES = \
 	tests/check_rng \
 	tests/check_params \
 	tests/check_timer_heap \
+	tests/check_queue \
+	tests/check_spool \
 	tests/check_limiter \
 	tests/check_machine \
 	tests/check_engine \
@@ -15,15 +17,25 @@ UNIT_SUITES = \
 	tests/check_breaker \
 	tests/check_sim \
 	tests/check_mgr \
-	tests/check_config
+	tests/check_config \
+	tests/check_config_files
 
 if HAVE_CHECK
 check_PROGRAMS += $(UNIT_SUITES)
 TESTS += $(UNIT_SUITES)
 endif
+# Crash test for the spool: child processes killed with SIGKILL.
+CRASH_SUITES = tests/spool_crash
+if HAVE_CHECK
+check_PROGRAMS += $(CRASH_SUITES)
+TESTS += $(CRASH_SUITES)
+endif
+tests_spool_crash_SOURCES = tests/spool_crash.c tests/check-int.h
+tests_spool_crash_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_spool_crash_LDADD = $(TEST_COMMON_LDADD)
 # Integration suites: real peers (tests/harness) on loopback, real time.
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
-	tests/check_metrics
+	tests/check_metrics tests/check_reload tests/check_coord
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -36,20 +48,27 @@ tests_check_ws_LDADD = $(ITEST_LDADD)
 tests_check_link_SOURCES = tests/check_link.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_link_CFLAGS = $(ITEST_CFLAGS)
 tests_check_link_LDADD = $(ITEST_LDADD)
-tests_check_mqtt_SOURCES = tests/check_mqtt.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_mqtt_SOURCES = tests/check_mqtt.c tests/itest.c tests/itest.h tests/check-int.h \
+	tests/harness/paho_client.c tests/harness/paho_client.h
 tests_check_mqtt_CFLAGS = $(ITEST_CFLAGS)
 tests_check_mqtt_LDADD = $(ITEST_LDADD)
 tests_check_tls_SOURCES = tests/check_tls.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_tls_CFLAGS = $(ITEST_CFLAGS)
 tests_check_tls_LDADD = $(ITEST_LDADD)
+tests_check_reload_SOURCES = tests/check_reload.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_reload_CFLAGS = $(ITEST_CFLAGS)
+tests_check_reload_LDADD = $(ITEST_LDADD)
 tests_check_metrics_SOURCES = tests/check_metrics.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_metrics_CFLAGS = $(ITEST_CFLAGS)
 tests_check_metrics_LDADD = $(ITEST_LDADD)
+tests_check_coord_SOURCES = tests/check_coord.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_coord_CFLAGS = $(ITEST_CFLAGS)
+tests_check_coord_LDADD = $(ITEST_LDADD)
 
 TESTS += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
-TESTS += tests/cli_demo.sh
+TESTS += tests/cli_demo.sh tests/cli_run.sh
 EXTRA_DIST += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
-EXTRA_DIST += tests/cli_demo.sh
+EXTRA_DIST += tests/cli_demo.sh tests/cli_run.sh
 TESTS_ENVIRONMENT = top_builddir=$(top_builddir) top_srcdir=$(top_srcdir); export top_builddir top_srcdir;
 
 TEST_COMMON_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -70,6 +89,13 @@ tests_check_params_LDADD = $(TEST_COMMON_LDADD)
 tests_check_timer_heap_SOURCES = tests/check_timer_heap.c tests/check-int.h
 tests_check_timer_heap_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_timer_heap_LDADD = $(TEST_COMMON_LDADD)
+tests_check_queue_SOURCES = tests/check_queue.c tests/check-int.h
+tests_check_queue_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_queue_LDADD = $(TEST_COMMON_LDADD)
+tests_check_spool_SOURCES = tests/check_spool.c tests/check_spool_segments.c \
+	tests/spool-test.c tests/spool-test.h tests/check-int.h
+tests_check_spool_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_spool_LDADD = $(TEST_COMMON_LDADD)
 tests_check_limiter_SOURCES = tests/check_limiter.c tests/check-int.h
 tests_check_limiter_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_limiter_LDADD = $(TEST_COMMON_LDADD)
@@ -103,6 +129,12 @@ tests_check_sim_LDADD = $(TEST_COMMON_LDADD)
 tests_check_config_SOURCES = tests/check_config.c tests/check-int.h
 tests_check_config_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_config_LDADD = $(TEST_COMMON_LDADD)
+# The configuration files of tests/data/config (invalid/ with their expected
+# errors, valid/); found under $top_srcdir, else the configured source dir.
+tests_check_config_files_SOURCES = tests/check_config_files.c tests/check-int.h
+tests_check_config_files_CFLAGS = $(TEST_COMMON_CFLAGS) -DTTH_TOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_check_config_files_LDADD = $(TEST_COMMON_LDADD)
+EXTRA_DIST += tests/data
 
 # Developer targets: the unit suites under valgrind, and cppcheck.
 VALGRIND_FLAGS = --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --quiet

@@ -7,6 +7,8 @@ tests_harness_libharness_la_SOURCES = \
 	tests/harness/broker.c tests/harness/broker.h \
 	tests/harness/mqtt_peer.c tests/harness/mqtt_peer.h \
 	tests/harness/ws_server.c tests/harness/ws_server.h \
+	tests/harness/ws_history.c tests/harness/ws_history.h \
+	tests/harness/ws_gen.c \
 	tests/harness/tls.c tests/harness/tls.h
 tests_harness_libharness_la_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS)
 # -lssl: ws_server.c hands lws a client SSL_CTX of its own (see there)
@@ -44,3 +46,9 @@ check_PROGRAMS += tests/harness/faultproxy
 tests_harness_faultproxy_SOURCES = tests/harness/faultproxy.c
 tests_harness_faultproxy_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/tests/harness
 tests_harness_faultproxy_LDADD = tests/harness/libharness.la $(PTHREAD_LIBS)
+
+# The WebSocket test server to run from scripts: tests/harness/wsserver --help
+check_PROGRAMS += tests/harness/wsserver
+tests_harness_wsserver_SOURCES = tests/harness/wsserver.c
+tests_harness_wsserver_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS) -I$(top_srcdir)/tests/harness
+tests_harness_wsserver_LDADD = tests/harness/libharness.la $(LWS_LIBS) $(PTHREAD_LIBS)
