@@ -12,8 +12,8 @@
 #include "fleet.h"
 
 const struct fleet_kind *const fleet_kinds[] = {
-    &fleet_tether_mqtt, &fleet_paho, &fleet_mosq,
-    &fleet_tether_ws,   &fleet_lws,  NULL,
+    &fleet_tether_mqtt, &fleet_paho, &fleet_mosq, &fleet_tether_ws,
+    &fleet_lws,	       &fleet_tether_solo, NULL,
 };
 
 struct fleet_tuning fleet_tuning;

@@ -9,7 +9,8 @@
 #include <stdint.h>
 
 struct fleet_kind {
-	const char *name;      /* "tether", "paho", "mosq", "tether-ws", "lws" */
+	const char *name;      /* "tether", "paho", "mosq", "tether-ws", "lws",
+				  "tether-solo" */
 	const char *transport; /* "mqtt" or "ws" */
 	const char *what;      /* how it reconnects, for the report */
 	/* Start n clients towards 127.0.0.1:port; each calls fleet_up(i)
@@ -62,6 +63,6 @@ int fleet_record_init(int n);
 void fleet_record_free(void);
 
 extern const struct fleet_kind fleet_tether_mqtt, fleet_tether_ws,
-    fleet_paho, fleet_mosq, fleet_lws;
+    fleet_tether_solo, fleet_paho, fleet_mosq, fleet_lws;
 
 #endif

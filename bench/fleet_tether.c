@@ -1,5 +1,6 @@
 /* tether fleets: one manager, N connections, the default policy and the
- * default limiter (whatever tether_mgr_new gives), MQTT or WebSocket. */
+ * default limiter (whatever tether_mgr_new gives), MQTT or WebSocket;
+ * coordinated recovery as it comes (on), or off for tether-solo. */
 #include "config.h"
 
 #include <stdint.h>
@@ -43,7 +44,8 @@ static int tune(tether_conn *c, const char *transport)
 	return 0;
 }
 
-static int start(const char *transport, int n, uint16_t port, void **out)
+static int start(const char *transport, int coordinated, int n,
+		 uint16_t port, void **out)
 {
 	struct tstate *s = calloc(1, sizeof(*s));
 	char uri[64], name[32];
@@ -65,7 +67,8 @@ static int start(const char *transport, int n, uint16_t port, void **out)
 			return -1;
 		}
 		tether_conn_set_userdata(c, (void *)(intptr_t)i);
-		if (tune(c, transport) != 0) {
+		if ((!coordinated && tether_conn_set_coordinated(c, 0) != 0) ||
+		    tune(c, transport) != 0) {
 			fprintf(stderr, "tether: options: %s\n",
 				tether_conn_error(c));
 			return -1;
@@ -81,12 +84,17 @@ static int start(const char *transport, int n, uint16_t port, void **out)
 
 static int start_mqtt(int n, uint16_t port, void **out)
 {
-	return start("mqtt", n, port, out);
+	return start("mqtt", 1, n, port, out);
+}
+
+static int start_mqtt_solo(int n, uint16_t port, void **out)
+{
+	return start("mqtt", 0, n, port, out);
 }
 
 static int start_ws(int n, uint16_t port, void **out)
 {
-	return start("ws", n, port, out);
+	return start("ws", 1, n, port, out);
 }
 
 static void stop(void *state)
@@ -104,6 +112,14 @@ const struct fleet_kind fleet_tether_mqtt = {
     .transport = "mqtt",
     .what = "tether, default policy and limiter",
     .start = start_mqtt,
+    .stop = stop,
+};
+
+const struct fleet_kind fleet_tether_solo = {
+    .name = "tether-solo",
+    .transport = "mqtt",
+    .what = "tether, default policy and limiter, coordinated recovery off",
+    .start = start_mqtt_solo,
     .stop = stop,
 };
 

@@ -13,7 +13,8 @@
  * against a fresh server in a fresh process, one after the other; tether
  * is compared with each peer of the same transport in the same run.
  *
- *   storm [--clients tether,paho,mosq,tether-ws,lws] [-n 1000,2000,5000]
+ *   storm [--clients tether,paho,mosq,tether-ws,lws,tether-solo]
+ *         [-n 1000,2000,5000]
  *         [--outage 10,30,45] [--deadline S] [--quick]
  */
 #include "config.h"
@@ -29,6 +30,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <tether/tether.h>
 
 #include "bench.h"
 #include "broker.h"
@@ -168,6 +171,10 @@ static int run_matrix(const struct opts *o)
 		}
 		nk++;
 	}
+	printf("tether: limiter default %d connects/s, burst %d; coordinated "
+	       "recovery %s (tether-solo: off)\n",
+	       TETHER_DEFAULT_CONNECTS_PER_SECOND, TETHER_DEFAULT_BURST,
+	       "on");
 	storm_print_header();
 	for (int a = 0; a < o->nn; a++)
 		for (int b = 0; b < o->no; b++) {
