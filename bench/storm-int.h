@@ -14,6 +14,9 @@ struct storm_result {
 	uint64_t connect_ms;	/* first connect of all N */
 	uint64_t attempts_outage, attempts_total;
 	uint64_t max_1s, max_100ms;
+	/* First and last attempt after the server is back, ms after it
+	 * (UINT64_MAX: none). */
+	uint64_t first_after_ms, last_after_ms;
 	int back;		/* clients back by the deadline */
 	uint64_t t50, t90, t100; /* ms after the server is back; UINT64_MAX:
 				    not reached by the deadline */

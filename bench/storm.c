@@ -133,11 +133,17 @@ static int run_one(const struct opts *o, const struct fleet_kind *k, int n,
 		goto out;
 	nt = sc ? syncount_times(sc, t, nt)
 		: th_proxy_attempt_times(proxy, t, nt);
+	r->first_after_ms = r->last_after_ms = UINT64_MAX;
 	for (size_t i = 0; i < nt; i++) {
 		if (t[i] < back)
 			r->attempts_outage++;
 		if (t[i] <= done)
 			r->attempts_total++;
+		if (t[i] >= back && t[i] <= done) {
+			if (r->first_after_ms == UINT64_MAX)
+				r->first_after_ms = t[i] - back;
+			r->last_after_ms = t[i] - back;
+		}
 	}
 	r->max_1s = bench_max_in_window(t, nt, 1000);
 	r->max_100ms = bench_max_in_window(t, nt, 100);
@@ -176,6 +182,7 @@ static int run_matrix(const struct opts *o)
 	       TETHER_DEFAULT_CONNECTS_PER_SECOND, TETHER_DEFAULT_BURST,
 	       "on");
 	storm_print_header();
+	fflush(stdout);
 	for (int a = 0; a < o->nn; a++)
 		for (int b = 0; b < o->no; b++) {
 			for (int i = 0; i < nk; i++) {

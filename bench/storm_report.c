@@ -1,5 +1,6 @@
 /* bench/storm's table. Times in seconds; "-" where a run failed or a
- * percentile was not reached by the deadline. */
+ * percentile was not reached by the deadline. a1st and alast: the first
+ * and the last connection attempt after the server is back. */
 #include "config.h"
 
 #include <inttypes.h>
@@ -18,17 +19,19 @@ static void sec(char *b, size_t n, uint64_t ms)
 
 void storm_print_header(void)
 {
-	printf("%-10s %5s %4s | %9s %7s %7s | %7s %7s %7s | %6s %7s | %s\n",
-	       "client", "N", "out", "att/cli", "max1s", "max100",
-	       "t50 s", "t90 s", "t100 s", "cpu s", "rss MiB", "back");
+	printf("%-11s %5s %4s | %7s %6s %6s | %6s %6s %6s | %6s %6s | %6s "
+	       "%7s | %s\n",
+	       "client", "N", "out", "att/cli", "max1s", "max100", "t50 s",
+	       "t90 s", "t100 s", "a1st s", "alast", "cpu s", "rss MiB",
+	       "back");
 }
 
 void storm_print_row(const struct storm_result *r)
 {
-	char a[16], b[16], c[16];
+	char a[16], b[16], c[16], f[16], l[16];
 
 	if (!r->ok) {
-		printf("%-10s %5d %3ds | run failed\n", r->kind->name, r->n,
+		printf("%-11s %5d %3ds | run failed\n", r->kind->name, r->n,
 		       r->outage_s);
 		fflush(stdout);
 		return;
@@ -36,19 +39,21 @@ void storm_print_row(const struct storm_result *r)
 	sec(a, sizeof(a), r->t50);
 	sec(b, sizeof(b), r->t90);
 	sec(c, sizeof(c), r->t100);
-	printf("%-10s %5d %3ds | %9.2f %7" PRIu64 " %7" PRIu64
-	       " | %7s %7s %7s | %6.2f %7.1f | %d/%d%s\n",
+	sec(f, sizeof(f), r->first_after_ms);
+	sec(l, sizeof(l), r->last_after_ms);
+	printf("%-11s %5d %3ds | %7.2f %6" PRIu64 " %6" PRIu64
+	       " | %6s %6s %6s | %6s %6s | %6.2f %7.1f | %d/%d%s\n",
 	       r->kind->name, r->n, r->outage_s,
 	       (double)r->attempts_outage / r->n, r->max_1s, r->max_100ms, a,
-	       b, c, r->cpu_s, (double)r->maxrss_kib / 1024.0, r->back, r->n,
-	       r->counted_by_proxy ? " (reset, not refuse)" : "");
+	       b, c, f, l, r->cpu_s, (double)r->maxrss_kib / 1024.0, r->back,
+	       r->n, r->counted_by_proxy ? " (reset, not refuse)" : "");
 	fflush(stdout);
 }
 
 static void ratio(const char *what, double t, double p)
 {
 	if (p > 0)
-		printf(" %s %.2f", what, t / p);
+		printf(" %s %.3g", what, t / p);
 	else
 		printf(" %s -", what);
 }
