@@ -10,6 +10,8 @@
 
 #include "bench.h"
 
+enum { NOFILE_WANTED = 65536 };
+
 uint64_t bench_now_ms(void)
 {
 	struct timespec ts;
@@ -24,6 +26,15 @@ uint64_t bench_raise_nofile(void)
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
 		return 0;
+	/* 10,000 WebSocket connections cost the harness server two fds
+	 * each (it dup()s every socket): beyond a 20,000 hard limit. Root
+	 * may raise the hard limit; others keep theirs. */
+	if (rl.rlim_max < NOFILE_WANTED) {
+		struct rlimit more = {.rlim_cur = NOFILE_WANTED,
+				      .rlim_max = NOFILE_WANTED};
+		if (setrlimit(RLIMIT_NOFILE, &more) == 0)
+			return NOFILE_WANTED;
+	}
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);

@@ -10,8 +10,9 @@
 /* Monotonic milliseconds (the same clock in every process). */
 uint64_t bench_now_ms(void);
 
-/* Raise the soft RLIMIT_NOFILE to the hard limit; returns the new soft
- * limit. Children started afterwards (mosquitto) inherit it. */
+/* Raise RLIMIT_NOFILE: both limits to 65536 when allowed (root), else
+ * the soft limit to the hard one; returns the new soft limit. Children
+ * started afterwards (mosquitto, the fleets) inherit it. */
 uint64_t bench_raise_nofile(void);
 
 /* User + system CPU seconds of this process so far. */
