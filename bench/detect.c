@@ -75,8 +75,10 @@ static uint64_t trial(const struct dopts *o, const struct fleet_kind *k,
 		fprintf(stderr, "detect: %s did not connect\n", k->name);
 		goto out;
 	}
-	/* Let the first heartbeat period start, then pick the phase. */
-	bench_sleep_ms(500 + phase_ms);
+	/* The heartbeat clock starts at the last inbound traffic, here the
+	 * handshake: phase 0 is the worst case (a full interval, then the
+	 * pings' timeouts). */
+	bench_sleep_ms(phase_ms);
 	t0 = bench_now_ms();
 	th_proxy_set_mode(proxy, TH_PROXY_BLACKHOLE, 0);
 	end = t0 + (uint64_t)cap_s * 1000;
