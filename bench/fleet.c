@@ -96,6 +96,7 @@ static const struct {
     {"lping", offsetof(struct fleet_tuning, lws_ping_s), 0, 0},
     {"lhang", offsetof(struct fleet_tuning, lws_hangup_s), 0, 0},
     {"ldef", offsetof(struct fleet_tuning, lws_default_policy), 0, 0},
+    {"port2", offsetof(struct fleet_tuning, port2), 0, 0},
 };
 
 int fleet_tuning_parse(const char *s)
@@ -135,8 +136,10 @@ void fleet_tuning_format(char *buf, size_t n)
 	const struct fleet_tuning *t = &fleet_tuning;
 
 	snprintf(buf, n,
-		 "ka=%d,hbi=%llu,hbt=%llu,hbm=%u,lping=%d,lhang=%d,ldef=%d",
+		 "ka=%d,hbi=%llu,hbt=%llu,hbm=%u,lping=%d,lhang=%d,ldef=%d,"
+		 "port2=%d",
 		 t->keepalive_s, (unsigned long long)t->hb_interval_ms,
 		 (unsigned long long)t->hb_timeout_ms, (unsigned)t->hb_misses,
-		 t->lws_ping_s, t->lws_hangup_s, t->lws_default_policy);
+		 t->lws_ping_s, t->lws_hangup_s, t->lws_default_policy,
+		 t->port2);
 }

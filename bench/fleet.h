@@ -35,10 +35,13 @@ struct fleet_tuning {
 	int lws_hangup_s;	 /* ... secs_since_valid_hangup */
 	int lws_default_policy;	 /* 1: no retry/idle policy of ours (lws's
 				    own defaults; no reconnection) */
+	int port2;		 /* WebSocket fleets: odd clients connect to
+				    this port instead (a second server) */
 };
 extern struct fleet_tuning fleet_tuning;
 
-/* "ka=2,hbi=2000,hbt=1000,hbm=2,lping=2,lhang=4,ldef=1" into fleet_tuning
+/* "ka=2,hbi=2000,hbt=1000,hbm=2,lping=2,lhang=4,ldef=1,port2=N" into
+ * fleet_tuning
  * ("-" or "" = defaults). Returns 0 or -1. */
 int fleet_tuning_parse(const char *s);
 /* The same string for fleet_tuning (to pass to a child). */

@@ -49,7 +49,8 @@ static void connect_now(struct lc *c)
 	memset(&ci, 0, sizeof(ci));
 	ci.context = c->s->ctx;
 	ci.address = "127.0.0.1";
-	ci.port = c->s->port;
+	ci.port = fleet_tuning.port2 && c->i % 2 ? fleet_tuning.port2
+						 : c->s->port;
 	ci.path = "/";
 	ci.host = "127.0.0.1";
 	ci.origin = "127.0.0.1";

@@ -54,11 +54,15 @@ static int start(const char *transport, int coordinated, int n,
 	if (!s || tether_mgr_new(&s->m) != 0 ||
 	    tether_mgr_set_event_cb(s->m, on_event, NULL) != 0)
 		return -1;
-	snprintf(uri, sizeof(uri), "%s://127.0.0.1:%u%s",
-		 transport[0] == 'm' ? "tcp" : "ws", (unsigned)port,
-		 transport[0] == 'm' ? "" : "/");
 	for (int i = 0; i < n; i++) {
 		tether_conn *c;
+		if (transport[0] == 'w' && fleet_tuning.port2 && i % 2)
+			snprintf(uri, sizeof(uri), "ws://127.0.0.1:%d/",
+				 fleet_tuning.port2);
+		else
+			snprintf(uri, sizeof(uri), "%s://127.0.0.1:%u%s",
+				 transport[0] == 'm' ? "tcp" : "ws",
+				 (unsigned)port, transport[0] == 'm' ? "" : "/");
 		snprintf(name, sizeof(name), "b%d", i);
 		if (tether_conn_new(s->m, name, transport, &c) != 0 ||
 		    tether_conn_add_endpoint(c, uri) != 0) {

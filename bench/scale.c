@@ -8,19 +8,25 @@
  *   MQTT       tether (one manager) vs raw Paho, same keepalive
  *
  * tether's own memory per connection is (RSS tether - RSS raw) / N: what
- * tether adds beyond the transport library it drives.
+ * tether adds beyond the transport library it drives. The WebSocket
+ * clients connect to two harness servers, each in a process of its own
+ * (half the connections each: the server needs two fds per connection).
  *
  *   scale [--ws N] [--mqtt N] [--idle S] [--hb-interval MS]
  *         [--hb-timeout MS] [--hb-misses N] [--keepalive S] [--quick]
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "broker.h"
@@ -40,6 +46,76 @@ struct sres {
 	long rss_kib;
 	double idle_cpu_s;
 };
+
+/* A WebSocket server of its own process: the harness server dup()s every
+ * socket, so 10,000 connections would need 20,000 fds in one process, the
+ * hard limit here. Each of two servers takes half. Returns the pid and
+ * *port, or -1; the server stops when *ctl is closed (or we die). */
+static pid_t serve_ws(uint16_t *port, int *ctl)
+{
+	int up[2], down[2];
+	pid_t pid;
+
+	if (pipe2(up, O_CLOEXEC) != 0)
+		return -1;
+	if (pipe2(down, O_CLOEXEC) != 0) {
+		close(up[0]);
+		close(up[1]);
+		return -1;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct th_ws_server *ws = NULL;
+		uint16_t p = 0;
+		char c;
+
+		close(up[0]);
+		close(down[1]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		bench_raise_nofile();
+		if (th_ws_server_start(NULL, &ws) == 0)
+			p = th_ws_server_port(ws);
+		if (write(up[1], &p, sizeof(p)) != (ssize_t)sizeof(p) || !p)
+			_exit(1);
+		while (read(down[0], &c, 1) > 0)
+			;
+		th_ws_server_free(ws);
+		_exit(0);
+	}
+	close(up[1]);
+	close(down[0]);
+	if (pid < 0 || read(up[0], port, sizeof(*port)) !=
+			   (ssize_t)sizeof(*port) || !*port) {
+		close(up[0]);
+		close(down[1]);
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		return -1;
+	}
+	close(up[0]);
+	*ctl = down[1];
+	return pid;
+}
+
+static void unserve_ws(pid_t pid, int ctl)
+{
+	uint64_t end = bench_now_ms() + 10000;
+
+	if (pid <= 0)
+		return;
+	close(ctl);
+	while (waitpid(pid, NULL, WNOHANG) == 0) {
+		if (bench_now_ms() >= end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			break;
+		}
+		bench_sleep_ms(20);
+	}
+}
 
 static int measure(const struct sopts *o, const char *kind, int n,
 		   uint16_t port, const char *tuning, struct sres *r)
@@ -114,7 +190,6 @@ int main(int argc, char **argv)
 	struct sopts o = {.ws_n = 10000, .mqtt_n = 2000, .idle_s = 30,
 			  .settle_s = 5, .connect_s = 240, .keepalive_s = 30,
 			  .hbi = 10000, .hbt = 3000, .hbm = 2};
-	struct th_ws_server *ws = NULL;
 	struct th_broker *b = NULL;
 	struct sres rt, rr;
 	char tun[256];
@@ -161,26 +236,32 @@ int main(int argc, char **argv)
 	printf("%-10s %6s | %8s | %8s %8s | %8s %8s\n", "client", "N",
 	       "conn s", "RSS MiB", "KiB/conn", "idle cpu", "of 1 core");
 	if (o.ws_n > 0) {
-		if (th_ws_server_start(NULL, &ws) != 0) {
-			fprintf(stderr, "scale: ws server did not start\n");
+		uint16_t p1 = 0, p2 = 0;
+		int c1 = -1, c2 = -1;
+		pid_t s1 = serve_ws(&p1, &c1), s2 = serve_ws(&p2, &c2);
+
+		if (s1 < 0 || s2 < 0) {
+			fprintf(stderr, "scale: ws servers did not start\n");
+			unserve_ws(s1, c1);
+			unserve_ws(s2, c2);
 			return 1;
 		}
 		snprintf(tun, sizeof(tun),
-			 "hbi=%" PRIu64 ",hbt=%" PRIu64 ",hbm=%u", o.hbi, o.hbt,
-			 o.hbm);
-		failed += measure(&o, "tether-ws", o.ws_n, th_ws_server_port(ws),
-				  tun, &rt) != 0;
+			 "hbi=%" PRIu64 ",hbt=%" PRIu64 ",hbm=%u,port2=%u", o.hbi,
+			 o.hbt, o.hbm, (unsigned)p2);
+		failed += measure(&o, "tether-ws", o.ws_n, p1, tun, &rt) != 0;
 		row(&o, "tether-ws", o.ws_n, &rt);
 		/* lws pings after secs_since_valid_ping of silence and hangs
 		 * up after secs_since_valid_hangup, whole seconds. */
-		snprintf(tun, sizeof(tun), "lping=%" PRIu64 ",lhang=%" PRIu64,
+		snprintf(tun, sizeof(tun),
+			 "lping=%" PRIu64 ",lhang=%" PRIu64 ",port2=%u",
 			 (o.hbi + 999) / 1000,
-			 (o.hbi + o.hbt * o.hbm + 999) / 1000);
-		failed += measure(&o, "lws", o.ws_n, th_ws_server_port(ws), tun,
-				  &rr) != 0;
+			 (o.hbi + o.hbt * o.hbm + 999) / 1000, (unsigned)p2);
+		failed += measure(&o, "lws", o.ws_n, p1, tun, &rr) != 0;
 		row(&o, "lws", o.ws_n, &rr);
 		compare("tether-ws", "lws", o.ws_n, &rt, &rr);
-		th_ws_server_free(ws);
+		unserve_ws(s1, c1);
+		unserve_ws(s2, c2);
 	}
 	if (o.mqtt_n > 0) {
 		if (th_broker_start(NULL, &b) != 0) {
