@@ -337,7 +337,7 @@ static int l_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 }
 
 static const struct lws_protocols l_protocols[] = {
-    {"tether-test", l_cb, 0, 65536, 0, NULL, 0},
+    {"tether-test", l_cb, 0, 0, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
