@@ -15,6 +15,7 @@
 #include "bench.h"
 #include "child.h"
 #include "fleet.h"
+#include "ws_server.h"
 
 /* ---- the child's side: one fleet, driven by lines on stdin ------------ */
 
@@ -211,3 +212,75 @@ void child_reap(struct child *c, int grace_ms)
 	close(c->out);
 }
 
+
+/* ---- a WebSocket server in a process of its own ---------------------- */
+
+/* A WebSocket server of its own process: the harness server dup()s every
+ * socket, so 10,000 connections would need 20,000 fds in one process, the
+ * hard limit here. Each of two servers takes half. Returns the pid and
+ * *port, or -1; the server stops when *ctl is closed (or we die). */
+pid_t child_ws_server(uint16_t *port, int *ctl)
+{
+	int up[2], down[2];
+	pid_t pid;
+
+	if (pipe2(up, O_CLOEXEC) != 0)
+		return -1;
+	if (pipe2(down, O_CLOEXEC) != 0) {
+		close(up[0]);
+		close(up[1]);
+		return -1;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		struct th_ws_server *ws = NULL;
+		uint16_t p = 0;
+		char c;
+
+		close(up[0]);
+		close(down[1]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		bench_raise_nofile();
+		if (th_ws_server_start(NULL, &ws) == 0)
+			p = th_ws_server_port(ws);
+		if (write(up[1], &p, sizeof(p)) != (ssize_t)sizeof(p) || !p)
+			_exit(1);
+		while (read(down[0], &c, 1) > 0)
+			;
+		th_ws_server_free(ws);
+		_exit(0);
+	}
+	close(up[1]);
+	close(down[0]);
+	if (pid < 0 || read(up[0], port, sizeof(*port)) !=
+			   (ssize_t)sizeof(*port) || !*port) {
+		close(up[0]);
+		close(down[1]);
+		if (pid > 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+		return -1;
+	}
+	close(up[0]);
+	*ctl = down[1];
+	return pid;
+}
+
+void child_ws_server_stop(pid_t pid, int ctl)
+{
+	uint64_t end = bench_now_ms() + 10000;
+
+	if (pid <= 0)
+		return;
+	close(ctl);
+	while (waitpid(pid, NULL, WNOHANG) == 0) {
+		if (bench_now_ms() >= end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			break;
+		}
+		bench_sleep_ms(20);
+	}
+}

@@ -43,4 +43,14 @@ int child_line(struct child *c, char *line, size_t n, uint64_t ms);
 /* Send QUIT, wait at most grace_ms for it to exit, then SIGKILL it. */
 void child_reap(struct child *c, int grace_ms);
 
+/* The harness WebSocket server (echo) in a process of its own: it needs
+ * two fds per connection (it dup()s every socket), so thousands of
+ * connections would not fit next to the proxy in one process. Returns the
+ * server's pid and *port, or -1; *ctl is the pipe whose closing stops it
+ * (as does our death). */
+pid_t child_ws_server(uint16_t *port, int *ctl);
+
+/* Stop it (close ctl, wait at most 10 s, then SIGKILL). pid <= 0: no-op. */
+void child_ws_server_stop(pid_t pid, int ctl);
+
 #endif

@@ -47,76 +47,6 @@ struct sres {
 	double idle_cpu_s;
 };
 
-/* A WebSocket server of its own process: the harness server dup()s every
- * socket, so 10,000 connections would need 20,000 fds in one process, the
- * hard limit here. Each of two servers takes half. Returns the pid and
- * *port, or -1; the server stops when *ctl is closed (or we die). */
-static pid_t serve_ws(uint16_t *port, int *ctl)
-{
-	int up[2], down[2];
-	pid_t pid;
-
-	if (pipe2(up, O_CLOEXEC) != 0)
-		return -1;
-	if (pipe2(down, O_CLOEXEC) != 0) {
-		close(up[0]);
-		close(up[1]);
-		return -1;
-	}
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0) {
-		struct th_ws_server *ws = NULL;
-		uint16_t p = 0;
-		char c;
-
-		close(up[0]);
-		close(down[1]);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		bench_raise_nofile();
-		if (th_ws_server_start(NULL, &ws) == 0)
-			p = th_ws_server_port(ws);
-		if (write(up[1], &p, sizeof(p)) != (ssize_t)sizeof(p) || !p)
-			_exit(1);
-		while (read(down[0], &c, 1) > 0)
-			;
-		th_ws_server_free(ws);
-		_exit(0);
-	}
-	close(up[1]);
-	close(down[0]);
-	if (pid < 0 || read(up[0], port, sizeof(*port)) !=
-			   (ssize_t)sizeof(*port) || !*port) {
-		close(up[0]);
-		close(down[1]);
-		if (pid > 0) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-		}
-		return -1;
-	}
-	close(up[0]);
-	*ctl = down[1];
-	return pid;
-}
-
-static void unserve_ws(pid_t pid, int ctl)
-{
-	uint64_t end = bench_now_ms() + 10000;
-
-	if (pid <= 0)
-		return;
-	close(ctl);
-	while (waitpid(pid, NULL, WNOHANG) == 0) {
-		if (bench_now_ms() >= end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			break;
-		}
-		bench_sleep_ms(20);
-	}
-}
-
 static int measure(const struct sopts *o, const char *kind, int n,
 		   uint16_t port, const char *tuning, struct sres *r)
 {
@@ -238,12 +168,13 @@ int main(int argc, char **argv)
 	if (o.ws_n > 0) {
 		uint16_t p1 = 0, p2 = 0;
 		int c1 = -1, c2 = -1;
-		pid_t s1 = serve_ws(&p1, &c1), s2 = serve_ws(&p2, &c2);
+		pid_t s1 = child_ws_server(&p1, &c1),
+		      s2 = child_ws_server(&p2, &c2);
 
 		if (s1 < 0 || s2 < 0) {
 			fprintf(stderr, "scale: ws servers did not start\n");
-			unserve_ws(s1, c1);
-			unserve_ws(s2, c2);
+			child_ws_server_stop(s1, c1);
+			child_ws_server_stop(s2, c2);
 			return 1;
 		}
 		snprintf(tun, sizeof(tun),
@@ -260,8 +191,8 @@ int main(int argc, char **argv)
 		failed += measure(&o, "lws", o.ws_n, p1, tun, &rr) != 0;
 		row(&o, "lws", o.ws_n, &rr);
 		compare("tether-ws", "lws", o.ws_n, &rt, &rr);
-		unserve_ws(s1, c1);
-		unserve_ws(s2, c2);
+		child_ws_server_stop(s1, c1);
+		child_ws_server_stop(s2, c2);
 	}
 	if (o.mqtt_n > 0) {
 		if (th_broker_start(NULL, &b) != 0) {

@@ -55,8 +55,9 @@ static int run_one(const struct opts *o, const struct fleet_kind *k, int n,
 		   int outage_s, struct storm_result *r)
 {
 	struct th_broker *broker = NULL;
-	struct th_ws_server *ws = NULL;
 	struct th_proxy *proxy = NULL;
+	pid_t ws_pid = -1;
+	int ws_ctl = -1;
 	struct syncount *sc = NULL;
 	struct child ch = {.pid = -1};
 	char line[256];
@@ -78,11 +79,13 @@ static int run_one(const struct opts *o, const struct fleet_kind *k, int n,
 		}
 		target = th_broker_port(broker);
 	} else {
-		if (th_ws_server_start(NULL, &ws) != 0) {
+		/* Its own process: it needs two fds per connection, and so
+		 * does the proxy. */
+		ws_pid = child_ws_server(&target, &ws_ctl);
+		if (ws_pid < 0) {
 			fprintf(stderr, "storm: ws server did not start\n");
 			return -1;
 		}
-		target = th_ws_server_port(ws);
 	}
 	if (th_proxy_start(target, &proxy) != 0)
 		goto out;
@@ -156,7 +159,7 @@ out:
 	syncount_free(sc);
 	th_proxy_free(proxy);
 	th_broker_free(broker);
-	th_ws_server_free(ws);
+	child_ws_server_stop(ws_pid, ws_ctl);
 	return rc;
 }
 
