@@ -102,7 +102,11 @@ static int run(const struct dopts *o)
 	char list[256], *save = NULL;
 	double hb_bound = (double)(o->interval_ms +
 				   o->timeout_ms * o->misses) / 1000.0;
-	int failed = 0;
+	int failed = 0, nk = 0;
+	struct {
+		char name[16];
+		uint64_t worst;
+	} worst[16];
 
 	printf("heartbeat: interval %.1f s, timeout %.1f s, misses %u "
 	       "(bound %.2f s, target %.2f s); MQTT keepalive %d s "
@@ -164,6 +168,11 @@ static int run(const struct dopts *o)
 			d[n++] = r;
 		}
 		bench_sort_u64(d, (size_t)n);
+		if (n > 0 && nk < 16) {
+			snprintf(worst[nk].name, sizeof(worst[nk].name), "%s",
+				 tok);
+			worst[nk++].worst = d[n - 1];
+		}
 		if (n == 0) {
 			printf("%-12s %6d | failed\n", tok, 0);
 			continue;
@@ -181,6 +190,22 @@ static int run(const struct dopts *o)
 			       expect, missed ? " (some not detected: -1)" : "");
 		}
 		fflush(stdout);
+	}
+	/* tether against each peer of the same transport: worst cases. */
+	for (int i = 0; i < nk; i++) {
+		int ws = strcmp(worst[i].name, "tether-ws") == 0;
+		if (!ws && strcmp(worst[i].name, "tether") != 0)
+			continue;
+		for (int j = 0; j < nk; j++) {
+			int peer_ws = strncmp(worst[j].name, "lws", 3) == 0;
+			if (j == i || strncmp(worst[j].name, "tether", 6) == 0 ||
+			    peer_ws != ws || worst[i].worst == UINT64_MAX ||
+			    worst[j].worst == UINT64_MAX)
+				continue;
+			printf("  ratio %s/%s (worst case): %.3g\n",
+			       worst[i].name, worst[j].name,
+			       (double)worst[i].worst / (double)worst[j].worst);
+		}
 	}
 	return failed ? 1 : 0;
 }
