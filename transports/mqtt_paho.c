@@ -39,6 +39,10 @@
    (10 s by default) aborts the attempt first. */
 #define PAHO_CONNECT_TIMEOUT_S 60
 
+/* Publishes Paho may hold unwritten; above tether's send window
+   (TTH_OUTBOX_WINDOW) with room to spare. */
+#define PAHO_MAX_BUFFERED 65535
+
 /* Grace for in-flight QoS 1/2 flows in an orderly close; tether's
    close_timeout (2 s by default) bounds the whole close. */
 #define CLOSE_GRACE_MS 1000
@@ -672,6 +676,15 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 
 	co.MQTTVersion = l->opt.version;
 	co.sendWhileDisconnected = 0;
+	/* Paho counts every publish it has not written yet against
+	   maxBufferedMessages (100 by default), also while connected: the
+	   ones waiting for the server's Receive Maximum (mosquitto: 20) or
+	   for the socket. tether hands over up to its window at once (1024,
+	   core/outbox.c) and bounds what it hands over itself, so Paho must
+	   never refuse one (MAX_BUFFERED_MESSAGES read as a failed send: the
+	   link was declared down right after every reconnect with a
+	   backlog). */
+	co.maxBufferedMessages = PAHO_MAX_BUFFERED;
 	rc =
 	    MQTTAsync_createWithOptions(&a->cli, a->uri, l->opt.client_id,
 					MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
