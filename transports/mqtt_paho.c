@@ -233,10 +233,25 @@ static void on_send_ok(void *ctx, MQTTAsync_successData *r)
 	send_done(ctx, 0);
 }
 
+/*
+ * Why Paho failed a send. When the connection goes, Paho fails the
+ * publishes it still holds with OPERATION_INCOMPLETE before it calls
+ * connectionLost: the link's end is on the way, so say ECLOSED (the
+ * message stays in flight and goes out again on the next link). An EIO
+ * there made the runtime declare the link down itself, and the DOWN
+ * event said "the transport failed a send" instead of why it ended.
+ */
+static int send_fail_err(int code)
+{
+	return code == MQTTASYNC_OPERATION_INCOMPLETE ||
+		       code == MQTTASYNC_DISCONNECTED
+		   ? TETHER_ECLOSED
+		   : TETHER_EIO;
+}
+
 static void on_send_fail(void *ctx, MQTTAsync_failureData *r)
 {
-	(void)r;
-	send_done(ctx, TETHER_EIO);
+	send_done(ctx, send_fail_err(r ? r->code : MQTTASYNC_FAILURE));
 }
 
 static void on_send_ok5(void *ctx, MQTTAsync_successData5 *r)
@@ -247,8 +262,7 @@ static void on_send_ok5(void *ctx, MQTTAsync_successData5 *r)
 
 static void on_send_fail5(void *ctx, MQTTAsync_failureData5 *r)
 {
-	(void)r;
-	send_done(ctx, TETHER_EIO);
+	send_done(ctx, send_fail_err(r ? r->code : MQTTASYNC_FAILURE));
 }
 
 /* ------------------------------------------------------------ reasons */
@@ -400,12 +414,15 @@ static void on_connection_lost(void *ctx, char *cause)
 	else
 		reason_init(&r, TETHER_KIND_SOCKET, 0, 1,
 			    cause ? cause : "connection lost");
+	/* the end first, then the sends: failed sends reported while the
+	   link still looks up declare it down themselves, and the DOWN
+	   event said "the transport failed a send" instead of why */
 	if (phase_move(a, PH_UP, PH_ENDED)) {
-		sends_fail_all(a);
 		tether_transport_down(a->conn, a->id, &r);
-	} else if (phase_move(a, PH_CLOSING, PH_ENDED)) {
 		sends_fail_all(a);
+	} else if (phase_move(a, PH_CLOSING, PH_ENDED)) {
 		tether_transport_closed(a->conn, a->id);
+		sends_fail_all(a);
 	}
 }
 
@@ -419,20 +436,20 @@ static void on_disconnected(void *ctx, MQTTProperties *props,
 	char *sref;
 
 	if (phase_move(a, PH_CLOSING, PH_ENDED)) {
-		sends_fail_all(a);
 		tether_transport_closed(a->conn, a->id);
+		sends_fail_all(a);
 		return;
 	}
 	if (!phase_move(a, PH_UP, PH_ENDED))
 		return;
-	sends_fail_all(a);
 	snprintf(text, sizeof(text), "server DISCONNECT: %s",
 		 MQTTReasonCode_toString(code));
 	reason_init(&r, TETHER_KIND_MQTT5, (int)code, 1, text);
 	sref = server_reference(props);
 	r.server_ref = sref;
-	tether_transport_down(a->conn, a->id, &r);
+	tether_transport_down(a->conn, a->id, &r); /* first: see above */
 	free(sref);
+	sends_fail_all(a);
 }
 
 static int on_message(void *ctx, char *topic, int topic_len,
