@@ -34,7 +34,8 @@ tests_spool_crash_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_spool_crash_LDADD = $(TEST_COMMON_LDADD)
 # Integration suites: real peers (tests/harness) on loopback, real time.
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
-	tests/check_metrics tests/check_reload
+	tests/check_metrics tests/check_reload tests/check_zeroloss \
+	tests/check_zeroloss_spool
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -138,3 +139,14 @@ cppcheck:
 	  $(top_srcdir)/core $(top_srcdir)/policies $(top_srcdir)/tools
 
 .PHONY: valgrind cppcheck
+tests_check_zeroloss_SOURCES = tests/check_zeroloss.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_zeroloss_CFLAGS = $(ITEST_CFLAGS)
+tests_check_zeroloss_LDADD = $(ITEST_LDADD)
+tests_check_zeroloss_spool_SOURCES = tests/check_zeroloss_spool.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_zeroloss_spool_CFLAGS = $(ITEST_CFLAGS)
+tests_check_zeroloss_spool_LDADD = $(ITEST_LDADD)
+# The sender process of check_zeroloss_spool (killed and restarted by it).
+check_PROGRAMS += tests/spool_sender
+tests_spool_sender_SOURCES = tests/spool_sender.c
+tests_spool_sender_CFLAGS = $(AM_CFLAGS)
+tests_spool_sender_LDADD = libtether-internal.la $(PAHO_LIBS) $(LWS_LIBS) -lm
