@@ -31,8 +31,8 @@ check_PROGRAMS += $(CRASH_SUITES)
 TESTS += $(CRASH_SUITES)
 endif
 tests_spool_crash_SOURCES = tests/spool_crash.c tests/check-int.h
-tests_spool_crash_CFLAGS = $(TEST_COMMON_CFLAGS)
-tests_spool_crash_LDADD = $(TEST_COMMON_LDADD)
+tests_spool_crash_CFLAGS = $(TEST_COMMON_CFLAGS) -I$(top_srcdir)/tests/harness
+tests_spool_crash_LDADD = $(TEST_COMMON_LDADD) tests/harness/libharness.la
 # Integration suites: real peers (tests/harness) on loopback, real time.
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
 	tests/check_metrics tests/check_reload tests/check_coord
@@ -94,8 +94,8 @@ tests_check_queue_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_queue_LDADD = $(TEST_COMMON_LDADD)
 tests_check_spool_SOURCES = tests/check_spool.c tests/check_spool_segments.c \
 	tests/spool-test.c tests/spool-test.h tests/check-int.h
-tests_check_spool_CFLAGS = $(TEST_COMMON_CFLAGS)
-tests_check_spool_LDADD = $(TEST_COMMON_LDADD)
+tests_check_spool_CFLAGS = $(TEST_COMMON_CFLAGS) -I$(top_srcdir)/tests/harness
+tests_check_spool_LDADD = $(TEST_COMMON_LDADD) tests/harness/libharness.la
 tests_check_limiter_SOURCES = tests/check_limiter.c tests/check-int.h
 tests_check_limiter_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_limiter_LDADD = $(TEST_COMMON_LDADD)
