@@ -87,6 +87,7 @@ struct recover {
 	char *topic;      /* NUL-terminated copy for the callback */
 	size_t captopic;
 	uint64_t warnings;
+	uint64_t skips;
 };
 
 static void warn(struct recover *rc, uint64_t off, const char *fmt, ...)
@@ -101,6 +102,9 @@ static void warn(struct recover *rc, uint64_t off, const char *fmt, ...)
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	rc->warnings++;
+	/* a skipped record stays in its file; a cut tail is gone */
+	if (strstr(what, "skipped"))
+		rc->skips++;
 	if (rc->ops && rc->ops->warning)
 		rc->ops->warning(rc->ud, rc->file, off, what);
 }
@@ -414,6 +418,7 @@ static int recover_all(struct tth_spool *sp,
 		sp->next_seq = segs.v[segs.n - 1] + 1;
 	if (acks.n && acks.v[acks.n - 1] >= sp->next_seq)
 		sp->next_seq = acks.v[acks.n - 1] + 1;
+	sp->damaged = rc.skips > 0;
 	free(rc.msgs);
 	free(rc.topic);
 	free(segs.v);
@@ -427,7 +432,7 @@ static int resume_appending(struct tth_spool *sp)
 	struct tth_spool_seg *last = sp->nsegs ? sp->segs[sp->nsegs - 1] : NULL;
 	char name[TTH_SPOOL_NAME_LEN];
 
-	if (last && last->size < sp->cfg.segment_bytes) {
+	if (last && last->size < sp->cfg.segment_bytes && !sp->damaged) {
 		tth_spool_seg_name(name, last->seq, "seg");
 		sp->active_fd = openat(sp->dir_fd, name, O_WRONLY | O_CLOEXEC);
 		if (sp->active_fd < 0)

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,7 +53,7 @@ struct tlink {
 };
 
 static atomic_int n_connects, n_subscribes, n_pings, answer_pings, n_aborts;
-static pthread_t transport_thread;
+static _Atomic unsigned long transport_thread; /* a pthread_t */
 
 static void push(struct tctx *t, struct cmd *c)
 {
@@ -135,7 +136,7 @@ static int t_ctx_new(tether_mgr *m, void **out)
 	pthread_mutex_init(&t->mu, NULL);
 	pthread_cond_init(&t->cv, NULL);
 	pthread_create(&t->thread, NULL, tthread, t);
-	transport_thread = t->thread;
+	atomic_store(&transport_thread, (unsigned long)t->thread);
 	*out = t;
 	return 0;
 }
@@ -281,7 +282,8 @@ static int stop_on_message;
 
 static void hook(tether_conn *c, const struct tether_event *ev)
 {
-	if (pthread_equal(pthread_self(), transport_thread))
+	if (pthread_equal(pthread_self(),
+			  (pthread_t)atomic_load(&transport_thread)))
 		atomic_fetch_add(&on_transport_thread, 1);
 	if (ev->type == TETHER_EV_MESSAGE && stop_on_message)
 		ck_assert_int_eq(tether_conn_stop(c), 0); /* from a callback */
@@ -293,6 +295,9 @@ static void begin(int host_driven)
 	ck_assert(rc == 0 || rc == TETHER_EEXIST);
 	stop_on_message = 0;
 	atomic_store(&on_transport_thread, 0);
+	/* a thread id of an earlier test's transport may be reused by this
+	   test's loop thread before this test's transport starts */
+	atomic_store(&transport_thread, 0);
 	atomic_store(&n_connects, 0);
 	atomic_store(&n_subscribes, 0);
 	atomic_store(&n_pings, 0);
@@ -701,6 +706,83 @@ START_TEST(test_mgr_stop_drops_queued_as_closed)
 }
 END_TEST
 
+/* Flip one byte of the first record's body in dir's first segment. */
+static void corrupt_first_record(const char *dir)
+{
+	char path[256];
+	FILE *f;
+	int ch;
+
+	snprintf(path, sizeof path, "%s/0000000000000001.seg", dir);
+	f = fopen(path, "r+b");
+	ck_assert_msg(f != NULL, "no %s", path);
+	ck_assert_int_eq(fseek(f, 36 + 1, SEEK_SET), 0); /* header: 36 bytes */
+	ch = fgetc(f);
+	ck_assert_int_ne(ch, EOF);
+	ck_assert_int_eq(fseek(f, 36 + 1, SEEK_SET), 0);
+	fputc(ch ^ 0x55, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A fresh manager and connection c1 on uri with the spool in dir. */
+static void spool_conn(const char *dir, const char *uri)
+{
+	struct tether_queue_cfg q;
+
+	it_teardown();
+	it_setup(0);
+	it_set_hook(hook);
+	ck_assert_int_eq(tether_conn_new(it_mgr, "c1", "test", &conn), 0);
+	tether_queue_cfg_defaults(&q);
+	q.spool_dir = dir;
+	ck_assert_int_eq(tether_conn_set_queue(conn, &q), 0);
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, uri), 0);
+	it_use_fixed(conn, "10s");
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+}
+
+START_TEST(test_mgr_spool_replays_at_next_start)
+{
+	char dir[] = "/tmp/tether-spool-XXXXXX", got[256], rm[300];
+	struct tether_message m = {.size = sizeof(m), .topic = "t", .qos = 1};
+	const char *texts[] = {"one", "two", "three", "four"};
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	/* run 1: offline; QoS 1 messages are spooled, a QoS 0 one is not */
+	spool_conn(dir, "test://refuse");
+	for (int i = 0; i < 4; i++) {
+		m.payload = texts[i];
+		m.len = strlen(texts[i]);
+		m.qos = i == 3 ? 0 : 1;
+		ck_assert_int_eq(tether_conn_send(conn, &m, NULL), 0);
+	}
+	ck_assert_int_eq(tether_conn_stop(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_SENT, 4, 2000));
+	ck_assert_int_eq(it_get(it_find(NULL, TETHER_EV_SENT, 0)).error,
+			 TETHER_ECLOSED);
+	/* run 2, after damage to the first record: a warning, the others
+	   come back in order and are delivered */
+	corrupt_first_record(dir);
+	spool_conn(dir, "test://ok");
+	ck_assert(it_wait(NULL, TETHER_EV_MESSAGE, 2, 2000));
+	ck_assert(it_wait(NULL, TETHER_EV_SENT, 2, 2000));
+	it_run(100);
+	messages(got, sizeof got);
+	ck_assert_str_eq(got, "two,three");
+	ck_assert_int_eq(it_count(NULL, TETHER_EV_WARNING), 1);
+	ck_assert_int_eq(it_get(it_find(NULL, TETHER_EV_SENT, 0)).error, 0);
+	ck_assert_int_eq(it_get(it_find(NULL, TETHER_EV_SENT, 1)).error, 0);
+	/* run 3: delivered means gone */
+	spool_conn(dir, "test://ok");
+	ck_assert(it_wait(NULL, TETHER_EV_UP, 1, 2000));
+	it_run(200);
+	ck_assert_int_eq(it_count(NULL, TETHER_EV_MESSAGE), 0);
+	ck_assert_int_eq(it_count(NULL, TETHER_EV_WARNING), 0);
+	snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(rm), 0);
+}
+END_TEST
+
 static Suite *mgr_suite(void)
 {
 	Suite *s = suite_create("mgr");
@@ -721,6 +803,7 @@ static Suite *mgr_suite(void)
 	tcase_add_test(tc, test_mgr_ttl_expires_while_offline);
 	tcase_add_test(tc, test_mgr_resume_hook_goes_first);
 	tcase_add_test(tc, test_mgr_stop_drops_queued_as_closed);
+	tcase_add_test(tc, test_mgr_spool_replays_at_next_start);
 	tc = it_tcase(s, "heartbeat", setup, teardown, 30);
 	tcase_add_test(tc, test_mgr_heartbeat_detects_silence);
 	tcase_add_test(tc, test_mgr_heartbeat_answered_stays_online);

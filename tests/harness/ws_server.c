@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -17,6 +18,7 @@
 #include <libwebsockets.h>
 
 #include "net.h"
+#include "ws_history.h"
 #include "ws_server.h"
 
 #define DEFAULT_SUBPROTOCOL "tether-test"
@@ -26,6 +28,7 @@
 #define TICK_US (100 * 1000)   /* bounds every lws_service() sleep */
 #define CLOSE_ACK_S 3          /* wait this long for the client's close */
 #define BIND_TRIES 8
+#define HISTORY_DEFAULT 1000   /* messages kept per session */
 
 enum { OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8,
        OP_PING = 0x9, OP_PONG = 0xa };
@@ -59,6 +62,11 @@ struct conn {
 	int close_sent;     /* queued our close frame: no more data */
 	int close_received; /* peer's close seen: reply, then hang up */
 	int lws_frames;     /* TLS: lws's ws role carries the frames */
+
+	/* resume: the session this socket is bound to ("" = none) and the
+	 * newest sequence number queued to it */
+	char session[TH_WS_SESSION_MAX + 1];
+	uint64_t sent_seq;
 };
 
 struct opts_copy {
@@ -93,7 +101,10 @@ struct th_ws_server {
 
 	struct conn *conns; /* service thread only */
 
-	atomic_uint upgrades, open, pings;
+	struct th_ws_history *history;
+	atomic_int pump; /* a publish is waiting for the service thread */
+
+	atomic_uint upgrades, open, pings, resumes;
 };
 
 /* ---- options ----------------------------------------------------------- */
@@ -213,6 +224,71 @@ static void close_after_cb(lws_sorted_usec_list_t *sul)
 	conn_close(c, c->close_code, c->close_reason);
 }
 
+/* ---- resume ------------------------------------------------------------ */
+
+static int emit_cb(void *arg, uint64_t upto, const char *text, size_t len)
+{
+	struct conn *c = arg;
+
+	if (queue_frame(c, 0x80 | OP_TEXT, (const unsigned char *)text, len))
+		return -1;
+	c->sent_seq = upto;
+	return 0;
+}
+
+/* Queue whatever the bound session holds past what this socket got. */
+static void pump_conn(struct conn *c)
+{
+	if (!c->session[0] || !c->raw || c->close_sent || c->close_received)
+		return;
+	c->sent_seq = th_ws_history_replay(c->srv->history, c->session,
+					   c->sent_seq, emit_cb, c);
+}
+
+static void pump_all(struct th_ws_server *s)
+{
+	for (struct conn *c = s->conns; c; c = c->next)
+		pump_conn(c);
+}
+
+/* "resume <session> <last_seq>" (the part after "resume "). */
+static void on_resume(struct conn *c, const unsigned char *arg, size_t len)
+{
+	const unsigned char *sp = memchr(arg, ' ', len);
+	size_t idlen = sp ? (size_t)(sp - arg) : 0, nlen;
+	char id[TH_WS_SESSION_MAX + 1];
+	uint64_t last = 0;
+
+	if (!sp || !th_ws_session_valid((const char *)arg, idlen))
+		goto bad;
+	nlen = len - idlen - 1;
+	if (nlen == 0 || nlen > 19) /* fits a uint64_t */
+		goto bad;
+	for (size_t i = 0; i < nlen; i++) {
+		if (sp[1 + i] < '0' || sp[1 + i] > '9')
+			goto bad;
+		last = last * 10 + (uint64_t)(sp[1 + i] - '0');
+	}
+	memcpy(id, arg, idlen);
+	id[idlen] = '\0';
+	if (last > th_ws_history_newest(c->srv->history, id)) {
+		conn_close(c, 1008, "resume beyond newest");
+		return;
+	}
+	/* the newest binding wins: an older socket of the session (often a
+	 * half-open one the server has not noticed yet) gets nothing more */
+	for (struct conn *o = c->srv->conns; o; o = o->next)
+		if (o != c && !strcmp(o->session, id))
+			o->session[0] = '\0';
+	memcpy(c->session, id, idlen + 1);
+	c->sent_seq = last;
+	atomic_fetch_add(&c->srv->resumes, 1);
+	pump_conn(c);
+	return;
+bad:
+	conn_close(c, 1008, "bad resume");
+}
+
 /* ---- frames in --------------------------------------------------------- */
 
 /* Handle one complete, unmasked frame. Returns -1 to hang up now. */
@@ -220,8 +296,15 @@ static int on_frame(struct conn *c, unsigned char b0, unsigned char *pl,
 		    size_t len)
 {
 	switch (b0 & 0x0f) {
-	case OP_CONT:
 	case OP_TEXT:
+		if (b0 == (0x80 | OP_TEXT) && len >= 7 &&
+		    !memcmp(pl, "resume ", 7)) {
+			if (!c->close_sent && !c->close_received)
+				on_resume(c, pl + 7, len - 7);
+			return 0;
+		}
+		/* fall through */
+	case OP_CONT:
 	case OP_BINARY:
 		if (!c->close_sent && !c->close_received)
 			queue_frame(c, b0 & 0x8f, pl, len);
@@ -318,6 +401,8 @@ static void process_requests(struct th_ws_server *s)
 	char reason[MAX_REASON + 1];
 	int do_close = 0;
 
+	if (atomic_exchange(&s->pump, 0))
+		pump_all(s);
 	pthread_mutex_lock(&s->mu);
 	if (s->close_done != s->close_req) {
 		do_close = 1;
@@ -341,6 +426,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 		lws_container_of(sul, struct th_ws_server, sul_tick);
 
 	process_requests(s);
+	pump_all(s); /* a lost wake-up costs one tick at most */
 	lws_sul_schedule(s->ctx, 0, &s->sul_tick, tick_cb, TICK_US);
 }
 
@@ -716,6 +802,10 @@ int th_ws_server_start(const struct th_ws_server_opts *o,
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	opts_assign(&s->opts, o);
+	s->history = th_ws_history_new(o && o->history_max ? o->history_max
+							   : HISTORY_DEFAULT);
+	if (!s->history)
+		goto fail;
 	s->subprotocol = strdup(o && o->subprotocol ? o->subprotocol
 						    : DEFAULT_SUBPROTOCOL);
 	if (!s->subprotocol)
@@ -799,6 +889,29 @@ unsigned th_ws_server_pings(const struct th_ws_server *s)
 	return atomic_load(&((struct th_ws_server *)s)->pings);
 }
 
+unsigned th_ws_server_resumes(const struct th_ws_server *s)
+{
+	return atomic_load(&((struct th_ws_server *)s)->resumes);
+}
+
+uint64_t th_ws_server_publish(struct th_ws_server *s, const char *session,
+			      const char *payload)
+{
+	uint64_t seq = th_ws_history_add(s->history, session, payload,
+					 strlen(payload));
+
+	if (seq) {
+		atomic_store(&s->pump, 1);
+		lws_cancel_service(s->ctx);
+	}
+	return seq;
+}
+
+uint64_t th_ws_server_newest(struct th_ws_server *s, const char *session)
+{
+	return th_ws_history_newest(s->history, session);
+}
+
 void th_ws_server_free(struct th_ws_server *s)
 {
 	if (!s)
@@ -816,6 +929,7 @@ void th_ws_server_free(struct th_ws_server *s)
 	if (s->client_ctx)
 		SSL_CTX_free(s->client_ctx);
 	opts_clear(&s->opts);
+	th_ws_history_free(s->history);
 	free(s->subprotocol);
 	free(s->tls_cert);
 	free(s->tls_key);
