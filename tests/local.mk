@@ -36,7 +36,7 @@ tests_spool_crash_LDADD = $(TEST_COMMON_LDADD) tests/harness/libharness.la
 # Integration suites: real peers (tests/harness) on loopback, real time.
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
 	tests/check_metrics tests/check_reload tests/check_coord tests/check_zeroloss \
-	tests/check_zeroloss_spool
+	tests/check_zeroloss_spool tests/check_zeroloss_ws
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -154,6 +154,9 @@ cppcheck:
 tests_check_zeroloss_SOURCES = tests/check_zeroloss.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_zeroloss_CFLAGS = $(ITEST_CFLAGS)
 tests_check_zeroloss_LDADD = $(ITEST_LDADD)
+tests_check_zeroloss_ws_SOURCES = tests/check_zeroloss_ws.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_zeroloss_ws_CFLAGS = $(ITEST_CFLAGS)
+tests_check_zeroloss_ws_LDADD = $(ITEST_LDADD)
 tests_check_zeroloss_spool_SOURCES = tests/check_zeroloss_spool.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_zeroloss_spool_CFLAGS = $(ITEST_CFLAGS)
 tests_check_zeroloss_spool_LDADD = $(ITEST_LDADD)
