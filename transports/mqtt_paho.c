@@ -558,8 +558,10 @@ static int on_message(void *ctx, char *topic, int topic_len,
 
 	(void)topic_len;
 	msg.props = props;
-	if (atomic_load(&a->phase) == PH_UP)
-		tether_transport_message(a->conn, a->id, &msg);
+	/* Whatever the phase: Paho has already sent the PUBACK (it acks a
+	   QoS 1 message before delivering it) and will not deliver it
+	   again, so a message dropped here while closing is lost for good. */
+	tether_transport_message(a->conn, a->id, &msg);
 	free_props(props, msg.nprops);
 	MQTTAsync_freeMessage(&m);
 	MQTTAsync_free(topic);
