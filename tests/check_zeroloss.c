@@ -485,11 +485,96 @@ START_TEST(test_zeroloss_mqtt_outages)
 }
 END_TEST
 
+/*
+ * The subscriber side of a planned restart (tether_conn_stop, then
+ * tether_conn_start, as a reload that changes link settings does): with
+ * clean_start false and QoS 1, messages the broker had sent when the
+ * stop came are either handed to the application or acknowledged
+ * nowhere (so the broker sends them again): never acknowledged and
+ * dropped.
+ */
+START_TEST(test_zeroloss_mqtt_subscriber_restarts)
+{
+	struct th_broker_opts bo = {.max_queued_messages = -1};
+	struct tether_queue_cfg q;
+	unsigned missing = 0, dups = 0, restarts = 0;
+	uint64_t t0;
+	int rc;
+
+	if (n_msgs > 20000)
+		n_msgs = 20000; /* 5 s of stream */
+	rc = th_broker_start(&bo, &broker);
+	ck_assert_msg(rc == 0, "mosquitto: %s", strerror(-rc));
+	sub = make_conn("sub", th_broker_port(broker), "3.1.1", "5s");
+	ck_assert_int_eq(tether_conn_set_option(sub, "clean_start", "false"),
+			 0);
+	ck_assert_int_eq(tether_conn_set_option(sub, "client_id", "zl-sub"),
+			 0);
+	ck_assert_int_eq(tether_conn_subscribe(sub, "zl/#", 1), 0);
+	it_start(sub);
+	pub = make_conn("pub", th_broker_port(broker), "5", "5s");
+	tether_queue_cfg_defaults(&q);
+	q.max_messages = n_msgs + 1024;
+	ck_assert_int_eq(tether_conn_set_queue(pub, &q), 0);
+	it_start(pub);
+	ck_assert(wait_until(&pub_up, 1, 10000));
+	ck_assert(wait_until(&sub_up, 1, 10000));
+	wait_subscribed();
+
+	sender_rate = n_msgs / 5;
+	t0 = now_ms();
+	ck_assert_int_eq(pthread_create(&sender_th, NULL, sender, NULL), 0);
+	sender_started = 1;
+	while (!atomic_load(&sender_done) && now_ms() - t0 < 30000 &&
+	       restarts < 10) {
+		unsigned u0 = atomic_load(&sub_up);
+
+		sleep_ms(400);
+		ck_assert_int_eq(tether_conn_stop(sub), 0);
+		for (int i = 0; i < 500 && tether_conn_state(sub) !=
+						  TETHER_STATE_CLOSED;
+		     i++)
+			sleep_ms(10);
+		ck_assert_int_eq(tether_conn_state(sub), TETHER_STATE_CLOSED);
+		it_start(sub);
+		ck_assert(wait_until(&sub_up, u0 + 1, 10000));
+		restarts++;
+	}
+	pthread_join(sender_th, NULL);
+	sender_started = 0;
+	{
+		uint64_t end = now_ms() + 30000;
+		while (now_ms() < end &&
+		       atomic_load(&n_seen_distinct) < atomic_load(&n_accepted))
+			sleep_ms(10);
+	}
+	sleep_ms(300);
+	ck_assert_int_eq(tether_mgr_stop(mgr), 0);
+	for (uint32_t s = 0; s < n_msgs; s++) {
+		unsigned k = atomic_load(&seen[s]);
+		dups += k > 1 ? k - 1 : 0;
+		missing += accepted[s] && !k;
+	}
+	printf("zeroloss mqtt subscriber restarts: %u messages, %u accepted, "
+	       "%u delivered, %u duplicates, %u missing, %u restarts, wall "
+	       "%.1f s\n",
+	       n_msgs, atomic_load(&n_accepted), atomic_load(&n_seen_distinct),
+	       dups, missing, restarts, (double)(now_ms() - t0) / 1000);
+	fflush(stdout);
+	ck_assert_uint_ge(restarts, 5);
+	ck_assert_uint_eq(atomic_load(&n_accepted), n_msgs);
+	ck_assert_uint_eq(missing, 0);
+	ck_assert_uint_eq(atomic_load(&n_wrong_thread), 0);
+}
+END_TEST
+
 static Suite *zeroloss_suite(void)
 {
 	Suite *s = suite_create("zeroloss");
 	TCase *tc = it_tcase(s, "mqtt", setup, teardown, 280);
 	tcase_add_test(tc, test_zeroloss_mqtt_outages);
+	tc = it_tcase(s, "restart", setup, teardown, 120);
+	tcase_add_test(tc, test_zeroloss_mqtt_subscriber_restarts);
 	return s;
 }
 
