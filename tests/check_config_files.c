@@ -324,7 +324,8 @@ START_TEST(test_config_files_valid_cover_schema)
 		snprintf(a, sizeof(a), " %s:", keys[k]);
 		snprintf(b, sizeof(b), "\n%s:", keys[k]);
 		snprintf(c, sizeof(c), "{%s:", keys[k]);
-		ck_assert_msg(strstr(all, a) || strstr(all, b) || strstr(all, c),
+		ck_assert_msg(strstr(all, a) || strstr(all, b) ||
+				      strstr(all, c),
 			      "no valid file uses '%s'", keys[k]);
 	}
 	free(all);
