@@ -27,7 +27,7 @@ rm -rf "$top/build-tsan"
 mkdir "$top/build-tsan"
 (cd "$top/build-tsan" && "$top/configure" --enable-werror --enable-tsan -q &&
 	make $JOBS && CK_FORK=no make $JOBS check \
-		TESTS="tests/check_mgr tests/check_ws tests/check_mqtt tests/check_link tests/check_metrics tests/check_reload tests/check_coord") ||
+		TESTS="tests/check_mgr tests/check_ws tests/check_mqtt tests/check_link tests/check_metrics tests/check_ws_resume tests/check_reload tests/check_coord") ||
 	{ cat "$top/build-tsan/test-suite.log"; exit 1; }
 
 # libFuzzer (clang, ASan + UBSan, leak detection on) on the config loader

@@ -35,8 +35,8 @@ tests_spool_crash_CFLAGS = $(TEST_COMMON_CFLAGS) -I$(top_srcdir)/tests/harness
 tests_spool_crash_LDADD = $(TEST_COMMON_LDADD) tests/harness/libharness.la
 # Integration suites: real peers (tests/harness) on loopback, real time.
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
-	tests/check_metrics tests/check_reload tests/check_coord tests/check_zeroloss \
-	tests/check_zeroloss_spool tests/check_zeroloss_ws
+	tests/check_metrics tests/check_reload tests/check_coord tests/check_ws_resume \
+	tests/check_zeroloss tests/check_zeroloss_spool tests/check_zeroloss_ws
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -46,6 +46,9 @@ ITEST_LDADD = libtether-internal.la tests/harness/libharness.la $(CHECK_LIBS) $(
 tests_check_ws_SOURCES = tests/check_ws.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_ws_CFLAGS = $(ITEST_CFLAGS)
 tests_check_ws_LDADD = $(ITEST_LDADD)
+tests_check_ws_resume_SOURCES = tests/check_ws_resume.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_ws_resume_CFLAGS = $(ITEST_CFLAGS)
+tests_check_ws_resume_LDADD = $(ITEST_LDADD)
 tests_check_link_SOURCES = tests/check_link.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_link_CFLAGS = $(ITEST_CFLAGS)
 tests_check_link_LDADD = $(ITEST_LDADD)
