@@ -44,3 +44,10 @@ check_PROGRAMS += tests/harness/faultproxy
 tests_harness_faultproxy_SOURCES = tests/harness/faultproxy.c
 tests_harness_faultproxy_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/tests/harness
 tests_harness_faultproxy_LDADD = tests/harness/libharness.la $(PTHREAD_LIBS)
+
+# A WebSocket test server to run by hand (and for the Python binding's
+# tests): tests/harness/wsserver --help
+check_PROGRAMS += tests/harness/wsserver
+tests_harness_wsserver_SOURCES = tests/harness/wsserver.c
+tests_harness_wsserver_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS) -I$(top_srcdir)/tests/harness
+tests_harness_wsserver_LDADD = tests/harness/libharness.la $(LWS_LIBS) $(PTHREAD_LIBS)

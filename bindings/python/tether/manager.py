@@ -1,0 +1,850 @@
+"""Manager and Connection: the tether C objects as Python objects."""
+
+import atexit
+import collections
+import ctypes
+import logging
+import re
+import threading
+import time
+
+from ctypes import byref, c_uint64, c_void_p
+
+from . import _yaml
+from ._lib import (EVENT_CB, RESUME_CB, dec, enc, lib, take_string,
+                   tether_message, tether_queue_cfg)
+from .enums import EventType, Fsync, Overflow, Policy, ReasonClass, State
+from .errors import (ConfigError, StateError, check, code_of, make_error,
+                     raise_timeout)
+from .events import Event, EventStream
+
+log = logging.getLogger("tether")
+
+# Managers that are open. Held strongly: the loop thread calls into the
+# manager's callback until it is closed, so it must not be collected
+# before; what is still open at interpreter exit is closed then.
+_open = set()
+_open_lock = threading.Lock()
+
+
+@atexit.register
+def _close_all():
+    with _open_lock:
+        mgrs = list(_open)
+    for m in mgrs:
+        try:
+            m.close()
+        except Exception:  # pragma: no cover - best effort at exit
+            log.exception("tether: closing a manager at exit failed")
+
+
+def _seconds_to_ms(v, what):
+    if v is None:
+        return 0
+    if isinstance(v, str):
+        raise TypeError("%s: give seconds as a number, not %r" % (what, v))
+    ms = int(round(float(v) * 1000))
+    if ms < 0:
+        raise ValueError("%s: negative duration" % what)
+    return ms
+
+
+def _text(v):
+    """A Python value as the text the C API parses."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (Policy,)):
+        return v.value
+    if isinstance(v, (Overflow, Fsync, ReasonClass, State)):
+        return str(v).lower()
+    return str(v)
+
+
+def _errors_text(sp):
+    return take_string(sp.value) if sp.value else None
+
+
+def _load_config(source, name=None):
+    """(config handle, path or None, yaml text or None) for a path or a
+    dict; raises ConfigError (every problem in .details) or Error."""
+    cfg = c_void_p()
+    errs = c_void_p()
+    path = text = None
+    if isinstance(source, dict):
+        text = _yaml.dump(source)
+        data = text.encode("utf-8")
+        rc = lib.tether_config_load_string(data, len(data),
+                                           enc(name or "<dict>"),
+                                           byref(cfg), byref(errs))
+    else:
+        path = str(source)
+        rc = lib.tether_config_load_file(enc(path), byref(cfg), byref(errs))
+    msg = _errors_text(errs)
+    if rc < 0:
+        lines = msg.strip().splitlines() if msg else []
+        err = make_error(rc, msg.strip() if msg else None, lines)
+        if text is not None:
+            err.yaml = text
+        raise err
+    warn = dec(lib.tether_config_warnings(cfg.value))
+    for line in (warn or "").splitlines():
+        log.warning("tether: %s", line)
+    return cfg.value, path, text
+
+
+def _config_names(cfg):
+    n = lib.tether_config_count(cfg)
+    return [dec(lib.tether_config_name(cfg, i)) for i in range(n)]
+
+
+# ---------------------------------------------------------------- stats
+
+_SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$')
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def _unescape(s):
+    return re.sub(r'\\(.)', lambda m: "\n" if m.group(1) == "n"
+                  else m.group(1), s)
+
+
+def parse_metrics(text):
+    """Prometheus text -> list of (name, {label: value}, float)."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = _SAMPLE.match(line)
+        if not m:
+            continue
+        labels = {k: _unescape(v) for k, v in _LABEL.findall(m.group(2) or "")}
+        try:
+            value = float(m.group(3))
+        except ValueError:
+            continue
+        out.append((m.group(1), labels, value))
+    return out
+
+
+class Stats:
+    """A connection's counters, from the manager's metrics (as of the
+    loop's latest events)."""
+
+    __slots__ = ("state", "attempts_up", "attempts_failed", "disconnects",
+                 "reconnects", "reconnect_seconds", "rtt",
+                 "messages_sent", "messages_received", "queued")
+
+    def __init__(self):
+        self.state = None
+        self.attempts_up = 0
+        self.attempts_failed = 0
+        #: links lost and attempts failed, by ReasonClass
+        self.disconnects = {c: 0 for c in ReasonClass}
+        #: links that came back after a loss, and the total time it took
+        self.reconnects = 0
+        self.reconnect_seconds = 0.0
+        #: smoothed RTT in seconds, None before the first sample
+        self.rtt = None
+        self.messages_sent = 0
+        self.messages_received = 0
+        #: messages waiting in the outbound queue (None: library too old)
+        self.queued = None
+
+    def as_dict(self):
+        d = {k: getattr(self, k) for k in self.__slots__}
+        d["disconnects"] = {str(k): v for k, v in self.disconnects.items()}
+        d["state"] = str(self.state) if self.state is not None else None
+        return d
+
+    def __repr__(self):
+        return "<Stats %r>" % (self.as_dict(),)
+
+
+# ----------------------------------------------------------- connection
+
+
+class Connection:
+    """One connection of a Manager (the manager owns it: it lives as long
+    as the manager). Created with Manager.connection() or by a
+    configuration; find it with manager[name]."""
+
+    def __init__(self, mgr, ptr, name):
+        self._mgr = mgr
+        self._ptr = ptr
+        self.name = name
+        self._resume = None      # (ctypes callback, python callable)
+        self._started = False
+
+    def __repr__(self):
+        return "<tether.Connection %s %s>" % (self.name, self.state)
+
+    def _h(self):
+        if self._mgr._ptr is None:
+            raise StateError(code_of("ESTATE"), "the manager is closed")
+        return self._ptr
+
+    def _check(self, rc, what):
+        if rc < 0:
+            detail = dec(lib.tether_conn_error(self._ptr)) or None
+            msg = "%s: %s" % (self.name, what)
+            if detail:
+                msg += ": " + detail
+            raise make_error(rc, msg, detail.splitlines() if detail else [])
+        return rc
+
+    # -- configuration (before start)
+    def add_endpoint(self, uri):
+        self._check(lib.tether_conn_add_endpoint(self._h(), enc(uri)),
+                    "endpoint %s" % uri)
+        return self
+
+    def set_option(self, key, value):
+        self._check(lib.tether_conn_set_option(self._h(), enc(key),
+                                               enc(_text(value))),
+                    "option %s" % key)
+        return self
+
+    def set_options(self, options=None, **kw):
+        for k, v in dict(options or {}, **kw).items():
+            self.set_option(k, v)
+        return self
+
+    def set_policy(self, policy, **params):
+        """policy: a tether.Policy, a registered type name, or a dict
+        {"type": ..., key: value...} (nested dicts for breaker's inner).
+        Durations are strings ("1s", "250ms")."""
+        if isinstance(policy, dict):
+            spec = dict(policy, **params)
+        else:
+            spec = dict(params, type=policy)
+        p = _params_from(spec)
+        try:
+            self._check(lib.tether_conn_set_policy(self._h(), p), "policy")
+        finally:
+            lib.tether_params_free(p)
+        return self
+
+    def set_timing(self, key, seconds):
+        """connect_timeout, close_timeout, stable_after, overload_floor,
+        failback_after; in seconds."""
+        self._check(lib.tether_conn_set_timing(
+            self._h(), enc(key), _seconds_to_ms(seconds, key)), key)
+        return self
+
+    def set_heartbeat(self, interval, timeout, misses=1):
+        """WebSocket pings (seconds); interval 0 turns them off."""
+        self._check(lib.tether_conn_set_heartbeat(
+            self._h(), _seconds_to_ms(interval, "interval"),
+            _seconds_to_ms(timeout, "timeout"), int(misses)), "heartbeat")
+        return self
+
+    def classify(self, key, cls):
+        """Override a reason's class: classify("peer:ws:1000", "normal")."""
+        self._check(lib.tether_conn_classify(self._h(), enc(key),
+                                             enc(_text(cls))),
+                    "classify %s" % key)
+        return self
+
+    def set_queue(self, max_messages=None, max_bytes=None, overflow=None,
+                  ttl=None, spool_dir=None, fsync=None, fsync_interval=None,
+                  spool_max_bytes=None):
+        """The outbound queue (DESIGN §5); what is not given keeps the
+        library's default. ttl and fsync_interval in seconds."""
+        q = tether_queue_cfg()
+        lib.tether_queue_cfg_defaults(byref(q))
+        if max_messages is not None:
+            q.max_messages = int(max_messages)
+        if max_bytes is not None:
+            q.max_bytes = int(max_bytes)
+        if overflow is not None:
+            q.overflow = int(Overflow[overflow.upper()]
+                             if isinstance(overflow, str) else overflow)
+        if ttl is not None:
+            q.ttl_ms = _seconds_to_ms(ttl, "ttl")
+        keep = None
+        if spool_dir is not None:
+            keep = enc(spool_dir)
+            q.spool_dir = keep
+        if fsync is not None:
+            q.fsync = int(Fsync[fsync.upper()]
+                          if isinstance(fsync, str) else fsync)
+        if fsync_interval is not None:
+            q.fsync_interval_ms = _seconds_to_ms(fsync_interval,
+                                                 "fsync_interval")
+        if spool_max_bytes is not None:
+            q.spool_max_bytes = int(spool_max_bytes)
+        self._check(lib.tether_conn_set_queue(self._h(), byref(q)), "queue")
+        del keep
+        return self
+
+    def set_resume_callback(self, fn):
+        """fn(connection), on the loop thread after each connect, before
+        the queued backlog drains: what it send()s goes out first. None
+        removes it."""
+        if fn is None:
+            self._check(lib.tether_conn_set_resume_cb(
+                self._h(), ctypes.cast(None, RESUME_CB), None), "resume")
+            self._resume = None
+            return self
+
+        def tramp(conn_ptr, ud):
+            try:
+                fn(self)
+            except BaseException:
+                self._mgr._callback_failed(fn)
+
+        cb = RESUME_CB(tramp)
+        self._check(lib.tether_conn_set_resume_cb(self._h(), cb, None),
+                    "resume")
+        self._resume = (cb, fn)  # C holds the pointer: keep it alive
+        return self
+
+    def subscribe(self, topic, qos=0):
+        """MQTT: remembered and re-applied after every reconnect."""
+        self._check(lib.tether_conn_subscribe(self._h(), enc(topic),
+                                              int(qos)),
+                    "subscribe %s" % topic)
+        return self
+
+    def check(self):
+        """Check the transport options now without connecting."""
+        self._check(lib.tether_conn_check(self._h()), "check")
+        return self
+
+    # -- running
+    def start(self):
+        self._check(lib.tether_conn_start(self._h()), "start")
+        self._started = True
+        return self
+
+    def stop(self):
+        """Ask for an orderly close (returns at once)."""
+        self._check(lib.tether_conn_stop(self._h()), "stop")
+        return self
+
+    def close(self, timeout=5.0):
+        """Close orderly and wait (at most timeout seconds, not from a
+        callback) until the connection is CLOSED."""
+        if self._mgr._ptr is None:
+            return
+        st = self.state
+        if st in (State.CLOSED, State.IDLE) and not self._started:
+            return
+        self.stop()
+        if timeout and not self._mgr._on_loop_thread():
+            self.wait_state(State.CLOSED, timeout, _raise=False)
+
+    def send(self, payload, topic=None, qos=0, retain=False, binary=None,
+             ttl=None, wait=None):
+        """Queue a message; returns its id. str payloads go as UTF-8 text,
+        bytes as binary (WebSocket) unless binary says otherwise. A SENT
+        event tells its fate later; with wait=seconds, block until then
+        and raise the drop's tether.Error (not from a callback)."""
+        if isinstance(payload, str):
+            data = payload.encode("utf-8")
+            is_bin = False
+        else:
+            data = bytes(payload)
+            is_bin = True
+        if binary is not None:
+            is_bin = bool(binary)
+        buf = ctypes.create_string_buffer(data, len(data)) if data else None
+        m = tether_message()
+        m.size = ctypes.sizeof(tether_message)
+        m.topic = enc(topic)
+        m.payload = ctypes.cast(buf, c_void_p) if buf is not None else None
+        m.len = len(data)
+        m.qos = int(qos)
+        m.retain = 1 if retain else 0
+        m.binary = 1 if is_bin else 0
+        m.ttl_ms = _seconds_to_ms(ttl, "ttl") if ttl is not None else 0
+        mid = c_uint64()
+        if wait is not None and self._mgr._on_loop_thread():
+            raise StateError(code_of("ESTATE"),
+                             "send(wait=...) inside a callback would block "
+                             "the loop")
+        self._check(lib.tether_conn_send(self._h(), byref(m), byref(mid)),
+                    "send")
+        if wait is not None:
+            self._mgr._wait_sent(self, mid.value, wait)
+        return mid.value
+
+    @property
+    def state(self):
+        """The current State (as of the last event delivered)."""
+        from .enums import to_enum
+        return to_enum(State, lib.tether_conn_state(self._h()))
+
+    @property
+    def queued(self):
+        """Messages waiting in the outbound queue."""
+        return lib.tether_conn_queued(self._h())
+
+    @property
+    def stats(self):
+        return self._mgr._stats(self)
+
+    # -- events
+    def events(self, timeout=None, types=None, maxlen=10000):
+        """An EventStream of this connection's events."""
+        return EventStream(self._mgr, timeout, self, types, maxlen)
+
+    def on_event(self, fn=None, types=None):
+        """Call fn(event) for each event of this connection (usable as a
+        decorator)."""
+        return self._mgr.on_event(fn, types=types, connection=self)
+
+    def on_message(self, fn=None):
+        """Call fn(message, connection) for each message that arrives."""
+        def add(f):
+            self._mgr._add_callback(
+                lambda ev: f(ev.message, self), {EventType.MESSAGE}, self,
+                key=f)
+            return f
+        return add(fn) if fn is not None else add
+
+    def wait_state(self, state, timeout=10.0, _raise=True):
+        """Block until the connection is in state (a State or a set of
+        them); raises tether.TimedOut. Not from a callback."""
+        want = {state} if isinstance(state, State) else set(state)
+        ok = self._mgr._wait(lambda: self.state in want, timeout)
+        if not ok and _raise:
+            raise_timeout("%s: not %s within %.1f s (now %s)"
+                          % (self.name, "/".join(str(s) for s in want),
+                             timeout, self.state))
+        return ok
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def _params_from(spec):
+    p = lib.tether_params_new(b"python")
+    if not p:
+        raise MemoryError("tether_params_new")
+    try:
+        for k, v in spec.items():
+            if isinstance(v, dict):
+                child = _params_from(v)
+                check(lib.tether_params_set_child(p, enc(k), child))
+            else:
+                check(lib.tether_params_set(p, enc(k), enc(_text(v)), None))
+    except BaseException:
+        lib.tether_params_free(p)
+        raise
+    return p
+
+
+# -------------------------------------------------------------- manager
+
+
+class Manager:
+    """A tether manager: the loop, the limiter and the connections.
+
+        with tether.Manager.from_yaml("gateway.yaml") as mgr:
+            for ev in mgr.events(timeout=30):
+                print(ev)
+
+    Entering starts the loop thread and every connection not started;
+    leaving (or close()) stops the connections, waits for them to close,
+    stops the loop and frees everything.
+    """
+
+    def __init__(self):
+        h = c_void_p()
+        check(lib.tether_mgr_new(byref(h)))
+        self._ptr = h.value
+        self._lock = threading.Lock()
+        self._conns = {}                 # C pointer -> Connection
+        self._callbacks = []             # (fn, types, connection, key)
+        self._streams = set()
+        self._cv = threading.Condition()  # notified after every event
+        self._sent = collections.OrderedDict()  # (conn ptr, id) -> error
+        self._running = False
+        self._path = None
+        #: exceptions raised by user callbacks (each one is logged)
+        self.callback_errors = 0
+        self._cb = EVENT_CB(self._on_event)  # C holds it: keep it alive
+        rc = lib.tether_mgr_set_event_cb(self._ptr, self._cb, None)
+        if rc < 0:
+            lib.tether_mgr_free(self._ptr)
+            self._ptr = None
+            check(rc)
+        with _open_lock:
+            _open.add(self)
+
+    # -- construction
+    @classmethod
+    def from_yaml(cls, path):
+        """A manager with every connection of a YAML file (not started).
+        A bad file raises tether.ConfigError whose message has every
+        problem as file:line:column: key.path: ..."""
+        cfg, p, _ = _load_config(path)
+        return cls._from_config(cfg, p)
+
+    @classmethod
+    def from_dict(cls, config, name="<dict>"):
+        """Same from a dict shaped like the YAML file (DESIGN §6)."""
+        cfg, _, _ = _load_config(config, name)
+        return cls._from_config(cfg, None)
+
+    @classmethod
+    def _from_config(cls, cfg, path):
+        try:
+            mgr = cls()
+            try:
+                errs = c_void_p()
+                rc = lib.tether_config_apply(cfg, mgr._ptr, byref(errs))
+                msg = _errors_text(errs)
+                check(rc, msg and msg.strip())
+                mgr._adopt(_config_names(cfg))
+            except BaseException:
+                mgr.close()
+                raise
+        finally:
+            lib.tether_config_free(cfg)
+        mgr._path = path
+        return mgr
+
+    def _adopt(self, names):
+        out = []
+        for n in names:
+            ptr = lib.tether_conn_find(self._ptr, enc(n))
+            if ptr:
+                out.append(self._wrap(ptr))
+        return out
+
+    def _wrap(self, ptr):
+        with self._lock:
+            c = self._conns.get(ptr)
+            if c is None:
+                c = Connection(self, ptr, dec(lib.tether_conn_name(ptr)))
+                self._conns[ptr] = c
+            return c
+
+    def _h(self):
+        if self._ptr is None:
+            raise StateError(code_of("ESTATE"), "the manager is closed")
+        return self._ptr
+
+    def set_limits(self, connects_per_second=0.0, burst=1,
+                   max_connecting=0):
+        """The manager-wide connect limiter (0 = unlimited)."""
+        check(lib.tether_mgr_set_limits(self._h(), float(connects_per_second),
+                                        int(burst), int(max_connecting)))
+        return self
+
+    def connection(self, name, transport, endpoints=(), options=None,
+                   policy=None, subscriptions=(), heartbeat=None,
+                   timings=None, classify=None, queue=None, resume=None):
+        """Create a connection (not started). transport: "mqtt" or "ws";
+        subscriptions: topics or (topic, qos) pairs; heartbeat: (interval,
+        timeout, misses) in seconds; timings: {key: seconds}; classify:
+        {key: class}; queue: set_queue() arguments; resume: a resume
+        callback."""
+        h = c_void_p()
+        check(lib.tether_conn_new(self._h(), enc(name), enc(transport),
+                                  byref(h)), "connection %s" % name)
+        c = self._wrap(h.value)
+        if isinstance(endpoints, str):
+            endpoints = [endpoints]
+        for uri in endpoints:
+            c.add_endpoint(uri)
+        if options:
+            c.set_options(options)
+        if policy is not None:
+            c.set_policy(policy)
+        for s in subscriptions:
+            if isinstance(s, str):
+                c.subscribe(s)
+            else:
+                c.subscribe(*s)
+        if heartbeat is not None:
+            c.set_heartbeat(*heartbeat)
+        for k, v in (timings or {}).items():
+            c.set_timing(k, v)
+        for k, v in (classify or {}).items():
+            c.classify(k, v)
+        if queue is not None:
+            c.set_queue(**queue)
+        if resume is not None:
+            c.set_resume_callback(resume)
+        return c
+
+    def __getitem__(self, name):
+        ptr = lib.tether_conn_find(self._h(), enc(name))
+        if not ptr:
+            raise KeyError(name)
+        return self._wrap(ptr)
+
+    def __contains__(self, name):
+        return bool(lib.tether_conn_find(self._h(), enc(name)))
+
+    @property
+    def connections(self):
+        """{name: Connection} of the connections this object knows."""
+        with self._lock:
+            return {c.name: c for c in self._conns.values()}
+
+    # -- running
+    def start(self, connections=True):
+        """Run the loop on its own thread; with connections, also start
+        every connection that was never started."""
+        if not self._running:
+            check(lib.tether_mgr_start(self._h()), "start")
+            self._running = True
+        if connections:
+            for c in list(self.connections.values()):
+                if not c._started and c.state == State.IDLE:
+                    c.start()
+        return self
+
+    def stop(self, timeout=5.0):
+        """Close every connection, wait until they are closed (at most
+        timeout seconds), then stop the loop thread."""
+        if self._ptr is None:
+            return
+        self._refuse_on_loop("stop")
+        conns = list(self.connections.values())
+        for c in conns:
+            if c.state not in (State.CLOSED, State.IDLE):
+                lib.tether_conn_stop(c._ptr)
+        if self._running:
+            self._wait(lambda: all(c.state in (State.CLOSED, State.IDLE)
+                                   for c in conns), timeout)
+            lib.tether_mgr_stop(self._ptr)
+            self._running = False
+
+    def close(self, timeout=5.0):
+        """stop(), then free the manager and its connections. Idempotent."""
+        if self._ptr is None:
+            return
+        self._refuse_on_loop("close")
+        try:
+            self.stop(timeout)
+        finally:
+            ptr, self._ptr = self._ptr, None
+            lib.tether_mgr_free(ptr)
+            with _open_lock:
+                _open.discard(self)
+            with self._lock:
+                streams = list(self._streams)
+                self._streams.clear()
+            for s in streams:
+                s._end()
+            with self._cv:
+                self._cv.notify_all()
+
+    @property
+    def closed(self):
+        return self._ptr is None
+
+    def reload(self, source=None):
+        """Make the running manager match a configuration (a path or a
+        dict; default: the file it was made from), live and atomically:
+        a bad one raises and changes nothing. Returns the connections of
+        the new configuration; new ones are started when the loop runs."""
+        self._refuse_on_loop("reload")
+        if source is None:
+            if self._path is None:
+                raise ValueError("reload(): no source, and the manager was "
+                                 "not made from a file")
+            source = self._path
+        cfg, path, _ = _load_config(source)
+        try:
+            errs = c_void_p()
+            rc = lib.tether_config_reload(cfg, self._h(), byref(errs))
+            msg = _errors_text(errs)
+            check(rc, msg and msg.strip(),
+                  msg.strip().splitlines() if msg else [])
+            conns = self._adopt(_config_names(cfg))
+        finally:
+            lib.tether_config_free(cfg)
+        for c in conns:
+            c._started = True  # the reload starts them
+        if path is not None:
+            self._path = path
+        return conns
+
+    def metrics(self):
+        """The manager's metrics, Prometheus text format."""
+        return take_string(lib.tether_mgr_metrics_text(self._h())) or ""
+
+    def _stats(self, conn):
+        st = Stats()
+        st.state = conn.state
+        for name, labels, v in parse_metrics(self.metrics()):
+            if labels.get("conn") != conn.name:
+                continue
+            if name == "tether_attempts_total":
+                if labels.get("result") == "up":
+                    st.attempts_up = int(v)
+                elif labels.get("result") == "failed":
+                    st.attempts_failed = int(v)
+            elif name == "tether_disconnects_total":
+                for c in ReasonClass:
+                    if str(c) == labels.get("class"):
+                        st.disconnects[c] = int(v)
+            elif name == "tether_reconnect_seconds_count":
+                st.reconnects = int(v)
+            elif name == "tether_reconnect_seconds_sum":
+                st.reconnect_seconds = v
+            elif name == "tether_rtt_seconds":
+                st.rtt = v
+            elif name == "tether_messages_sent_total":
+                st.messages_sent = int(v)
+            elif name == "tether_messages_received_total":
+                st.messages_received = int(v)
+        if lib.has("tether_conn_queued"):
+            st.queued = lib.tether_conn_queued(conn._ptr)
+        return st
+
+    # -- events
+    def events(self, timeout=None, types=None, connection=None,
+               maxlen=10000):
+        """An EventStream of every event (or of one connection's, or of
+        some types) from now on."""
+        return EventStream(self, timeout, connection, types, maxlen)
+
+    def on_event(self, fn=None, types=None, connection=None):
+        """Call fn(event) on the loop thread for every event (or those of
+        some types / one connection). Usable as a decorator. An exception
+        in fn is logged ("tether" logger) and counted, never propagated
+        into the loop."""
+        def add(f):
+            self._add_callback(f, set(types) if types else None, connection,
+                               key=f)
+            return f
+        return add(fn) if fn is not None else add
+
+    def remove_callback(self, fn):
+        with self._lock:
+            self._callbacks = [c for c in self._callbacks if c[3] is not fn]
+
+    def _add_callback(self, fn, types, connection, key):
+        with self._lock:
+            self._callbacks = self._callbacks + [(fn, types, connection,
+                                                  key)]
+
+    def _add_stream(self, s):
+        if self._ptr is None:
+            s._end()
+            return
+        with self._lock:
+            self._streams.add(s)
+
+    def _remove_stream(self, s):
+        with self._lock:
+            self._streams.discard(s)
+
+    def _callback_failed(self, fn):
+        self.callback_errors += 1
+        log.exception("tether: exception in callback %r (ignored; the loop "
+                      "goes on)", fn)
+
+    def _on_event(self, conn_ptr, ev_p, userdata):
+        # On the loop thread. Nothing may escape into C.
+        try:
+            conn = self._wrap(conn_ptr)
+            ev = Event(ev_p.contents, conn)
+            if ev.type == EventType.SENT:
+                with self._cv:
+                    self._sent[(conn_ptr, ev.msg_id)] = ev.error
+                    while len(self._sent) > 65536:
+                        self._sent.popitem(last=False)
+            with self._lock:
+                streams = list(self._streams)
+                callbacks = self._callbacks
+            for s in streams:
+                s._push(ev)
+            for fn, types, target, _ in callbacks:
+                if types is not None and ev.type not in types:
+                    continue
+                if target is not None and target is not conn:
+                    continue
+                try:
+                    fn(ev)
+                except BaseException:
+                    self._callback_failed(fn)
+            with self._cv:
+                self._cv.notify_all()
+        except BaseException:
+            try:
+                log.exception("tether: event dispatch failed")
+            except BaseException:
+                pass
+
+    def _on_loop_thread(self):
+        return self._ptr is not None and \
+            bool(lib.tether_mgr_is_loop_thread(self._ptr))
+
+    def _refuse_on_loop(self, what):
+        if self._on_loop_thread():
+            raise StateError(code_of("ESTATE"),
+                             "%s() from a callback (the loop thread)" % what)
+
+    def _wait(self, pred, timeout):
+        """Wait until pred() holds, re-checked after every event."""
+        self._refuse_on_loop("wait")
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while not pred():
+                left = deadline - time.monotonic()
+                if left <= 0 or self._ptr is None:
+                    return pred()
+                # also re-check now and then: a state can change without
+                # an event this object sees (e.g. a connection stopped
+                # before the loop ran)
+                self._cv.wait(min(left, 0.25))
+        return True
+
+    def _wait_sent(self, conn, msg_id, timeout):
+        key = (conn._ptr, msg_id)
+        if not self._wait(lambda: key in self._sent, timeout):
+            raise_timeout("%s: message %d not settled within %.1f s"
+                          % (conn.name, msg_id, timeout))
+        with self._cv:
+            err = self._sent.pop(key, 0)
+        if err:
+            raise make_error(err, "%s: message %d dropped"
+                             % (conn.name, msg_id))
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __repr__(self):
+        if self._ptr is None:
+            return "<tether.Manager closed>"
+        return "<tether.Manager %d connections%s>" % (
+            len(self._conns), " running" if self._running else "")
+
+
+def policies():
+    """Names of the registered policy types."""
+    from ._lib import c_char_p, c_uint32
+
+    class _Ops(ctypes.Structure):  # the leading fields of the ops table
+        _fields_ = [("abi", c_uint32), ("name", c_char_p),
+                    ("summary", c_char_p)]
+
+    out = []
+    for i in range(lib.tether_policy_count()):
+        p = lib.tether_policy_at(i)
+        if p:
+            out.append(dec(ctypes.cast(p, ctypes.POINTER(_Ops))
+                           .contents.name))
+    return out
+
+
+# ConfigError is re-exported for `except tether.ConfigError` convenience.
+__all__ = ["Manager", "Connection", "Stats", "policies", "ConfigError",
+           "parse_metrics"]
