@@ -11,7 +11,7 @@ A ctypes binding of libtether's public C API (no other dependencies):
 See bindings/python/README.md for the whole API.
 """
 
-from ._lib import dec as _dec, lib as _lib
+from ._lib import dec as _dec, lib as _clib
 from .enums import (EventType, Fsync, Overflow, Policy, ReasonClass,
                     ReasonKind, State)
 from .errors import (ABIMismatch, AlreadyExists, Closed, ConfigError, Error,
@@ -19,29 +19,30 @@ from .errors import (ABIMismatch, AlreadyExists, Closed, ConfigError, Error,
                      NotSupported, OutOfMemory, OutOfRange, StateError,
                      TimedOut, TooBig, error_class)
 from .events import Event, EventStream, Message, Reason
-from .manager import Connection, Manager, Stats, parse_metrics, policies
+from .manager import (Connection, Manager, Stats, effective_config,
+                      parse_metrics, policies)
 
 __version__ = "0.1.0"
 
 
 def version():
     """The loaded library's version, "MAJOR.MINOR.PATCH"."""
-    return _dec(_lib.tether_version())
+    return _dec(_clib.tether_version())
 
 
 def library_path():
     """Which libtether.so was loaded."""
-    return _lib.path
+    return _clib.path
 
 
 def strerror(code):
     """The library's message for an error code."""
-    return _dec(_lib.tether_strerror(code))
+    return _dec(_clib.tether_strerror(code))
 
 
 def classify(kind, code, by_peer=False):
     """The built-in class of a reason (tether_reason_default_class)."""
-    return ReasonClass(_lib.tether_reason_default_class(int(kind), int(code),
+    return ReasonClass(_clib.tether_reason_default_class(int(kind), int(code),
                                                         1 if by_peer else 0))
 
 
@@ -52,5 +53,5 @@ __all__ = [
     "NotFound", "AlreadyExists", "StateError", "ConfigError", "OutOfRange",
     "ABIMismatch", "Full", "Closed", "IOFailure", "TimedOut", "NotSupported",
     "Expired", "TooBig", "error_class", "version", "library_path",
-    "strerror", "classify", "policies", "parse_metrics",
+    "strerror", "classify", "policies", "parse_metrics", "effective_config",
 ]

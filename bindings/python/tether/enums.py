@@ -56,7 +56,8 @@ class EventType(enum.IntEnum):
     SENT = 10
 
     def __str__(self):
-        return self.name.lower()
+        # as tether_event_name(): "give-up"
+        return self.name.lower().replace("_", "-")
 
 
 class Policy(str, enum.Enum):

@@ -64,14 +64,21 @@ def _errors_text(sp):
     return take_string(sp.value) if sp.value else None
 
 
+class _Text:
+    """YAML text given as such (not a path)."""
+
+    def __init__(self, s):
+        self.s = s
+
+
 def _load_config(source, name=None):
     """(config handle, path or None, yaml text or None) for a path or a
     dict; raises ConfigError (every problem in .details) or Error."""
     cfg = c_void_p()
     errs = c_void_p()
     path = text = None
-    if isinstance(source, dict):
-        text = _yaml.dump(source)
+    if isinstance(source, (dict, _Text)):
+        text = _yaml.dump(source) if isinstance(source, dict) else source.s
         data = text.encode("utf-8")
         rc = lib.tether_config_load_string(data, len(data),
                                            enc(name or "<dict>"),
@@ -828,6 +835,20 @@ class Manager:
             len(self._conns), " running" if self._running else "")
 
 
+def effective_config(source=None, text=None, name=None):
+    """Load a configuration (a path, a dict, or YAML text=) and return it
+    as the library prints it: every default filled in, secrets masked
+    (what `tether check` shows). Raises ConfigError like from_yaml."""
+    if (source is None) == (text is None):
+        raise TypeError("give a source or text=")
+    cfg, _, _ = _load_config(_Text(text) if text is not None else source,
+                             name or ("<text>" if text is not None else None))
+    try:
+        return take_string(lib.tether_config_dump(cfg))
+    finally:
+        lib.tether_config_free(cfg)
+
+
 def policies():
     """Names of the registered policy types."""
     from ._lib import c_char_p, c_uint32
@@ -846,5 +867,6 @@ def policies():
 
 
 # ConfigError is re-exported for `except tether.ConfigError` convenience.
-__all__ = ["Manager", "Connection", "Stats", "policies", "ConfigError",
+__all__ = ["Manager", "Connection", "Stats", "policies", "effective_config",
+           "ConfigError",
            "parse_metrics"]
