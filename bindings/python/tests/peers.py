@@ -151,9 +151,9 @@ class _Driven:
     def __init__(self, argv):
         if not argv[0] or not os.access(argv[0], os.X_OK):
             raise RuntimeError("harness program not built: %s" % argv[0])
+        self._buf = b""
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True,
-                                     bufsize=1)
+                                     stdout=subprocess.PIPE, bufsize=0)
         line = self._line(5.0)
         if not line or not line.startswith("listening on 127.0.0.1:"):
             self.close()
@@ -161,13 +161,25 @@ class _Driven:
         self.port = int(line.rsplit(":", 1)[1])
 
     def _line(self, timeout):
-        r, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        if not r:
-            return None
-        return self.proc.stdout.readline().strip()
+        """The next line of output, or None after timeout seconds (the
+        pipe is read unbuffered so select() tells the truth)."""
+        end = time.monotonic() + timeout
+        fd = self.proc.stdout.fileno()
+        while b"\n" not in self._buf:
+            left = end - time.monotonic()
+            if left <= 0:
+                return None
+            r, _, _ = select.select([fd], [], [], left)
+            if r:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    return None
+                self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return line.decode().strip()
 
     def _send(self, cmd):
-        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.write((cmd + "\n").encode())
         self.proc.stdin.flush()
 
     def close(self):

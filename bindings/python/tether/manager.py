@@ -378,9 +378,12 @@ class Connection:
 
     @property
     def state(self):
-        """The current State (as of the last event delivered)."""
+        """The current State (as of the last event delivered); CLOSED
+        once the manager is closed."""
         from .enums import to_enum
-        return to_enum(State, lib.tether_conn_state(self._h()))
+        if self._mgr._ptr is None:
+            return State.CLOSED
+        return to_enum(State, lib.tether_conn_state(self._ptr))
 
     @property
     def queued(self):
