@@ -769,8 +769,8 @@ class Manager:
             with self._lock:
                 streams = list(self._streams)
                 callbacks = self._callbacks
-            for s in streams:
-                s._push(ev)
+            # callbacks first: a stream reader that sees an event knows
+            # the callbacks have run for it
             for fn, types, target, _ in callbacks:
                 if types is not None and ev.type not in types:
                     continue
@@ -780,6 +780,8 @@ class Manager:
                     fn(ev)
                 except BaseException:
                     self._callback_failed(fn)
+            for s in streams:
+                s._push(ev)
             with self._cv:
                 self._cv.notify_all()
         except BaseException:
