@@ -55,6 +55,9 @@ struct cfg_conn {
 	size_t nopts;
 	struct cfg_sub *subs;
 	size_t nsubs;
+	int q_set;                  /* `queue:` written */
+	struct tether_queue_cfg q;  /* q.spool_dir points at spool */
+	char *spool;
 	tether_params *src; /* load only: the connection's mapping */
 	int bad;            /* load only: not worth a transport check */
 };
@@ -76,8 +79,15 @@ struct tether_config {
 	struct cfg_conn *conns;
 	size_t nconns;
 	char *warnings;
+	int log_format, log_level; /* indexes in tth_cfg_log_formats/levels */
+	char *metrics_listen;      /* `metrics: {listen}`, or NULL */
 	tether_params *root; /* the parsed file (no secrets in it) */
 };
+
+extern const char *const tth_cfg_log_formats[];
+extern const char *const tth_cfg_log_levels[];
+extern const char *const tth_cfg_overflows[];
+extern const char *const tth_cfg_fsyncs[];
 
 /* State of one load (config.c), shared with the API check. */
 struct lctx {
@@ -107,9 +117,6 @@ tether_params *tth_cfg_nested(tether_params *p, const char *key, int want_seq,
 
 /* Record "missing, expected <what>" for key. */
 void tth_cfg_missing(tether_params *p, const char *key, const char *what);
-
-/* A key of the schema that this version refuses, with why. */
-void tth_cfg_unsupported(tether_params *p, const char *key, const char *msg);
 
 /* A duration or a whole number in [min, max], def when absent. */
 int tth_cfg_duration(tether_params *p, const char *key, uint64_t def,

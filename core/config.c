@@ -99,16 +99,6 @@ void tth_cfg_missing(tether_params *p, const char *key, const char *what)
 	tth_params_add_error(p, key, "missing, expected %s", what);
 }
 
-void tth_cfg_unsupported(tether_params *p, const char *key, const char *msg)
-{
-	struct tth_param *e = tth_params_ask(p, key);
-
-	if (!e)
-		return;
-	tth_params_add_error(p, key, "%s", msg);
-	tth_params_mark_checked(e->child);
-}
-
 int tth_cfg_duration(tether_params *p, const char *key, uint64_t def,
 		     uint64_t min, uint64_t max, uint64_t *out)
 {
@@ -396,6 +386,73 @@ void tth_cfg_conn_policy(struct lctx *lc, struct cfg_conn *cc)
 	cc->policy = set;
 }
 
+const char *const tth_cfg_log_formats[] = {"text", "json", NULL};
+const char *const tth_cfg_log_levels[] = {"info", "debug", "warn", NULL};
+
+/* "PORT", "HOST:PORT" or "[V6]:PORT" in form (tether run checks the
+ * address itself when it binds). */
+static int listen_ok(const char *s)
+{
+	const char *colon = strrchr(s, ':'), *port = colon ? colon + 1 : s;
+	char *end;
+	long p;
+
+	if (colon && (colon == s || (memchr(s, ':', (size_t)(colon - s)) &&
+				     (s[0] != '[' || colon[-1] != ']'))))
+		return 0;
+	if (!*port)
+		return 0;
+	p = strtol(port, &end, 10);
+	return *end == '\0' && p >= 0 && p <= 65535;
+}
+
+/* `log:` and `metrics:`, read by the program that runs the file. */
+static void load_log_metrics(struct lctx *lc, tether_params *root)
+{
+	tether_config *cfg = lc->cfg;
+	tether_params *p;
+	const char *v;
+
+	p = tth_cfg_nested(root, "log", 0, "a mapping {format, level}");
+	if (p) {
+		tether_params_choice(p, "format", tth_cfg_log_formats, 0,
+				     &cfg->log_format, NULL);
+		tether_params_choice(p, "level", tth_cfg_log_levels, 0,
+				     &cfg->log_level, NULL);
+		tth_params_check_unknown(p, "log");
+	}
+	p = tth_cfg_nested(root, "metrics", 0, "a mapping {listen}");
+	if (!p)
+		return;
+	v = tth_cfg_scalar(p, "listen", "an address: PORT or HOST:PORT");
+	if (!tth_cfg_entry(p, "listen"))
+		tth_cfg_missing(p, "listen",
+				"an address: PORT or HOST:PORT (127.0.0.1:9464)");
+	else if (v && !listen_ok(v))
+		tth_params_add_error(p, "listen",
+				     "expected PORT or HOST:PORT "
+				     "(127.0.0.1:9464, [::1]:9464), found '%s'",
+				     v);
+	else if (v)
+		cfg->metrics_listen = tth_cfg_strdup(lc, v);
+	tth_params_check_unknown(p, "metrics");
+}
+
+TETHER_EXPORT const char *tether_config_log_format(const tether_config *cfg)
+{
+	return tth_cfg_log_formats[cfg ? cfg->log_format : 0];
+}
+
+TETHER_EXPORT const char *tether_config_log_level(const tether_config *cfg)
+{
+	return tth_cfg_log_levels[cfg ? cfg->log_level : 0];
+}
+
+TETHER_EXPORT const char *tether_config_metrics_listen(const tether_config *cfg)
+{
+	return cfg ? cfg->metrics_listen : NULL;
+}
+
 static void load_root(struct lctx *lc, tether_params *root)
 {
 	tether_config *cfg = lc->cfg;
@@ -428,12 +485,7 @@ static void load_root(struct lctx *lc, tether_params *root)
 	}
 	load_policies(lc, root);
 	tth_cfg_load_connections(lc, root);
-	tth_cfg_unsupported(
-	    root, "log",
-	    "not supported yet (this version logs nothing: events go "
-	    "to the manager's callback)");
-	tth_cfg_unsupported(root, "metrics",
-			    "not supported yet (no metrics in this version)");
+	load_log_metrics(lc, root);
 	tth_params_check_unknown(root, "the configuration");
 }
 
@@ -454,6 +506,7 @@ TETHER_EXPORT void tether_config_free(tether_config *cfg)
 	}
 	free(cfg->pols);
 	free(cfg->warnings);
+	free(cfg->metrics_listen);
 	tether_params_free(cfg->root);
 	free(cfg->name);
 	free(cfg);

@@ -146,6 +146,7 @@ static int apply_conn(const struct cfg_conn *cc, tether_mgr *m,
 		STEP(tether_conn_set_option(c, cc->opts[i].okey,
 					    cc->opts[i].ovalue),
 		     cc->opts[i].src, cc->opts[i].ykey);
+	STEP(tether_conn_set_queue(c, &cc->q), cc->src, "queue");
 	for (size_t i = 0; i < cc->nsubs; i++)
 		STEP(tether_conn_subscribe(c, cc->subs[i].topic,
 					   cc->subs[i].qos),

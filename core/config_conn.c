@@ -357,6 +357,52 @@ static void load_endpoints(struct lctx *lc, struct cfg_conn *cc)
 	}
 }
 
+const char *const tth_cfg_overflows[] = {"drop_oldest", "drop_newest",
+					 "reject", NULL};
+const char *const tth_cfg_fsyncs[] = {"always", "interval", "never", NULL};
+
+/* `queue:` (DESIGN §5): bounds, overflow, TTL, the spool. */
+static void load_queue(struct lctx *lc, struct cfg_conn *cc)
+{
+	tether_params *q;
+	uint64_t v;
+	int idx;
+	const char *spool;
+
+	tether_queue_cfg_defaults(&cc->q);
+	q = tth_cfg_nested(cc->src, "queue", 0,
+			   "a mapping {max_messages, max_bytes, overflow, "
+			   "ttl, spool, fsync, fsync_interval, spool_max_bytes}");
+	if (!q)
+		return;
+	cc->q_set = 1;
+	if (tth_cfg_whole(q, "max_messages", cc->q.max_messages, 1, 100000000,
+			  &v) == 0)
+		cc->q.max_messages = (uint32_t)v;
+	tether_params_size(q, "max_bytes", cc->q.max_bytes, 1, 1ull << 40,
+			   &cc->q.max_bytes);
+	if (tether_params_choice(q, "overflow", tth_cfg_overflows, 0, &idx,
+				 NULL) == 0)
+		cc->q.overflow = (enum tether_overflow)idx;
+	tth_cfg_duration(q, "ttl", 0, 0, 365 * DAY_MS, &cc->q.ttl_ms);
+	spool = tth_cfg_scalar(q, "spool", "a directory path");
+	if (spool && !*spool)
+		tth_params_add_error(q, "spool",
+				     "expected a directory path, found an "
+				     "empty string");
+	else if (spool)
+		cc->spool = tth_cfg_strdup(lc, spool);
+	cc->q.spool_dir = cc->spool;
+	if (tether_params_choice(q, "fsync", tth_cfg_fsyncs, 0, &idx, NULL) ==
+	    0)
+		cc->q.fsync = (enum tether_fsync)idx;
+	tth_cfg_duration(q, "fsync_interval", cc->q.fsync_interval_ms, 1,
+			 DAY_MS, &cc->q.fsync_interval_ms);
+	tether_params_size(q, "spool_max_bytes", cc->q.spool_max_bytes, 4096,
+			   1ull << 44, &cc->q.spool_max_bytes);
+	tth_params_check_unknown(q, "queue");
+}
+
 static void load_conn(struct lctx *lc, struct cfg_conn *cc, tether_params *it)
 {
 	static const char *const transports[] = {"mqtt", "ws", NULL};
@@ -401,9 +447,7 @@ static void load_conn(struct lctx *lc, struct cfg_conn *cc, tether_params *it)
 				 DAY_MS, &cc->timing[i]);
 	load_classify(lc, cc);
 	load_transport(lc, cc);
-	tth_cfg_unsupported(it, "queue",
-			    "not supported yet (messages are not queued while "
-			    "offline in this version)");
+	load_queue(lc, cc);
 	tth_params_check_unknown(it, "a connection");
 }
 
@@ -437,6 +481,7 @@ void tth_cfg_load_connections(struct lctx *lc, tether_params *root)
 
 void tth_cfg_conn_free(struct cfg_conn *cc)
 {
+	free(cc->spool);
 	free(cc->name);
 	free(cc->transport);
 	for (size_t i = 0; i < cc->nendpoints; i++)

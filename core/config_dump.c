@@ -189,6 +189,26 @@ static const struct dkey tls_dkeys[] = {
     {"key_password_env", NULL}, {"key_password_file", NULL},
     {"verify", "true"},		{NULL, NULL}};
 
+static void dump_queue(FILE *f, const struct tether_queue_cfg *q)
+{
+	char b[32], t[32];
+
+	tth_fmt_size(b, sizeof(b), q->max_bytes);
+	tth_fmt_duration(t, sizeof(t), q->ttl_ms);
+	fprintf(f, "    queue:\n      max_messages: %u\n      max_bytes: %s\n"
+		   "      overflow: %s\n      ttl: %s\n",
+		(unsigned)q->max_messages, b, tth_cfg_overflows[q->overflow], t);
+	if (!q->spool_dir)
+		return;
+	fputs("      spool: ", f);
+	scalar(f, q->spool_dir);
+	tth_fmt_size(b, sizeof(b), q->spool_max_bytes);
+	tth_fmt_duration(t, sizeof(t), q->fsync_interval_ms);
+	fprintf(f, "\n      fsync: %s\n      fsync_interval: %s\n"
+		   "      spool_max_bytes: %s\n",
+		tth_cfg_fsyncs[q->fsync], t, b);
+}
+
 static void dump_conn(FILE *f, const tether_config *cfg,
 		      const struct cfg_conn *cc)
 {
@@ -233,6 +253,7 @@ static void dump_conn(FILE *f, const tether_config *cfg,
 		scalar(f, cc->rules[i].cls);
 	}
 	fputs("}\n", f);
+	dump_queue(f, &cc->q);
 	if (is_mqtt) {
 		fputs("    mqtt:\n", f);
 		section(f, cc, SEC_MQTT, mqtt_dkeys);
@@ -300,6 +321,14 @@ TETHER_EXPORT char *tether_config_dump(const tether_config *cfg)
 	fputs(cfg->nconns ? "connections:\n" : "connections: []\n", f);
 	for (size_t i = 0; i < cfg->nconns; i++)
 		dump_conn(f, cfg, &cfg->conns[i]);
+	fprintf(f, "log: {format: %s, level: %s}\n",
+		tth_cfg_log_formats[cfg->log_format],
+		tth_cfg_log_levels[cfg->log_level]);
+	if (cfg->metrics_listen) {
+		fputs("metrics: {listen: ", f);
+		scalar(f, cfg->metrics_listen);
+		fputs("}\n", f);
+	}
 	if (fclose(f) != 0) {
 		free(buf);
 		return NULL;

@@ -14,7 +14,7 @@ libtether_internal_la_SOURCES = \
 	core/machine.c core/machine-int.h \
 	core/engine.c core/engine-int.h \
 	core/sim.c \
-	core/mgr.c core/mgr-int.h \
+	core/mgr.c core/mgr-int.h core/reload.c \
 	core/metrics.c \
 	core/linkmon.c core/linkmon-int.h \
 	core/transport_registry.c \

@@ -39,8 +39,15 @@ enum post_type {
 	C_SUBSCRIBE,
 	C_LIMITS,
 	C_BAD_ENDPOINT,
+	C_REPLACE,     /* reload: aux's settings, live or by a restart */
+	C_DROP,        /* reload: stop, the configuration dropped it */
+	C_ADDED,       /* reload: a new connection */
+	C_REPLACE_NOW, /* the connection reached CLOSED: apply its replacement */
+	C_QUEUE_CFG,   /* new queue bounds */
 	C_WAKE
 };
+
+#define DISPATCH_ROUNDS 64 /* queue drains per dispatch, against starvation */
 
 struct tth_post {
 	struct tth_post *next;
@@ -56,47 +63,8 @@ struct tth_post {
 	void *payload; /* owned */
 	double rate;
 	uint32_t burst, max_connecting;
-};
-
-struct tctx {
-	const struct tether_transport_ops *ops;
-	void *ctx;
-};
-
-#define MAX_TRANSPORT_CTX 8
-#define DISPATCH_ROUNDS 64 /* queue drains per dispatch, against starvation */
-
-struct tether_mgr {
-	struct tth_engine eng;
-	/* Two locks, never held together: qlock guards only the queue (the
-	   transports' threads take it inside their libraries' callbacks,
-	   holding the libraries' own locks); lock guards the connection list
-	   and the transport contexts, and is held while calling a transport's
-	   ctx_new/link_new, which take those library locks. */
-	pthread_mutex_t lock;
-	pthread_mutex_t qlock;
-	struct tth_post *qhead, *qtail;
-	int efd;  /* wakes the loop */
-	int epfd; /* what tether_mgr_fd gives: efd and the link monitor */
-	struct tth_linkmon *lm; /* NULL: no link awareness (no netlink) */
-	/* Link awareness starts once a default route has been seen: a
-	   gateway on an isolated network without one is never suspended. */
-	int link_tracking;
-	int link_usable;
-	pthread_t thread;
-	int thread_running;
-	atomic_int quit;
-	pthread_t loop_tid;
-	atomic_int in_dispatch;
-	tether_event_cb cb;
-	void *cb_ud;
-	tether_conn *conns;
-	struct tctx tctx[MAX_TRANSPORT_CTX];
-	size_t ntctx;
-	uint64_t seed;
-	uint32_t nconns;
-	_Atomic uint64_t met_limiter_waits; /* metrics: the limiter's
-					       queued_total, mirrored */
+	tether_conn *aux; /* REPLACE: owned, detached settings */
+	struct tether_queue_cfg qcfg; /* QUEUE_CFG (spool_dir not used) */
 };
 
 static uint64_t mono_ms(void)
@@ -157,6 +125,8 @@ static void post_free(struct tth_post *p)
 	free(p->transport);
 	free(p->topic);
 	free(p->payload);
+	if (p->aux)
+		tth_conn_free(p->aux);
 	free(p);
 }
 
@@ -381,14 +351,14 @@ static void sent_event(tether_mgr *m, tether_conn *c, uint64_t id, int err)
 
 /* ------------------------------------------------------------ heartbeat */
 
-static void hb_stop(tether_conn *c)
+void tth_hb_stop(tether_conn *c)
 {
 	tth_engine_cancel(&c->mgr->eng, &c->hb_timer);
 	c->hb_waiting = 0;
 	c->hb_missed = 0;
 }
 
-static void hb_start(tether_conn *c)
+void tth_hb_start(tether_conn *c)
 {
 	if (!c->hb_interval || !c->tops->ping)
 		return;
@@ -478,7 +448,7 @@ static void io_abort(void *ud, struct tth_econn *ec, uint32_t id)
 {
 	tether_conn *c = conn_of(ec);
 	(void)ud;
-	hb_stop(c);
+	tth_hb_stop(c);
 	c->tops->abort(c->link, id);
 }
 
@@ -486,7 +456,7 @@ static void io_close(void *ud, struct tth_econn *ec, uint32_t id)
 {
 	tether_conn *c = conn_of(ec);
 	(void)ud;
-	hb_stop(c);
+	tth_hb_stop(c);
 	c->tops->close(c->link, id);
 }
 
@@ -520,7 +490,13 @@ static void io_event(void *ud, struct tth_econn *ec,
 	if (ev->type == TETHER_EV_STATE) {
 		atomic_store(&c->state, (int)ev->state);
 		if (ev->old_state == TETHER_STATE_ONLINE)
-			hb_stop(c);
+			tth_hb_stop(c);
+		if (ev->state == TETHER_STATE_CLOSED && c->replace_with) {
+			/* through the queue: the engine is mid-step here */
+			struct tth_post *p = post_new(C_REPLACE_NOW, c, 0);
+			if (p)
+				post(m, p);
+		}
 		/* An orderly close may still deliver; any other end of the
 		   link, or the end of the close, settles every send. */
 		if ((ev->old_state == TETHER_STATE_ONLINE ||
@@ -532,7 +508,7 @@ static void io_event(void *ud, struct tth_econn *ec,
 		}
 	} else if (ev->type == TETHER_EV_UP) {
 		c->online_attempt = c->ec.m.attempt_id;
-		hb_start(c);
+		tth_hb_start(c);
 		apply_subscriptions(c);
 	}
 	user_event(m, c, ev);
@@ -639,9 +615,68 @@ static void run_post(tether_mgr *m, struct tth_post *p)
 	case C_LIMITS:
 		tth_engine_set_limits(e, p->rate, p->burst, p->max_connecting);
 		break;
+	case C_DROP:
+		tth_reload_drop(c);
+		break;
+	case C_ADDED:
+		tth_conn_event(c, TETHER_EV_RELOAD, "added");
+		break;
+	case C_REPLACE:
+		tth_reload_replace(c, p->aux);
+		p->aux = NULL;
+		break;
+	case C_REPLACE_NOW:
+		tth_reload_closed(c);
+		break;
+	case C_QUEUE_CFG:
+		tth_queue_cfg_live(c, &p->qcfg);
+		break;
 	case C_WAKE:
 		break;
 	}
+}
+
+int tth_post_reload(tether_conn *c, tether_conn *s, enum tth_reload_step step)
+{
+	static const enum post_type type[] = {C_REPLACE, C_DROP, C_ADDED};
+	struct tth_post *p = post_new(type[step], c, 0);
+	if (!p) {
+		if (s)
+			tth_conn_free(s);
+		return TETHER_ENOMEM;
+	}
+	p->aux = s;
+	post(c->mgr, p);
+	return 0;
+}
+
+int tth_post_queue_cfg(tether_conn *c, const struct tether_queue_cfg *q)
+{
+	struct tth_post *p = post_new(C_QUEUE_CFG, c, 0);
+	if (!p)
+		return TETHER_ENOMEM;
+	p->qcfg = *q;
+	p->qcfg.spool_dir = NULL;
+	post(c->mgr, p);
+	return 0;
+}
+
+/* New bounds for a started connection (loop thread). */
+void tth_queue_cfg_live(tether_conn *c, const struct tether_queue_cfg *q)
+{
+	const char *dir = c->qcfg.spool_dir;
+
+	c->qcfg = *q;
+	c->qcfg.spool_dir = dir;
+}
+
+void tth_conn_event(tether_conn *c, enum tether_event_type t,
+		    const char *detail)
+{
+	struct tether_event ev;
+	simple_event(c, t, &ev);
+	ev.detail = detail;
+	user_event(c->mgr, c, &ev);
 }
 
 static struct tth_post *take_queue(tether_mgr *m)
@@ -912,7 +947,7 @@ TETHER_EXPORT int tether_mgr_set_limits(tether_mgr *m,
 	return 0;
 }
 
-static void conn_free(tether_conn *c)
+void tth_conn_free(tether_conn *c)
 {
 	for (uint32_t i = 0; i < c->n_endpoints; i++)
 		free(c->endpoints[i]);
@@ -922,9 +957,13 @@ static void conn_free(tether_conn *c)
 	free(c->subs);
 	free(c->pending);
 	free(c->redirect_uri);
+	free(c->spool_dir);
 	tether_params_free(c->opts);
 	tether_policy_free(c->policy);
+	tether_params_free(c->policy_params);
 	tether_classifier_free(c->classifier);
+	if (c->replace_with)
+		tth_conn_free(c->replace_with);
 	free(c->name);
 	free(c);
 }
@@ -960,7 +999,7 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 	}
 	for (c = m->conns; c; c = next) {
 		next = c->next;
-		conn_free(c);
+		tth_conn_free(c);
 	}
 	tth_engine_cleanup(&m->eng);
 	pthread_mutex_destroy(&m->lock);
@@ -1000,15 +1039,16 @@ TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
 	c->name = strdup(name);
 	c->opts = tether_params_new(NULL);
 	if (!c->name || !c->opts) {
-		conn_free(c);
+		tth_conn_free(c);
 		return TETHER_ENOMEM;
 	}
 	tth_machine_cfg_defaults(&c->mcfg);
+	tether_queue_cfg_defaults(&c->qcfg);
 	tth_etimer_init(&c->hb_timer, hb_fire);
 	if (ops->default_classes) {
 		c->classifier = tether_classifier_new();
 		if (!c->classifier) {
-			conn_free(c);
+			tth_conn_free(c);
 			return TETHER_ENOMEM;
 		}
 		for (size_t i = 0; ops->default_classes[i] &&
@@ -1018,7 +1058,7 @@ TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
 				c->classifier, ops->default_classes[i],
 				ops->default_classes[i + 1], NULL, 0);
 			if (rc != 0) {
-				conn_free(c);
+				tth_conn_free(c);
 				return rc;
 			}
 		}
@@ -1036,7 +1076,7 @@ TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (rc != 0) {
-		conn_free(c);
+		tth_conn_free(c);
 		return rc;
 	}
 	*out = c;
@@ -1101,6 +1141,7 @@ TETHER_EXPORT int tether_conn_set_option(tether_conn *c, const char *key,
 TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy)
 {
 	tether_policy *pol = NULL;
+	tether_params *kept;
 	int rc;
 
 	if (!c || !policy)
@@ -1110,8 +1151,15 @@ TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy)
 	rc = tether_policy_new(policy, &pol, c->error, sizeof(c->error));
 	if (rc != 0)
 		return rc;
+	kept = tether_params_dup(policy);
+	if (!kept) {
+		tether_policy_free(pol);
+		return TETHER_ENOMEM;
+	}
 	tether_policy_free(c->policy);
+	tether_params_free(c->policy_params);
 	c->policy = pol;
+	c->policy_params = kept;
 	return 0;
 }
 
@@ -1234,7 +1282,7 @@ static int make_link(tether_conn *c, void **link)
 }
 
 /* First start: the transport link and the machine. */
-static int conn_prepare(tether_conn *c)
+int tth_conn_prepare(tether_conn *c)
 {
 	tether_mgr *m = c->mgr;
 	int rc = 0;
@@ -1287,7 +1335,7 @@ TETHER_EXPORT int tether_conn_start(tether_conn *c)
 	if (!c)
 		return TETHER_EINVAL;
 	if (!c->inited) {
-		rc = conn_prepare(c);
+		rc = tth_conn_prepare(c);
 		if (rc != 0)
 			return rc;
 	}
@@ -1301,6 +1349,63 @@ TETHER_EXPORT int tether_conn_stop(tether_conn *c)
 	if (!c->inited)
 		return 0;
 	return post_cmd(c, C_STOP);
+}
+
+TETHER_EXPORT void tether_queue_cfg_defaults(struct tether_queue_cfg *q)
+{
+	if (!q)
+		return;
+	memset(q, 0, sizeof(*q));
+	q->size = sizeof(*q);
+	q->max_messages = 10000;
+	q->max_bytes = 8u << 20;
+	q->overflow = TETHER_OVERFLOW_DROP_OLDEST;
+	q->fsync = TETHER_FSYNC_ALWAYS;
+	q->fsync_interval_ms = 1000;
+	q->spool_max_bytes = 64u << 20;
+}
+
+TETHER_EXPORT int tether_conn_set_queue(tether_conn *c,
+					const struct tether_queue_cfg *q)
+{
+	struct tether_queue_cfg n;
+	char *dir = NULL;
+
+	if (!c || !q || q->size < sizeof(n) || q->max_messages == 0 ||
+	    q->max_bytes == 0 || (unsigned)q->overflow > TETHER_OVERFLOW_REJECT ||
+	    (unsigned)q->fsync > TETHER_FSYNC_NEVER ||
+	    (q->spool_dir && (!*q->spool_dir || q->spool_max_bytes == 0)) ||
+	    (q->fsync == TETHER_FSYNC_INTERVAL && !q->fsync_interval_ms))
+		return TETHER_EINVAL;
+	n = *q;
+	n.size = sizeof(n);
+	if (c->inited) {
+		/* the spool is opened at the first start and stays */
+		if (!!n.spool_dir != !!c->spool_dir ||
+		    (n.spool_dir && strcmp(n.spool_dir, c->spool_dir) != 0))
+			return TETHER_ESTATE;
+		return tth_post_queue_cfg(c, &n);
+	}
+	if (n.spool_dir) {
+		dir = strdup(n.spool_dir);
+		if (!dir)
+			return TETHER_ENOMEM;
+	}
+	free(c->spool_dir);
+	c->spool_dir = dir;
+	n.spool_dir = dir;
+	c->qcfg = n;
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_set_resume_cb(tether_conn *c, tether_resume_cb cb,
+					    void *userdata)
+{
+	if (!c)
+		return TETHER_EINVAL;
+	c->resume_cb = cb;
+	c->resume_ud = userdata;
+	return 0;
 }
 
 TETHER_EXPORT int tether_conn_send(tether_conn *c,

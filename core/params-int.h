@@ -112,4 +112,13 @@ int tth_fmt_duration(char *buf, size_t len, uint64_t ms);
 /* Optimal-string-alignment edit distance, capped: returns > cap early. */
 int tth_edit_distance(const char *a, const char *b, int cap);
 
+/* Whether a and b hold the same keys with the same values (nested sets
+ * compared the same way, key order ignored); NULL equals only NULL. */
+int tth_params_equal(const tether_params *a, const tether_params *b);
+
+/* "1048576", "64KiB", "8MiB"...: 0 and *out, or -1 (params_get.c). */
+int tth_parse_size(const char *s, uint64_t *out);
+/* v as the largest exact binary unit: "8MiB", "1000", "64KiB". */
+void tth_fmt_size(char *buf, size_t len, uint64_t v);
+
 #endif

@@ -653,3 +653,31 @@ int tth_params_text(tether_params *p, const char *key, const char *what,
 	*out = e->value;
 	return 0;
 }
+
+static const struct tth_param *find_param(const tether_params *p,
+					  const char *key)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (strcmp(p->v[i].key, key) == 0)
+			return &p->v[i];
+	return NULL;
+}
+
+int tth_params_equal(const tether_params *a, const tether_params *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (a->n != b->n)
+		return 0;
+	for (size_t i = 0; i < a->n; i++) {
+		const struct tth_param *x = &a->v[i];
+		const struct tth_param *y = find_param(b, x->key);
+
+		if (!y || !x->value != !y->value)
+			return 0;
+		if (x->value ? strcmp(x->value, y->value) != 0
+			     : !tth_params_equal(x->child, y->child))
+			return 0;
+	}
+	return 1;
+}

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,6 +161,73 @@ TETHER_EXPORT int tether_params_uint(tether_params *p, const char *key,
 		   max < UINT64_MAX);
 	tth_params_add_error(p, key, "expected %s, found %s", what,
 			     tth_params_found(e, fb, sizeof(fb)));
+	return TETHER_ECONFIG;
+}
+
+/* "1048576", "64KiB", "1MiB", "16k", "8M" */
+int tth_parse_size(const char *s, uint64_t *out)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t mult;
+	} units[] = {{"", 1},	    {"B", 1},	     {"k", 1000},
+		     {"K", 1024},   {"KB", 1000},    {"KiB", 1024},
+		     {"M", 1 << 20}, {"MB", 1000000}, {"MiB", 1 << 20},
+		     {"G", 1 << 30}, {"GB", 1000000000}, {"GiB", 1 << 30}};
+	char *end;
+	unsigned long long n;
+
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	n = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(end, units[i].suffix) == 0) {
+			if (n > UINT64_MAX / units[i].mult)
+				return -1;
+			*out = n * units[i].mult;
+			return 0;
+		}
+	return -1;
+}
+
+void tth_fmt_size(char *buf, size_t len, uint64_t v)
+{
+	static const char *const u[] = {"B", "KiB", "MiB", "GiB"};
+	int i = 0;
+
+	while (i < 3 && v >= 1024 && v % 1024 == 0) {
+		v /= 1024;
+		i++;
+	}
+	snprintf(buf, len, "%llu%s", (unsigned long long)v, i ? u[i] : "");
+}
+
+TETHER_EXPORT int tether_params_size(tether_params *p, const char *key,
+				     uint64_t def, uint64_t min, uint64_t max,
+				     uint64_t *out)
+{
+	struct tth_param *e;
+	char fb[300], lo[32], hi[32];
+	uint64_t v;
+
+	*out = def;
+	e = tth_params_ask(p, key);
+	if (!e)
+		return 0;
+	if (e->value && tth_parse_size(e->value, &v) == 0 && v >= min &&
+	    v <= max) {
+		*out = v;
+		return 0;
+	}
+	tth_fmt_size(lo, sizeof(lo), min);
+	tth_fmt_size(hi, sizeof(hi), max);
+	tth_params_add_error(p, key,
+			     "expected a size between %s and %s (\"64KiB\", "
+			     "\"8MiB\"), found %s",
+			     lo, hi, tth_params_found(e, fb, sizeof(fb)));
 	return TETHER_ECONFIG;
 }
 

@@ -17,4 +17,7 @@ struct tth_class_rule {
 extern const struct tth_class_rule tth_default_rules[];
 extern const size_t tth_default_rules_len;
 
+/* Whether a and b hold the same rules in the same order (NULL: none). */
+int tth_classifier_equal(const tether_classifier *a, const tether_classifier *b);
+
 #endif

@@ -313,3 +313,18 @@ enum tether_reason_class tether_classify(const tether_classifier *c,
 				return c->rules[i].cls;
 	return tether_reason_default_class(kind, code, by_peer);
 }
+
+int tth_classifier_equal(const tether_classifier *a, const tether_classifier *b)
+{
+	size_t na = a ? a->n : 0, nb = b ? b->n : 0;
+
+	if (na != nb)
+		return 0;
+	for (size_t i = 0; i < na; i++) {
+		const struct tth_class_rule *x = &a->rules[i], *y = &b->rules[i];
+		if (x->kind != y->kind || x->lo != y->lo || x->hi != y->hi ||
+		    x->by_peer != y->by_peer || x->cls != y->cls)
+			return 0;
+	}
+	return 1;
+}

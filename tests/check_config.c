@@ -297,22 +297,101 @@ START_TEST(test_config_missing_required)
 }
 END_TEST
 
-START_TEST(test_config_version_and_unsupported)
+START_TEST(test_config_version_log_and_metrics)
 {
-	char *e = errors_of("version: 2\nconnections: []\nlog: {level: info}\n"
-			    "metrics: {}\n");
+	char *e = errors_of("version: 2\nconnections: []\nlog: {level: loud, "
+			    "format: xml}\nmetrics: {}\n");
+	tether_config *cfg;
+	char *dump;
 
 	ck_assert_str_eq(
 	    e, "gw.yaml:1:10: version: expected 1 (the only version this "
 	       "tether supports), found '2'\n"
-	       "gw.yaml:3:6: log: not supported yet (this version logs "
-	       "nothing: events go to the manager's callback)\n"
-	       "gw.yaml:4:10: metrics: not supported yet (no metrics in this "
-	       "version)\n");
+	       "gw.yaml:3:14: log.level: expected one of info, debug, warn, "
+	       "found 'loud'\n"
+	       "gw.yaml:3:28: log.format: expected one of text, json, found "
+	       "'xml'\n"
+	       "gw.yaml:4:10: metrics.listen: missing, expected an address: "
+	       "PORT or HOST:PORT (127.0.0.1:9464)\n");
 	free(e);
-	expect_one("mqtt", "tcp://h:1", "    queue: { max_messages: 10 }\n",
-		   "gw.yaml:6:12: connections.0.queue: not supported yet "
-		   "(messages are not queued while offline in this version)");
+	e = errors_of("version: 1\nconnections: []\nmetrics: {listen: "
+		      "\"a:b:9\", port: 1}\n");
+	ck_assert_str_eq(
+	    e, "gw.yaml:3:19: metrics.listen: expected PORT or HOST:PORT "
+	       "(127.0.0.1:9464, [::1]:9464), found 'a:b:9'\n"
+	       "gw.yaml:3:34: unknown key 'metrics.port' for metrics\n");
+	free(e);
+	/* the defaults, then what the file says */
+	cfg = load_ok("version: 1\nconnections: []\n");
+	ck_assert_str_eq(tether_config_log_format(cfg), "text");
+	ck_assert_str_eq(tether_config_log_level(cfg), "info");
+	ck_assert_ptr_null(tether_config_metrics_listen(cfg));
+	tether_config_free(cfg);
+	cfg = load_ok("version: 1\nconnections: []\nlog: {format: json, "
+		      "level: debug}\nmetrics: {listen: \"[::1]:0\"}\n");
+	ck_assert_str_eq(tether_config_log_format(cfg), "json");
+	ck_assert_str_eq(tether_config_log_level(cfg), "debug");
+	ck_assert_str_eq(tether_config_metrics_listen(cfg), "[::1]:0");
+	dump = tether_config_dump(cfg);
+	ck_assert_ptr_nonnull(strstr(dump, "log: {format: json, level: debug}\n"
+					   "metrics: {listen: \"[::1]:0\"}\n"));
+	free(dump);
+	tether_config_free(cfg);
+}
+END_TEST
+
+START_TEST(test_config_queue)
+{
+	tether_config *cfg;
+	char *dump, *again;
+
+	expect_one("mqtt", "tcp://h:1", "    queue: { max_messages: 0 }\n",
+		   "gw.yaml:6:28: connections.0.queue.max_messages: expected "
+		   "a whole number between 1 and 100000000, found '0'");
+	expect_one("mqtt", "tcp://h:1", "    queue: { max_bytes: 8MB0 }\n",
+		   "gw.yaml:6:25: connections.0.queue.max_bytes: expected a "
+		   "size between 1 and 1024GiB (\"64KiB\", \"8MiB\"), found "
+		   "'8MB0'");
+	expect_one("mqtt", "tcp://h:1", "    queue: { overflow: drop_newer }\n",
+		   "gw.yaml:6:24: connections.0.queue.overflow: expected one "
+		   "of drop_oldest, drop_newest, reject, found 'drop_newer' "
+		   "(did you mean 'drop_newest'?)");
+	expect_one("mqtt", "tcp://h:1", "    queue: { fsync: sometimes }\n",
+		   "gw.yaml:6:21: connections.0.queue.fsync: expected one of "
+		   "always, interval, never, found 'sometimes'");
+	expect_one("mqtt", "tcp://h:1", "    queue: { spool: \"\" }\n",
+		   "gw.yaml:6:21: connections.0.queue.spool: expected a "
+		   "directory path, found an empty string");
+	expect_one("mqtt", "tcp://h:1", "    queue: { ttl: 5 parsecs }\n",
+		   "gw.yaml:6:19: connections.0.queue.ttl: expected a duration "
+		   "such as 250ms, 10s, 5m or 1h, found '5 parsecs'");
+	expect_one("mqtt", "tcp://h:1", "    queue: { maxmessages: 5 }\n",
+		   "gw.yaml:6:27: unknown key 'connections.0.queue.maxmessages' "
+		   "for queue (did you mean "
+		   "'connections.0.queue.max_messages'?)");
+	cfg = load_ok("version: 1\nconnections:\n  - name: a\n"
+		      "    transport: mqtt\n    endpoints: [\"tcp://h:1\"]\n"
+		      "    queue: { max_messages: 500, max_bytes: 64KiB, "
+		      "overflow: reject, ttl: 30s, spool: /var/lib/x, fsync: "
+		      "interval, fsync_interval: 250ms, spool_max_bytes: 1GiB }\n");
+	dump = tether_config_dump(cfg);
+	ck_assert_ptr_nonnull(strstr(dump, "    queue:\n"
+					   "      max_messages: 500\n"
+					   "      max_bytes: 64KiB\n"
+					   "      overflow: reject\n"
+					   "      ttl: 30s\n"
+					   "      spool: /var/lib/x\n"
+					   "      fsync: interval\n"
+					   "      fsync_interval: 250ms\n"
+					   "      spool_max_bytes: 1GiB\n"));
+	tether_config_free(cfg);
+	/* the dump loads again to the same dump */
+	cfg = load_ok(dump);
+	again = tether_config_dump(cfg);
+	ck_assert_str_eq(again, dump);
+	free(again);
+	free(dump);
+	tether_config_free(cfg);
 }
 END_TEST
 
@@ -542,7 +621,8 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_config_scheme_mismatch);
 	tcase_add_test(tc, test_config_heartbeat_on_mqtt);
 	tcase_add_test(tc, test_config_missing_required);
-	tcase_add_test(tc, test_config_version_and_unsupported);
+	tcase_add_test(tc, test_config_version_log_and_metrics);
+	tcase_add_test(tc, test_config_queue);
 	tcase_add_test(tc, test_config_transport_options_checked);
 	tcase_add_test(tc, test_config_several_errors);
 	suite_add_tcase(s, tc);

@@ -57,6 +57,8 @@ static void record(tether_conn *c, const struct tether_event *ev, void *ud)
 	if (ev->reason) {
 		copy_text(e.text, sizeof(e.text), ev->reason->text);
 		copy_text(e.ref, sizeof(e.ref), ev->reason->server_ref);
+	} else if (ev->detail) {
+		copy_text(e.text, sizeof(e.text), ev->detail);
 	}
 	if (ev->message)
 		snprintf(e.payload, sizeof(e.payload), "%.*s",

@@ -23,7 +23,7 @@ TESTS += $(UNIT_SUITES)
 endif
 # Integration suites: real peers (tests/harness) on loopback, real time.
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
-	tests/check_metrics
+	tests/check_metrics tests/check_reload
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -42,14 +42,17 @@ tests_check_mqtt_LDADD = $(ITEST_LDADD)
 tests_check_tls_SOURCES = tests/check_tls.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_tls_CFLAGS = $(ITEST_CFLAGS)
 tests_check_tls_LDADD = $(ITEST_LDADD)
+tests_check_reload_SOURCES = tests/check_reload.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_reload_CFLAGS = $(ITEST_CFLAGS)
+tests_check_reload_LDADD = $(ITEST_LDADD)
 tests_check_metrics_SOURCES = tests/check_metrics.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_metrics_CFLAGS = $(ITEST_CFLAGS)
 tests_check_metrics_LDADD = $(ITEST_LDADD)
 
 TESTS += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
-TESTS += tests/cli_demo.sh
+TESTS += tests/cli_demo.sh tests/cli_run.sh
 EXTRA_DIST += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
-EXTRA_DIST += tests/cli_demo.sh
+EXTRA_DIST += tests/cli_demo.sh tests/cli_run.sh
 TESTS_ENVIRONMENT = top_builddir=$(top_builddir) top_srcdir=$(top_srcdir); export top_builddir top_srcdir;
 
 TEST_COMMON_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)

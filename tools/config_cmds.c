@@ -64,13 +64,35 @@ int cli_check(int argc, char **argv)
 
 /* ----------------------------------------------------------------- run */
 
+/* What `log: {level}` shows: warn = what went wrong (down, give-up,
+ * fatal, closed, reload); info = also every state change, attempt, up,
+ * retry, suspend; debug = also messages and send outcomes. */
+enum log_level { LOG_INFO = 0, LOG_DEBUG, LOG_WARN };
+
 struct run {
 	int json;
+	int level;
 	size_t n;
 	atomic_int stopping;
-	atomic_int ended; /* connections CLOSED on their own */
 	pthread_mutex_t out;
 };
+
+static int shown(int level, enum tether_event_type t)
+{
+	switch (t) {
+	case TETHER_EV_DOWN:
+	case TETHER_EV_GIVE_UP:
+	case TETHER_EV_FATAL:
+	case TETHER_EV_CLOSED:
+	case TETHER_EV_RELOAD:
+		return 1;
+	case TETHER_EV_MESSAGE:
+	case TETHER_EV_SENT:
+		return level == LOG_DEBUG;
+	default:
+		return level != LOG_WARN;
+	}
+}
 
 static void json_str(FILE *f, const char *s)
 {
@@ -94,24 +116,10 @@ static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
 	char why[512] = "";
 	const char *name = tether_conn_name(c);
 
-	switch (ev->type) {
-	case TETHER_EV_STATE:
-	case TETHER_EV_ATTEMPT:
-	case TETHER_EV_UP:
-	case TETHER_EV_DOWN:
-	case TETHER_EV_RETRY:
-	case TETHER_EV_SUSPEND:
-	case TETHER_EV_GIVE_UP:
-	case TETHER_EV_FATAL:
-	case TETHER_EV_CLOSED:
-		break;
-	default:
+	if (!shown(r->level, ev->type))
 		return;
-	}
 	if (ev->reason)
 		tether_reason_format(ev->reason, why, sizeof(why));
-	if (ev->type == TETHER_EV_CLOSED && !atomic_load(&r->stopping))
-		atomic_fetch_add(&r->ended, 1);
 	pthread_mutex_lock(&r->out);
 	if (r->json) {
 		printf("{\"t_ms\":%llu,\"conn\":", (unsigned long long)ev->now_ms);
@@ -137,6 +145,12 @@ static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
 			printf(",\"detail\":");
 			json_str(stdout, ev->detail);
 		}
+		if (ev->type == TETHER_EV_SENT)
+			printf(",\"id\":%llu,\"error\":\"%s\"",
+			       (unsigned long long)ev->msg_id,
+			       ev->error ? tether_err_name(ev->error) : "");
+		if (ev->type == TETHER_EV_MESSAGE)
+			printf(",\"bytes\":%zu", ev->message->len);
 		printf("}\n");
 	} else {
 		printf("%10.3f %-16s %-8s", (double)ev->now_ms / 1000, name,
@@ -154,6 +168,12 @@ static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
 			printf(" %s", why);
 		if (ev->detail)
 			printf(" (%s)", ev->detail);
+		if (ev->type == TETHER_EV_SENT)
+			printf(" id %llu %s", (unsigned long long)ev->msg_id,
+			       ev->error ? tether_strerror(ev->error)
+					 : "delivered");
+		if (ev->type == TETHER_EV_MESSAGE)
+			printf(" %zu bytes", ev->message->len);
 		printf("\n");
 	}
 	fflush(stdout);
@@ -445,8 +465,65 @@ static int all_closed(tether_mgr *m, const tether_config *cfg)
 	return 1;
 }
 
-static int run_loop(tether_mgr *m, const tether_config *cfg, struct run *r,
-		    const sigset_t *set)
+/* One line for the reload as a whole (per-connection changes come as
+ * reload events); errors go to stderr as well. */
+static void reload_line(struct run *r, const char *path, const char *errors)
+{
+	pthread_mutex_lock(&r->out);
+	if (r->json) {
+		printf("{\"event\":\"reload\",\"file\":");
+		json_str(stdout, path);
+		printf(",\"ok\":%s", errors ? "false" : "true");
+		if (errors) {
+			printf(",\"errors\":");
+			json_str(stdout, errors);
+		}
+		printf("}\n");
+	} else {
+		printf("reload %s: %s\n", path,
+		       errors ? "refused, nothing changed" : "applied");
+	}
+	fflush(stdout);
+	pthread_mutex_unlock(&r->out);
+	if (errors) {
+		fprintf(stderr, "tether: reload of %s refused, nothing "
+				"changed:\n", path);
+		cli_errors(errors);
+	}
+}
+
+/* SIGHUP: load path again; the running configuration changes only when
+ * the whole file is good. */
+static void reload(tether_mgr *m, const char *path, tether_config **cfg,
+		   struct run *r)
+{
+	tether_config *next = NULL;
+	char *errors = NULL;
+	int rc = tether_config_load_file(path, &next, &errors);
+
+	if (rc == 0)
+		rc = tether_config_reload(next, m, &errors);
+	if (rc != 0) {
+		if (!errors)
+			errors = strdup(tether_strerror(rc));
+		reload_line(r, path, errors ? errors : "out of memory");
+		free(errors);
+		tether_config_free(next);
+		return;
+	}
+	if (strcmp(tether_config_log_format(next),
+		   tether_config_log_format(*cfg)) != 0 ||
+	    strcmp(tether_config_log_level(next),
+		   tether_config_log_level(*cfg)) != 0)
+		fprintf(stderr, "tether: log: takes effect at the next start\n");
+	tether_config_free(*cfg);
+	*cfg = next;
+	r->n = tether_config_count(next);
+	reload_line(r, path, NULL);
+}
+
+static int run_loop(tether_mgr *m, const char *path, tether_config **cfg,
+		    struct run *r, const sigset_t *set)
 {
 	struct timespec tick = {0, 100 * 1000 * 1000};
 
@@ -454,13 +531,12 @@ static int run_loop(tether_mgr *m, const tether_config *cfg, struct run *r,
 		int sig = sigtimedwait(set, NULL, &tick);
 
 		if (sig == SIGHUP) {
-			fprintf(stderr, "tether: reload not supported yet\n");
+			reload(m, path, cfg, r);
 			continue;
 		}
 		if (sig == SIGINT || sig == SIGTERM)
 			break;
-		if (r->n && (size_t)atomic_load(&r->ended) >= r->n &&
-		    all_closed(m, cfg)) {
+		if (r->n && all_closed(m, *cfg)) {
 			fprintf(stderr,
 				"tether: every connection has ended "
 				"(fatal reasons or the policy gave up)\n");
@@ -468,9 +544,10 @@ static int run_loop(tether_mgr *m, const tether_config *cfg, struct run *r,
 		}
 	}
 	atomic_store(&r->stopping, 1);
-	for (size_t i = 0; i < tether_config_count(cfg); i++)
-		tether_conn_stop(tether_conn_find(m, tether_config_name(cfg, i)));
-	for (int waited = 0; waited < STOP_WAIT_MS && !all_closed(m, cfg);
+	for (size_t i = 0; i < tether_config_count(*cfg); i++)
+		tether_conn_stop(
+		    tether_conn_find(m, tether_config_name(*cfg, i)));
+	for (int waited = 0; waited < STOP_WAIT_MS && !all_closed(m, *cfg);
 	     waited += 50)
 		nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
 	return CLI_EXIT_OK;
@@ -482,10 +559,12 @@ static void run_usage(FILE *f)
 		"usage: tether run CONFIG [--json] [--metrics [ADDRESS:]PORT "
 		"[--metrics-any]]\n"
 		"\n"
-		"Run every connection of CONFIG, one line per event; SIGINT or\n"
-		"SIGTERM stops gracefully (exit 0); exit 1 when every connection\n"
-		"ended on its own (fatal, gave up), 2 for a bad command line or\n"
-		"configuration.\n"
+		"Run every connection of CONFIG, one line per event; SIGHUP\n"
+		"reloads CONFIG (a bad file changes nothing); SIGINT or SIGTERM\n"
+		"stops gracefully (exit 0); exit 1 when every connection ended\n"
+		"on its own (fatal, gave up), 2 for a bad command line or\n"
+		"configuration. The file's log: and metrics: sections apply\n"
+		"unless the options below say otherwise.\n"
 		"\n"
 		"  --json                one JSON object per line instead of text\n"
 		"  --metrics [ADDR:]PORT serve Prometheus metrics over HTTP at\n"
@@ -528,7 +607,7 @@ int cli_run(int argc, char **argv)
 			bad = 1;
 		}
 	}
-	if (!path || bad || (metrics_any && !metrics)) {
+	if (!path || bad) {
 		run_usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
@@ -536,6 +615,18 @@ int cli_run(int argc, char **argv)
 	if (!cfg)
 		return status;
 	r.n = tether_config_count(cfg);
+	if (strcmp(tether_config_log_format(cfg), "json") == 0)
+		r.json = 1;
+	r.level = !strcmp(tether_config_log_level(cfg), "debug")  ? LOG_DEBUG
+		  : !strcmp(tether_config_log_level(cfg), "warn") ? LOG_WARN
+								  : LOG_INFO;
+	if (!metrics)
+		metrics = tether_config_metrics_listen(cfg);
+	if (metrics_any && !metrics) {
+		tether_config_free(cfg);
+		run_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
 	/* blocked here, so the loop thread inherits the mask and only
 	   sigtimedwait below sees them */
 	sigemptyset(&set);
@@ -578,7 +669,7 @@ int cli_run(int argc, char **argv)
 			fprintf(stderr, "tether: %s\n", tether_strerror(rc));
 		status = CLI_EXIT_FAIL;
 	} else {
-		status = run_loop(m, cfg, &r, &set);
+		status = run_loop(m, path, &cfg, &r, &set);
 	}
 	metrics_stop(&ms);
 	free(errors);

@@ -16,35 +16,6 @@
 
 #define WS_DEFAULT_MAX_MESSAGE (1024u * 1024u)
 
-/* "1048576", "64KiB", "1MiB", "16k", "8M" */
-static int parse_size(const char *s, uint64_t *out)
-{
-	static const struct {
-		const char *suffix;
-		uint64_t mult;
-	} units[] = {{"", 1},	    {"B", 1},	     {"k", 1000},
-		     {"K", 1024},   {"KB", 1000},    {"KiB", 1024},
-		     {"M", 1 << 20}, {"MB", 1000000}, {"MiB", 1 << 20},
-		     {"G", 1 << 30}, {"GB", 1000000000}, {"GiB", 1 << 30}};
-	char *end;
-	unsigned long long n;
-
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	n = strtoull(s, &end, 10);
-	if (errno)
-		return -1;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (strcmp(end, units[i].suffix) == 0) {
-			if (n > UINT64_MAX / units[i].mult)
-				return -1;
-			*out = n * units[i].mult;
-			return 0;
-		}
-	return -1;
-}
-
 static int header_name_ok(const char *n)
 {
 	static const char *const reserved[] = {
@@ -127,9 +98,9 @@ static int read_headers(struct ws_options *o, tether_params *p)
 	}
 	return rc;
 }
+
 int tth_ws_options_read(struct ws_options *o, tether_params *opts)
 {
-	const char *ms = NULL;
 	uint64_t max = WS_DEFAULT_MAX_MESSAGE;
 	int rc = 0, enomem = 0, r;
 
@@ -151,21 +122,11 @@ int tth_ws_options_read(struct ws_options *o, tether_params *opts)
 	ACC(read_text(opts, "origin", "an Origin header value", &o->origin));
 	ACC(read_text(opts, "ca_file", "a PEM CA file path", &o->ca_file));
 	ACC(tether_params_bool(opts, "verify", 1, &o->verify));
-	ACC(tth_params_text(opts, "max_message",
-			    "a size (\"64KiB\", \"1MiB\")", &ms));
+	ACC(tether_params_size(opts, "max_message", WS_DEFAULT_MAX_MESSAGE,
+			       125, 1u << 30, &max));
+	o->max_message = (size_t)max;
 	ACC(read_headers(o, opts));
 #undef ACC
-	if (ms) {
-		if (parse_size(ms, &max) != 0 || max < 125 ||
-		    max > (1u << 30))
-			rc = tether_params_fail(
-			    opts, "max_message",
-			    "expected a size between 125 and 1GiB (\"64KiB\", "
-			    "\"1MiB\"), found '%s'",
-			    ms);
-		else
-			o->max_message = (size_t)max;
-	}
 	if (o->ca_file && access(o->ca_file, R_OK) != 0)
 		rc = tether_params_fail(opts, "ca_file", "cannot read '%s': %s",
 					o->ca_file, strerror(errno));

@@ -162,6 +162,15 @@ TETHER_EXPORT int tether_params_uint(tether_params *p, const char *key,
 				     uint64_t *out);
 
 /**
+ * @brief A size within [min, max] bytes: "1048576", "64KiB", "8MiB",
+ *   "1GiB" (also K/M/G = binary, k/KB/MB/GB = decimal).
+ * @thread loop
+ */
+TETHER_EXPORT int tether_params_size(tether_params *p, const char *key,
+				     uint64_t def, uint64_t min, uint64_t max,
+				     uint64_t *out);
+
+/**
  * @brief A boolean: true/false, yes/no, on/off.
  * @thread loop
  */

@@ -287,10 +287,13 @@ enum tether_event_type {
 	TETHER_EV_FATAL,     /**< a fatal reason; CLOSED follows */
 	TETHER_EV_CLOSED,    /**< reached CLOSED */
 	TETHER_EV_MESSAGE,   /**< a message arrived: `message` */
-	TETHER_EV_SENT       /**< send `msg_id` settled: `error` 0 = delivered,
+	TETHER_EV_SENT,      /**< send `msg_id` settled: `error` 0 = delivered,
 				  else dropped and why (see tether_conn_send) */
+	TETHER_EV_RELOAD     /**< a reload changed the connection; `detail`:
+				  "live" (settings swapped), "restart" (link
+				  settings changed), "added", "removed" */
 };
-#define TETHER_EVENT_COUNT 11
+#define TETHER_EVENT_COUNT 12
 
 /**
  * @brief Name of an event type ("retry").

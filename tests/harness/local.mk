@@ -45,8 +45,7 @@ tests_harness_faultproxy_SOURCES = tests/harness/faultproxy.c
 tests_harness_faultproxy_CFLAGS = $(AM_CFLAGS) -I$(top_srcdir)/tests/harness
 tests_harness_faultproxy_LDADD = tests/harness/libharness.la $(PTHREAD_LIBS)
 
-# A WebSocket test server to run by hand (and for the Python binding's
-# tests): tests/harness/wsserver --help
+# The WebSocket test server to run from scripts: tests/harness/wsserver --help
 check_PROGRAMS += tests/harness/wsserver
 tests_harness_wsserver_SOURCES = tests/harness/wsserver.c
 tests_harness_wsserver_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS) -I$(top_srcdir)/tests/harness
