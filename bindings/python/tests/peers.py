@@ -202,7 +202,7 @@ class _Driven:
 
 
 class WsServer(_Driven):
-    """tests/harness/wsserver: echo (default), reject STATUS, close_all."""
+    """tests/harness/wsserver: echo (default), reject STATUS, close CODE."""
 
     def __init__(self, reject=None):
         argv = [os.environ.get("TETHER_TEST_WSSERVER", "")]
@@ -215,20 +215,22 @@ class WsServer(_Driven):
         return "ws://127.0.0.1:%d/" % self.port
 
     def command(self, cmd):
-        """Run a command; returns the lines it printed before 'ok'."""
+        """Run a command (echo, reject STATUS, close CODE); the `stats`
+        that follows proves it was read."""
         self._send(cmd)
-        out = []
+        return self.stats()
+
+    def stats(self):
+        self._send("stats")
         while True:
             line = self._line(10.0)
             if line is None:
-                raise RuntimeError("wsserver: no answer to %r" % cmd)
-            if line == "ok":
-                return out
-            out.append(line)
-
-    def stats(self):
-        words = self.command("stats")[0].split()
-        return dict(zip(words[0::2], map(int, words[1::2])))
+                raise RuntimeError("wsserver: no answer")
+            if line.startswith("upgrades "):
+                words = line.split()
+                return dict(zip(words[0::2], map(int, words[1::2])))
+            if line.startswith("?"):
+                raise RuntimeError("wsserver refused a command: " + line)
 
 
 class FaultProxy(_Driven):

@@ -54,6 +54,7 @@ class EventType(enum.IntEnum):
     CLOSED = 8
     MESSAGE = 9
     SENT = 10
+    RELOAD = 11  # detail: "live", "restart", "added", "removed"
 
     def __str__(self):
         # as tether_event_name(): "give-up"
