@@ -3,7 +3,8 @@
 # repositories. Idempotent: does nothing when everything is present.
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config \
-libpaho-mqtt-dev libwebsockets-dev libyaml-dev check mosquitto valgrind iproute2 openssl libssl-dev"
+libpaho-mqtt-dev libwebsockets-dev libyaml-dev check mosquitto valgrind iproute2 openssl libssl-dev \
+python3 python3-pytest"
 
 missing=""
 for p in $PKGS; do
