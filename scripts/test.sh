@@ -80,7 +80,7 @@ for log in tests/check_*.log; do
 	failed=$((failed + $(echo $f | awk '{print $1 + $2}')))
 done
 # And the Python binding's pytest run of the same make check.
-pylog=bindings/python/run-pytest.log
+pylog=bindings/python/run-pytest.sh.log
 if [ -f "$pylog" ]; then
 	line=$(grep -E '^=+ .*(passed|failed).* in [0-9.]+s' "$pylog" | tail -n 1)
 	n=$(echo "$line" | sed -nE 's/.* ([0-9]+) passed.*/\1/p')
