@@ -21,7 +21,7 @@ TETHER_PY_TESTS = \
 	bindings/python/tests/test_bridge.py
 EXTRA_DIST += $(TETHER_PY_SOURCES) $(TETHER_PY_TESTS) \
 	bindings/python/README.md bindings/python/examples/bridge.py \
-	bindings/python/run-pytest.sh
+	bindings/python/run-pytest.sh bindings/python/pytest.ini
 
 if ENABLE_PYTHON
 tetherpydir = $(pythondir)/tether

@@ -35,4 +35,6 @@ PYTHONDONTWRITEBYTECODE=1
 export TETHER_LIBRARY TETHER_TEST_WSSERVER TETHER_TEST_FAULTPROXY \
 	TETHER_TEST_INCLUDE TETHER_TEST_CC PYTHONPATH PYTHONDONTWRITEBYTECODE
 # -p no:cacheprovider: distcheck's source tree is read-only
-exec "$PYTHON" -m pytest -v -rs -p no:cacheprovider "$src/bindings/python/tests"
+exec "$PYTHON" -m pytest -v -rs -p no:cacheprovider \
+	-c "$src/bindings/python/pytest.ini" --rootdir "$src/bindings/python" \
+	"$src/bindings/python/tests"

@@ -3,6 +3,7 @@ echo server) -> back to MQTT, through an outage of each side."""
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -26,7 +27,7 @@ def bridge_proc():
     def start(*args):
         p = subprocess.Popen([sys.executable, EXAMPLE] + list(args),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+                             text=True, bufsize=1)
         procs.append(p)
         line = p.stdout.readline()  # bounded: the bridge prints at once
         assert line.strip() == "bridge: running", p.stderr.read()
@@ -38,6 +39,32 @@ def bridge_proc():
             if p.poll() is None:
                 p.kill()
             p.wait(10)
+
+
+class Output:
+    """A child's stderr read without blocking, kept whole."""
+
+    def __init__(self, f):
+        self.f = f
+        self.text = ""
+        self.seen = {}
+
+    def wait_for(self, needle, timeout=15.0):
+        """Wait for one more occurrence of needle than earlier calls
+        consumed."""
+        want = self.seen.get(needle, 0) + 1
+        deadline = time.monotonic() + timeout
+        while self.text.count(needle) < want:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                pytest.fail("bridge never said %r:\n%s" % (needle, self.text))
+            r, _, _ = select.select([self.f], [], [], left)
+            if r:
+                chunk = os.read(self.f.fileno(), 65536)
+                if not chunk:
+                    pytest.fail("bridge exited:\n" + self.text)
+                self.text += chunk.decode("utf-8", "replace")
+        self.seen[needle] = want
 
 
 def roundtrip(client, evs, topic, payload, timeout=15.0):
@@ -62,6 +89,9 @@ def test_bridge_forwards_and_survives_outages(broker, ws_server, make_proxy,
                          "from-ws/", "--retry-initial", "100ms",
                          "--retry-max", "300ms", "--client-id", "py-bridge",
                          "--stats")
+    log = Output(bridge.stderr)
+    log.wait_for("mqtt: up")
+    log.wait_for("ws: up")
     m = managers(tether.Manager())
     client = m.connection("client", "mqtt", [broker.uri], policy=FAST,
                           options={"version": "5",
@@ -78,7 +108,7 @@ def test_bridge_forwards_and_survives_outages(broker, ws_server, make_proxy,
     # in order once it is back
     ws_proxy.command("refuse")
     ws_proxy.command("cut rst")
-    time.sleep(0.5)
+    log.wait_for("ws: down")
     for i in range(3):
         client.send("held %d" % i, topic="sensors/held", qos=1, wait=5)
     time.sleep(0.5)
@@ -94,7 +124,7 @@ def test_bridge_forwards_and_survives_outages(broker, ws_server, make_proxy,
     # MQTT side away: the broker dies and comes back; both the bridge and
     # the test client reconnect and resubscribe
     broker.kill()
-    time.sleep(0.5)
+    log.wait_for("mqtt: down")
     broker.restart()
     client.wait_state(State.ONLINE, 15)
     msg = roundtrip(client, evs, "sensors/t2", b"\xff\x00 binary")
@@ -102,6 +132,7 @@ def test_bridge_forwards_and_survives_outages(broker, ws_server, make_proxy,
 
     bridge.send_signal(signal.SIGTERM)
     out, err = bridge.communicate(timeout=15)
+    err = log.text + err
     assert bridge.returncode == 0, err
     assert "bridge: stopped, forwarded" in out
     stats = {line.split(":", 1)[0]: line for line in out.splitlines()
