@@ -10,11 +10,13 @@ libtether_internal_la_SOURCES = \
 	core/rng.c \
 	core/params.c core/params_get.c core/params-int.h core/params_yaml.c \
 	core/timer_heap.c core/timer_heap-int.h \
+	core/queue.c core/queue-int.h \
+	core/spool.c core/spool_open.c core/spool-int.h \
 	core/limiter.c core/limiter-int.h \
 	core/machine.c core/machine-int.h \
 	core/engine.c core/engine-int.h \
 	core/sim.c \
-	core/mgr.c core/mgr-int.h core/reload.c \
+	core/mgr.c core/mgr-int.h core/reload.c core/outbox.c \
 	core/metrics.c \
 	core/linkmon.c core/linkmon-int.h \
 	core/transport_registry.c \

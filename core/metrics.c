@@ -108,6 +108,20 @@ void tth_metrics_event(tether_conn *c, const struct tether_event *ev)
 	}
 }
 
+/* Why messages were dropped, as the `reason` label. */
+static const char *const drop_reasons[5] = {"overflow", "expired", "closed",
+					     "too_large", "error"};
+
+void tth_metrics_dropped(tether_conn *c, int err)
+{
+	int k = err == TETHER_EFULL	? 0
+		: err == TETHER_EEXPIRED ? 1
+		: err == TETHER_ECLOSED	? 2
+		: err == TETHER_ETOOBIG	? 3
+					: 4;
+	inc(&c->met.dropped[k]);
+}
+
 void tth_metrics_message(tether_conn *c, int sent)
 {
 	inc(sent ? &c->met.sent : &c->met.received);
@@ -291,6 +305,21 @@ static void put_messages(struct buf *b, tether_conn **v, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		conn_sample(b, "tether_messages_received_total", v[i]);
 		put_u64(b, atomic_load(&v[i]->met.received));
+	}
+	family(b, "tether_messages_dropped_total", "counter",
+	       "Accepted messages dropped, by reason (overflow, expired, "
+	       "closed, too_large, error).");
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < 5; k++) {
+			conn_sample(b, "tether_messages_dropped_total", v[i]);
+			put(b, ",reason=\"%s\"", drop_reasons[k]);
+			put_u64(b, atomic_load(&v[i]->met.dropped[k]));
+		}
+	family(b, "tether_queue_messages", "gauge",
+	       "Messages waiting in the queue (not handed to the transport).");
+	for (size_t i = 0; i < n; i++) {
+		conn_sample(b, "tether_queue_messages", v[i]);
+		put_u64(b, tether_conn_queued(v[i]));
 	}
 }
 

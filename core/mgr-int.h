@@ -8,6 +8,7 @@
 #include <tether/transport.h>
 
 #include "engine-int.h"
+#include "queue-int.h"
 
 /* Reconnect-time histogram bounds in ms (a last +Inf bucket follows). */
 #define TTH_MET_BUCKETS 10
@@ -25,6 +26,7 @@ struct tth_conn_metrics {
 	_Atomic uint64_t srtt_us;     /* smoothed RTT (RFC 6298) */
 	_Atomic uint64_t rtt_samples; /* 0: srtt_us means nothing yet */
 	_Atomic uint64_t sent, received;
+	_Atomic uint64_t dropped[5]; /* tth_met_drop_reasons order */
 	/* loop thread only */
 	int online;        /* up since the last attempt began */
 	int lost;          /* link lost, not up again yet */
@@ -45,6 +47,7 @@ uint64_t tth_mgr_limiter_waits(tether_mgr *m);
 
 struct tth_post;
 struct tth_linkmon;
+struct tth_spool;
 
 struct tctx {
 	const struct tether_transport_ops *ops;
@@ -117,11 +120,18 @@ struct tether_conn {
 	_Atomic int state;            /* as of the last STATE event */
 	_Atomic uint64_t next_msg_id;
 	uint32_t online_attempt;
-	/* Sends handed to the transport and not yet reported: each gets
-	   exactly one TETHER_EV_SENT, from the transport or, when its link
-	   ends first, from the runtime (loop thread only). */
-	uint64_t *pending;
-	size_t npending, cappending;
+	/* Outbound messages (core/outbox.c): the queue, pushed to from any
+	   thread under qmu, everything else on the loop thread. */
+	pthread_mutex_t qmu;
+	struct tth_queue q;
+	int q_ready;
+	struct tth_etimer ttl_timer;
+	struct tth_spool *spool;  /* opened at the first start; NULL: none */
+	struct tth_etimer flush_timer; /* fsync INTERVAL */
+	char *spool_warnings;     /* of its recovery, until told (loop) */
+	atomic_int kicked;      /* a pump is posted */
+	int in_resume;          /* inside the resume hook (loop thread) */
+	int session_present;    /* of the latest up (loop thread) */
 	struct tth_sub *subs;
 	size_t nsubs;
 	int inited;             /* machine initialised (first start) */
@@ -138,6 +148,28 @@ struct tether_conn {
 	struct tth_conn_metrics met;
 	char error[1024];
 };
+
+/* Outbound messages (outbox.c); all loop thread but init/cleanup. */
+int tth_outbox_init(tether_conn *c);
+void tth_outbox_cleanup(tether_conn *c);
+void tth_outbox_pump(tether_conn *c);
+void tth_outbox_sent(tether_conn *c, uint32_t attempt, uint64_t id, int err);
+void tth_outbox_link_end(tether_conn *c, int closed);
+void tth_outbox_up(tether_conn *c);
+void tth_outbox_emit(tether_conn *c, struct tth_qout *out);
+void tth_outbox_set_limits(tether_conn *c, const struct tether_queue_cfg *q,
+			   struct tth_qout *out);
+/* First start: open the spool, queue what it kept (0, or an error with
+   c->error set); its recovery warnings as events (loop thread). */
+int tth_outbox_open_spool(tether_conn *c);
+void tth_outbox_warnings(tether_conn *c);
+/* What outbox.c needs of mgr.c: a pump on the loop (coalesced), dropped
+   entries to report from the loop (out is emptied), one SENT event. */
+void tth_conn_kick(tether_conn *c);
+void tth_conn_post_dropped(tether_conn *c, struct tth_qout *out);
+void tth_conn_sent_event(tether_conn *c, uint64_t id, int err);
+/* metrics.c: a message dropped with err */
+void tth_metrics_dropped(tether_conn *c, int err);
 
 /* The runtime's pieces that reload.c uses (mgr.c). */
 void tth_conn_free(tether_conn *c);

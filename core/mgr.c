@@ -35,7 +35,8 @@ enum post_type {
 	P_SENT,
 	C_START,
 	C_STOP,
-	C_SEND,
+	C_PUMP,    /* hand waiting messages to the transport */
+	C_DROPPED, /* report `dropped` */
 	C_SUBSCRIBE,
 	C_LIMITS,
 	C_BAD_ENDPOINT,
@@ -65,6 +66,7 @@ struct tth_post {
 	uint32_t burst, max_connecting;
 	tether_conn *aux; /* REPLACE: owned, detached settings */
 	struct tether_queue_cfg qcfg; /* QUEUE_CFG (spool_dir not used) */
+	struct tth_qout dropped;      /* DROPPED: owned entries */
 };
 
 static uint64_t mono_ms(void)
@@ -127,6 +129,7 @@ static void post_free(struct tth_post *p)
 	free(p->payload);
 	if (p->aux)
 		tth_conn_free(p->aux);
+	tth_qout_free_all(&p->dropped);
 	free(p);
 }
 
@@ -298,55 +301,13 @@ static void simple_event(tether_conn *c, enum tether_event_type t,
 	ev->endpoint = c->ec.m.endpoint;
 }
 
-static void sent_event(tether_mgr *m, tether_conn *c, uint64_t id, int err);
-
-/* Remember a send the transport accepted. 0, or TETHER_ENOMEM. */
-static int pending_add(tether_conn *c, uint64_t id)
-{
-	if (c->npending == c->cappending) {
-		size_t ncap = c->cappending ? c->cappending * 2 : 16;
-		uint64_t *v = realloc(c->pending, ncap * sizeof(*v));
-		if (!v)
-			return TETHER_ENOMEM;
-		c->pending = v;
-		c->cappending = ncap;
-	}
-	c->pending[c->npending++] = id;
-	return 0;
-}
-
-/* Forget id; returns whether it was pending. Outcomes mostly come in send
-   order, so the search from the front is short. */
-static int pending_take(tether_conn *c, uint64_t id)
-{
-	for (size_t i = 0; i < c->npending; i++)
-		if (c->pending[i] == id) {
-			memmove(&c->pending[i], &c->pending[i + 1],
-				(c->npending - i - 1) * sizeof(*c->pending));
-			c->npending--;
-			return 1;
-		}
-	return 0;
-}
-
-/* The link is over: whatever the transport did not report, it never will
-   (an aborted attempt reports nothing). A late report is then dropped. */
-static void pending_fail_all(tether_mgr *m, tether_conn *c)
-{
-	while (c->npending) {
-		uint64_t id = c->pending[0];
-		pending_take(c, id);
-		sent_event(m, c, id, TETHER_ECLOSED);
-	}
-}
-
-static void sent_event(tether_mgr *m, tether_conn *c, uint64_t id, int err)
+void tth_conn_sent_event(tether_conn *c, uint64_t id, int err)
 {
 	struct tether_event ev;
 	simple_event(c, TETHER_EV_SENT, &ev);
 	ev.msg_id = id;
 	ev.error = err;
-	user_event(m, c, &ev);
+	user_event(c->mgr, c, &ev);
 }
 
 /* ------------------------------------------------------------ heartbeat */
@@ -488,6 +449,8 @@ static void io_event(void *ud, struct tth_econn *ec,
 
 	tth_metrics_event(c, ev); /* metrics */
 	if (ev->type == TETHER_EV_STATE) {
+		int link_end, closed;
+
 		atomic_store(&c->state, (int)ev->state);
 		if (ev->old_state == TETHER_STATE_ONLINE)
 			tth_hb_stop(c);
@@ -498,18 +461,28 @@ static void io_event(void *ud, struct tth_econn *ec,
 				post(m, p);
 		}
 		/* An orderly close may still deliver; any other end of the
-		   link, or the end of the close, settles every send. */
-		if ((ev->old_state == TETHER_STATE_ONLINE ||
-		     ev->old_state == TETHER_STATE_CLOSING) &&
-		    ev->state != TETHER_STATE_CLOSING) {
-			user_event(m, c, ev);
-			pending_fail_all(m, c);
-			return;
-		}
-	} else if (ev->type == TETHER_EV_UP) {
+		   link, or the end of the close, puts back what the
+		   transport did not report; CLOSED for good drops the rest. */
+		link_end = (ev->old_state == TETHER_STATE_ONLINE ||
+			    ev->old_state == TETHER_STATE_CLOSING) &&
+			   ev->state != TETHER_STATE_CLOSING;
+		closed = ev->state == TETHER_STATE_CLOSED && !c->replace_with;
+		user_event(m, c, ev);
+		if (link_end || closed)
+			tth_outbox_link_end(c, closed);
+		return;
+	}
+	if (ev->type == TETHER_EV_UP) {
+		struct tether_event up = *ev;
+
 		c->online_attempt = c->ec.m.attempt_id;
 		tth_hb_start(c);
-		apply_subscriptions(c);
+		if (!c->session_present)
+			apply_subscriptions(c);
+		up.session_present = c->session_present;
+		user_event(m, c, &up);
+		tth_outbox_up(c);
+		return;
 	}
 	user_event(m, c, ev);
 }
@@ -531,6 +504,8 @@ static void run_post(tether_mgr *m, struct tth_post *p)
 
 	switch (p->type) {
 	case P_UP:
+		if (c->inited && p->attempt == c->ec.m.attempt_id)
+			c->session_present = p->flag;
 		tth_engine_up(e, &c->ec, p->attempt);
 		break;
 	case P_FAIL:
@@ -568,35 +543,21 @@ static void run_post(tether_mgr *m, struct tth_post *p)
 		}
 		break;
 	case P_SENT:
-		if (!pending_take(c, p->msg_id))
-			break; /* settled already, when its link ended */
-		if (p->flag == 0)
-			tth_metrics_message(c, 1); /* metrics */
-		sent_event(m, c, p->msg_id, p->flag);
+		tth_outbox_sent(c, p->attempt, p->msg_id, p->flag);
 		break;
 	case C_START:
+		tth_outbox_warnings(c);
 		tth_engine_start(e, &c->ec);
 		break;
 	case C_STOP:
 		tth_engine_stop(e, &c->ec);
 		break;
-	case C_SEND: {
-		int rc = TETHER_ECLOSED;
-		/* recorded first: a transport may report from its thread
-		   before send() returns, but the report is only read here */
-		if (c->ec.m.state == TETHER_STATE_ONLINE) {
-			rc = pending_add(c, p->msg_id);
-			if (rc == 0) {
-				rc = c->tops->send(c->link, c->online_attempt,
-						   p->msg_id, &p->msg);
-				if (rc != 0)
-					pending_take(c, p->msg_id);
-			}
-		}
-		if (rc != 0)
-			sent_event(m, c, p->msg_id, rc);
+	case C_PUMP:
+		tth_outbox_pump(c);
 		break;
-	}
+	case C_DROPPED:
+		tth_outbox_emit(c, &p->dropped);
+		break;
 	case C_SUBSCRIBE: {
 		struct tth_sub *v =
 			realloc(c->subs, (c->nsubs + 1) * sizeof(*v));
@@ -665,9 +626,42 @@ int tth_post_queue_cfg(tether_conn *c, const struct tether_queue_cfg *q)
 void tth_queue_cfg_live(tether_conn *c, const struct tether_queue_cfg *q)
 {
 	const char *dir = c->qcfg.spool_dir;
+	struct tth_qout out;
 
 	c->qcfg = *q;
 	c->qcfg.spool_dir = dir;
+	tth_qout_init(&out);
+	tth_outbox_set_limits(c, &c->qcfg, &out);
+	tth_outbox_emit(c, &out);
+}
+
+void tth_conn_kick(tether_conn *c)
+{
+	struct tth_post *p;
+
+	if (atomic_exchange(&c->kicked, 1))
+		return; /* one is on its way */
+	p = post_new(C_PUMP, c, 0);
+	if (!p) {
+		atomic_store(&c->kicked, 0); /* the next send tries again */
+		return;
+	}
+	post(c->mgr, p);
+}
+
+void tth_conn_post_dropped(tether_conn *c, struct tth_qout *out)
+{
+	struct tth_post *p = post_new(C_DROPPED, c, 0);
+
+	if (!p) {
+		/* cannot report them: better late than never is not an
+		   option without memory; they are freed silently */
+		tth_qout_free_all(out);
+		return;
+	}
+	p->dropped = *out;
+	tth_qout_init(out);
+	post(c->mgr, p);
 }
 
 void tth_conn_event(tether_conn *c, enum tether_event_type t,
@@ -955,7 +949,7 @@ void tth_conn_free(tether_conn *c)
 	for (size_t i = 0; i < c->nsubs; i++)
 		free(c->subs[i].topic);
 	free(c->subs);
-	free(c->pending);
+	tth_outbox_cleanup(c);
 	free(c->redirect_uri);
 	free(c->spool_dir);
 	tether_params_free(c->opts);
@@ -985,6 +979,8 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 		if (c->inited)
 			tth_econn_detach(&m->eng, &c->ec);
 		tth_engine_cancel(&m->eng, &c->hb_timer);
+		tth_engine_cancel(&m->eng, &c->ttl_timer);
+		tth_engine_cancel(&m->eng, &c->flush_timer);
 		c->tops->abort(c->link, c->ec.m.attempt_id);
 		c->tops->link_free(c->link);
 		c->link = NULL;
@@ -1045,6 +1041,11 @@ TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
 	tth_machine_cfg_defaults(&c->mcfg);
 	tether_queue_cfg_defaults(&c->qcfg);
 	tth_etimer_init(&c->hb_timer, hb_fire);
+	rc = tth_outbox_init(c);
+	if (rc != 0) {
+		tth_conn_free(c);
+		return rc;
+	}
 	if (ops->default_classes) {
 		c->classifier = tether_classifier_new();
 		if (!c->classifier) {
@@ -1304,6 +1305,9 @@ int tth_conn_prepare(tether_conn *c)
 		if (rc != 0)
 			return rc;
 	}
+	rc = tth_outbox_open_spool(c);
+	if (rc != 0)
+		return rc;
 	rc = make_link(c, &c->link);
 	if (rc != 0)
 		return rc;
@@ -1369,6 +1373,7 @@ TETHER_EXPORT int tether_conn_set_queue(tether_conn *c,
 					const struct tether_queue_cfg *q)
 {
 	struct tether_queue_cfg n;
+	struct tth_qout out;
 	char *dir = NULL;
 
 	if (!c || !q || q->size < sizeof(n) || q->max_messages == 0 ||
@@ -1395,6 +1400,10 @@ TETHER_EXPORT int tether_conn_set_queue(tether_conn *c,
 	c->spool_dir = dir;
 	n.spool_dir = dir;
 	c->qcfg = n;
+	tth_qout_init(&out);
+	tth_outbox_set_limits(c, &c->qcfg, &out);
+	if (out.n)
+		tth_conn_post_dropped(c, &out);
 	return 0;
 }
 
@@ -1405,31 +1414,6 @@ TETHER_EXPORT int tether_conn_set_resume_cb(tether_conn *c, tether_resume_cb cb,
 		return TETHER_EINVAL;
 	c->resume_cb = cb;
 	c->resume_ud = userdata;
-	return 0;
-}
-
-TETHER_EXPORT int tether_conn_send(tether_conn *c,
-				   const struct tether_message *msg,
-				   uint64_t *id)
-{
-	struct tth_post *p;
-
-	if (!c || !msg || (msg->len && !msg->payload) || msg->qos < 0 ||
-	    msg->qos > 2)
-		return TETHER_EINVAL;
-	if (atomic_load(&c->state) != TETHER_STATE_ONLINE)
-		return TETHER_ESTATE;
-	p = post_new(C_SEND, c, 0);
-	if (!p)
-		return TETHER_ENOMEM;
-	if (copy_message(p, msg) != 0) {
-		post_free(p);
-		return TETHER_ENOMEM;
-	}
-	p->msg_id = atomic_fetch_add(&c->next_msg_id, 1);
-	if (id)
-		*id = p->msg_id;
-	post(c->mgr, p);
 	return 0;
 }
 
@@ -1485,6 +1469,7 @@ TETHER_EXPORT void *tether_conn_get_userdata(const tether_conn *c)
 TETHER_EXPORT int tether_conn_check(tether_conn *c)
 {
 	void *link = NULL;
+	char what[128];
 	int rc;
 
 	if (!c)
@@ -1492,10 +1477,24 @@ TETHER_EXPORT int tether_conn_check(tether_conn *c)
 	if (started(c))
 		return TETHER_ESTATE;
 	c->error[0] = '\0';
-	/* what tether_conn_start does, minus connecting */
-	rc = make_link(c, &link);
-	if (link)
-		c->tops->link_free(link);
+	if (!c->tops->check) {
+		/* what tether_conn_start does, minus connecting */
+		rc = make_link(c, &link);
+		if (link)
+			c->tops->link_free(link);
+		return rc;
+	}
+	/* the transport checks without a context: nothing starts */
+	tth_params_reset_usage(c->opts);
+	rc = c->tops->check(c, c->opts);
+	snprintf(what, sizeof(what), "transport '%s'", c->tops->name);
+	if (tth_params_check_unknown(c->opts, what) != 0 && rc == 0)
+		rc = TETHER_ECONFIG;
+	if (rc != 0) {
+		const char *e = tether_params_errors(c->opts);
+		snprintf(c->error, sizeof(c->error), "%s",
+			 e ? e : tether_strerror(rc));
+	}
 	return rc;
 }
 

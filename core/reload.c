@@ -12,6 +12,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,9 +33,6 @@ static int same_link(const tether_conn *a, const tether_conn *b)
 	for (uint32_t i = 0; i < a->n_endpoints; i++)
 		if (strcmp(a->endpoints[i], b->endpoints[i]) != 0)
 			return 0;
-	if (!a->spool_dir != !b->spool_dir ||
-	    (a->spool_dir && strcmp(a->spool_dir, b->spool_dir) != 0))
-		return 0; /* the spool is opened at the start */
 	return tth_params_equal(a->opts, b->opts);
 }
 
@@ -152,9 +150,6 @@ static void replace_now(tether_conn *c, tether_conn *s)
 	SWAP(c->endpoints, s->endpoints);
 	SWAP(c->n_endpoints, s->n_endpoints);
 	SWAP(c->opts, s->opts);
-	SWAP(c->spool_dir, s->spool_dir);
-	c->qcfg.spool_dir = c->spool_dir;
-	s->qcfg.spool_dir = s->spool_dir;
 	free(c->redirect_uri);
 	c->redirect_uri = NULL;
 	tth_conn_free(s);
@@ -201,6 +196,27 @@ void tth_reload_closed(tether_conn *c)
 }
 
 /* ---------------------------------------------------- the caller side */
+
+/* The spool is opened at the first start and holds the queue's records:
+   it cannot move under a running connection. */
+static int same_spool(const tether_conn *a, const tether_conn *b)
+{
+	if (!a->spool_dir || !b->spool_dir)
+		return a->spool_dir == b->spool_dir;
+	return strcmp(a->spool_dir, b->spool_dir) == 0;
+}
+
+static char *spool_error(const tether_conn *c, const tether_conn *s)
+{
+	char buf[600];
+
+	snprintf(buf, sizeof(buf),
+		 "connection '%s': queue.spool cannot change while it runs "
+		 "(from %s to %s); restart to move the spool",
+		 c->name, c->spool_dir ? c->spool_dir : "none",
+		 s->spool_dir ? s->spool_dir : "none");
+	return strdup(buf);
+}
 
 /* Unlink the connection named name from m (not started), or NULL. */
 static tether_conn *take_conn(tether_mgr *m, const char *name)
@@ -256,9 +272,19 @@ TETHER_EXPORT int tether_config_reload(const tether_config *cfg,
 			rc = TETHER_ENOMEM;
 	}
 	for (size_t i = 0; rc == 0 && i < n; i++) {
+		tether_conn *c;
+
 		next[i] = take_conn(scratch, tether_config_name(cfg, i));
-		if (!next[i])
+		if (!next[i]) {
 			rc = TETHER_ENOMEM; /* cannot happen: apply made it */
+			break;
+		}
+		c = tether_conn_find(m, next[i]->name);
+		if (c && !same_spool(c, next[i])) {
+			rc = TETHER_ESTATE;
+			if (errors)
+				*errors = spool_error(c, next[i]);
+		}
 	}
 	if (rc != 0) {
 		for (size_t i = 0; next && i < n; i++)

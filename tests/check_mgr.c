@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@ struct cmd {
 	char topic[64];
 	char payload[64];
 	size_t len;
+	int dup;
 };
 
 struct tctx {
@@ -45,6 +47,7 @@ struct tlink {
 	struct tctx *ctx;
 	tether_conn *conn;
 	int swallow;           /* sends get no report until abort... */
+	int swallow_once;      /* ...only on the first link */
 	uint64_t swallowed[16]; /* ...and then a late one, as Paho does */
 	int nswallowed;
 };
@@ -87,7 +90,8 @@ static void run_cmd(struct cmd *c)
 		break;
 	case K_SEND: {
 		struct tether_message m = {.size = sizeof(m), .topic = c->topic,
-					   .payload = c->payload, .len = c->len};
+					   .payload = c->payload, .len = c->len,
+					   .dup = c->dup};
 		tether_transport_sent(c->conn, c->attempt, c->msg_id, 0);
 		tether_transport_message(c->conn, c->attempt, &m); /* echo */
 		break;
@@ -165,6 +169,7 @@ static int t_link_new(void *ctx, tether_conn *conn, tether_params *opts,
 	tether_params_bool(opts, "answer_pings", 1, &pings);
 	atomic_store(&answer_pings, pings);
 	tether_params_bool(opts, "swallow_sends", 0, &l->swallow);
+	tether_params_bool(opts, "swallow_once", 0, &l->swallow_once);
 	*out = l;
 	return 0;
 }
@@ -205,6 +210,8 @@ static void t_abort(void *link, uint32_t attempt)
 		push(l->ctx, c);
 	}
 	l->nswallowed = 0;
+	if (l->swallow_once)
+		l->swallow = 0;
 }
 
 static void t_close(void *link, uint32_t attempt)
@@ -225,6 +232,7 @@ static int t_send(void *link, uint32_t attempt, uint64_t id,
 	}
 	c = mk(link, K_SEND, attempt);
 	c->msg_id = id;
+	c->dup = msg->dup;
 	snprintf(c->topic, sizeof(c->topic), "%s", msg->topic ? msg->topic : "");
 	c->len = msg->len < sizeof(c->payload) ? msg->len : sizeof(c->payload);
 	memcpy(c->payload, msg->payload, c->len);
@@ -321,22 +329,30 @@ START_TEST(test_mgr_threaded_connect_send_stop)
 	uint64_t id = 0;
 
 	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
-	ck_assert_int_eq(tether_conn_send(conn, &m, &id), TETHER_ESTATE);
+	/* accepted before the start: queued */
+	ck_assert_int_eq(tether_conn_send(conn, &m, &id), 0);
+	ck_assert_uint_eq(tether_conn_queued(conn), 1);
 	ck_assert_int_eq(tether_mgr_start(it_mgr), TETHER_ESTATE); /* running */
 	ck_assert_int_eq(tether_conn_start(conn), 0);
 	ck_assert(it_wait(NULL, TETHER_EV_UP, 1, 2000));
 	ck_assert_int_eq(tether_conn_state(conn), TETHER_STATE_ONLINE);
 	ck_assert_int_eq(tether_mgr_dispatch(it_mgr), TETHER_ESTATE);
+	ck_assert(it_wait(NULL, TETHER_EV_SENT, 1, 2000));
+	ck_assert_uint_eq(it_get(it_find(NULL, TETHER_EV_SENT, 0)).msg_id, id);
+	m.payload = "again";
 	ck_assert_int_eq(tether_conn_send(conn, &m, &id), 0);
-	ck_assert_uint_gt(id, 0);
-	ck_assert(it_wait(NULL, TETHER_EV_MESSAGE, 1, 2000));
-	int s = it_find(NULL, TETHER_EV_SENT, 0);
+	ck_assert_uint_gt(id, 1);
+	ck_assert(it_wait(NULL, TETHER_EV_MESSAGE, 2, 2000));
+	int s = it_find(NULL, TETHER_EV_SENT, 1);
 	ck_assert_int_ge(s, 0);
 	ck_assert_uint_eq(it_get(s).msg_id, id);
+	ck_assert_int_eq(it_get(s).error, 0);
 	ck_assert_str_eq(it_get(it_find(NULL, TETHER_EV_MESSAGE, 0)).payload, "hello");
+	ck_assert_str_eq(it_get(it_find(NULL, TETHER_EV_MESSAGE, 1)).payload, "again");
 	ck_assert_int_eq(tether_conn_stop(conn), 0);
 	ck_assert(it_wait(NULL, TETHER_EV_CLOSED, 1, 2000));
 	ck_assert_int_eq(tether_conn_state(conn), TETHER_STATE_CLOSED);
+	ck_assert_int_eq(tether_conn_send(conn, &m, &id), TETHER_ESTATE);
 }
 END_TEST
 
@@ -486,32 +502,280 @@ END_TEST
 
 /*
  * Exactly one outcome per accepted send: sends the transport never
- * reports are failed by the runtime when the link ends (here a heartbeat
- * abort), and the transport's late reports afterwards are dropped.
+ * reported when its link ended (a heartbeat abort) go out again on the
+ * next link, flagged dup, in order; the old link's late EIO reports are
+ * dropped.
  */
 START_TEST(test_mgr_every_send_gets_exactly_one_outcome)
 {
-	struct tether_message m = {.size = sizeof(m), .payload = "x", .len = 1};
+	struct tether_message m = {.size = sizeof(m), .payload = "x", .len = 1,
+				   .qos = 1};
 	uint64_t ids[3];
 
 	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
 	ck_assert_int_eq(tether_conn_set_option(conn, "answer_pings", "no"), 0);
 	ck_assert_int_eq(tether_conn_set_option(conn, "swallow_sends", "yes"), 0);
+	ck_assert_int_eq(tether_conn_set_option(conn, "swallow_once", "yes"), 0);
 	ck_assert_int_eq(tether_conn_set_heartbeat(conn, 100, 50, 1), 0);
-	it_use_fixed(conn, "10s");
+	it_use_fixed(conn, "100ms");
 	ck_assert_int_eq(tether_conn_start(conn), 0);
 	ck_assert(it_wait(NULL, TETHER_EV_UP, 1, 2000));
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(tether_conn_send(conn, &m, &ids[i]), 0);
 	ck_assert(it_wait(NULL, TETHER_EV_DOWN, 1, 3000));
+	ck_assert_int_eq(it_count(NULL, TETHER_EV_SENT), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_UP, 2, 3000));
 	ck_assert(it_wait(NULL, TETHER_EV_SENT, 3, 2000));
-	it_run(300); /* the transport's late EIO reports arrive meanwhile */
+	it_run(300); /* the first link's late EIO reports arrive meanwhile */
 	ck_assert_int_eq(it_count(NULL, TETHER_EV_SENT), 3);
+	ck_assert_int_eq(it_count(NULL, TETHER_EV_MESSAGE), 3);
 	for (int i = 0; i < 3; i++) {
 		struct it_ev e = it_get(it_find(NULL, TETHER_EV_SENT, i));
 		ck_assert_uint_eq(e.msg_id, ids[i]);
-		ck_assert_int_eq(e.error, TETHER_ECLOSED);
+		ck_assert_int_eq(e.error, 0);
+		ck_assert_int_eq(it_get(it_find(NULL, TETHER_EV_MESSAGE, i)).dup, 1);
 	}
+}
+END_TEST
+
+static void send_text(const char *text, int expect, uint64_t *id)
+{
+	struct tether_message m = {.size = sizeof(m), .payload = text,
+				   .len = strlen(text)};
+	ck_assert_int_eq(tether_conn_send(conn, &m, id), expect);
+}
+
+static void set_queue(uint32_t max, uint64_t bytes, enum tether_overflow o,
+		      uint64_t ttl)
+{
+	struct tether_queue_cfg q;
+
+	tether_queue_cfg_defaults(&q);
+	q.max_messages = max;
+	q.max_bytes = bytes;
+	q.overflow = o;
+	q.ttl_ms = ttl;
+	ck_assert_int_eq(tether_conn_set_queue(conn, &q), 0);
+}
+
+/* The payloads of the MESSAGE events, in order, joined by ','. */
+static void messages(char *buf, size_t len)
+{
+	buf[0] = '\0';
+	for (int i = 0, k; (k = it_find(NULL, TETHER_EV_MESSAGE, i)) >= 0; i++)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s",
+			 i ? "," : "", it_get(k).payload);
+}
+
+START_TEST(test_mgr_backlog_drains_in_order_before_new)
+{
+	char got[256];
+	char text[8];
+
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
+	for (int i = 0; i < 5; i++) {
+		snprintf(text, sizeof text, "b%d", i);
+		send_text(text, 0, NULL);
+	}
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+	for (int i = 0; i < 5; i++) { /* racing the connect */
+		snprintf(text, sizeof text, "n%d", i);
+		send_text(text, 0, NULL);
+	}
+	ck_assert(it_wait(NULL, TETHER_EV_MESSAGE, 10, 3000));
+	messages(got, sizeof got);
+	ck_assert_str_eq(got, "b0,b1,b2,b3,b4,n0,n1,n2,n3,n4");
+	for (int i = 0; i < 10; i++) {
+		struct it_ev e = it_get(it_find(NULL, TETHER_EV_SENT, i));
+		ck_assert_uint_eq(e.msg_id, (uint64_t)i + 1);
+		ck_assert_int_eq(e.error, 0);
+	}
+}
+END_TEST
+
+START_TEST(test_mgr_queue_overflow_policies)
+{
+	uint64_t id[5];
+
+	/* reject: an error at once, nothing dropped */
+	set_queue(3, 1000, TETHER_OVERFLOW_REJECT, 0);
+	for (int i = 0; i < 3; i++)
+		send_text("m", 0, &id[i]);
+	send_text("m", TETHER_EFULL, &id[3]);
+	ck_assert_uint_eq(tether_conn_queued(conn), 3);
+	/* too large for the byte bound */
+	set_queue(10, 4, TETHER_OVERFLOW_DROP_OLDEST, 0);
+	send_text("12345", TETHER_ETOOBIG, &id[3]);
+	/* drop_oldest: the oldest goes, with an event */
+	set_queue(3, 1000, TETHER_OVERFLOW_DROP_OLDEST, 0);
+	send_text("m", 0, &id[3]);
+	ck_assert(it_wait(NULL, TETHER_EV_SENT, 1, 2000));
+	ck_assert_uint_eq(it_get(it_find(NULL, TETHER_EV_SENT, 0)).msg_id, id[0]);
+	ck_assert_int_eq(it_get(it_find(NULL, TETHER_EV_SENT, 0)).error,
+			 TETHER_EFULL);
+	/* drop_newest: the new one is accepted and dropped */
+	set_queue(3, 1000, TETHER_OVERFLOW_DROP_NEWEST, 0);
+	send_text("m", 0, &id[4]);
+	ck_assert(it_wait(NULL, TETHER_EV_SENT, 2, 2000));
+	ck_assert_uint_eq(it_get(it_find(NULL, TETHER_EV_SENT, 1)).msg_id, id[4]);
+	ck_assert_int_eq(it_get(it_find(NULL, TETHER_EV_SENT, 1)).error,
+			 TETHER_EFULL);
+	ck_assert_uint_eq(tether_conn_queued(conn), 3);
+	/* shrinking the bound live drops the oldest beyond it */
+	set_queue(1, 1000, TETHER_OVERFLOW_DROP_OLDEST, 0);
+	ck_assert(it_wait(NULL, TETHER_EV_SENT, 4, 2000));
+	ck_assert_uint_eq(it_get(it_find(NULL, TETHER_EV_SENT, 2)).msg_id, id[1]);
+	ck_assert_uint_eq(it_get(it_find(NULL, TETHER_EV_SENT, 3)).msg_id, id[2]);
+	ck_assert_uint_eq(tether_conn_queued(conn), 1);
+	/* the one left is delivered once online */
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_SENT, 5, 2000));
+	ck_assert_uint_eq(it_get(it_find(NULL, TETHER_EV_SENT, 4)).msg_id, id[3]);
+	ck_assert_int_eq(it_get(it_find(NULL, TETHER_EV_SENT, 4)).error, 0);
+}
+END_TEST
+
+START_TEST(test_mgr_ttl_expires_while_offline)
+{
+	struct tether_message m = {.size = sizeof(m), .payload = "long",
+				   .len = 4, .ttl_ms = 5000};
+	uint64_t a, b;
+
+	set_queue(10, 1000, TETHER_OVERFLOW_DROP_OLDEST, 100);
+	send_text("short", 0, &a);
+	ck_assert_int_eq(tether_conn_send(conn, &m, &b), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_SENT, 1, 2000));
+	struct it_ev e = it_get(it_find(NULL, TETHER_EV_SENT, 0));
+	ck_assert_uint_eq(e.msg_id, a);
+	ck_assert_int_eq(e.error, TETHER_EEXPIRED);
+	ck_assert_uint_eq(tether_conn_queued(conn), 1);
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_SENT, 2, 2000));
+	e = it_get(it_find(NULL, TETHER_EV_SENT, 1));
+	ck_assert_uint_eq(e.msg_id, b);
+	ck_assert_int_eq(e.error, 0);
+}
+END_TEST
+
+static void resume(tether_conn *c, void *ud)
+{
+	struct tether_message m = {.size = sizeof(m), .payload = "resume",
+				   .len = 6};
+	ck_assert_ptr_eq(ud, &conn);
+	ck_assert_int_eq(tether_conn_send(c, &m, NULL), 0);
+}
+
+START_TEST(test_mgr_resume_hook_goes_first)
+{
+	char got[256];
+
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
+	ck_assert_int_eq(tether_conn_set_resume_cb(conn, resume, &conn), 0);
+	send_text("a", 0, NULL);
+	send_text("b", 0, NULL);
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_MESSAGE, 3, 2000));
+	messages(got, sizeof got);
+	ck_assert_str_eq(got, "resume,a,b");
+}
+END_TEST
+
+START_TEST(test_mgr_stop_drops_queued_as_closed)
+{
+	uint64_t a, b;
+
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://refuse"), 0);
+	it_use_fixed(conn, "10s");
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_RETRY, 1, 2000));
+	send_text("a", 0, &a);
+	send_text("b", 0, &b);
+	ck_assert_int_eq(tether_conn_stop(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_SENT, 2, 2000));
+	ck_assert_uint_eq(it_get(it_find(NULL, TETHER_EV_SENT, 0)).msg_id, a);
+	ck_assert_uint_eq(it_get(it_find(NULL, TETHER_EV_SENT, 1)).msg_id, b);
+	ck_assert_int_eq(it_get(it_find(NULL, TETHER_EV_SENT, 0)).error,
+			 TETHER_ECLOSED);
+	ck_assert_uint_eq(tether_conn_queued(conn), 0);
+}
+END_TEST
+
+/* Flip one byte of the first record's body in dir's first segment. */
+static void corrupt_first_record(const char *dir)
+{
+	char path[256];
+	FILE *f;
+	int ch;
+
+	snprintf(path, sizeof path, "%s/0000000000000001.seg", dir);
+	f = fopen(path, "r+b");
+	ck_assert_msg(f != NULL, "no %s", path);
+	ck_assert_int_eq(fseek(f, 36 + 1, SEEK_SET), 0); /* header: 36 bytes */
+	ch = fgetc(f);
+	ck_assert_int_ne(ch, EOF);
+	ck_assert_int_eq(fseek(f, 36 + 1, SEEK_SET), 0);
+	fputc(ch ^ 0x55, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+/* A fresh manager and connection c1 on uri with the spool in dir. */
+static void spool_conn(const char *dir, const char *uri)
+{
+	struct tether_queue_cfg q;
+
+	it_teardown();
+	it_setup(0);
+	it_set_hook(hook);
+	ck_assert_int_eq(tether_conn_new(it_mgr, "c1", "test", &conn), 0);
+	tether_queue_cfg_defaults(&q);
+	q.spool_dir = dir;
+	ck_assert_int_eq(tether_conn_set_queue(conn, &q), 0);
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, uri), 0);
+	it_use_fixed(conn, "10s");
+	ck_assert_int_eq(tether_conn_start(conn), 0);
+}
+
+START_TEST(test_mgr_spool_replays_at_next_start)
+{
+	char dir[] = "/tmp/tether-spool-XXXXXX", got[256], rm[300];
+	struct tether_message m = {.size = sizeof(m), .topic = "t", .qos = 1};
+	const char *texts[] = {"one", "two", "three", "four"};
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	/* run 1: offline; QoS 1 messages are spooled, a QoS 0 one is not */
+	spool_conn(dir, "test://refuse");
+	for (int i = 0; i < 4; i++) {
+		m.payload = texts[i];
+		m.len = strlen(texts[i]);
+		m.qos = i == 3 ? 0 : 1;
+		ck_assert_int_eq(tether_conn_send(conn, &m, NULL), 0);
+	}
+	ck_assert_int_eq(tether_conn_stop(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_SENT, 4, 2000));
+	ck_assert_int_eq(it_get(it_find(NULL, TETHER_EV_SENT, 0)).error,
+			 TETHER_ECLOSED);
+	/* run 2, after damage to the first record: a warning, the others
+	   come back in order and are delivered */
+	corrupt_first_record(dir);
+	spool_conn(dir, "test://ok");
+	ck_assert(it_wait(NULL, TETHER_EV_MESSAGE, 2, 2000));
+	ck_assert(it_wait(NULL, TETHER_EV_SENT, 2, 2000));
+	it_run(100);
+	messages(got, sizeof got);
+	ck_assert_str_eq(got, "two,three");
+	ck_assert_int_eq(it_count(NULL, TETHER_EV_WARNING), 1);
+	ck_assert_int_eq(it_get(it_find(NULL, TETHER_EV_SENT, 0)).error, 0);
+	ck_assert_int_eq(it_get(it_find(NULL, TETHER_EV_SENT, 1)).error, 0);
+	/* run 3: delivered means gone */
+	spool_conn(dir, "test://ok");
+	ck_assert(it_wait(NULL, TETHER_EV_UP, 1, 2000));
+	it_run(200);
+	ck_assert_int_eq(it_count(NULL, TETHER_EV_MESSAGE), 0);
+	ck_assert_int_eq(it_count(NULL, TETHER_EV_WARNING), 0);
+	snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(rm), 0);
 }
 END_TEST
 
@@ -529,6 +793,13 @@ static Suite *mgr_suite(void)
 	tcase_add_test(tc, test_mgr_connect_timeout_aborts_and_retries);
 	tcase_add_test(tc, test_mgr_subscriptions_reapplied_after_reconnect);
 	tcase_add_test(tc, test_mgr_every_send_gets_exactly_one_outcome);
+	tc = it_tcase(s, "queue", setup, teardown, 30);
+	tcase_add_test(tc, test_mgr_backlog_drains_in_order_before_new);
+	tcase_add_test(tc, test_mgr_queue_overflow_policies);
+	tcase_add_test(tc, test_mgr_ttl_expires_while_offline);
+	tcase_add_test(tc, test_mgr_resume_hook_goes_first);
+	tcase_add_test(tc, test_mgr_stop_drops_queued_as_closed);
+	tcase_add_test(tc, test_mgr_spool_replays_at_next_start);
 	tc = it_tcase(s, "heartbeat", setup, teardown, 30);
 	tcase_add_test(tc, test_mgr_heartbeat_detects_silence);
 	tcase_add_test(tc, test_mgr_heartbeat_answered_stays_online);

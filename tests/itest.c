@@ -61,6 +61,8 @@ static void record(tether_conn *c, const struct tether_event *ev, void *ud)
 		copy_text(e.text, sizeof(e.text), ev->detail);
 	}
 	if (ev->message)
+		e.dup = ev->message->dup;
+	if (ev->message)
 		snprintf(e.payload, sizeof(e.payload), "%.*s",
 			 (int)(ev->message->len < 127 ? ev->message->len : 127),
 			 (const char *)ev->message->payload);

@@ -17,6 +17,7 @@ struct it_ev {
 	enum tether_state state;
 	int cls, kind, code; /* of the reason; cls -1 without one */
 	int error;
+	int dup; /* MESSAGE: the message's dup flag */
 	uint64_t at, msg_id, delay_ms;
 	const tether_conn *conn;
 	char payload[128];

@@ -5,6 +5,8 @@ UNIT_SUITES = \
 	tests/check_rng \
 	tests/check_params \
 	tests/check_timer_heap \
+	tests/check_queue \
+	tests/check_spool \
 	tests/check_limiter \
 	tests/check_machine \
 	tests/check_engine \
@@ -21,6 +23,15 @@ if HAVE_CHECK
 check_PROGRAMS += $(UNIT_SUITES)
 TESTS += $(UNIT_SUITES)
 endif
+# Crash test for the spool: child processes killed with SIGKILL.
+CRASH_SUITES = tests/spool_crash
+if HAVE_CHECK
+check_PROGRAMS += $(CRASH_SUITES)
+TESTS += $(CRASH_SUITES)
+endif
+tests_spool_crash_SOURCES = tests/spool_crash.c tests/check-int.h
+tests_spool_crash_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_spool_crash_LDADD = $(TEST_COMMON_LDADD)
 # Integration suites: real peers (tests/harness) on loopback, real time.
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
 	tests/check_metrics tests/check_reload
@@ -73,6 +84,12 @@ tests_check_params_LDADD = $(TEST_COMMON_LDADD)
 tests_check_timer_heap_SOURCES = tests/check_timer_heap.c tests/check-int.h
 tests_check_timer_heap_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_timer_heap_LDADD = $(TEST_COMMON_LDADD)
+tests_check_queue_SOURCES = tests/check_queue.c tests/check-int.h
+tests_check_queue_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_queue_LDADD = $(TEST_COMMON_LDADD)
+tests_check_spool_SOURCES = tests/check_spool.c tests/check-int.h
+tests_check_spool_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_spool_LDADD = $(TEST_COMMON_LDADD)
 tests_check_limiter_SOURCES = tests/check_limiter.c tests/check-int.h
 tests_check_limiter_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_limiter_LDADD = $(TEST_COMMON_LDADD)

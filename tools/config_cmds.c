@@ -85,6 +85,7 @@ static int shown(int level, enum tether_event_type t)
 	case TETHER_EV_FATAL:
 	case TETHER_EV_CLOSED:
 	case TETHER_EV_RELOAD:
+	case TETHER_EV_WARNING:
 		return 1;
 	case TETHER_EV_MESSAGE:
 	case TETHER_EV_SENT:

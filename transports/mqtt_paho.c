@@ -442,6 +442,7 @@ static int on_message(void *ctx, char *topic, int topic_len,
 	    .len = m->payloadlen > 0 ? (size_t)m->payloadlen : 0,
 	    .qos = m->qos,
 	    .retain = m->retained,
+	    .dup = m->dup,
 	};
 
 	(void)topic_len;
@@ -569,6 +570,17 @@ static void link_free_fields(struct mqtt_link *l)
 {
 	tth_mqtt_options_cleanup(&l->opt);
 	free(l);
+}
+
+static int mqtt_check(tether_conn *conn, tether_params *p)
+{
+	struct mqtt_options o;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	rc = tth_mqtt_options_read(&o, conn, p);
+	tth_mqtt_options_cleanup(&o);
+	return rc;
 }
 
 static int mqtt_link_new(void *ctx, tether_conn *conn, tether_params *p,
@@ -864,4 +876,5 @@ const struct tether_transport_ops tth_transport_mqtt = {
     .send = mqtt_send,
     .subscribe = mqtt_subscribe,
     .ping = NULL,
+    .check = mqtt_check,
 };

@@ -752,6 +752,18 @@ static void ws_ctx_free(void *vctx)
 
 /* --------------------------------------------------------------- link */
 
+static int ws_check(tether_conn *conn, tether_params *opts)
+{
+	struct ws_options o;
+	int rc;
+
+	(void)conn;
+	memset(&o, 0, sizeof(o));
+	rc = tth_ws_options_read(&o, opts);
+	tth_ws_options_cleanup(&o);
+	return rc;
+}
+
 static int ws_link_new(void *vctx, tether_conn *conn, tether_params *opts,
 		       void **out)
 {
@@ -976,4 +988,5 @@ const struct tether_transport_ops tth_transport_ws = {
     .subscribe = NULL,
     .ping = ws_ping,
     .default_classes = ws_default_classes,
+    .check = ws_check,
 };

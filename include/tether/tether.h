@@ -289,11 +289,13 @@ enum tether_event_type {
 	TETHER_EV_MESSAGE,   /**< a message arrived: `message` */
 	TETHER_EV_SENT,      /**< send `msg_id` settled: `error` 0 = delivered,
 				  else dropped and why (see tether_conn_send) */
-	TETHER_EV_RELOAD     /**< a reload changed the connection; `detail`:
+	TETHER_EV_RELOAD,    /**< a reload changed the connection; `detail`:
 				  "live" (settings swapped), "restart" (link
 				  settings changed), "added", "removed" */
+	TETHER_EV_WARNING    /**< something to tell, nothing failed; `detail`
+				  (a damaged spool record skipped...) */
 };
-#define TETHER_EVENT_COUNT 12
+#define TETHER_EVENT_COUNT 13
 
 /**
  * @brief Name of an event type ("retry").
@@ -552,9 +554,12 @@ TETHER_EXPORT int tether_conn_classify(tether_conn *c, const char *key,
 TETHER_EXPORT int tether_conn_start(tether_conn *c);
 
 /**
- * @brief Check the transport options now, without connecting: the link is
- *   created from the options (as tether_conn_start() does) and freed at
- *   once. Creates the manager's transport context if it has none yet.
+ * @brief Check the transport options now, without connecting: the
+ *   transport reads them as tether_conn_start() would. The built-in
+ *   transports do that without their context (no thread, no library
+ *   state); a transport without a `check` op gets a link created from
+ *   the options and freed at once (creating the manager's transport
+ *   context if it has none yet).
  * @return 0, TETHER_ECONFIG (every problem in tether_conn_error(), one per
  *   line, "key: what was expected, what was found"), TETHER_ESTATE
  *   (started), TETHER_EINVAL, TETHER_ENOMEM, or the error of a transport

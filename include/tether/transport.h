@@ -79,6 +79,13 @@ struct tether_transport_ops {
 	 * underlying library reports differently from the wire.
 	 */
 	const char *const *default_classes;
+	/**
+	 * Optional: read and check the options exactly as link_new would,
+	 * without a context (no thread, no library state), for
+	 * tether_conn_check(). Return 0, TETHER_ECONFIG (errors recorded in
+	 * opts), TETHER_ENOMEM. NULL: tether_conn_check creates a link.
+	 */
+	int (*check)(tether_conn *conn, tether_params *opts);
 };
 
 /**

@@ -1,0 +1,511 @@
+/*
+ * A connection's outbound messages at run time (DESIGN §5): the queue
+ * (core/queue.c) between tether_conn_send() and the transport.
+ *
+ * tether_conn_send() runs on any thread: it pushes under the connection's
+ * queue lock (so REJECT and ETOOBIG answer at once) and kicks the loop.
+ * Everything else happens on the loop thread, also under the lock when it
+ * touches the queue: handing messages to the transport in order while
+ * ONLINE (at most TTH_OUTBOX_WINDOW in flight), settling the transport's
+ * reports, putting unreported messages back in front when a link ends,
+ * dropping expired ones, and emitting exactly one TETHER_EV_SENT per
+ * accepted message. Transports are called without the lock held: an
+ * inflight entry is only ever removed by the loop thread.
+ */
+#include "config.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "mgr-int.h"
+#include "spool-int.h"
+#include "timer_heap-int.h"
+#include "util-int.h"
+
+/* Messages handed to the transport and not yet reported, at most. */
+#define TTH_OUTBOX_WINDOW 1024
+/* Messages handed over per pump, so one busy connection cannot starve
+   the loop: the rest follow after the queue's next drain. */
+#define TTH_OUTBOX_BATCH 512
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The spool keeps deadlines across restarts: wall-clock ms. */
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t msg_ttl(const tether_conn *c, const struct tether_message *m)
+{
+	return m->ttl_ms ? m->ttl_ms : c->qcfg.ttl_ms;
+}
+
+/* Whether msg goes to the spool (DESIGN §5: QoS >= 1 only). */
+static int spooled(const tether_conn *c, const struct tether_message *m)
+{
+	return c->spool && m->qos >= 1;
+}
+
+static void ttl_fire(struct tth_engine *e, struct tth_etimer *et);
+static void flush_fire(struct tth_engine *e, struct tth_etimer *et);
+
+/* Whether err says the message itself is wrong (dropped), rather than
+   that the link could not carry it (kept, sent again on the next link). */
+static int message_error(int err)
+{
+	return err == TETHER_ETOOBIG || err == TETHER_EINVAL;
+}
+
+/* The link could not carry a message: unless it is already known to be
+   gone (ECLOSED: its end is on the way), declare it down, so what is in
+   flight goes out again on the next one. */
+static void link_trouble(tether_conn *c, uint32_t attempt, int err)
+{
+	struct tether_reason r = {.kind = TETHER_KIND_SOCKET,
+				  .code = 5 /* EIO */,
+				  .text = "the transport failed a send"};
+
+	if (err == TETHER_ECLOSED || attempt != c->online_attempt ||
+	    !c->inited || c->ec.m.state != TETHER_STATE_ONLINE)
+		return;
+	tth_engine_down(&c->mgr->eng, &c->ec, attempt, &r);
+}
+
+int tth_outbox_init(tether_conn *c)
+{
+	struct tth_queue_limits lim;
+
+	if (tth_queue_limits_from_cfg(&lim, &c->qcfg) != 0)
+		return TETHER_EINVAL;
+	if (pthread_mutex_init(&c->qmu, NULL) != 0)
+		return TETHER_ENOMEM;
+	tth_queue_init(&c->q, &lim);
+	tth_etimer_init(&c->ttl_timer, ttl_fire);
+	tth_etimer_init(&c->flush_timer, flush_fire);
+	c->q_ready = 1;
+	return 0;
+}
+
+void tth_outbox_cleanup(tether_conn *c)
+{
+	if (!c->q_ready)
+		return;
+	tth_queue_cleanup(&c->q);
+	tth_spool_close(c->spool);
+	c->spool = NULL;
+	free(c->spool_warnings);
+	c->spool_warnings = NULL;
+	pthread_mutex_destroy(&c->qmu);
+	c->q_ready = 0;
+}
+
+/* One outcome: the event, the metrics; e is freed. A spooled message
+   leaves the spool too, unless the connection closed with it undelivered:
+   then the next start sends it again. */
+static void finish(tether_conn *c, struct tth_qentry *e, int err)
+{
+	if (e->spool_id && c->spool && err != TETHER_ECLOSED) {
+		pthread_mutex_lock(&c->qmu);
+		tth_spool_ack(c->spool, e->spool_id);
+		pthread_mutex_unlock(&c->qmu);
+	}
+	if (err == 0)
+		tth_metrics_message(c, 1); /* metrics */
+	else
+		tth_metrics_dropped(c, err);
+	tth_conn_sent_event(c, e->id, err);
+	tth_qentry_free(e);
+}
+
+void tth_outbox_emit(tether_conn *c, struct tth_qout *out)
+{
+	struct tth_qentry *e;
+
+	while ((e = tth_qout_pop(out)))
+		finish(c, e, e->err);
+}
+
+/* Re-arm the TTL timer at the queue's earliest deadline (loop thread). */
+static void arm_ttl(tether_conn *c)
+{
+	uint64_t next;
+
+	pthread_mutex_lock(&c->qmu);
+	next = tth_queue_next_expiry(&c->q);
+	pthread_mutex_unlock(&c->qmu);
+	if (next == TTH_NEVER)
+		tth_engine_cancel(&c->mgr->eng, &c->ttl_timer);
+	else
+		tth_engine_arm(&c->mgr->eng, &c->ttl_timer, next);
+}
+
+/* fsync INTERVAL: flush when the spool says so (loop thread). */
+static void arm_flush(tether_conn *c)
+{
+	uint64_t next;
+
+	if (!c->spool)
+		return;
+	pthread_mutex_lock(&c->qmu);
+	next = tth_spool_next_flush(c->spool);
+	pthread_mutex_unlock(&c->qmu);
+	if (next == TTH_NEVER)
+		tth_engine_cancel(&c->mgr->eng, &c->flush_timer);
+	else
+		tth_engine_arm(&c->mgr->eng, &c->flush_timer, next);
+}
+
+static void flush_fire(struct tth_engine *e, struct tth_etimer *et)
+{
+	tether_conn *c = TTH_CONTAINER_OF(et, tether_conn, flush_timer);
+
+	(void)e;
+	pthread_mutex_lock(&c->qmu);
+	tth_spool_flush(c->spool, now_ms());
+	pthread_mutex_unlock(&c->qmu);
+	arm_flush(c);
+}
+
+static void ttl_fire(struct tth_engine *e, struct tth_etimer *et)
+{
+	tether_conn *c = TTH_CONTAINER_OF(et, tether_conn, ttl_timer);
+	struct tth_qout out;
+
+	tth_qout_init(&out);
+	pthread_mutex_lock(&c->qmu);
+	tth_queue_expire(&c->q, e->now_ms, &out);
+	pthread_mutex_unlock(&c->qmu);
+	tth_outbox_emit(c, &out);
+	arm_ttl(c);
+}
+
+/* Hand waiting messages to the transport, in order (loop thread). */
+void tth_outbox_pump(tether_conn *c)
+{
+	int more = 0;
+
+	atomic_store(&c->kicked, 0);
+	for (int n = 0; c->inited && c->ec.m.state == TETHER_STATE_ONLINE;
+	     n++) {
+		struct tth_qentry *e = NULL;
+		int rc;
+
+		pthread_mutex_lock(&c->qmu);
+		if (tth_queue_inflight(&c->q) < TTH_OUTBOX_WINDOW) {
+			if (n < TTH_OUTBOX_BATCH)
+				e = tth_queue_take(&c->q);
+			else
+				more = tth_queue_waiting(&c->q) > 0;
+		}
+		pthread_mutex_unlock(&c->qmu);
+		if (!e)
+			break;
+		rc = c->tops->send(c->link, c->online_attempt, e->id, &e->msg);
+		if (rc == 0)
+			continue;
+		if (!message_error(rc)) {
+			/* stays in flight until the link's end puts it back */
+			link_trouble(c, c->online_attempt, rc);
+			more = 0;
+			break;
+		}
+		pthread_mutex_lock(&c->qmu);
+		e = tth_queue_settle(&c->q, e->id);
+		pthread_mutex_unlock(&c->qmu);
+		if (e)
+			finish(c, e, rc);
+	}
+	arm_ttl(c);
+	arm_flush(c);
+	if (more)
+		tth_conn_kick(c);
+}
+
+/*
+ * The transport's report for id. A failure that says the message was
+ * wrong (too large, invalid) drops it; any other failure means the link
+ * could not carry it: the message stays in flight, the link is declared
+ * down, and the message goes out again on the next one.
+ */
+void tth_outbox_sent(tether_conn *c, uint32_t attempt, uint64_t id, int err)
+{
+	struct tth_qentry *e;
+	int known;
+
+	pthread_mutex_lock(&c->qmu);
+	e = err == 0 || message_error(err) ? tth_queue_settle(&c->q, id) : NULL;
+	known = !e && tth_queue_find(&c->q, id) != NULL;
+	pthread_mutex_unlock(&c->qmu);
+	if (e) {
+		finish(c, e, err);
+		tth_outbox_pump(c); /* room in the window */
+		return;
+	}
+	if (err != 0 && known)
+		link_trouble(c, attempt, err);
+}
+
+/*
+ * A link ended (loop thread). Whatever the transport did not report goes
+ * back in front of the backlog, in send order (MQTT: with DUP set); when
+ * the connection is CLOSED for good, everything left is dropped with
+ * TETHER_ECLOSED.
+ */
+void tth_outbox_link_end(tether_conn *c, int closed)
+{
+	struct tth_qout out;
+
+	tth_qout_init(&out);
+	pthread_mutex_lock(&c->qmu);
+	tth_queue_requeue(&c->q, 1, 0, &out);
+	if (closed)
+		tth_queue_drain(&c->q, TETHER_ECLOSED, &out);
+	pthread_mutex_unlock(&c->qmu);
+	tth_outbox_emit(c, &out);
+	arm_ttl(c);
+}
+
+/* Up again: the resume hook first, then the backlog (loop thread). */
+void tth_outbox_up(tether_conn *c)
+{
+	if (c->resume_cb) {
+		c->in_resume = 1;
+		c->resume_cb(c, c->resume_ud);
+		c->in_resume = 0;
+	}
+	tth_outbox_pump(c);
+}
+
+/* New bounds (loop thread once started, else the caller's). */
+void tth_outbox_set_limits(tether_conn *c, const struct tether_queue_cfg *q,
+			   struct tth_qout *out)
+{
+	struct tth_queue_limits lim;
+
+	if (tth_queue_limits_from_cfg(&lim, q) != 0)
+		return;
+	pthread_mutex_lock(&c->qmu);
+	tth_queue_set_limits(&c->q, &lim, out);
+	pthread_mutex_unlock(&c->qmu);
+}
+
+TETHER_EXPORT int tether_conn_send(tether_conn *c,
+				   const struct tether_message *msg,
+				   uint64_t *id)
+{
+	struct tth_qentry *e;
+	struct tth_qout out;
+	uint64_t my_id;
+	int rc, first;
+
+	if (!c || !msg || (msg->len && !msg->payload) || msg->qos < 0 ||
+	    msg->qos > 2 || msg->size < offsetof(struct tether_message, ttl_ms))
+		return TETHER_EINVAL;
+	if (atomic_load(&c->state) == TETHER_STATE_CLOSED)
+		return TETHER_ESTATE;
+	my_id = atomic_fetch_add(&c->next_msg_id, 1);
+	e = tth_qentry_new(msg, my_id);
+	if (!e)
+		return TETHER_ENOMEM;
+	/* the resume hook's messages go before the backlog */
+	first = tether_mgr_is_loop_thread(c->mgr) && c->in_resume;
+	tth_qout_init(&out);
+	pthread_mutex_lock(&c->qmu);
+	rc = 0;
+	if (spooled(c, msg)) {
+		uint64_t ttl = msg_ttl(c, msg);
+		/* durable before send returns (per the fsync policy) */
+		rc = tth_spool_append(c->spool, msg, ttl ? wall_ms() + ttl : 0,
+				      now_ms(), &e->spool_id);
+		if (rc == TETHER_ENOMEM || rc == TETHER_EINVAL)
+			rc = rc == TETHER_ENOMEM ? rc : TETHER_EIO;
+	}
+	if (rc == 0) {
+		rc = first ? tth_queue_push_first(&c->q, e, now_ms(), &out)
+			   : tth_queue_push(&c->q, e, now_ms(), &out);
+		if (rc != 0 && e->spool_id)
+			tth_spool_ack(c->spool, e->spool_id); /* undone */
+	}
+	pthread_mutex_unlock(&c->qmu);
+	if (rc != 0) {
+		tth_qentry_free(e);
+		return rc;
+	}
+	if (id)
+		*id = my_id;
+	if (out.n)
+		tth_conn_post_dropped(c, &out); /* events from the loop */
+	if (!first)
+		tth_conn_kick(c);
+	return 0;
+}
+
+TETHER_EXPORT size_t tether_conn_queued(const tether_conn *c)
+{
+	size_t n;
+
+	if (!c || !c->q_ready)
+		return 0;
+	pthread_mutex_lock((pthread_mutex_t *)&c->qmu);
+	n = tth_queue_waiting(&c->q);
+	pthread_mutex_unlock((pthread_mutex_t *)&c->qmu);
+	return n;
+}
+
+/* ------------------------------------------------------------- spool */
+
+struct recovery {
+	tether_conn *c;
+	struct tth_qout got;
+	char *warn;
+	size_t warn_len;
+	int oom;
+};
+
+static int recovered_message(void *ud, uint64_t id, uint64_t expires,
+			     const struct tether_message *msg)
+{
+	struct recovery *r = ud;
+	struct tether_message m = *msg;
+	struct tth_qentry *e;
+	uint64_t wall = wall_ms();
+
+	m.ttl_ms = 0;
+	if (expires)
+		m.ttl_ms = expires > wall ? expires - wall : 1;
+	e = tth_qentry_new(&m, atomic_fetch_add(&r->c->next_msg_id, 1));
+	if (!e)
+		return TETHER_ENOMEM;
+	e->spool_id = id;
+	/* kept in order on a private list until the queue takes them */
+	e->next = NULL;
+	e->prev = r->got.tail;
+	if (r->got.tail)
+		r->got.tail->next = e;
+	else
+		r->got.head = e;
+	r->got.tail = e;
+	r->got.n++;
+	return 0;
+}
+
+static void recovered_warning(void *ud, const char *file, uint64_t offset,
+			      const char *what)
+{
+	struct recovery *r = ud;
+	char line[512];
+	int n = snprintf(line, sizeof(line), "spool %s/%s at byte %llu: %s\n",
+			 r->c->spool_dir, file, (unsigned long long)offset,
+			 what);
+	char *w;
+
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	w = realloc(r->warn, r->warn_len + (size_t)n + 1);
+	if (!w) {
+		r->oom = 1;
+		return;
+	}
+	memcpy(w + r->warn_len, line, (size_t)n + 1);
+	r->warn = w;
+	r->warn_len += (size_t)n;
+}
+
+/*
+ * First start of a connection with a spool: open it and put what it kept
+ * in front of the queue, oldest first; messages accepted before the start
+ * follow (the QoS >= 1 ones are appended to the spool now). Recovered
+ * messages get new ids; their outcomes come as SENT events like any.
+ */
+int tth_outbox_open_spool(tether_conn *c)
+{
+	struct recovery r = {.c = c};
+	struct tth_spool_recover_ops ops = {recovered_message,
+					    recovered_warning};
+	struct tth_spool_cfg scfg;
+	struct tth_qout before, out;
+	struct tth_qentry *e;
+	int rc;
+
+	if (!c->spool_dir || c->spool)
+		return 0;
+	tth_qout_init(&r.got);
+	rc = tth_spool_cfg_from_queue(&scfg, &c->qcfg);
+	if (rc == 0)
+		rc = tth_spool_open(&c->spool, c->spool_dir, &scfg, &ops, &r,
+				    c->error, sizeof(c->error));
+	if (rc != 0) {
+		tth_qout_free_all(&r.got);
+		free(r.warn);
+		c->spool = NULL;
+		if (!c->error[0])
+			snprintf(c->error, sizeof(c->error), "spool %s: %s",
+				 c->spool_dir, tether_strerror(rc));
+		return rc;
+	}
+	tth_qout_init(&before);
+	tth_qout_init(&out);
+	pthread_mutex_lock(&c->qmu);
+	tth_queue_drain(&c->q, 0, &before); /* nothing in flight yet */
+	while ((e = tth_qout_pop(&r.got)))
+		if (tth_queue_push(&c->q, e, now_ms(), &out) != 0)
+			tth_qentry_free(e); /* beyond the bounds: kept on disk */
+	while ((e = tth_qout_pop(&before))) {
+		if (spooled(c, &e->msg) && !e->spool_id) {
+			uint64_t ttl = e->expires_ms == TTH_NEVER
+					       ? 0
+					       : e->expires_ms - now_ms();
+			tth_spool_append(c->spool, &e->msg,
+					 ttl ? wall_ms() + ttl : 0, now_ms(),
+					 &e->spool_id);
+		}
+		if (tth_queue_push(&c->q, e, now_ms(), &out) != 0) {
+			e->err = TETHER_EFULL;
+			e->next = e->prev = NULL;
+			if (out.tail)
+				out.tail->next = e, e->prev = out.tail;
+			else
+				out.head = e;
+			out.tail = e;
+			out.n++;
+		}
+	}
+	pthread_mutex_unlock(&c->qmu);
+	if (out.n)
+		tth_conn_post_dropped(c, &out);
+	c->spool_warnings = r.warn;
+	return 0;
+}
+
+/* Warnings of the spool's recovery, as events (loop thread, once). */
+void tth_outbox_warnings(tether_conn *c)
+{
+	char *w = c->spool_warnings, *line;
+
+	if (!w)
+		return;
+	c->spool_warnings = NULL;
+	for (line = w; *line;) {
+		size_t n = strcspn(line, "\n");
+		char saved = line[n];
+
+		line[n] = '\0';
+		tth_conn_event(c, TETHER_EV_WARNING, line);
+		line[n] = saved;
+		line += n + (saved != '\0');
+	}
+	free(w);
+}
