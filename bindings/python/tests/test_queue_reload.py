@@ -135,9 +135,21 @@ def test_queue_overflow_and_ttl(managers):
         with pytest.raises(tether.Full) as ei:
             c.send("3")
         assert ei.value.name == "TETHER_EFULL"
+        # once started, new bounds are applied by the loop (posted)
         c.set_queue(max_messages=10, overflow=tether.Overflow.DROP_OLDEST)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                mid = c.send("stale", ttl=0.2)
+                break
+            except tether.Full:
+                assert time.monotonic() < deadline, "bounds never applied"
+                time.sleep(0.02)
+        ev = evs.wait_for(lambda e: e.type == EventType.SENT
+                          and e.msg_id == mid, 5)
+        assert ev.error_class is tether.Expired
         with pytest.raises(tether.Expired):
-            c.send("stale", ttl=0.2, wait=5)
+            c.send("stale too", ttl=0.2, wait=5)
         c.stop()
         # what was still queued is dropped as closed, one SENT each
         drops = []

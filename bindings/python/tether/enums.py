@@ -55,6 +55,7 @@ class EventType(enum.IntEnum):
     MESSAGE = 9
     SENT = 10
     RELOAD = 11  # detail: "live", "restart", "added", "removed"
+    WARNING = 12  # detail: something to tell, nothing failed
 
     def __str__(self):
         # as tether_event_name(): "give-up"
