@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -277,3 +278,12 @@ def test_yaml_emitter_shapes():
         """)
     with pytest.raises(TypeError):
         _yaml.dump([1])
+
+
+def test_import_without_the_library_says_where_it_looked():
+    env = dict(clean_env(), TETHER_LIBRARY="/nonexistent/libtether.so.0")
+    r = subprocess.run([sys.executable, "-c", "import tether"], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "ImportError: tether: cannot load libtether.so" in r.stderr
+    assert "/nonexistent/libtether.so.0" in r.stderr

@@ -2,6 +2,7 @@
 server and fault proxy. Connect, send and receive, outages with the
 reconnect seen through events, fatal refusals, callbacks that raise."""
 
+import gc
 import threading
 import time
 
@@ -228,3 +229,25 @@ def test_context_managers_stop_cleanly(broker, ws_server):
     while ws_server.stats()["open"] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert ws_server.stats()["open"] == 0
+
+
+def test_an_unreferenced_manager_and_its_callbacks_stay_alive(ws_server):
+    up = threading.Event()
+    resumed = threading.Event()
+
+    def make():
+        m = tether.Manager()
+        m.connection("gc", "ws", [ws_server.uri], policy=FAST,
+                     resume=lambda conn: resumed.set())
+        m.on_event(lambda ev: up.set() if ev.type == EventType.UP else None)
+        m.start()
+        return id(m)
+    ident = make()
+    gc.collect()   # nothing of it is referenced from here any more
+    try:
+        assert up.wait(10) and resumed.wait(10)
+    finally:
+        mgr = [m for m in list(tether.manager._open) if id(m) == ident]
+        assert len(mgr) == 1
+        mgr[0].close()
+    assert mgr[0] not in tether.manager._open

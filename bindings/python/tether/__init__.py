@@ -24,6 +24,10 @@ from .manager import (Connection, Manager, Stats, effective_config,
 
 __version__ = "0.1.0"
 
+# Load the library now: a missing libtether.so is an ImportError that
+# says where it looked, not a surprise at the first call.
+_clib.tether_version()
+
 
 def version():
     """The loaded library's version, "MAJOR.MINOR.PATCH"."""

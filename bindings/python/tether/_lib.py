@@ -204,8 +204,9 @@ class _Lib:
                 continue
             self._path = cand
             return dll
-        raise ImportError("tether: cannot load libtether.so (set "
-                          "TETHER_LIBRARY to its path): " + "; ".join(errors))
+        raise ImportError("tether: cannot load libtether.so (install "
+                          "tether, or set TETHER_LIBRARY to its path): "
+                          + "; ".join(errors))
 
     def __getattr__(self, name):
         fn = self._fns.get(name)
