@@ -290,7 +290,7 @@ class Connection:
         removes it."""
         if fn is None:
             self._check(lib.tether_conn_set_resume_cb(
-                self._h(), ctypes.cast(None, RESUME_CB), None), "resume")
+                self._h(), RESUME_CB(), None), "resume")
             self._resume = None
             return self
 
