@@ -18,7 +18,8 @@ TETHER_PY_TESTS = \
 	bindings/python/tests/test_api.py \
 	bindings/python/tests/test_live.py \
 	bindings/python/tests/test_queue_reload.py \
-	bindings/python/tests/test_bridge.py
+	bindings/python/tests/test_bridge.py \
+	bindings/python/tests/test_host_loop.py
 EXTRA_DIST += $(TETHER_PY_SOURCES) $(TETHER_PY_TESTS) \
 	bindings/python/README.md bindings/python/examples/bridge.py \
 	bindings/python/run-pytest.sh bindings/python/pytest.ini

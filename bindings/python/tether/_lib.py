@@ -113,6 +113,9 @@ PROTOTYPES = {
     "tether_mgr_start": (c_int, [_P]),
     "tether_mgr_stop": (c_int, [_P]),
     "tether_mgr_is_loop_thread": (c_int, [_P]),
+    "tether_mgr_fd": (c_int, [_P]),
+    "tether_mgr_timeout_ms": (c_int, [_P]),
+    "tether_mgr_dispatch": (c_int, [_P]),
     "tether_mgr_metrics_text": (c_void_p, [_P]),
     "tether_mgr_reload": (c_int, [_P, _S, _SP]),
     # connection

@@ -5,6 +5,7 @@ import collections
 import ctypes
 import logging
 import re
+import select
 import threading
 import time
 
@@ -475,6 +476,7 @@ class Manager:
         self._cv = threading.Condition()  # notified after every event
         self._sent = collections.OrderedDict()  # (conn ptr, id) -> error
         self._running = False
+        self._attached = None  # (asyncio loop, fd, timer, its thread id)
         self._path = None
         #: exceptions raised by user callbacks (each one is logged)
         self.callback_errors = 0
@@ -601,10 +603,15 @@ class Manager:
             return {c.name: c for c in self._conns.values()}
 
     # -- running
-    def start(self, connections=True):
-        """Run the loop on its own thread; with connections, also start
-        every connection that was never started."""
-        if not self._running:
+    def start(self, connections=True, thread=True):
+        """Run the loop on its own thread (thread=False: the caller drives
+        it, see dispatch() and attach_asyncio()); with connections, also
+        start every connection that was never started."""
+        if thread and not self._running:
+            if self._attached is not None:
+                raise StateError(code_of("ESTATE"),
+                                 "start(): an asyncio loop drives this "
+                                 "manager (detach_asyncio() first)")
             check(lib.tether_mgr_start(self._h()), "start")
             self._running = True
         if connections:
@@ -623,9 +630,9 @@ class Manager:
         for c in conns:
             if c.state not in (State.CLOSED, State.IDLE):
                 lib.tether_conn_stop(c._ptr)
+        self._wait(lambda: all(c.state in (State.CLOSED, State.IDLE)
+                               for c in conns), timeout)
         if self._running:
-            self._wait(lambda: all(c.state in (State.CLOSED, State.IDLE)
-                                   for c in conns), timeout)
             lib.tether_mgr_stop(self._ptr)
             self._running = False
 
@@ -637,6 +644,7 @@ class Manager:
         try:
             self.stop(timeout)
         finally:
+            self.detach_asyncio()
             ptr, self._ptr = self._ptr, None
             lib.tether_mgr_free(ptr)
             with _open_lock:
@@ -799,10 +807,92 @@ class Manager:
             raise StateError(code_of("ESTATE"),
                              "%s() from a callback (the loop thread)" % what)
 
+    # -- driving the loop from the caller's thread (no loop thread)
+    def fileno(self):
+        """A file descriptor that becomes readable when the manager has
+        work: watch it and call dispatch() (host-driven mode)."""
+        return lib.tether_mgr_fd(self._h())
+
+    def timeout(self):
+        """Seconds until dispatch() is due anyway; None: only the fd."""
+        ms = lib.tether_mgr_timeout_ms(self._h())
+        return None if ms < 0 else ms / 1000.0
+
+    def dispatch(self):
+        """Do what is due (posted reports, timers, callbacks) on this
+        thread; never blocks. StateError while the loop thread runs."""
+        check(lib.tether_mgr_dispatch(self._h()), "dispatch")
+
+    def attach_asyncio(self, loop=None):
+        """Let an asyncio event loop drive the manager instead of a thread
+        of its own: callbacks then run on the asyncio thread. Call it from
+        that loop's thread (default: the running loop)."""
+        import asyncio
+        if self._running:
+            raise StateError(code_of("ESTATE"), "attach_asyncio(): the "
+                             "manager's own loop thread runs")
+        if self._attached is not None:
+            return
+        loop = loop or asyncio.get_running_loop()
+        timer = [None]
+
+        def step():
+            if self._ptr is None:
+                return
+            try:
+                self.dispatch()
+            except Exception:
+                log.exception("tether: dispatch failed")
+            if timer[0] is not None:
+                timer[0].cancel()
+                timer[0] = None
+            t = self.timeout()
+            if t is not None:
+                timer[0] = loop.call_later(t, step)
+
+        fd = self.fileno()
+        loop.add_reader(fd, step)
+        self._attached = (loop, fd, timer, threading.get_ident())
+        loop.call_soon(step)
+
+    def detach_asyncio(self):
+        """Stop driving the manager from asyncio (close() does it)."""
+        att, self._attached = self._attached, None
+        if att is None:
+            return
+        loop, fd, timer, _ = att
+        loop.remove_reader(fd)
+        if timer[0] is not None:
+            timer[0].cancel()
+
+    def _drives_here(self):
+        """Whether a wait on this thread must drive the loop itself: no
+        loop thread, and no asyncio loop on another thread doing it."""
+        if self._running or self._ptr is None:
+            return False
+        att = self._attached
+        return att is None or att[3] == threading.get_ident()
+
+    def _pump(self, wait):
+        """Host-driven mode: wait at most `wait` s for work, then do it."""
+        t = self.timeout()
+        if t is not None:
+            wait = min(wait, t)
+        select.select([self.fileno()], [], [], max(wait, 0))
+        self.dispatch()
+
     def _wait(self, pred, timeout):
-        """Wait until pred() holds, re-checked after every event."""
+        """Wait until pred() holds, re-checked after every event. Without
+        a loop thread, the waiting thread drives the loop meanwhile."""
         self._refuse_on_loop("wait")
         deadline = time.monotonic() + timeout
+        if self._drives_here():
+            while not pred():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return pred()
+                self._pump(min(left, 0.25))
+            return True
         with self._cv:
             while not pred():
                 left = deadline - time.monotonic()
