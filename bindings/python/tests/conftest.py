@@ -6,8 +6,6 @@ import os
 
 import pytest
 
-import tether
-
 from peers import Broker, FaultProxy, WsServer, find_mosquitto
 
 

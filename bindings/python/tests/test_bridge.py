@@ -1,7 +1,6 @@
 """examples/bridge.py as a real process: MQTT -> WebSocket (the harness's
 echo server) -> back to MQTT, through an outage of each side."""
 
-import json
 import os
 import select
 import signal
