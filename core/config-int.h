@@ -34,7 +34,7 @@ struct cfg_sub {
 	int qos;
 };
 
-#define CFG_TIMINGS 5
+#define CFG_TIMINGS 6
 extern const char *const tth_cfg_timing_keys[CFG_TIMINGS];
 extern const uint64_t tth_cfg_timing_defaults[CFG_TIMINGS];
 
@@ -46,6 +46,7 @@ struct cfg_conn {
 	tether_params *policy; /* resolved (no references left) */
 	char *policy_desc;     /* "type k=v ..." with defaults */
 	uint64_t timing[CFG_TIMINGS];
+	int coordinated; /* coordinated recovery (default on) */
 	int hb_set; /* heartbeat: written (ws only) */
 	uint64_t hb_interval, hb_timeout;
 	uint32_t hb_misses;
@@ -104,6 +105,13 @@ struct tth_param *tth_cfg_entry(tether_params *p, const char *key);
 /* Apply every connection that loaded cleanly to a scratch manager through
  * the public API, recording each failure where its value was written. */
 void tth_cfg_check_api(struct lctx *lc);
+
+/* Non-zero: tether_config_load_* skip tth_cfg_check_api (no scratch
+ * manager, no transports: URI schemes and transport options go
+ * unchecked). Only the fuzz target (fuzz/config_fuzz.c) sets it, to fuzz
+ * the schema at thousands of inputs a second; hidden, so a program using
+ * libtether cannot. Default 0. */
+extern int tth_cfg_skip_api_check;
 
 /* Schema helpers (config.c). Each records what is wrong where it was
  * written; a set read from a YAML sequence is one (is_seq). */

@@ -21,9 +21,11 @@
 
 const char *const tth_cfg_timing_keys[CFG_TIMINGS] = {
     "connect_timeout", "close_timeout", "stable_after", "overload_floor",
-    "failback_after"};
+    "failback_after", "probe_interval"};
 const uint64_t tth_cfg_timing_defaults[CFG_TIMINGS] = {10000, 2000, 5000, 5000,
-							0};
+							0, 1000};
+
+int tth_cfg_skip_api_check;
 
 /* ------------------------------------------------------------- helpers */
 
@@ -470,15 +472,18 @@ static void load_root(struct lctx *lc, tether_params *root)
 		    "expected 1 (the only version this "
 		    "tether supports), found %s",
 		    found(tth_cfg_entry(root, "version"), fb, sizeof(fb)));
-	cfg->burst = 1;
+	cfg->rate = TETHER_DEFAULT_CONNECTS_PER_SECOND;
+	cfg->burst = TETHER_DEFAULT_BURST;
 	lim = tth_cfg_nested(
 	    root, "limits", 0,
 	    "a mapping {connects_per_second, burst, max_connecting}");
 	if (lim) {
 		if (plain(lim, "connects_per_second", "a number"))
-			tether_params_double(lim, "connects_per_second", 0, 0,
-					     1e6, &cfg->rate);
-		tth_cfg_whole(lim, "burst", 1, 1, 1000000, &cfg->burst);
+			tether_params_double(lim, "connects_per_second",
+					     TETHER_DEFAULT_CONNECTS_PER_SECOND,
+					     0, 1e6, &cfg->rate);
+		tth_cfg_whole(lim, "burst", TETHER_DEFAULT_BURST, 1, 1000000,
+			      &cfg->burst);
 		tth_cfg_whole(lim, "max_connecting", 0, 0, 1000000,
 			      &cfg->max_connecting);
 		tth_params_check_unknown(lim, "limits");
@@ -608,7 +613,7 @@ TETHER_EXPORT int tether_config_load_string(const char *text, size_t len,
 	}
 	lc.cfg = cfg;
 	load_root(&lc, cfg->root);
-	if (!lc.oom)
+	if (!lc.oom && !tth_cfg_skip_api_check)
 		tth_cfg_check_api(&lc);
 	if (lc.oom) {
 		free(lc.warn);

@@ -134,6 +134,8 @@ static int apply_conn(const struct cfg_conn *cc, tether_mgr *m,
 		STEP(tether_conn_set_timing(c, tth_cfg_timing_keys[i],
 					    cc->timing[i]),
 		     cc->src, tth_cfg_timing_keys[i]);
+	STEP(tether_conn_set_coordinated(c, cc->coordinated), cc->src,
+	     "coordinated");
 	if (cc->hb_set)
 		STEP(tether_conn_set_heartbeat(c, cc->hb_interval,
 					       cc->hb_timeout, cc->hb_misses),

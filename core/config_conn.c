@@ -49,6 +49,8 @@ warn(struct lctx *lc, tether_params *p, const char *key, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	path_of(p, key, path, sizeof(path));
+	tth_escape_controls(msg, sizeof(msg));
+	tth_escape_controls(path, sizeof(path));
 	if (asprintf(&w, "%s%s%s%s: %s\n", lc->warn ? lc->warn : "",
 		     where ? where : "", where ? ": " : "", path, msg) < 0) {
 		lc->oom = 1;
@@ -445,6 +447,7 @@ static void load_conn(struct lctx *lc, struct cfg_conn *cc, tether_params *it)
 		tth_cfg_duration(it, tth_cfg_timing_keys[i],
 				 tth_cfg_timing_defaults[i], i == 0 ? 1 : 0,
 				 DAY_MS, &cc->timing[i]);
+	tether_params_bool(it, "coordinated", 1, &cc->coordinated);
 	load_classify(lc, cc);
 	load_transport(lc, cc);
 	load_queue(lc, cc);

@@ -237,6 +237,7 @@ static void dump_conn(FILE *f, const tether_config *cfg,
 		tth_fmt_duration(d, sizeof(d), cc->timing[i]);
 		fprintf(f, "    %s: %s\n", tth_cfg_timing_keys[i], d);
 	}
+	fprintf(f, "    coordinated: %s\n", cc->coordinated ? "true" : "false");
 	if (!is_mqtt) {
 		tth_fmt_duration(i2, sizeof(i2), cc->hb_interval);
 		tth_fmt_duration(t2, sizeof(t2), cc->hb_timeout);

@@ -51,12 +51,14 @@ void tth_engine_init(struct tth_engine *e, uint64_t (*clock)(void *),
 	e->io = io;
 	e->io_ud = io_ud;
 	e->now_ms = clock(clock_ud);
-	tth_limiter_init(&e->lim, 0, 1, 0, e->now_ms);
+	tth_limiter_init(&e->lim, TTH_DEFAULT_CONNECTS_PER_SECOND,
+			 TTH_DEFAULT_BURST, 0, e->now_ms);
 	tth_etimer_init(&e->lim_timer, lim_fire);
 }
 
 void tth_engine_cleanup(struct tth_engine *e)
 {
+	tth_coord_cleanup(e);
 	tth_heap_cleanup(&e->heap);
 	free(e->evq);
 	e->evq = NULL;
@@ -93,7 +95,7 @@ void tth_econn_init(struct tth_engine *e, struct tth_econn *c,
 	c->user = user;
 }
 
-static void ready_unlink(struct tth_engine *e, struct tth_econn *c)
+void tth_engine_ready_unlink(struct tth_engine *e, struct tth_econn *c)
 {
 	struct tth_econn **pp = &e->ready_head, *prev = NULL;
 
@@ -116,9 +118,12 @@ void tth_econn_detach(struct tth_engine *e, struct tth_econn *c)
 		tth_heap_cancel(&e->heap, &c->timers[k].t);
 	tth_limiter_cancel(&e->lim, &c->waiter);
 	if (c->ready) {
-		ready_unlink(e, c);
-		tth_limiter_release(&e->lim);
+		int granted = c->pend == TTH_PEND_GRANT;
+		tth_engine_ready_unlink(e, c);
+		if (granted)
+			tth_limiter_release(&e->lim);
 	}
+	tth_coord_detach(e, c);
 	if (c->m.state == TETHER_STATE_CONNECTING)
 		tth_limiter_release(&e->lim);
 	/* detached for good: a second detach must not release again */
@@ -177,9 +182,11 @@ static void base_event(struct tth_econn *c, enum tether_event_type t,
 
 /* ------------------------------------------------------------- actions */
 
-static void ready_push(struct tth_engine *e, struct tth_econn *c)
+void tth_engine_ready_push(struct tth_engine *e, struct tth_econn *c,
+			   enum tth_pend what)
 {
 	c->ready = 1;
+	c->pend = what;
 	c->ready_next = NULL;
 	if (e->ready_tail)
 		e->ready_tail->ready_next = c;
@@ -193,7 +200,10 @@ static void pump_limiter(struct tth_engine *e)
 	struct tth_waiter *w;
 
 	while ((w = tth_limiter_grant_next(&e->lim, e->now_ms)) != NULL)
-		ready_push(e, TTH_CONTAINER_OF(w, struct tth_econn, waiter));
+		tth_engine_ready_push(e,
+				      TTH_CONTAINER_OF(w, struct tth_econn,
+						       waiter),
+				      TTH_PEND_GRANT);
 }
 
 static void exec(struct tth_engine *e, struct tth_econn *c,
@@ -221,16 +231,28 @@ static void exec(struct tth_engine *e, struct tth_econn *c,
 			tth_heap_cancel(&e->heap, &c->timers[a->timer].t);
 			break;
 		case TTH_ACT_ACQUIRE:
-			if (tth_limiter_acquire(&e->lim, &c->waiter, e->now_ms))
-				ready_push(e, c);
+			if (c->groups && tth_coord_gate(e, c))
+				tth_engine_ready_push(e, c, TTH_PEND_HOLD);
+			else if (tth_limiter_acquire(&e->lim, &c->waiter,
+						     e->now_ms))
+				tth_engine_ready_push(e, c, TTH_PEND_GRANT);
 			break;
 		case TTH_ACT_CANCEL_ACQUIRE:
 			tth_limiter_cancel(&e->lim, &c->waiter);
 			if (c->ready) {
-				ready_unlink(e, c);
-				tth_limiter_release(&e->lim);
-				pump_limiter(e);
+				int granted = c->pend == TTH_PEND_GRANT;
+				tth_engine_ready_unlink(e, c);
+				if (granted) {
+					tth_limiter_release(&e->lim);
+					pump_limiter(e);
+				}
 			}
+			break;
+		case TTH_ACT_WAIT:
+			tth_coord_wait(e, c, a->endpoint);
+			break;
+		case TTH_ACT_CANCEL_WAIT:
+			tth_coord_cancel_wait(e, c);
 			break;
 		case TTH_ACT_RELEASE:
 			tth_limiter_release(&e->lim);
@@ -273,11 +295,18 @@ static void step(struct tth_engine *e, struct tth_econn *c,
 		 struct tth_input *in)
 {
 	struct tth_actions acts;
+	enum tether_state old_state = c->m.state;
+	uint32_t old_endpoint = c->m.endpoint;
 
+	if (c->keys && !c->groups)
+		tth_coord_resolve(e, c);
 	acts.n = 0;
 	in->now_ms = e->now_ms;
+	in->waiting = c->groups ? tth_coord_waiting(c) : 0;
 	tth_machine_step(&c->m, in, &acts);
 	exec(e, c, &acts);
+	if (c->groups)
+		tth_coord_after(e, c, old_state, old_endpoint);
 }
 
 static void enter(struct tth_engine *e)
@@ -293,12 +322,24 @@ static void leave(struct tth_engine *e)
 	while (e->ready_head) {
 		struct tth_econn *c = e->ready_head;
 		struct tth_input in = {.type = TTH_IN_GRANT};
+		enum tth_pend what = (enum tth_pend)c->pend;
 		e->ready_head = c->ready_next;
 		if (!e->ready_head)
 			e->ready_tail = NULL;
 		c->ready_next = NULL;
 		c->ready = 0;
+		c->pend = TTH_PEND_GRANT;
+		if (what == TTH_PEND_HOLD) {
+			in.type = TTH_IN_HOLD;
+		} else if (what == TTH_PEND_RESUME) {
+			/* the endpoint may have failed again meanwhile */
+			if (!tth_coord_resume_ok(e, c))
+				continue;
+			in.type = TTH_IN_RESUME;
+			c->pass = 1;
+		}
 		step(e, c, &in);
+		c->pass = 0;
 	}
 	uint64_t next = tth_limiter_next_ms(&e->lim, e->now_ms);
 	if (next == TTH_NEVER)

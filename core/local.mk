@@ -14,9 +14,9 @@ libtether_internal_la_SOURCES = \
 	core/spool.c core/spool_open.c core/spool-int.h \
 	core/limiter.c core/limiter-int.h \
 	core/machine.c core/machine-int.h \
-	core/engine.c core/engine-int.h \
+	core/engine.c core/engine-int.h core/coord.c \
 	core/sim.c \
-	core/mgr.c core/mgr-int.h core/reload.c core/outbox.c \
+	core/mgr.c core/mgr-int.h core/reload.c core/outbox.c core/conn_coord.c \
 	core/metrics.c \
 	core/linkmon.c core/linkmon-int.h \
 	core/transport_registry.c \

@@ -26,6 +26,11 @@ enum tth_input_type {
 	TTH_IN_TIMER,     /* timer `timer` fired */
 	TTH_IN_LINK_DOWN, /* the network link went down */
 	TTH_IN_LINK_UP,   /* link or default route came up */
+	TTH_IN_HOLD,      /* coordinated recovery: the endpoint is failing and
+			     another connection probes it; wait (fed only
+			     while no token request is pending) */
+	TTH_IN_RESUME,    /* coordinated recovery: go (the probe succeeded,
+			     or this connection probes now) */
 	TTH_IN__COUNT
 };
 
@@ -43,7 +48,8 @@ enum tth_suspend_cause {
 	TTH_SUSP_NONE = 0,
 	TTH_SUSP_TOKEN,  /* waiting for the limiter */
 	TTH_SUSP_POLICY, /* the policy said SUSPEND (breaker open) */
-	TTH_SUSP_LINK    /* the network link is down */
+	TTH_SUSP_LINK,   /* the network link is down */
+	TTH_SUSP_PROBE   /* another connection probes the failing endpoint */
 };
 
 /* The endpoint slot a redirect target occupies. */
@@ -55,6 +61,10 @@ struct tth_input {
 	uint32_t attempt_id;               /* UP, FAIL, DOWN, CLOSED */
 	enum tth_timer_kind timer;         /* TIMER */
 	const struct tether_reason *reason; /* FAIL, DOWN (may be NULL) */
+	/* Coordinated recovery: how many connections wait for this one's
+	   probe of the endpoint (0: it probes for itself alone). A retry
+	   delay the policy chooses now is shortened to share the probe. */
+	uint32_t waiting;
 };
 
 enum tth_action_type {
@@ -68,7 +78,10 @@ enum tth_action_type {
 	TTH_ACT_CANCEL_ACQUIRE, /* withdraw the request */
 	TTH_ACT_RELEASE,       /* the granted attempt finished */
 	TTH_ACT_REDIRECT,      /* remember ref as endpoint TTH_EP_REDIRECT */
-	TTH_ACT_EMIT           /* report event (reason: the step's reason) */
+	TTH_ACT_EMIT,          /* report event (reason: the step's reason) */
+	TTH_ACT_WAIT,          /* join the probe queue of endpoint: expect
+				  RESUME */
+	TTH_ACT_CANCEL_WAIT    /* leave it */
 };
 
 struct tth_action {
@@ -98,10 +111,13 @@ struct tth_machine_cfg {
 	uint64_t overload_floor_ms; /* minimum delay after an overload */
 	uint64_t failback_after_ms; /* 0 = no failback */
 	uint32_t max_redirects;     /* in a row, before redirect = transient */
+	uint64_t probe_interval_ms; /* coordinated recovery: longest delay
+				       between shared probes while others
+				       wait (drawn in [1/2, 1] of it) */
 };
 
 /* Defaults: connect 10 s, close 2 s, stable 5 s, overload floor 5 s,
- * no failback, 5 redirects. */
+ * no failback, 5 redirects, probe interval 1 s. */
 void tth_machine_cfg_defaults(struct tth_machine_cfg *cfg);
 
 struct tth_machine {
@@ -125,6 +141,7 @@ struct tth_machine {
 	 * the input, so valid only while the step's actions are executed. */
 	struct tether_reason reason;
 	int has_reason;
+	uint32_t waiting; /* the step's input.waiting */
 };
 
 void tth_machine_init(struct tth_machine *m, const struct tth_machine_cfg *cfg,

@@ -36,6 +36,7 @@ const char *tth_input_name(enum tth_input_type t)
 	static const char *const n[TTH_IN__COUNT] = {
 		"start", "stop", "grant", "up", "fail",
 		"down", "closed", "timer", "link-down", "link-up",
+		"hold", "resume",
 	};
 	return (unsigned)t < TTH_IN__COUNT ? n[t] : "?";
 }
@@ -53,6 +54,7 @@ const char *tth_action_name(enum tth_action_type t)
 	static const char *const n[] = {
 		"connect", "abort", "close", "arm", "cancel",
 		"acquire", "cancel-acquire", "release", "redirect", "emit",
+		"wait", "cancel-wait",
 	};
 	return (unsigned)t < TTH_ARRAY_LEN(n) ? n[t] : "?";
 }
@@ -65,6 +67,7 @@ void tth_machine_cfg_defaults(struct tth_machine_cfg *cfg)
 	cfg->overload_floor_ms = 5000;
 	cfg->failback_after_ms = 0;
 	cfg->max_redirects = 5;
+	cfg->probe_interval_ms = 1000;
 }
 
 void tth_machine_init(struct tth_machine *m, const struct tth_machine_cfg *cfg,
@@ -184,6 +187,25 @@ static uint32_t next_endpoint(const struct tth_machine *m)
 	return (m->endpoint + 1) % m->n_endpoints;
 }
 
+/*
+ * Coordinated recovery: this connection probes its endpoint for `waiting`
+ * others. Their combined schedule would have sent waiting + 1 attempts per
+ * policy delay d, so one probe every d / (waiting + 1) costs the server no
+ * more than they would have; and it is never longer than the probe
+ * interval (a draw in [1/2, 1] of it), so a recovered server is noticed
+ * within about one interval however far the policy has backed off.
+ */
+static uint64_t shared_delay(struct tth_machine *m, uint64_t d)
+{
+	uint64_t p = m->cfg->probe_interval_ms;
+	uint64_t cap = p ? tether_rng_range(&m->rng, p / 2, p) : 0;
+	uint64_t share = d / ((uint64_t)m->waiting + 1);
+
+	if (share > cap)
+		cap = share;
+	return d < cap ? d : cap;
+}
+
 /* The policy's turn: the round of endpoints failed (or the link was lost). */
 static void consult_policy(struct tth_machine *m, uint64_t now,
 			   struct tth_actions *out)
@@ -203,6 +225,8 @@ static void consult_policy(struct tth_machine *m, uint64_t now,
 		go_closed(m, out);
 		return;
 	}
+	if (m->waiting)
+		d.delay_ms = shared_delay(m, d.delay_ms);
 	if (m->reason.cls == TETHER_CLASS_OVERLOAD &&
 	    d.delay_ms < m->cfg->overload_floor_ms)
 		d.delay_ms = m->cfg->overload_floor_ms;
@@ -364,6 +388,8 @@ static void on_stop(struct tth_machine *m, uint64_t now,
 	case TETHER_STATE_SUSPENDED:
 		if (m->cause == TTH_SUSP_TOKEN)
 			push(out, TTH_ACT_CANCEL_ACQUIRE);
+		else if (m->cause == TTH_SUSP_PROBE)
+			push(out, TTH_ACT_CANCEL_WAIT);
 		else
 			cancel(out, TTH_T_WAKE);
 		go_closed(m, out);
@@ -471,6 +497,8 @@ static void on_link(struct tth_machine *m, int up, uint64_t now,
 				push(out, TTH_ACT_CANCEL_ACQUIRE);
 			else if (m->cause == TTH_SUSP_POLICY)
 				cancel(out, TTH_T_WAKE);
+			else if (m->cause == TTH_SUSP_PROBE)
+				push(out, TTH_ACT_CANCEL_WAIT);
 			else
 				break;
 			suspend_for_link(m, out);
@@ -509,6 +537,7 @@ void tth_machine_step(struct tth_machine *m, const struct tth_input *in,
 	int current = in->attempt_id == m->attempt_id && m->attempt_id != 0;
 
 	m->has_reason = 0;
+	m->waiting = in->waiting;
 	switch (in->type) {
 	case TTH_IN_START:
 		on_start(m, out);
@@ -569,6 +598,22 @@ void tth_machine_step(struct tth_machine *m, const struct tth_input *in,
 		break;
 	case TTH_IN_LINK_UP:
 		on_link(m, 1, in->now_ms, out);
+		break;
+	case TTH_IN_HOLD:
+		if (m->state == TETHER_STATE_SUSPENDED &&
+		    m->cause == TTH_SUSP_TOKEN) {
+			/* Waiting costs no attempt and no backoff: the
+			   prober's outcome decides for everyone. */
+			m->cause = TTH_SUSP_PROBE;
+			push(out, TTH_ACT_WAIT)->endpoint = m->endpoint;
+			emit(m, out, TETHER_EV_SUSPEND, 0)->detail =
+				"endpoint probing";
+		}
+		break;
+	case TTH_IN_RESUME:
+		if (m->state == TETHER_STATE_SUSPENDED &&
+		    m->cause == TTH_SUSP_PROBE)
+			begin_attempt(m, out);
 		break;
 	case TTH_IN__COUNT:
 		break;

@@ -144,6 +144,7 @@ struct tether_conn {
 	tether_resume_cb resume_cb;
 	void *resume_ud;
 	int needs_network;      /* some endpoint is not on loopback */
+	int uncoordinated;      /* coordinated recovery off (core/conn_coord.c) */
 	void *userdata;
 	struct tth_conn_metrics met;
 	char error[1024];
@@ -193,5 +194,10 @@ int tth_post_queue_cfg(tether_conn *c, const struct tether_queue_cfg *q);
 void tth_queue_cfg_live(tether_conn *c, const struct tether_queue_cfg *q);
 /* c reached CLOSED: if a replacement waits, apply it (loop thread). */
 void tth_reload_closed(tether_conn *c);
+
+/* core/conn_coord.c: hand c's endpoint keys to its machine (after
+ * tth_econn_init, before the first start is posted). */
+#define TTH_KEY_MAX 300
+void tth_conn_coordinate(struct tether_conn *c);
 
 #endif

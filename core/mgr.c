@@ -62,6 +62,7 @@ struct tth_post {
 	struct tether_message msg;
 	char *topic;   /* owned */
 	void *payload; /* owned */
+	void *props;   /* owned: the properties and their bytes, one block */
 	double rate;
 	uint32_t burst, max_connecting;
 	tether_conn *aux; /* REPLACE: owned, detached settings */
@@ -127,6 +128,7 @@ static void post_free(struct tth_post *p)
 	free(p->transport);
 	free(p->topic);
 	free(p->payload);
+	free(p->props);
 	if (p->aux)
 		tth_conn_free(p->aux);
 	tth_qout_free_all(&p->dropped);
@@ -161,6 +163,36 @@ static int copy_reason(struct tth_post *p, const struct tether_reason *r)
 	return oom ? TETHER_ENOMEM : 0;
 }
 
+/* The properties and every byte they point at, in one block. */
+static struct tether_property *copy_props(const struct tether_property *v,
+					  size_t n)
+{
+	size_t size = n * sizeof(*v);
+	struct tether_property *out;
+	char *bytes;
+
+	for (size_t i = 0; i < n; i++)
+		size += strlen(v[i].name) + 1 + (v[i].value ? v[i].len + 1 : 0);
+	out = malloc(size);
+	if (!out)
+		return NULL;
+	bytes = (char *)(out + n);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(v[i].name) + 1;
+
+		out[i] = v[i];
+		out[i].name = memcpy(bytes, v[i].name, l);
+		bytes += l;
+		if (v[i].value) {
+			memcpy(bytes, v[i].value, v[i].len);
+			bytes[v[i].len] = '\0';
+			out[i].value = bytes;
+			bytes += v[i].len + 1;
+		}
+	}
+	return out;
+}
+
 static int copy_message(struct tth_post *p, const struct tether_message *msg)
 {
 	int oom = 0;
@@ -175,6 +207,15 @@ static int copy_message(struct tth_post *p, const struct tether_message *msg)
 		memcpy(p->payload, msg->payload, msg->len);
 	}
 	p->msg.payload = p->payload;
+	p->msg.props = NULL;
+	p->msg.nprops = 0;
+	if (msg->size >= sizeof(*msg) && msg->nprops && msg->props) {
+		p->props = copy_props(msg->props, msg->nprops);
+		if (!p->props)
+			return TETHER_ENOMEM;
+		p->msg.props = p->props;
+		p->msg.nprops = msg->nprops;
+	}
 	return oom ? TETHER_ENOMEM : 0;
 }
 
@@ -1181,11 +1222,13 @@ TETHER_EXPORT int tether_conn_set_timing(tether_conn *c, const char *key,
 		c->mcfg.overload_floor_ms = ms;
 	else if (strcmp(key, "failback_after") == 0)
 		c->mcfg.failback_after_ms = ms;
+	else if (strcmp(key, "probe_interval") == 0)
+		c->mcfg.probe_interval_ms = ms;
 	else {
 		set_error(c,
 			  "unknown timing '%s' (expected connect_timeout, "
-			  "close_timeout, stable_after, overload_floor or "
-			  "failback_after)",
+			  "close_timeout, stable_after, overload_floor, "
+			  "failback_after or probe_interval)",
 			  key);
 		return TETHER_EINVAL;
 	}
@@ -1313,6 +1356,7 @@ int tth_conn_prepare(tether_conn *c)
 		return rc;
 	tth_econn_init(&m->eng, &c->ec, &c->mcfg, c->policy, c->classifier,
 		       c->n_endpoints, m->seed + (uint64_t)(uintptr_t)c, c);
+	tth_conn_coordinate(c); /* coordinated recovery: endpoint keys */
 	c->needs_network = needs_network(c);
 	/* The loop has not seen this machine yet: set its link state
 	   directly (link_tracking/usable are read racily here; a change in

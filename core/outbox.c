@@ -60,6 +60,13 @@ static int spooled(const tether_conn *c, const struct tether_message *m)
 static void ttl_fire(struct tth_engine *e, struct tth_etimer *et);
 static void flush_fire(struct tth_engine *e, struct tth_etimer *et);
 
+/* ONLINE, as the loop last set it (a connection that was never started
+   is not: its machine is set up by the starting thread, so not read). */
+static int online(const tether_conn *c)
+{
+	return atomic_load(&c->state) == TETHER_STATE_ONLINE;
+}
+
 /* Whether err says the message itself is wrong (dropped), rather than
    that the link could not carry it (kept, sent again on the next link). */
 static int message_error(int err)
@@ -77,7 +84,7 @@ static void link_trouble(tether_conn *c, uint32_t attempt, int err)
 				  .text = "the transport failed a send"};
 
 	if (err == TETHER_ECLOSED || attempt != c->online_attempt ||
-	    !c->inited || c->ec.m.state != TETHER_STATE_ONLINE)
+	    !online(c))
 		return;
 	tth_engine_down(&c->mgr->eng, &c->ec, attempt, &r);
 }
@@ -196,7 +203,7 @@ void tth_outbox_pump(tether_conn *c)
 	int more = 0;
 
 	atomic_store(&c->kicked, 0);
-	for (int n = 0; c->inited && c->ec.m.state == TETHER_STATE_ONLINE;
+	for (int n = 0; online(c);
 	     n++) {
 		struct tth_qentry *e = NULL;
 		int rc;
@@ -436,6 +443,7 @@ int tth_outbox_open_spool(tether_conn *c)
 	struct tth_spool_recover_ops ops = {recovered_message,
 					    recovered_warning};
 	struct tth_spool_cfg scfg;
+	struct tth_spool *sp = NULL;
 	struct tth_qout before, out;
 	struct tth_qentry *e;
 	int rc;
@@ -445,12 +453,11 @@ int tth_outbox_open_spool(tether_conn *c)
 	tth_qout_init(&r.got);
 	rc = tth_spool_cfg_from_queue(&scfg, &c->qcfg);
 	if (rc == 0)
-		rc = tth_spool_open(&c->spool, c->spool_dir, &scfg, &ops, &r,
+		rc = tth_spool_open(&sp, c->spool_dir, &scfg, &ops, &r,
 				    c->error, sizeof(c->error));
 	if (rc != 0) {
 		tth_qout_free_all(&r.got);
 		free(r.warn);
-		c->spool = NULL;
 		if (!c->error[0])
 			snprintf(c->error, sizeof(c->error), "spool %s: %s",
 				 c->spool_dir, tether_strerror(rc));
@@ -459,6 +466,7 @@ int tth_outbox_open_spool(tether_conn *c)
 	tth_qout_init(&before);
 	tth_qout_init(&out);
 	pthread_mutex_lock(&c->qmu);
+	c->spool = sp; /* senders read it under the lock */
 	tth_queue_drain(&c->q, 0, &before); /* nothing in flight yet */
 	while ((e = tth_qout_pop(&r.got)))
 		if (tth_queue_push(&c->q, e, now_ms(), &out) != 0)

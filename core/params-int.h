@@ -109,6 +109,10 @@ int tth_params_from_yaml_opts(const char *text, size_t len,
 /* "250ms", "10s", "5m", "1h", "0": the largest unit that divides ms. */
 int tth_fmt_duration(char *buf, size_t len, uint64_t ms);
 
+/* Rewrite control characters of s (cap bytes) as \n, \r, \t or \xNN,
+ * in place, truncating to cap: error messages stay one per line. */
+void tth_escape_controls(char *s, size_t cap);
+
 /* Optimal-string-alignment edit distance, capped: returns > cap early. */
 int tth_edit_distance(const char *a, const char *b, int cap);
 

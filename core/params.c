@@ -141,15 +141,45 @@ static void drop_joined(tether_params *p)
 	p->joined = NULL;
 }
 
+void tth_escape_controls(char *s, size_t cap)
+{
+	char tmp[1024];
+	size_t o = 0;
+
+	if (!cap)
+		return;
+	for (const char *q = s; *q && o + 5 < sizeof(tmp); q++) {
+		unsigned char ch = (unsigned char)*q;
+
+		if (ch == '\n' || ch == '\r' || ch == '\t') {
+			tmp[o++] = '\\';
+			tmp[o++] = ch == '\n' ? 'n' : ch == '\r' ? 'r' : 't';
+		} else if (ch < 0x20 || ch == 0x7f) {
+			o += (size_t)snprintf(tmp + o, sizeof(tmp) - o,
+					      "\\x%02x", ch);
+		} else {
+			tmp[o++] = (char)ch;
+		}
+	}
+	tmp[o] = '\0';
+	snprintf(s, cap, "%s", tmp);
+}
+
 /* Append one line "<where>: <path>: <message>" to p's errors. */
 static void push_error(tether_params *p, const char *where, const char *path,
 		       const char *msg)
 {
-	char *line;
+	char *line, epath[512], emsg[1024];
 	int n;
 
+	/* one error per line: a key or a value quoted in the message may
+	 * hold a newline (a quoted YAML scalar) */
+	snprintf(epath, sizeof(epath), "%s", path);
+	snprintf(emsg, sizeof(emsg), "%s", msg);
+	tth_escape_controls(epath, sizeof(epath));
+	tth_escape_controls(emsg, sizeof(emsg));
 	n = asprintf(&line, "%s%s%s%s%s", where ? where : "", where ? ": " : "",
-		     path, path[0] ? ": " : "", msg);
+		     epath, epath[0] ? ": " : "", emsg);
 	if (n < 0)
 		return;
 	if (p->nerrs == p->errcap) {

@@ -41,6 +41,7 @@ fail_at(struct yctx *c, yaml_mark_t m, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	tth_escape_controls(msg, sizeof(msg)); /* one line, whatever the key */
 	where_of(c, m, where, sizeof(where));
 	if (c->err && c->errlen)
 		snprintf(c->err, c->errlen, "%s: %s", where, msg);

@@ -52,6 +52,23 @@
  *
  * Cost: push, take, settle (hash on the id), requeue per entry O(1)
  * amortised, plus O(log n) for an entry with a TTL (a timer heap).
+ *
+ * How the runtime is meant to drive it (with spool-int.h):
+ *   send:    e = tth_qentry_new(msg, id); if spooled (QoS >= 1 and a
+ *            spool): tth_spool_append() -> e->spool_id; tth_queue_push();
+ *            if push fails: tth_spool_ack(e->spool_id), free e, return
+ *            the error.
+ *   online:  after the resume hook (push_first), while the transport
+ *            takes more: e = tth_queue_take(); ops->send(e->id, &e->msg);
+ *            a send() error: settle(e->id) and report it.
+ *   report:  e = tth_queue_settle(id) (NULL: stale, ignore); spool ack;
+ *            TETHER_EV_SENT; free.
+ *   down:    tth_queue_requeue(q, keep_qos0, TETHER_ECLOSED, &out).
+ *   timer:   at min(tth_queue_next_expiry, tth_spool_next_flush):
+ *            tth_queue_expire(), tth_spool_flush().
+ *   reload:  tth_queue_set_limits(); stop: tth_queue_drain(ECLOSED).
+ *   every out list: for each e: spool ack if e->spool_id, one
+ *            TETHER_EV_SENT (e->id, e->err), free.
  */
 #ifndef TETHER_QUEUE_INT_H
 #define TETHER_QUEUE_INT_H
@@ -122,9 +139,10 @@ struct tth_queue {
 };
 
 /*
- * A new entry holding a copy of msg (topic and payload; msg->size is not
- * read past what this library knows). NULL when out of memory. The entry
- * is the caller's until push() accepts it.
+ * A new entry holding a copy of msg (topic, payload, qos, retain, binary,
+ * ttl_ms), already checked by the caller (payload not NULL when len > 0).
+ * NULL when out of memory. The entry is the caller's until push()
+ * accepts it; set spool_id before pushing when the message is spooled.
  */
 struct tth_qentry *tth_qentry_new(const struct tether_message *msg,
 				  uint64_t id);

@@ -28,8 +28,9 @@
 /* Whether a and b would make the same link. */
 static int same_link(const tether_conn *a, const tether_conn *b)
 {
-	if (a->tops != b->tops || a->n_endpoints != b->n_endpoints)
-		return 0;
+	if (a->tops != b->tops || a->n_endpoints != b->n_endpoints ||
+	    a->uncoordinated != b->uncoordinated)
+		return 0; /* coordination's keys are set at the first start */
 	for (uint32_t i = 0; i < a->n_endpoints; i++)
 		if (strcmp(a->endpoints[i], b->endpoints[i]) != 0)
 			return 0;
@@ -150,6 +151,7 @@ static void replace_now(tether_conn *c, tether_conn *s)
 	SWAP(c->endpoints, s->endpoints);
 	SWAP(c->n_endpoints, s->n_endpoints);
 	SWAP(c->opts, s->opts);
+	SWAP(c->uncoordinated, s->uncoordinated);
 	free(c->redirect_uri);
 	c->redirect_uri = NULL;
 	tth_conn_free(s);

@@ -45,6 +45,8 @@ struct tether_sim {
 	struct sim_attempt *att;
 	size_t natt, capatt;
 	uint32_t online, settled, gave_up;
+	uint32_t in_flight, max_in_flight_outage;
+	uint32_t ninit; /* clients whose econn is initialised */
 	char policy_desc[256];
 };
 
@@ -61,6 +63,8 @@ void tether_sim_config_init(struct tether_sim_config *cfg)
 	cfg->burst = 1;
 	cfg->connect_timeout_ms = 10000;
 	cfg->stable_after_ms = 5000;
+	cfg->coordinated = 0;
+	cfg->probe_interval_ms = 1000;
 }
 
 static uint64_t sim_clock(void *ud)
@@ -93,6 +97,9 @@ static void io_connect(void *ud, struct tth_econn *c, uint32_t endpoint,
 
 	(void)endpoint;
 	record_attempt(s, sc->index);
+	if (++s->in_flight > s->max_in_flight_outage && s->recording &&
+	    !s->server_up)
+		s->max_in_flight_outage = s->in_flight;
 	sc->pending = PEND_CONNECT;
 	sc->pending_id = id;
 	if (!s->server_up && s->cfg.fault == TETHER_SIM_BLACKHOLE)
@@ -107,6 +114,8 @@ static void io_abort(void *ud, struct tth_econn *c, uint32_t id)
 
 	(void)id;
 	tth_engine_cancel(&s->eng, &sc->io);
+	if (sc->pending == PEND_CONNECT)
+		s->in_flight--;
 	sc->pending = PEND_NONE;
 }
 
@@ -171,6 +180,7 @@ static void io_fire(struct tth_engine *e, struct tth_etimer *et)
 	if (what == PEND_CLOSE) {
 		tth_engine_closed(e, &sc->c, sc->pending_id);
 	} else if (what == PEND_CONNECT) {
+		s->in_flight--;
 		if (s->server_up) {
 			tth_engine_up(e, &sc->c, sc->pending_id);
 		} else {
@@ -262,6 +272,7 @@ int tether_sim_run(const struct tether_sim_config *cfg, tether_sim **out,
 	tth_machine_cfg_defaults(&s->mcfg);
 	s->mcfg.connect_timeout_ms = cfg->connect_timeout_ms;
 	s->mcfg.stable_after_ms = cfg->stable_after_ms;
+	s->mcfg.probe_interval_ms = cfg->probe_interval_ms;
 	s->server_up = 1;
 	tth_engine_init(&s->eng, sim_clock, s, &sim_io, s);
 	tth_engine_set_limits(&s->eng, cfg->connects_per_second,
@@ -282,6 +293,12 @@ int tether_sim_run(const struct tether_sim_config *cfg, tether_sim **out,
 		/* each client its own stream, all derived from the seed */
 		tth_econn_init(&s->eng, &sc->c, &s->mcfg, sc->pol, NULL, 1,
 			       cfg->seed * 0x9E3779B97F4A7C15ull + i, sc);
+		s->ninit++;
+		if (cfg->coordinated) {
+			/* one server: every client shares its endpoint */
+			static const char *const key[] = {"sim server"};
+			rc = tth_econn_set_keys(&sc->c, key, 1);
+		}
 	}
 	if (rc != 0) {
 		tether_sim_free(s);
@@ -318,7 +335,8 @@ int tether_sim_run(const struct tether_sim_config *cfg, tether_sim **out,
 			s->settled++;
 	}
 	run_until(s, s->recovered_at + cfg->horizon_ms, all_settled);
-	if (s->oom || s->eng.timers_lost || s->eng.events_lost) {
+	if (s->oom || s->eng.timers_lost || s->eng.events_lost ||
+	    s->eng.coord_lost) {
 		tether_sim_free(s);
 		return set_err(err, errlen, TETHER_ENOMEM, "out of memory");
 	}
@@ -330,8 +348,11 @@ void tether_sim_free(tether_sim *s)
 {
 	if (!s)
 		return;
-	for (uint32_t i = 0; i < s->cfg.clients; i++)
+	for (uint32_t i = 0; i < s->cfg.clients; i++) {
+		if (i < s->ninit)
+			tth_econn_detach(&s->eng, &s->cl[i].c);
 		tether_policy_free(s->cl[i].pol);
+	}
 	tth_engine_cleanup(&s->eng);
 	free(s->cl);
 	free(s->att);
@@ -420,6 +441,12 @@ void tether_sim_summarize(const tether_sim *s, struct tether_sim_summary *o)
 	o->peak_1s = peak_window(s, 1000);
 	o->peak_100ms = peak_window(s, 100);
 	o->gave_up = s->gave_up;
+	o->max_in_flight_outage = s->max_in_flight_outage;
+	if (s->cfg.coordinated) {
+		const struct tth_group *g =
+			tth_engine_group(&s->eng, "sim server");
+		o->held = g ? g->holds : 0;
+	}
 	snprintf(o->policy, sizeof(o->policy), "%s", s->policy_desc);
 	o->reconnect_p50_ms = o->reconnect_p90_ms = o->reconnect_p100_ms =
 		UINT64_MAX;

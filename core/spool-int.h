@@ -90,8 +90,8 @@ struct tth_spool_cfg {
  *   inside the directory, what a sentence ("bad body checksum: record
  *   skipped (57 bytes)").
  * Either may be NULL. When the open fails after messages were reported,
- * the caller discards them (the files are untouched by a failed open,
- * apart from truncated tails).
+ * the caller discards them (a failed open changes no file, apart from
+ * cutting torn tails and removing orphan .ack files).
  */
 struct tth_spool_recover_ops {
 	int (*message)(void *ud, uint64_t id, uint64_t expires,
@@ -138,8 +138,9 @@ void tth_spool_close(struct tth_spool *sp);
  *   disk, so an id none of whose records is left may be given again.
  * @return 0, TETHER_EFULL (the spool would exceed max_bytes),
  *   TETHER_ETOOBIG (topic longer than 65535 bytes, or a record larger
- *   than max_bytes), TETHER_EINVAL, TETHER_EIO (tth_spool_error(); the
- *   segment is cut back to its last whole record), TETHER_ENOMEM.
+ *   than max_bytes), TETHER_EINVAL, TETHER_EIO (tth_spool_error(): the
+ *   write or the sync failed; the segment is cut back to its last whole
+ *   record, nothing to undo), TETHER_ENOMEM.
  */
 int tth_spool_append(struct tth_spool *sp, const struct tether_message *msg,
 		     uint64_t expires, uint64_t now_ms, uint64_t *id);

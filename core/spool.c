@@ -470,6 +470,20 @@ int tth_spool_append(struct tth_spool *sp, const struct tether_message *msg,
 	rc = write_at(sp, sp->active_fd, name, iov, 3, a->size);
 	if (rc != 0)
 		return rc;
+	sp->dirty = 1;
+	if (sp->cfg.fsync == TETHER_FSYNC_ALWAYS ||
+	    (sp->cfg.fsync == TETHER_FSYNC_INTERVAL &&
+	     now_ms - sp->last_sync_ms >= sp->cfg.fsync_interval_ms)) {
+		rc = tth_spool_flush(sp, now_ms);
+		if (rc != 0) {
+			/* not known to be on disk: the send fails, so the
+			   record must not come back on the next open */
+			if (ftruncate(sp->active_fd, (off_t)a->size) != 0) {
+				/* then the next open may resend it */
+			}
+			return rc;
+		}
+	}
 	a->size += size;
 	a->end_id = r.id + 1;
 	tth_spool_bit_put(a, r.id, 1);
@@ -478,17 +492,6 @@ int tth_spool_append(struct tth_spool *sp, const struct tether_message *msg,
 	sp->st.bytes += size;
 	sp->st.live++;
 	sp->st.appends++;
-	sp->dirty = 1;
-	if (sp->cfg.fsync == TETHER_FSYNC_ALWAYS ||
-	    (sp->cfg.fsync == TETHER_FSYNC_INTERVAL &&
-	     now_ms - sp->last_sync_ms >= sp->cfg.fsync_interval_ms)) {
-		rc = tth_spool_flush(sp, now_ms);
-		if (rc != 0) {
-			/* written but not durable: it stays, and says so */
-			*id = r.id;
-			return rc;
-		}
-	}
 	if (id)
 		*id = r.id;
 	return 0;

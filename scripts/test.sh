@@ -1,6 +1,7 @@
 #!/bin/sh
 # Everything CI runs: dependencies, every suite under ASan/UBSan, the
-# threaded suites under TSan, the -Werror build with every suite, make
+# threaded suites under TSan, a 60 s libFuzzer run on the config loader,
+# the -Werror build with every suite, make
 # distcheck, an install check, then the unit suites under valgrind. Ends with one
 # "N passed, N failed" line counting the
 # Check tests.
@@ -26,8 +27,14 @@ rm -rf "$top/build-tsan"
 mkdir "$top/build-tsan"
 (cd "$top/build-tsan" && "$top/configure" --enable-werror --enable-tsan -q &&
 	make $JOBS && CK_FORK=no make $JOBS check \
-		TESTS="tests/check_mgr tests/check_ws tests/check_mqtt tests/check_link tests/check_metrics") ||
+		TESTS="tests/check_mgr tests/check_ws tests/check_mqtt tests/check_link tests/check_metrics tests/check_ws_resume tests/check_reload tests/check_coord") ||
 	{ cat "$top/build-tsan/test-suite.log"; exit 1; }
+
+# libFuzzer (clang, ASan + UBSan, leak detection on) on the config loader
+# for 60 s, out of tree: a crash, leak, hang or a broken dump round trip
+# fails CI. Prints a few lines: total runs, executions per second.
+rm -rf "$top/build-libfuzzer"
+FUZZ_BUILD="$top/build-libfuzzer" sh scripts/fuzz.sh 60
 
 # The -Werror build in the tree, as README says.
 ./configure --enable-werror

@@ -128,7 +128,7 @@ START_TEST(test_config_defaults_filled_in)
 	tether_config *cfg = load_ok(text);
 	char *dump = tether_config_dump(cfg);
 
-	ck_assert_ptr_nonnull(strstr(dump, "  connects_per_second: 0\n"
+	ck_assert_ptr_nonnull(strstr(dump, "  connects_per_second: 1000\n"
 					   "  burst: 1\n"
 					   "  max_connecting: 0\n"
 					   "policies: {}\n"));
@@ -137,7 +137,8 @@ START_TEST(test_config_defaults_filled_in)
 		  "max: 1m, jitter: full, max_attempts: 0, max_elapsed: 0}\n"
 		  "    connect_timeout: 10s\n    close_timeout: 2s\n"
 		  "    stable_after: 5s\n    overload_floor: 5s\n"
-		  "    failback_after: 0\n"));
+		  "    failback_after: 0\n    probe_interval: 1s\n"
+		  "    coordinated: true\n"));
 	ck_assert_ptr_nonnull(strstr(dump, "      version: 3.1.1\n"
 					   "      client_id: tether-c1\n"
 					   "      clean_start: true\n"
@@ -201,6 +202,24 @@ START_TEST(test_config_wrong_type)
 	expect_one("ws", "ws://h/", "    heartbeat: [1]\n",
 		   "gw.yaml:6:16: connections.0.heartbeat: expected a mapping "
 		   "{interval, timeout, misses}, found a sequence");
+}
+END_TEST
+
+START_TEST(test_config_coordinated_switch)
+{
+	char *text = one("mqtt", "tcp://127.0.0.1:1883",
+			 "    coordinated: false\n    probe_interval: 500ms\n");
+	tether_config *cfg = load_ok(text);
+	char *dump = tether_config_dump(cfg);
+
+	ck_assert_ptr_nonnull(strstr(dump, "    probe_interval: 500ms\n"
+					   "    coordinated: false\n"));
+	free(dump);
+	tether_config_free(cfg);
+	free(text);
+	expect_one("mqtt", "tcp://h:1", "    coordinated: maybe\n",
+		   "gw.yaml:6:18: connections.0.coordinated: expected true or "
+		   "false (or yes/no, on/off), found 'maybe'");
 }
 END_TEST
 
@@ -615,6 +634,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_config_unknown_key_suggests);
 	tcase_add_test(tc, test_config_wrong_type);
 	tcase_add_test(tc, test_config_bad_duration);
+	tcase_add_test(tc, test_config_coordinated_switch);
 	tcase_add_test(tc, test_config_unknown_policy_name);
 	tcase_add_test(tc, test_config_breaker_cycle);
 	tcase_add_test(tc, test_config_duplicate_name);

@@ -4,6 +4,7 @@
  * order once the machine is consistent, and callbacks may call back in.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "check-int.h"
@@ -295,6 +296,356 @@ START_TEST(test_engine_detach_leaves_nothing_behind)
 }
 END_TEST
 
+/* ------------------------------------------------- coordinated recovery */
+
+static const struct tether_reason eof = {.kind = TETHER_KIND_SOCKET,
+					 .by_peer = 1};
+static const struct tether_reason refused = {.kind = TETHER_KIND_SOCKET,
+					     .code = ECONNREFUSED,
+					     .by_peer = 1};
+
+/* 0-2 share endpoint "k", 3 does not take part; all four online, then
+ * every link drops at 6000: 0 probes, 1 and 2 wait, 3 is on its own. */
+static void outage(void)
+{
+	static const char *const key[] = {"ws tcp://127.0.0.1:1"};
+
+	tth_engine_set_limits(&eng, 0, 1, 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(tth_econn_set_keys(&conns[i], key, 1), 0);
+	for (int i = 0; i < 4; i++) {
+		tth_engine_start(&eng, &conns[i]);
+		tth_engine_up(&eng, &conns[i], 1);
+	}
+	advance(6000);
+	for (int i = 0; i < 4; i++)
+		tth_engine_down(&eng, &conns[i], 1, &eof);
+	/* fixed 2 s: all wake at 8000 */
+	advance(8000);
+}
+
+static const struct tth_group *group(void)
+{
+	const struct tth_group *g =
+		tth_engine_group(&eng, "ws tcp://127.0.0.1:1");
+	ck_assert_ptr_nonnull(g);
+	return g;
+}
+
+START_TEST(test_engine_coordinated_one_probes_the_others_wait)
+{
+	outage();
+	ck_assert_int_eq(count_io('c', 0), 2); /* the prober */
+	ck_assert_int_eq(count_io('c', 1), 1); /* waiting: no attempt */
+	ck_assert_int_eq(count_io('c', 2), 1);
+	ck_assert_int_eq(count_io('c', 3), 2); /* switched off: on its own */
+	for (int i = 1; i <= 2; i++) {
+		ck_assert_int_eq(conns[i].m.state, TETHER_STATE_SUSPENDED);
+		ck_assert_int_eq(conns[i].m.cause, TTH_SUSP_PROBE);
+	}
+	ck_assert_ptr_eq(group()->prober, &conns[0]);
+	ck_assert_uint_eq(group()->nwait, 2);
+	ck_assert_uint_eq(group()->members, 3);
+	/* the wait was reported: suspend, "endpoint probing" */
+	int seen = 0;
+	for (int i = 0; i < nev; i++)
+		seen += evconn[i] == 1 && evlog[i].type == TETHER_EV_SUSPEND &&
+			strcmp(evlog[i].detail, "endpoint probing") == 0;
+	ck_assert_int_eq(seen, 1);
+	/* the probe fails: with two waiting, the next is sooner than the
+	   policy's 2 s (its share, or the probe interval) and nobody else
+	   moves meanwhile */
+	tth_engine_fail(&eng, &conns[0], 2, &refused);
+	uint64_t due = conns[0].timers[TTH_T_WAKE].t.due_ms;
+	ck_assert_uint_ge(due, 8000 + 2000 / 3);
+	ck_assert_uint_le(due, 8000 + mcfg.probe_interval_ms);
+	advance(due);
+	ck_assert_int_eq(count_io('c', 0), 3);
+	ck_assert_int_eq(count_io('c', 1), 1);
+	/* it comes up: both are released at once (no limit set) */
+	tth_engine_up(&eng, &conns[0], 3);
+	ck_assert_int_eq(count_io('c', 1), 2);
+	ck_assert_int_eq(count_io('c', 2), 2);
+	ck_assert_int_eq(group()->failing, 0);
+	ck_assert_uint_eq(group()->nwait, 0);
+	ck_assert_uint_eq(group()->releases, 2);
+}
+END_TEST
+
+START_TEST(test_engine_coordinated_fatal_is_never_shared)
+{
+	struct tether_reason bad_creds = {.kind = TETHER_KIND_MQTT3,
+					  .code = 4, .by_peer = 1};
+	outage();
+	/* the prober's credentials are refused: it stops for good, but the
+	   server answered, so the others go and try their own */
+	tth_engine_fail(&eng, &conns[0], 2, &bad_creds);
+	ck_assert_int_eq(conns[0].m.state, TETHER_STATE_CLOSED);
+	ck_assert_int_eq(count_io('c', 1), 2);
+	ck_assert_int_eq(count_io('c', 2), 2);
+	ck_assert_int_eq(conns[1].m.state, TETHER_STATE_CONNECTING);
+	ck_assert_int_eq(group()->failing, 0);
+	/* and a fatal of one of them while healthy suspends nobody */
+	tth_engine_fail(&eng, &conns[1], 2, &bad_creds);
+	ck_assert_int_eq(conns[1].m.state, TETHER_STATE_CLOSED);
+	ck_assert_int_eq(conns[2].m.state, TETHER_STATE_CONNECTING);
+	ck_assert_int_eq(group()->failing, 0);
+}
+END_TEST
+
+START_TEST(test_engine_coordinated_overload_slows_the_probe)
+{
+	struct tether_reason busy = {.kind = TETHER_KIND_MQTT5, .code = 0x89,
+				     .by_peer = 1};
+	outage();
+	tth_engine_fail(&eng, &conns[0], 2, &busy);
+	ck_assert_uint_eq(conns[0].timers[TTH_T_WAKE].t.due_ms,
+			  8000 + mcfg.overload_floor_ms);
+	advance(8000 + mcfg.overload_floor_ms - 1);
+	ck_assert_int_eq(count_io('c', 0), 2);
+	ck_assert_int_eq(count_io('c', 1), 1);
+	advance(8000 + mcfg.overload_floor_ms);
+	ck_assert_int_eq(count_io('c', 0), 3);
+}
+END_TEST
+
+START_TEST(test_engine_coordinated_probe_passes_on)
+{
+	outage();
+	/* the prober is stopped: the longest waiter probes at once */
+	tth_engine_fail(&eng, &conns[0], 2, &refused);
+	tth_engine_stop(&eng, &conns[0]);
+	ck_assert_int_eq(count_io('c', 1), 2);
+	ck_assert_int_eq(count_io('c', 2), 1);
+	ck_assert_ptr_eq(group()->prober, &conns[1]);
+	/* a waiter that stops leaves the queue */
+	tth_engine_stop(&eng, &conns[2]);
+	ck_assert_uint_eq(group()->nwait, 0);
+	/* detaching the prober while one waits hands it on at the next
+	   run of the timers */
+	tth_engine_start(&eng, &conns[2]);
+	ck_assert_int_eq(conns[2].m.cause, TTH_SUSP_PROBE);
+	tth_econn_detach(&eng, &conns[1]);
+	ck_assert_ptr_null(group()->prober);
+	ck_assert_uint_eq(group()->members, 2);
+	advance(vnow);
+	ck_assert_ptr_eq(group()->prober, &conns[2]);
+	ck_assert_int_eq(count_io('c', 2), 2);
+}
+END_TEST
+
+START_TEST(test_engine_coordinated_release_goes_through_the_limiter)
+{
+	outage();
+	tth_engine_set_limits(&eng, 1.0, 1, 0);
+	vnow = 20000; /* bucket full again */
+	tth_engine_up(&eng, &conns[0], 2);
+	/* one token per second: 1 now, 2 a second later */
+	ck_assert_int_eq(count_io('c', 1), 2);
+	ck_assert_int_eq(count_io('c', 2), 1);
+	/* the endpoint fails again meanwhile: 2 goes back to waiting
+	   instead of spending its token on it */
+	tth_engine_fail(&eng, &conns[1], 2, &refused);
+	ck_assert_int_eq(conns[2].m.cause, TTH_SUSP_PROBE);
+	ck_assert_uint_eq(eng.lim.waiting, 0);
+	advance(21000);
+	ck_assert_int_eq(count_io('c', 2), 1);
+}
+END_TEST
+
+START_TEST(test_engine_coordinated_link_down_wastes_no_attempt)
+{
+	outage();
+	tth_engine_fail(&eng, &conns[0], 2, &refused);
+	/* the network goes: the link monitor tells each in turn */
+	for (int i = 0; i < 4; i++)
+		tth_engine_link(&eng, &conns[i], 0);
+	advance(vnow + 1);
+	/* no attempt handed on to a waiter that was about to hear it */
+	ck_assert_int_eq(count_io('c', 0) + count_io('c', 1) + count_io('c', 2),
+			 2 + 1 + 1);
+	ck_assert_int_eq(count_io('a', 1) + count_io('a', 2), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(conns[i].m.cause, TTH_SUSP_LINK);
+	ck_assert_uint_eq(group()->nwait, 0);
+	/* it comes back: one probe for the endpoint, not three */
+	for (int i = 0; i < 4; i++)
+		tth_engine_link(&eng, &conns[i], 1);
+	ck_assert_int_eq(count_io('c', 0) + count_io('c', 1) + count_io('c', 2),
+			 2 + 1 + 1 + 1);
+	ck_assert_uint_eq(group()->nwait, 2);
+	ck_assert_int_eq(count_io('c', 3), 3); /* on its own */
+}
+END_TEST
+
+static uint64_t rstate = 88172645463325252ull;
+static uint64_t rnd(void)
+{
+	rstate ^= rstate << 13;
+	rstate ^= rstate >> 7;
+	rstate ^= rstate << 17;
+	return rstate;
+}
+
+/* The bookkeeping agrees with the machines, and nobody waits for nobody. */
+static void check_coord_invariants(void)
+{
+	uint32_t in_flight = 0;
+
+	for (int i = 0; i < 4; i++) {
+		struct tth_econn *c = &conns[i];
+		if (c->held)
+			ck_assert_ptr_eq(c->held, c->groups[c->m.endpoint]);
+		if (c->m.state == TETHER_STATE_SUSPENDED &&
+		    c->m.cause == TTH_SUSP_PROBE)
+			ck_assert(c->held ||
+				  (c->ready && c->pend == TTH_PEND_RESUME));
+		else
+			ck_assert_ptr_null(c->held);
+		in_flight += c->m.state == TETHER_STATE_CONNECTING ||
+			     (c->ready && c->pend == TTH_PEND_GRANT);
+	}
+	ck_assert_uint_eq(eng.lim.connecting, in_flight);
+	for (const struct tth_group *g = eng.groups; g; g = g->next) {
+		uint32_t held = 0;
+		for (int i = 0; i < 4; i++)
+			held += conns[i].held == g;
+		ck_assert_uint_eq(held, g->nwait);
+		if (g->failing && g->nwait)
+			ck_assert(g->prober || tth_timer_armed(&g->kick.t));
+		if (!g->failing)
+			ck_assert_uint_eq(g->nwait, 0);
+	}
+}
+
+START_TEST(test_engine_coordinated_random_races)
+{
+	static const struct tether_reason busy = {.kind = TETHER_KIND_MQTT5,
+						  .code = 0x89, .by_peer = 1};
+	static const struct tether_reason fatal = {.kind = TETHER_KIND_MQTT3,
+						   .code = 4, .by_peer = 1};
+	/* _i = 0: one endpoint; 1: two, failing over (3 shares only the
+	   first, and comes second to the other) */
+	static const char *const key[] = {"ws tcp://127.0.0.1:1",
+					  "ws tcp://127.0.0.1:2"};
+	static const char *const key3[] = {"ws tcp://127.0.0.1:2", NULL};
+	int server_up = 0, link = 1;
+
+	for (int i = 0; _i == 1 && i < 4; i++)
+		tth_econn_init(&eng, &conns[i], &mcfg, pols[i], NULL, 2, i,
+			       NULL);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(tth_econn_set_keys(&conns[i], key, 1 + _i), 0);
+	if (_i == 1)
+		ck_assert_int_eq(tth_econn_set_keys(&conns[3], key3, 2), 0);
+	for (int i = 0; i < 4; i++)
+		tth_engine_start(&eng, &conns[i]);
+	for (int step = 0; step < 20000; step++) {
+		uint64_t r = rnd();
+		struct tth_econn *c = &conns[r % 4];
+		switch ((r >> 8) % 10) {
+		case 0:
+			advance(vnow + (r >> 16) % 3000);
+			break;
+		case 1:
+			if ((r >> 16) % 4 == 0)
+				tth_engine_stop(&eng, c);
+			else
+				tth_engine_start(&eng, c);
+			break;
+		case 2:
+		case 3:
+		case 4: /* the server answers the attempt in flight */
+			if (c->m.state != TETHER_STATE_CONNECTING)
+				break;
+			if (server_up)
+				tth_engine_up(&eng, c, c->m.attempt_id);
+			else
+				tth_engine_fail(&eng, c, c->m.attempt_id,
+						(r >> 16) % 5 == 0   ? &busy
+						: (r >> 16) % 7 == 0 ? &fatal
+								     : &refused);
+			break;
+		case 5:
+			if (c->m.state == TETHER_STATE_ONLINE)
+				tth_engine_down(&eng, c, c->m.attempt_id, &eof);
+			else if (c->m.state == TETHER_STATE_CLOSING)
+				tth_engine_closed(&eng, c, c->m.attempt_id);
+			break;
+		case 6:
+			server_up = !server_up;
+			break;
+		case 7:
+			if ((r >> 16) % 8 == 0) {
+				link = !link;
+				for (int i = 0; i < 4; i++)
+					tth_engine_link(&eng, &conns[i], link);
+			}
+			break;
+		default:
+			advance(vnow + (r >> 16) % 200);
+			break;
+		}
+		check_coord_invariants();
+		nio = nev = 0; /* the logs only bound each step here */
+	}
+	/* then a good day: the network and the server are back, and every
+	   connection gets online within a few policy delays */
+	if (!link)
+		for (int i = 0; i < 4; i++)
+			tth_engine_link(&eng, &conns[i], 1);
+	for (int i = 0; i < 4; i++)
+		tth_engine_start(&eng, &conns[i]);
+	for (int k = 0; k < 2000; k++) {
+		for (int i = 0; i < 4; i++) {
+			if (conns[i].m.state == TETHER_STATE_CONNECTING)
+				tth_engine_up(&eng, &conns[i],
+					      conns[i].m.attempt_id);
+			else if (conns[i].m.state == TETHER_STATE_CLOSING)
+				tth_engine_closed(&eng, &conns[i],
+						  conns[i].m.attempt_id);
+			else if (conns[i].m.state == TETHER_STATE_CLOSED)
+				tth_engine_start(&eng, &conns[i]);
+		}
+		check_coord_invariants();
+		nio = nev = 0;
+		advance(vnow + 100);
+	}
+	/* the walk went through outages, waits and releases */
+	printf("random races: %llu outages, %llu waits, %llu releases\n",
+	       (unsigned long long)group()->outages,
+	       (unsigned long long)group()->holds,
+	       (unsigned long long)group()->releases);
+	ck_assert_uint_gt(group()->outages, 10);
+	ck_assert_uint_gt(group()->holds, 10);
+	ck_assert_uint_gt(group()->releases, 10);
+	for (int i = 0; i < 4; i++)
+		ck_assert_msg(conns[i].m.state == TETHER_STATE_ONLINE,
+			      "conn %d %s cause %d", i,
+			      tether_state_name(conns[i].m.state),
+			      conns[i].m.cause);
+}
+END_TEST
+
+START_TEST(test_engine_endpoint_keys)
+{
+	char k[128];
+
+	ck_assert_int_eq(tth_endpoint_key("mqtt", "tcp://Broker.Example:1883", k, sizeof k), 0);
+	ck_assert_str_eq(k, "mqtt tcp://broker.example:1883");
+	/* default ports, user info and paths are not part of it */
+	ck_assert_int_eq(tth_endpoint_key("mqtt", "TCP://u:p@127.0.0.1", k, sizeof k), 0);
+	ck_assert_str_eq(k, "mqtt tcp://127.0.0.1:1883");
+	ck_assert_int_eq(tth_endpoint_key("ws", "wss://[::1]/a/b?c", k, sizeof k), 0);
+	ck_assert_str_eq(k, "ws wss://[::1]:443");
+	ck_assert_int_eq(tth_endpoint_key("ws", "ws://127.0.0.1:8080/x", k, sizeof k), 0);
+	ck_assert_str_eq(k, "ws ws://127.0.0.1:8080");
+	ck_assert_int_eq(tth_endpoint_key("ws", "nonsense", k, sizeof k), 0);
+	ck_assert_str_eq(k, "");
+	ck_assert_int_eq(tth_endpoint_key("ws", "ws://127.0.0.1:8080", k, 8), TETHER_EINVAL);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -315,6 +666,18 @@ static Suite *engine_suite(void)
 	tc = tcase_create("callbacks");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_engine_callbacks_may_call_back_in);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("coordinated");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_engine_coordinated_one_probes_the_others_wait);
+	tcase_add_test(tc, test_engine_coordinated_fatal_is_never_shared);
+	tcase_add_test(tc, test_engine_coordinated_overload_slows_the_probe);
+	tcase_add_test(tc, test_engine_coordinated_probe_passes_on);
+	tcase_add_test(tc, test_engine_coordinated_release_goes_through_the_limiter);
+	tcase_add_test(tc, test_engine_coordinated_link_down_wastes_no_attempt);
+	tcase_add_loop_test(tc, test_engine_coordinated_random_races, 0, 2);
+	tcase_add_test(tc, test_engine_endpoint_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -174,6 +174,7 @@ enum sub {
 	S_BACKOFF,
 	S_SUSP_POLICY,
 	S_SUSP_LINK,
+	S_SUSP_PROBE,
 	S_CLOSING,
 	S_CLOSED,
 	S__COUNT
@@ -181,7 +182,8 @@ enum sub {
 
 static const char *const sub_names[S__COUNT] = {
 	"idle", "suspended(token)", "connecting", "online", "backoff",
-	"suspended(policy)", "suspended(link)", "closing", "closed",
+	"suspended(policy)", "suspended(link)", "suspended(probe)",
+	"closing", "closed",
 };
 
 static void reach(enum sub s)
@@ -214,6 +216,10 @@ static void reach(enum sub s)
 		feed(TTH_IN_LINK_DOWN);
 		feed(TTH_IN_START);
 		break;
+	case S_SUSP_PROBE:
+		reach(S_TOKEN);
+		feed(TTH_IN_HOLD);
+		break;
 	case S_CLOSING:
 		reach(S_ONLINE);
 		feed(TTH_IN_STOP);
@@ -241,6 +247,7 @@ static enum sub current_sub(void)
 	case TETHER_STATE_SUSPENDED:
 		return m.cause == TTH_SUSP_TOKEN    ? S_TOKEN
 		       : m.cause == TTH_SUSP_LINK ? S_SUSP_LINK
+		       : m.cause == TTH_SUSP_PROBE ? S_SUSP_PROBE
 						  : S_SUSP_POLICY;
 	case TETHER_STATE_CLOSING:
 		return S_CLOSING;
@@ -267,6 +274,8 @@ enum in {
 	I_T_FAILBACK,
 	I_LINK_DOWN,
 	I_LINK_UP,
+	I_HOLD,
+	I_RESUME,
 	I__COUNT
 };
 
@@ -274,7 +283,7 @@ static const char *const in_names[I__COUNT] = {
 	"start",      "stop",	   "grant",	  "up",
 	"fail",	      "down",	   "closed",	  "timer wake",
 	"timer connect", "timer close", "timer stable", "timer failback",
-	"link down",  "link up",
+	"link down",  "link up",	   "hold",	  "resume",
 };
 
 static void apply(enum in i)
@@ -294,6 +303,8 @@ static void apply(enum in i)
 	case I_T_FAILBACK: fire(TTH_T_FAILBACK); break;
 	case I_LINK_DOWN: feed(TTH_IN_LINK_DOWN); break;
 	case I_LINK_UP: feed(TTH_IN_LINK_UP); break;
+	case I_HOLD: feed(TTH_IN_HOLD); break;
+	case I_RESUME: feed(TTH_IN_RESUME); break;
 	case I__COUNT: break;
 	}
 }
@@ -333,6 +344,8 @@ static const struct row table[] = {
 	{S_IDLE, I_T_FAILBACK, S_IDLE, 0, 0},
 	{S_IDLE, I_LINK_DOWN, S_IDLE, 0, 0},
 	{S_IDLE, I_LINK_UP, S_IDLE, 0, 0},
+	{S_IDLE, I_HOLD, S_IDLE, 0, 0},
+	{S_IDLE, I_RESUME, S_IDLE, 0, 0},
 	/* suspended, waiting for a token */
 	{S_TOKEN, I_START, S_TOKEN, 0, 0},
 	{S_TOKEN, I_STOP, S_CLOSED, A(CANCEL_ACQUIRE) | A(EMIT), E(CLOSED)},
@@ -350,6 +363,8 @@ static const struct row table[] = {
 	{S_TOKEN, I_LINK_DOWN, S_SUSP_LINK, A(CANCEL_ACQUIRE) | A(EMIT),
 	 E(SUSPEND)},
 	{S_TOKEN, I_LINK_UP, S_TOKEN, 0, 0},
+	{S_TOKEN, I_HOLD, S_SUSP_PROBE, A(WAIT) | A(EMIT), E(SUSPEND)},
+	{S_TOKEN, I_RESUME, S_TOKEN, 0, 0},
 	/* connecting */
 	{S_CONNECTING, I_START, S_CONNECTING, 0, 0},
 	{S_CONNECTING, I_STOP, S_CLOSED,
@@ -372,6 +387,8 @@ static const struct row table[] = {
 	{S_CONNECTING, I_LINK_DOWN, S_SUSP_LINK,
 	 A(CANCEL) | A(ABORT) | A(RELEASE) | A(EMIT), E(SUSPEND)},
 	{S_CONNECTING, I_LINK_UP, S_CONNECTING, 0, 0},
+	{S_CONNECTING, I_HOLD, S_CONNECTING, 0, 0},
+	{S_CONNECTING, I_RESUME, S_CONNECTING, 0, 0},
 	/* online */
 	{S_ONLINE, I_START, S_ONLINE, 0, 0},
 	{S_ONLINE, I_STOP, S_CLOSING, A(CANCEL) | A(CLOSE) | A(ARM), 0},
@@ -388,6 +405,8 @@ static const struct row table[] = {
 	{S_ONLINE, I_T_FAILBACK, S_ONLINE, 0, 0}, /* on endpoint 0 */
 	{S_ONLINE, I_LINK_DOWN, S_ONLINE, 0, 0},
 	{S_ONLINE, I_LINK_UP, S_ONLINE, 0, 0},
+	{S_ONLINE, I_HOLD, S_ONLINE, 0, 0},
+	{S_ONLINE, I_RESUME, S_ONLINE, 0, 0},
 	/* backoff */
 	{S_BACKOFF, I_START, S_BACKOFF, 0, 0},
 	{S_BACKOFF, I_STOP, S_CLOSED, A(CANCEL) | A(EMIT), E(CLOSED)},
@@ -403,6 +422,8 @@ static const struct row table[] = {
 	{S_BACKOFF, I_T_FAILBACK, S_BACKOFF, 0, 0},
 	{S_BACKOFF, I_LINK_DOWN, S_SUSP_LINK, A(CANCEL) | A(EMIT), E(SUSPEND)},
 	{S_BACKOFF, I_LINK_UP, S_TOKEN, A(CANCEL) | A(ACQUIRE), 0},
+	{S_BACKOFF, I_HOLD, S_BACKOFF, 0, 0},
+	{S_BACKOFF, I_RESUME, S_BACKOFF, 0, 0},
 	/* suspended by the policy (breaker open) */
 	{S_SUSP_POLICY, I_START, S_SUSP_POLICY, 0, 0},
 	{S_SUSP_POLICY, I_STOP, S_CLOSED, A(CANCEL) | A(EMIT), E(CLOSED)},
@@ -419,6 +440,8 @@ static const struct row table[] = {
 	{S_SUSP_POLICY, I_LINK_DOWN, S_SUSP_LINK, A(CANCEL) | A(EMIT),
 	 E(SUSPEND)},
 	{S_SUSP_POLICY, I_LINK_UP, S_SUSP_POLICY, 0, 0},
+	{S_SUSP_POLICY, I_HOLD, S_SUSP_POLICY, 0, 0},
+	{S_SUSP_POLICY, I_RESUME, S_SUSP_POLICY, 0, 0},
 	/* suspended, link down */
 	{S_SUSP_LINK, I_START, S_SUSP_LINK, 0, 0},
 	{S_SUSP_LINK, I_STOP, S_CLOSED, A(CANCEL) | A(EMIT), E(CLOSED)},
@@ -434,6 +457,26 @@ static const struct row table[] = {
 	{S_SUSP_LINK, I_T_FAILBACK, S_SUSP_LINK, 0, 0},
 	{S_SUSP_LINK, I_LINK_DOWN, S_SUSP_LINK, 0, 0},
 	{S_SUSP_LINK, I_LINK_UP, S_TOKEN, A(ACQUIRE), 0},
+	{S_SUSP_LINK, I_HOLD, S_SUSP_LINK, 0, 0},
+	{S_SUSP_LINK, I_RESUME, S_SUSP_LINK, 0, 0},
+	/* suspended: another connection probes the failing endpoint */
+	{S_SUSP_PROBE, I_START, S_SUSP_PROBE, 0, 0},
+	{S_SUSP_PROBE, I_STOP, S_CLOSED, A(CANCEL_WAIT) | A(EMIT), E(CLOSED)},
+	{S_SUSP_PROBE, I_GRANT, S_SUSP_PROBE, A(RELEASE), 0},
+	{S_SUSP_PROBE, I_UP, S_SUSP_PROBE, 0, 0},
+	{S_SUSP_PROBE, I_FAIL, S_SUSP_PROBE, 0, 0},
+	{S_SUSP_PROBE, I_DOWN, S_SUSP_PROBE, 0, 0},
+	{S_SUSP_PROBE, I_CLOSED, S_SUSP_PROBE, 0, 0},
+	{S_SUSP_PROBE, I_T_WAKE, S_SUSP_PROBE, 0, 0},
+	{S_SUSP_PROBE, I_T_CONNECT, S_SUSP_PROBE, 0, 0},
+	{S_SUSP_PROBE, I_T_CLOSE, S_SUSP_PROBE, 0, 0},
+	{S_SUSP_PROBE, I_T_STABLE, S_SUSP_PROBE, 0, 0},
+	{S_SUSP_PROBE, I_T_FAILBACK, S_SUSP_PROBE, 0, 0},
+	{S_SUSP_PROBE, I_LINK_DOWN, S_SUSP_LINK, A(CANCEL_WAIT) | A(EMIT),
+	 E(SUSPEND)},
+	{S_SUSP_PROBE, I_LINK_UP, S_SUSP_PROBE, 0, 0},
+	{S_SUSP_PROBE, I_HOLD, S_SUSP_PROBE, 0, 0},
+	{S_SUSP_PROBE, I_RESUME, S_TOKEN, A(ACQUIRE), 0},
 	/* closing */
 	{S_CLOSING, I_START, S_CLOSING, 0, 0}, /* restarts after, see below */
 	{S_CLOSING, I_STOP, S_CLOSING, 0, 0},
@@ -450,6 +493,8 @@ static const struct row table[] = {
 	{S_CLOSING, I_T_FAILBACK, S_CLOSING, 0, 0},
 	{S_CLOSING, I_LINK_DOWN, S_CLOSING, 0, 0},
 	{S_CLOSING, I_LINK_UP, S_CLOSING, 0, 0},
+	{S_CLOSING, I_HOLD, S_CLOSING, 0, 0},
+	{S_CLOSING, I_RESUME, S_CLOSING, 0, 0},
 	/* closed (terminal until started again) */
 	{S_CLOSED, I_START, S_TOKEN, A(ACQUIRE), 0},
 	{S_CLOSED, I_STOP, S_CLOSED, 0, 0},
@@ -465,6 +510,8 @@ static const struct row table[] = {
 	{S_CLOSED, I_T_FAILBACK, S_CLOSED, 0, 0},
 	{S_CLOSED, I_LINK_DOWN, S_CLOSED, 0, 0},
 	{S_CLOSED, I_LINK_UP, S_CLOSED, 0, 0},
+	{S_CLOSED, I_HOLD, S_CLOSED, 0, 0},
+	{S_CLOSED, I_RESUME, S_CLOSED, 0, 0},
 };
 
 START_TEST(test_machine_table_is_complete)
@@ -960,6 +1007,97 @@ START_TEST(test_machine_single_flight_under_racing_events)
 }
 END_TEST
 
+/* ------------------------------------------------- coordinated recovery */
+
+static void fail_with_waiting(uint32_t waiting, const struct tether_reason *r)
+{
+	struct tth_input in = {.type = TTH_IN_FAIL, .now_ms = now,
+			       .attempt_id = m.attempt_id, .reason = r,
+			       .waiting = waiting};
+	acts.n = 0;
+	tth_machine_step(&m, &in, &acts);
+}
+
+START_TEST(test_machine_probe_delay_is_shared_by_the_waiters)
+{
+	struct tether_reason busy = {.kind = TETHER_KIND_MQTT5, .code = 0x89,
+				     .by_peer = 1};
+	const struct tth_action *a;
+
+	/* nobody waiting: the policy's delay as it is */
+	script->delay_ms = 60000;
+	reach(S_CONNECTING);
+	fail_with_waiting(0, &refused);
+	ck_assert_uint_eq(find(TTH_ACT_ARM, TTH_T_WAKE)->at_ms, now + 60000);
+	/* 1,999 waiting: within [1/2, 1] of the probe interval */
+	for (int k = 0; k < 50; k++) {
+		fire(TTH_T_WAKE);
+		feed(TTH_IN_GRANT);
+		fail_with_waiting(1999, &refused);
+		a = find(TTH_ACT_ARM, TTH_T_WAKE);
+		ck_assert_ptr_nonnull(a);
+		ck_assert_uint_ge(a->at_ms, now + cfg.probe_interval_ms / 2);
+		ck_assert_uint_le(a->at_ms, now + cfg.probe_interval_ms);
+	}
+	/* one waiting: half the policy's delay, the two's combined rate */
+	fire(TTH_T_WAKE);
+	feed(TTH_IN_GRANT);
+	script->delay_ms = 10000;
+	fail_with_waiting(1, &refused);
+	ck_assert_uint_eq(find(TTH_ACT_ARM, TTH_T_WAKE)->at_ms, now + 5000);
+	/* a shorter policy delay is never lengthened */
+	fire(TTH_T_WAKE);
+	feed(TTH_IN_GRANT);
+	script->delay_ms = 200;
+	fail_with_waiting(1999, &refused);
+	ck_assert_uint_eq(find(TTH_ACT_ARM, TTH_T_WAKE)->at_ms, now + 200);
+	/* overload slows the shared probe to the overload floor */
+	fire(TTH_T_WAKE);
+	feed(TTH_IN_GRANT);
+	script->delay_ms = 60000;
+	fail_with_waiting(1999, &busy);
+	ck_assert_uint_eq(find(TTH_ACT_ARM, TTH_T_WAKE)->at_ms,
+			  now + cfg.overload_floor_ms);
+}
+END_TEST
+
+START_TEST(test_machine_waiting_for_a_probe_spends_nothing)
+{
+	const struct tth_action *a;
+
+	reach(S_BACKOFF);
+	uint32_t rounds = m.rounds, id = m.attempt_id;
+	int nexts = script->nexts;
+	fire(TTH_T_WAKE);
+	feed(TTH_IN_HOLD);
+	ck_assert_int_eq(current_sub(), S_SUSP_PROBE);
+	a = find(TTH_ACT_EMIT, 0);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(a->event, TETHER_EV_SUSPEND);
+	ck_assert_str_eq(a->detail, "endpoint probing");
+	ck_assert_uint_eq(find(TTH_ACT_WAIT, 0)->endpoint, m.endpoint);
+	/* a long wait: no timer of its own, nothing counted */
+	now += 3600000;
+	feed(TTH_IN_RESUME);
+	ck_assert_int_eq(current_sub(), S_TOKEN);
+	feed(TTH_IN_GRANT);
+	ck_assert_int_eq(m.state, TETHER_STATE_CONNECTING);
+	ck_assert_uint_eq(m.attempt_id, id + 1);
+	ck_assert_uint_eq(m.rounds, rounds);
+	ck_assert_int_eq(script->nexts, nexts);
+	/* resumed while the link is down: waits for the link instead */
+	feed_r(TTH_IN_FAIL, m.attempt_id, &refused);
+	fire(TTH_T_WAKE);
+	feed(TTH_IN_HOLD);
+	feed(TTH_IN_LINK_DOWN);
+	ck_assert_int_eq(current_sub(), S_SUSP_LINK);
+	ck_assert_ptr_nonnull(find(TTH_ACT_CANCEL_WAIT, 0));
+	feed(TTH_IN_RESUME);
+	ck_assert_int_eq(current_sub(), S_SUSP_LINK);
+	ck_assert_uint_eq(acts.n, 0);
+}
+END_TEST
+
 static Suite *machine_suite(void)
 {
 	Suite *s = suite_create("machine");
@@ -992,6 +1130,12 @@ static Suite *machine_suite(void)
 	tcase_add_test(tc, test_machine_stable_link_resets_the_streak);
 	tcase_add_test(tc, test_machine_stop_then_start_while_closing_reconnects);
 	tcase_add_test(tc, test_machine_link_down_spends_no_attempts);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("coordinated");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_machine_probe_delay_is_shared_by_the_waiters);
+	tcase_add_test(tc, test_machine_waiting_for_a_probe_spends_nothing);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("single_flight");

@@ -17,6 +17,7 @@
 #include "itest.h"
 #include "mqtt_peer.h"
 #include "net.h"
+#include "paho_client.h"
 #include "proxy.h"
 
 static struct th_broker *broker;
@@ -111,6 +112,31 @@ static void connect_exchange_stop(const char *version)
 	ck_assert_int_eq(it_count(conn, TETHER_EV_DOWN), 0);
 	ck_assert_int_eq(tether_conn_state(conn), TETHER_STATE_CLOSED);
 }
+
+/* MQTT 5 properties of an inbound message reach the event. */
+START_TEST(test_mqtt5_inbound_properties)
+{
+	struct tpc_client pub;
+	char uri[64];
+
+	start_broker(NULL);
+	conn = make_conn("m1", th_broker_port(broker), "5", NULL);
+	ck_assert_int_eq(tether_conn_subscribe(conn, "props/#", 1), 0);
+	it_start(conn);
+	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 8000));
+	it_run(300); /* the SUBACK */
+	tpc_uri(uri, sizeof uri, "tcp", th_broker_port(broker));
+	tpc_init(&pub, uri, "pub5", 5);
+	ck_assert_int_eq(tpc_connect(&pub, NULL, NULL, 1), 0);
+	tpc_publish5(&pub, "props/a", "with props", "text/plain", "site",
+		     "gw-01", 5000);
+	tpc_free(&pub);
+	ck_assert(it_wait(conn, TETHER_EV_MESSAGE, 1, 5000));
+	struct it_ev e = it_get(it_find(conn, TETHER_EV_MESSAGE, 0));
+	ck_assert_str_eq(e.payload, "with props");
+	ck_assert_str_eq(e.props, "content_type=text/plain;user:site=gw-01;");
+}
+END_TEST
 
 START_TEST(test_mqtt_connect_exchange_stop_v311)
 {
@@ -362,6 +388,7 @@ static Suite *mqtt_suite(void)
 	TCase *tc = it_tcase(s, "basics", setup, teardown, 60);
 	tcase_add_test(tc, test_mqtt_connect_exchange_stop_v311);
 	tcase_add_test(tc, test_mqtt_connect_exchange_stop_v5);
+	tcase_add_test(tc, test_mqtt5_inbound_properties);
 	tcase_add_test(tc, test_mqtt_right_credentials_pass);
 	tcase_add_test(tc, test_mqtt_refused_first_endpoint_uses_second);
 	tc = it_tcase(s, "host_loop", setup_host, teardown, 60);

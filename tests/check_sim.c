@@ -8,6 +8,7 @@
 #include <tether/sim.h>
 
 #include "check-int.h"
+#include "util-int.h"
 
 static tether_params *policy(const char *type, const char *jitter)
 {
@@ -207,6 +208,107 @@ START_TEST(test_sim_rejects_bad_input)
 }
 END_TEST
 
+/* The issue's targets, on virtual time: 2,000 clients of the default
+ * policy, outages of 10, 30 and 45 s, the manager's default limiter. */
+START_TEST(test_sim_coordinated_meets_the_targets)
+{
+	static const uint64_t outages[] = {10000, 30000, 45000};
+
+	for (size_t i = 0; i < TTH_ARRAY_LEN(outages); i++) {
+		struct tether_sim_config cfg;
+		struct tether_sim_summary on, off;
+
+		tether_sim_config_init(&cfg);
+		cfg.clients = 2000;
+		cfg.outage_ms = outages[i];
+		cfg.connects_per_second = TETHER_DEFAULT_CONNECTS_PER_SECOND;
+		cfg.burst = TETHER_DEFAULT_BURST;
+		cfg.policy = policy("exponential", NULL);
+		cfg.coordinated = 1;
+		run(&cfg, &on);
+		cfg.coordinated = 0;
+		run(&cfg, &off);
+		tether_params_free(cfg.policy);
+		/* one attempt at a time during the outage, about two per
+		   probe interval at most */
+		ck_assert_uint_eq(on.max_in_flight_outage, 1);
+		ck_assert_uint_le(on.attempts_during_outage,
+				  2 * outages[i] / 1000 + 2);
+		ck_assert_uint_le(on.attempts_during_outage * 10, on.clients);
+		ck_assert_uint_ge(on.held, 1999);
+		ck_assert_uint_le(on.peak_1s, TETHER_DEFAULT_CONNECTS_PER_SECOND);
+		ck_assert_uint_eq(on.reconnected, 2000);
+		ck_assert_msg(on.reconnect_p100_ms <= 3000,
+			      "outage %llu ms: 100%% back after %llu ms",
+			      (unsigned long long)outages[i],
+			      (unsigned long long)on.reconnect_p100_ms);
+		/* what it saves */
+		ck_assert_uint_gt(off.attempts_during_outage,
+				  20 * on.attempts_during_outage);
+		ck_assert_uint_gt(off.reconnect_p100_ms,
+				  10 * on.reconnect_p100_ms);
+		ck_assert_uint_eq(off.held, 0);
+	}
+}
+END_TEST
+
+START_TEST(test_sim_coordinated_blackhole_probes_one_at_a_time)
+{
+	struct tether_sim_config cfg;
+	struct tether_sim_summary s;
+
+	tether_sim_config_init(&cfg);
+	cfg.clients = 1000;
+	cfg.outage_ms = 30000;
+	cfg.fault = TETHER_SIM_BLACKHOLE;
+	cfg.connect_timeout_ms = 3000;
+	cfg.connects_per_second = 1000;
+	cfg.policy = policy("exponential", NULL);
+	cfg.coordinated = 1;
+	run(&cfg, &s);
+	/* each probe hangs until its timeout: at most one per 3 s */
+	ck_assert_uint_eq(s.max_in_flight_outage, 1);
+	ck_assert_uint_le(s.attempts_during_outage, 30000 / 3000 + 1);
+	ck_assert_uint_eq(s.reconnected, 1000);
+	/* the probe in flight at recovery hangs: timeout + interval +
+	   release at 1000/s */
+	ck_assert_uint_le(s.reconnect_p100_ms, 3000 + 1000 + 1000 + 100);
+	tether_params_free(cfg.policy);
+}
+END_TEST
+
+/* Alone on its endpoint, a coordinated client is the old one: its probes
+ * are its own attempts, on its own policy. */
+START_TEST(test_sim_coordinated_alone_is_unchanged)
+{
+	struct tether_sim_config cfg;
+	tether_sim *a = NULL, *b = NULL;
+	char err[256];
+
+	tether_sim_config_init(&cfg);
+	cfg.clients = 1;
+	cfg.outage_ms = 60000;
+	cfg.policy = policy("exponential", "full");
+	ck_assert_int_eq(tether_sim_run(&cfg, &a, err, sizeof err), 0);
+	cfg.coordinated = 1;
+	ck_assert_int_eq(tether_sim_run(&cfg, &b, err, sizeof err), 0);
+	ck_assert_uint_gt(tether_sim_attempt_count(a), 3);
+	ck_assert_uint_eq(tether_sim_attempt_count(a),
+			  tether_sim_attempt_count(b));
+	for (size_t i = 0; i < tether_sim_attempt_count(a); i++) {
+		uint64_t ta, tb;
+		tether_sim_attempt(a, i, &ta, NULL);
+		tether_sim_attempt(b, i, &tb, NULL);
+		ck_assert_uint_eq(ta, tb);
+	}
+	ck_assert_uint_eq(tether_sim_reconnect_ms(a, 0),
+			  tether_sim_reconnect_ms(b, 0));
+	tether_sim_free(a);
+	tether_sim_free(b);
+	tether_params_free(cfg.policy);
+}
+END_TEST
+
 static Suite *sim_suite(void)
 {
 	Suite *s = suite_create("sim");
@@ -219,6 +321,13 @@ static Suite *sim_suite(void)
 	tcase_add_test(tc, test_sim_blackhole_ends_attempts_at_connect_timeout);
 	tcase_add_test(tc, test_sim_give_up_is_counted);
 	tcase_add_test(tc, test_sim_rejects_bad_input);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("coordinated");
+	tcase_set_timeout(tc, 120);
+	tcase_add_test(tc, test_sim_coordinated_meets_the_targets);
+	tcase_add_test(tc, test_sim_coordinated_blackhole_probes_one_at_a_time);
+	tcase_add_test(tc, test_sim_coordinated_alone_is_unchanged);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,10 +1,7 @@
 /* Unit tests for the durable spool (core/spool.c, core/spool_open.c), on
-   real files in a temporary directory. */
-#define _GNU_SOURCE /* nftw flags */
-#include <dirent.h>
-#include <errno.h>
+   real files in a temporary directory (helpers in spool-test.c; the
+   segment tests in check_spool_segments.c). */
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,241 +16,10 @@
 
 #include "check-int.h"
 #include "spool-int.h"
+#include "spool-test.h"
 #include "util-int.h"
 
-static char tmpdir[64];
-static char dir[128]; /* the spool: a level below tmpdir (created) */
-static struct tth_spool *sp;
-
-/* What recovery reported. */
-struct got_msg {
-	uint64_t id, expires;
-	int qos, retain, binary, has_topic;
-	char topic[64];
-	unsigned char payload[512];
-	size_t len;
-};
-
-static struct got_msg *got;
-static size_t ngot, capgot;
-static int nwarn;
-static char warn_file[64], warn_what[256];
-static uint64_t warn_off;
-
-static int on_msg(void *ud, uint64_t id, uint64_t expires,
-		  const struct tether_message *m)
-{
-	struct got_msg *g;
-
-	(void)ud;
-	if (ngot == capgot) {
-		capgot = capgot ? capgot * 2 : 64;
-		got = realloc(got, capgot * sizeof(*got));
-		ck_assert_ptr_nonnull(got);
-	}
-	g = &got[ngot++];
-	memset(g, 0, sizeof(*g));
-	g->id = id;
-	g->expires = expires;
-	g->qos = m->qos;
-	g->retain = m->retain;
-	g->binary = m->binary;
-	g->has_topic = m->topic != NULL;
-	if (m->topic)
-		snprintf(g->topic, sizeof(g->topic), "%s", m->topic);
-	ck_assert_uint_le(m->len, sizeof(g->payload));
-	if (m->len)
-		memcpy(g->payload, m->payload, m->len);
-	g->len = m->len;
-	return 0;
-}
-
-static void on_warn(void *ud, const char *file, uint64_t off, const char *what)
-{
-	(void)ud;
-	nwarn++;
-	snprintf(warn_file, sizeof(warn_file), "%s", file);
-	snprintf(warn_what, sizeof(warn_what), "%s", what);
-	warn_off = off;
-}
-
-static const struct tth_spool_recover_ops rops = {on_msg, on_warn};
-
-static void cfg_init(struct tth_spool_cfg *c, uint64_t max, uint64_t seg,
-		     enum tether_fsync fs)
-{
-	memset(c, 0, sizeof(*c));
-	c->max_bytes = max;
-	c->segment_bytes = seg;
-	c->fsync = fs;
-	c->fsync_interval_ms = 1000;
-}
-
-/* Closes sp (if open) and opens it again with c, recording what comes. */
-static int reopen_cfg(const struct tth_spool_cfg *c)
-{
-	char err[256];
-	int rc;
-
-	tth_spool_close(sp);
-	sp = NULL;
-	ngot = 0;
-	nwarn = 0;
-	rc = tth_spool_open(&sp, dir, c, &rops, NULL, err, sizeof(err));
-	ck_assert_msg(rc == 0, "open: %s", err);
-	return rc;
-}
-
-static void reopen(void)
-{
-	struct tth_spool_cfg c;
-
-	cfg_init(&c, 64u << 20, 0, TETHER_FSYNC_NEVER);
-	reopen_cfg(&c);
-}
-
-static void setup(void)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/tether-spool-XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-	snprintf(dir, sizeof(dir), "%s/a/spool", tmpdir);
-	sp = NULL;
-	ngot = 0;
-	nwarn = 0;
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static void teardown(void)
-{
-	tth_spool_close(sp);
-	sp = NULL;
-	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(got);
-	got = NULL;
-	capgot = ngot = 0;
-}
-
-/* Message n: topic "t/<n>" (none when n % 5 == 0), a payload from n. */
-static void make_msg(struct tether_message *m, uint64_t n, char *topic,
-		     unsigned char *payload, size_t len)
-{
-	memset(m, 0, sizeof(*m));
-	m->size = sizeof(*m);
-	snprintf(topic, 32, "t/%llu", (unsigned long long)n);
-	m->topic = n % 5 ? topic : NULL;
-	for (size_t i = 0; i < len; i++)
-		payload[i] = (unsigned char)(n * 31 + i);
-	m->payload = payload;
-	m->len = len;
-	m->qos = 1 + (int)(n % 2);
-	m->retain = n % 3 == 0;
-	m->binary = n % 4 == 0;
-}
-
-static uint64_t append_n(uint64_t n, size_t len, uint64_t now)
-{
-	struct tether_message m;
-	char topic[32];
-	unsigned char payload[512];
-	uint64_t id = 0;
-	int rc;
-
-	make_msg(&m, n, topic, payload, len);
-	rc = tth_spool_append(sp, &m, n * 1000, now, &id);
-	ck_assert_msg(rc == 0, "append %llu: %s (%s)", (unsigned long long)n,
-		      tether_strerror(rc), tth_spool_error(sp));
-	return id;
-}
-
-/* got[i] is message n with a len-byte payload. */
-static void assert_got(size_t i, uint64_t n, size_t len)
-{
-	struct tether_message m;
-	char topic[32];
-	unsigned char payload[512];
-
-	make_msg(&m, n, topic, payload, len);
-	ck_assert_uint_lt(i, ngot);
-	ck_assert_uint_eq(got[i].expires, n * 1000);
-	ck_assert_int_eq(got[i].has_topic, m.topic != NULL);
-	if (m.topic)
-		ck_assert_str_eq(got[i].topic, m.topic);
-	ck_assert_uint_eq(got[i].len, len);
-	ck_assert_int_eq(memcmp(got[i].payload, payload, len), 0);
-	ck_assert_int_eq(got[i].qos, m.qos);
-	ck_assert_int_eq(got[i].retain, m.retain);
-	ck_assert_int_eq(got[i].binary, m.binary);
-}
-
-static const char *path_of(const char *name)
-{
-	static char p[256];
-
-	snprintf(p, sizeof(p), "%s/%s", dir, name);
-	return p;
-}
-
-static off_t file_size(const char *name)
-{
-	struct stat st;
-
-	if (stat(path_of(name), &st) != 0)
-		return -1;
-	return st.st_size;
-}
-
-/* Counts files in the spool directory with this extension. */
-static int count_files(const char *ext)
-{
-	DIR *d = opendir(dir);
-	struct dirent *de;
-	size_t el = strlen(ext);
-	int n = 0;
-
-	ck_assert_ptr_nonnull(d);
-	while ((de = readdir(d))) {
-		size_t l = strlen(de->d_name);
-
-		if (l > el + 1 && de->d_name[l - el - 1] == '.' &&
-		    strcmp(de->d_name + l - el, ext) == 0)
-			n++;
-	}
-	closedir(d);
-	return n;
-}
-
-static void read_whole(const char *name, unsigned char **buf, size_t *len)
-{
-	FILE *f = fopen(path_of(name), "rb");
-
-	ck_assert_ptr_nonnull(f);
-	fseek(f, 0, SEEK_END);
-	*len = (size_t)ftell(f);
-	fseek(f, 0, SEEK_SET);
-	*buf = malloc(*len + 1);
-	ck_assert_ptr_nonnull(*buf);
-	ck_assert_uint_eq(fread(*buf, 1, *len, f), *len);
-	fclose(f);
-}
-
-static void write_whole(const char *name, const unsigned char *buf, size_t len)
-{
-	FILE *f = fopen(path_of(name), "wb");
-
-	ck_assert_ptr_nonnull(f);
-	ck_assert_uint_eq(fwrite(buf, 1, len, f), len);
-	fclose(f);
-}
-
-#define SEG1 "0000000000000001.seg"
+TCase *spool_segments_tcase(void);
 
 /* --- format ------------------------------------------------------------ */
 
@@ -391,6 +157,7 @@ START_TEST(test_spool_torn_tail_every_offset)
 	read_whole(SEG1, &orig, &olen);
 	ck_assert_uint_eq(olen, len);
 	for (size_t cut = last; cut < len; cut++) {
+		remove_segments(); /* what the last round appended */
 		write_whole(SEG1, orig, cut);
 		reopen();
 		ck_assert_uint_eq(ngot, 4);
@@ -406,7 +173,8 @@ START_TEST(test_spool_torn_tail_every_offset)
 				      "%s", warn_what);
 		}
 		ck_assert_int_eq(file_size(SEG1), (off_t)last);
-		/* appending goes on cleanly after the cut */
+		/* appending goes on cleanly after the cut (in a new segment
+		   when the last one was damaged) */
 		append_n(6, 5, 0);
 		reopen();
 		ck_assert_int_eq(nwarn, 0);
@@ -440,6 +208,19 @@ START_TEST(test_spool_bad_body_checksum_skipped)
 	ck_assert_msg(strstr(warn_what, "checksum") != NULL, "%s", warn_what);
 	ck_assert_int_eq(file_size(SEG1), (off_t)len); /* nothing cut */
 	ck_assert_uint_eq(append_n(6, 1, 0), 6); /* ids go on */
+	/* ... in a new segment; the damaged one goes with its last ack, and
+	   the warning with it */
+	ck_assert_int_eq(count_files("seg"), 2);
+	reopen();
+	ck_assert_int_eq(nwarn, 1);
+	ck_assert_uint_eq(ngot, 5);
+	for (size_t i = 0; i < 4; i++)
+		ck_assert_int_eq(tth_spool_ack(sp, got[i].id), 0);
+	ck_assert_int_eq(file_size(SEG1), -1);
+	reopen();
+	ck_assert_int_eq(nwarn, 0);
+	ck_assert_uint_eq(ngot, 1);
+	assert_got(0, 6, 1);
 	free(buf);
 }
 END_TEST
@@ -710,99 +491,6 @@ START_TEST(test_spool_lock_excludes_second_owner)
 }
 END_TEST
 
-/* --- many segments ----------------------------------------------------- */
-
-static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rnd(void)
-{
-	rnd_state ^= rnd_state << 13;
-	rnd_state ^= rnd_state >> 7;
-	rnd_state ^= rnd_state << 17;
-	return rnd_state;
-}
-
-#define MANY 10000
-
-START_TEST(test_spool_many_segments_random_acks)
-{
-	struct tth_spool_cfg c;
-	struct tth_spool_stats s;
-	static uint64_t order[MANY];
-	static uint8_t acked[MANY + 1];
-	size_t i, left;
-	int max_files = 0;
-
-	cfg_init(&c, 64u << 20, 64u << 10, TETHER_FSYNC_NEVER);
-	reopen_cfg(&c);
-	for (uint64_t n = 1; n <= MANY; n++)
-		ck_assert_uint_eq(append_n(n, 50 + n % 250, 0), n);
-	tth_spool_get_stats(sp, &s);
-	ck_assert_uint_gt(s.segments, 10);
-	max_files = count_files("seg");
-	ck_assert_int_eq(max_files, (int)s.segments);
-	for (i = 0; i < MANY; i++)
-		order[i] = i + 1;
-	for (i = MANY - 1; i > 0; i--) { /* Fisher-Yates */
-		size_t j = (size_t)(rnd() % (i + 1));
-		uint64_t t = order[i];
-
-		order[i] = order[j];
-		order[j] = t;
-	}
-	for (i = 0; i < MANY; i++) {
-		ck_assert_int_eq(tth_spool_ack(sp, order[i]), 0);
-		acked[order[i]] = 1;
-		if (i == MANY / 2) {
-			/* a restart half way gives back exactly the rest */
-			reopen_cfg(&c);
-			ck_assert_int_eq(nwarn, 0);
-			ck_assert_uint_eq(ngot, MANY - MANY / 2 - 1);
-			left = 0;
-			for (uint64_t n = 1; n <= MANY; n++) {
-				if (acked[n])
-					continue;
-				ck_assert_uint_eq(got[left].id, n);
-				assert_got(left, n, 50 + n % 250);
-				left++;
-			}
-		}
-		if (i % 500 == 0) {
-			tth_spool_get_stats(sp, &s);
-			ck_assert_int_eq(count_files("seg"), (int)s.segments);
-		}
-	}
-	tth_spool_get_stats(sp, &s);
-	ck_assert_uint_eq(s.live, 0);
-	ck_assert_uint_gt(s.segments_deleted, 0);
-	ck_assert_int_le(count_files("seg"), 1); /* at most the active one */
-	ck_assert_int_le(count_files("ack"), 1);
-	reopen_cfg(&c);
-	ck_assert_uint_eq(ngot, 0);
-	ck_assert_int_eq(nwarn, 0);
-}
-END_TEST
-
-START_TEST(test_spool_in_order_acks_keep_few_files)
-{
-	struct tth_spool_cfg c;
-	struct tth_spool_stats s;
-
-	cfg_init(&c, 1 << 20, 8192, TETHER_FSYNC_NEVER);
-	reopen_cfg(&c);
-	for (uint64_t n = 1; n <= 2000; n++) {
-		append_n(n, 100, 0);
-		if (n > 3)
-			ck_assert_int_eq(tth_spool_ack(sp, n - 3), 0);
-		ck_assert_int_le(count_files("seg"), 2);
-	}
-	tth_spool_get_stats(sp, &s);
-	ck_assert_uint_eq(s.live, 3);
-	ck_assert_uint_gt(s.segments_deleted, 20);
-	ck_assert_uint_le(s.bytes, 3 * 8192);
-}
-END_TEST
-
 static Suite *spool_suite(void)
 {
 	Suite *s = suite_create("spool");
@@ -814,14 +502,14 @@ static Suite *spool_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("recovery");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, spool_setup, spool_teardown);
 	tcase_add_test(tc, test_spool_round_trip_and_restart);
 	tcase_add_test(tc, test_spool_ack_then_restart);
 	tcase_add_test(tc, test_spool_orphan_ack_and_strangers);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("damage");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, spool_setup, spool_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_spool_torn_tail_every_offset);
 	tcase_add_test(tc, test_spool_bad_body_checksum_skipped);
@@ -830,7 +518,7 @@ static Suite *spool_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("limits");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, spool_setup, spool_teardown);
 	tcase_add_test(tc, test_spool_full_and_too_big);
 	tcase_add_test(tc, test_spool_fsync_always);
 	tcase_add_test(tc, test_spool_fsync_interval);
@@ -840,12 +528,7 @@ static Suite *spool_suite(void)
 	tcase_add_test(tc, test_spool_lock_excludes_second_owner);
 	suite_add_tcase(s, tc);
 
-	tc = tcase_create("segments");
-	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_spool_many_segments_random_acks);
-	tcase_add_test(tc, test_spool_in_order_acks_keep_few_files);
-	suite_add_tcase(s, tc);
+	suite_add_tcase(s, spool_segments_tcase());
 	return s;
 }
 

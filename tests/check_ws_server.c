@@ -22,6 +22,13 @@
 
 enum tx_kind { TX_NONE, TX_TEXT, TX_BINARY, TX_PING, TX_CLOSE };
 
+/* Every text message received, in order, possibly across connections. */
+#define RXLOG_MAX 512
+struct rxlog {
+	unsigned n;
+	char m[RXLOG_MAX][64];
+};
+
 struct tconn {
 	struct lws *wsi;
 	const char *extra_header; /* "name:" "value" pair below */
@@ -40,6 +47,7 @@ struct tconn {
 	int rx_binary;
 	unsigned char rx[512];
 	size_t rx_len;
+	struct rxlog *log; /* NULL: keep only the last message */
 
 	enum tx_kind tx;
 	unsigned char tx_buf[LWS_PRE + 256];
@@ -104,8 +112,13 @@ static int client_cb(struct lws *wsi, enum lws_callback_reasons reason,
 			t->rx_len += len;
 		}
 		t->rx_binary = lws_frame_is_binary(wsi);
-		if (lws_is_final_fragment(wsi))
+		if (lws_is_final_fragment(wsi)) {
 			t->rx_msgs++;
+			if (t->log && t->log->n < RXLOG_MAX)
+				snprintf(t->log->m[t->log->n++],
+					 sizeof(t->log->m[0]), "%.*s",
+					 (int)t->rx_len, (const char *)t->rx);
+		}
 		return 0;
 	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
 		t->pongs++;
@@ -830,6 +843,299 @@ START_TEST(test_ws_server_many_clients)
 }
 END_TEST
 
+/* ---- resume ------------------------------------------------------------ */
+
+struct log_wait {
+	struct rxlog *log;
+	unsigned n;
+};
+
+static int log_has(void *arg)
+{
+	struct log_wait *w = arg;
+	return w->log->n >= w->n;
+}
+
+/* Service the client until the log holds n messages. */
+static int wait_log(struct tclient *c, struct rxlog *log, unsigned n,
+		    int timeout_ms)
+{
+	struct log_wait w = { log, n };
+	return tclient_run(c, log_has, &w, timeout_ms);
+}
+
+static void tconn_resume(struct tconn *t, const char *session, uint64_t last)
+{
+	char msg[128];
+	int n = snprintf(msg, sizeof(msg), "resume %s %llu", session,
+			 (unsigned long long)last);
+	tconn_send(t, TX_TEXT, msg, (size_t)n);
+}
+
+/* The sequence number of a "seq <N> <payload>" message, or 0. */
+static uint64_t seq_of(const char *m)
+{
+	unsigned long long n;
+	return sscanf(m, "seq %llu ", &n) == 1 ? n : 0;
+}
+
+/* log->m[from..from+count) must be "seq <first+i> <prefix><first+i>". */
+static void expect_run(const struct rxlog *log, unsigned from, uint64_t first,
+		       unsigned count, const char *prefix)
+{
+	ck_assert_uint_ge(log->n, from + count);
+	for (unsigned i = 0; i < count; i++) {
+		char want[64];
+		snprintf(want, sizeof(want), "seq %llu %s%llu",
+			 (unsigned long long)(first + i), prefix,
+			 (unsigned long long)(first + i));
+		ck_assert_str_eq(log->m[from + i], want);
+	}
+}
+
+static void publish_range(struct th_ws_server *s, const char *session,
+			  unsigned from, unsigned to, const char *prefix)
+{
+	for (unsigned k = from; k <= to; k++) {
+		char msg[64];
+		snprintf(msg, sizeof(msg), "%s%u", prefix, k);
+		ck_assert_uint_eq(th_ws_server_publish(s, session, msg), k);
+	}
+}
+
+static void client_close(struct tclient *c, struct tconn *t)
+{
+	t->close_code = LWS_CLOSE_STATUS_NORMAL;
+	t->tx = TX_CLOSE;
+	lws_callback_on_writable(t->wsi);
+	ck_assert(tclient_run(c, is_closed, t, WAIT_MS));
+}
+
+START_TEST(test_ws_server_resume_replay)
+{
+	struct th_ws_server *s;
+	struct tclient *c = tclient_new();
+	struct rxlog *log = calloc(1, sizeof(*log));
+	struct tconn a = { .log = log }, b = { .log = log };
+
+	ck_assert_ptr_nonnull(log);
+	start_server(NULL, &s);
+	/* history before anyone listens */
+	publish_range(s, "dev-1", 1, 3, "m");
+	ck_assert_uint_eq(th_ws_server_newest(s, "dev-1"), 3);
+	ck_assert_uint_eq(th_ws_server_newest(s, "nobody"), 0);
+
+	connect_up(c, &a, th_ws_server_port(s), "tether-test");
+	tconn_resume(&a, "dev-1", 0);
+	ck_assert(wait_log(c, log, 3, WAIT_MS));
+	ck_assert(wait_count(c, s, th_ws_server_resumes, 1));
+	/* live */
+	publish_range(s, "dev-1", 4, 5, "m");
+	ck_assert(wait_log(c, log, 5, WAIT_MS));
+	expect_run(log, 0, 1, 5, "m");
+	/* other text still echoes on a bound socket */
+	tconn_send(&a, TX_TEXT, "ping-text", 9);
+	ck_assert(wait_log(c, log, 6, WAIT_MS));
+	ck_assert_str_eq(log->m[5], "ping-text");
+	uint64_t last = seq_of(log->m[4]);
+	ck_assert_uint_eq(last, 5);
+
+	/* away: these only go to the history */
+	client_close(c, &a);
+	ck_assert(wait_count(c, s, th_ws_server_open, 0));
+	publish_range(s, "dev-1", 6, 10, "m");
+
+	connect_up(c, &b, th_ws_server_port(s), "tether-test");
+	tconn_resume(&b, "dev-1", last);
+	ck_assert(wait_log(c, log, 11, WAIT_MS));
+	expect_run(log, 6, 6, 5, "m");
+	publish_range(s, "dev-1", 11, 11, "m");
+	ck_assert(wait_log(c, log, 12, WAIT_MS));
+	expect_run(log, 11, 11, 1, "m");
+	/* nothing more: no duplicate arrives late */
+	tclient_run(c, never, NULL, 300);
+	ck_assert_uint_eq(log->n, 12);
+	ck_assert_uint_eq(th_ws_server_resumes(s), 2);
+	tclient_free(c);
+	th_ws_server_free(s);
+	free(log);
+}
+END_TEST
+
+START_TEST(test_ws_server_resume_sessions_apart)
+{
+	struct th_ws_server *s;
+	struct tclient *c = tclient_new();
+	struct rxlog *la = calloc(1, sizeof(*la)), *lb = calloc(1, sizeof(*lb));
+	struct tconn a = { .log = la }, b = { .log = lb };
+
+	ck_assert_ptr_nonnull(la);
+	ck_assert_ptr_nonnull(lb);
+	start_server(NULL, &s);
+	connect_up(c, &a, th_ws_server_port(s), "tether-test");
+	connect_up(c, &b, th_ws_server_port(s), "tether-test");
+	tconn_resume(&a, "alpha", 0);
+	tconn_resume(&b, "beta", 0);
+	ck_assert(wait_count(c, s, th_ws_server_resumes, 2));
+	/* numbering is per session */
+	publish_range(s, "alpha", 1, 3, "a");
+	publish_range(s, "beta", 1, 2, "b");
+	ck_assert(wait_log(c, la, 3, WAIT_MS));
+	ck_assert(wait_log(c, lb, 2, WAIT_MS));
+	tclient_run(c, never, NULL, 200);
+	ck_assert_uint_eq(la->n, 3);
+	ck_assert_uint_eq(lb->n, 2);
+	expect_run(la, 0, 1, 3, "a");
+	expect_run(lb, 0, 1, 2, "b");
+	/* invalid ids are refused by publish */
+	ck_assert_uint_eq(th_ws_server_publish(s, "has space", "x"), 0);
+	ck_assert_uint_eq(th_ws_server_publish(s, "", "x"), 0);
+	tclient_free(c);
+	th_ws_server_free(s);
+	free(la);
+	free(lb);
+}
+END_TEST
+
+START_TEST(test_ws_server_resume_takeover)
+{
+	struct th_ws_server *s;
+	struct tclient *c = tclient_new();
+	struct rxlog *la = calloc(1, sizeof(*la)), *lb = calloc(1, sizeof(*lb));
+	struct tconn a = { .log = la }, b = { .log = lb };
+
+	ck_assert_ptr_nonnull(la);
+	ck_assert_ptr_nonnull(lb);
+	start_server(NULL, &s);
+	connect_up(c, &a, th_ws_server_port(s), "tether-test");
+	tconn_resume(&a, "dev", 0);
+	ck_assert(wait_count(c, s, th_ws_server_resumes, 1));
+	publish_range(s, "dev", 1, 2, "m");
+	ck_assert(wait_log(c, la, 2, WAIT_MS));
+	/* a second socket (the old one looks half-open) takes it over */
+	connect_up(c, &b, th_ws_server_port(s), "tether-test");
+	tconn_resume(&b, "dev", 1);
+	ck_assert(wait_log(c, lb, 1, WAIT_MS));
+	publish_range(s, "dev", 3, 4, "m");
+	ck_assert(wait_log(c, lb, 3, WAIT_MS));
+	tclient_run(c, never, NULL, 200);
+	expect_run(lb, 0, 2, 3, "m");
+	ck_assert_uint_eq(la->n, 2); /* the old socket got nothing more */
+	ck_assert_int_eq(a.closed, 0);
+	tclient_free(c);
+	th_ws_server_free(s);
+	free(la);
+	free(lb);
+}
+END_TEST
+
+START_TEST(test_ws_server_resume_gap)
+{
+	struct th_ws_server_opts o = { .history_max = 5 };
+	struct th_ws_server *s;
+	struct tclient *c = tclient_new();
+	struct rxlog *log = calloc(1, sizeof(*log));
+	struct tconn t = { .log = log };
+
+	ck_assert_ptr_nonnull(log);
+	start_server(&o, &s);
+	publish_range(s, "g", 1, 12, "m"); /* keeps 8..12 */
+	connect_up(c, &t, th_ws_server_port(s), "tether-test");
+	tconn_resume(&t, "g", 3);
+	ck_assert(wait_log(c, log, 6, WAIT_MS));
+	ck_assert_str_eq(log->m[0], "gap 4 7");
+	expect_run(log, 1, 8, 5, "m");
+	/* resuming inside the kept window: no gap frame */
+	tconn_resume(&t, "g", 10);
+	ck_assert(wait_log(c, log, 8, WAIT_MS));
+	expect_run(log, 6, 11, 2, "m");
+	tclient_run(c, never, NULL, 200);
+	ck_assert_uint_eq(log->n, 8);
+	tclient_free(c);
+	th_ws_server_free(s);
+	free(log);
+}
+END_TEST
+
+START_TEST(test_ws_server_resume_errors)
+{
+	static const struct {
+		const char *msg, *reason;
+	} cases[] = {
+		{ "resume dev 4", "resume beyond newest" },
+		{ "resume nobody 1", "resume beyond newest" },
+		{ "resume dev", "bad resume" },
+		{ "resume dev x1", "bad resume" },
+		{ "resume dev 1 2", "bad resume" },
+		{ "resume  1", "bad resume" },
+		{ "resume dev 99999999999999999999", "bad resume" },
+	};
+	struct th_ws_server *s;
+	struct tclient *c = tclient_new();
+
+	start_server(NULL, &s);
+	publish_range(s, "dev", 1, 3, "m");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tconn t = { 0 };
+
+		connect_up(c, &t, th_ws_server_port(s), "tether-test");
+		tconn_send(&t, TX_TEXT, cases[i].msg, strlen(cases[i].msg));
+		ck_assert_msg(tclient_run(c, is_closed, &t, WAIT_MS), "%s",
+			      cases[i].msg);
+		ck_assert_int_eq(t.peer_close_code, 1008);
+		ck_assert_str_eq(t.peer_close_reason, cases[i].reason);
+		ck_assert_uint_eq(t.rx_msgs, 0);
+	}
+	ck_assert_uint_eq(th_ws_server_resumes(s), 0);
+	tclient_free(c);
+	th_ws_server_free(s);
+}
+END_TEST
+
+/* A generator publishes while the server kicks the client twice; the
+ * client resumes each time from what it got: 1..N, no gap, no dup. */
+START_TEST(test_ws_server_resume_generator)
+{
+	enum { N = 300 };
+	struct th_ws_server *s;
+	struct tclient *c = tclient_new();
+	struct rxlog *log = calloc(1, sizeof(*log));
+	struct tconn t[3] = { { .log = log }, { .log = log }, { .log = log } };
+	struct th_ws_gen *g;
+	uint64_t last = 0;
+
+	ck_assert_ptr_nonnull(log);
+	start_server(NULL, &s);
+	g = th_ws_gen_start(s, "gen", N, 2);
+	ck_assert_ptr_nonnull(g);
+	for (int i = 0; i < 3; i++) {
+		connect_up(c, &t[i], th_ws_server_port(s), "tether-test");
+		tconn_resume(&t[i], "gen", last);
+		if (i < 2) {
+			/* some live traffic, then the server goes away */
+			ck_assert(wait_log(c, log, log->n + 20, WAIT_MS));
+			th_ws_server_close_all(s, 1012, "restart");
+			ck_assert(tclient_run(c, is_closed, &t[i], WAIT_MS));
+			ck_assert(wait_count(c, s, th_ws_server_open, 0));
+			last = log->n ? seq_of(log->m[log->n - 1]) : 0;
+			ck_assert_uint_eq(last, log->n);
+			/* away for a while: the generator goes on */
+			usleep(50 * 1000);
+		}
+	}
+	ck_assert_int_eq(th_ws_gen_wait(g, 20000), 0);
+	ck_assert(wait_log(c, log, N, 20000));
+	tclient_run(c, never, NULL, 200);
+	ck_assert_uint_eq(log->n, N);
+	expect_run(log, 0, 1, N, "gen ");
+	ck_assert_uint_eq(th_ws_server_resumes(s), 3);
+	th_ws_gen_free(g);
+	tclient_free(c);
+	th_ws_server_free(s);
+	free(log);
+}
+END_TEST
+
 static Suite *ws_server_suite(void)
 {
 	Suite *s = suite_create("ws_server");
@@ -861,6 +1167,16 @@ static Suite *ws_server_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_ws_server_pings_answered);
 	tcase_add_test(tc, test_ws_server_ignore_pings);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("resume");
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_ws_server_resume_replay);
+	tcase_add_test(tc, test_ws_server_resume_sessions_apart);
+	tcase_add_test(tc, test_ws_server_resume_takeover);
+	tcase_add_test(tc, test_ws_server_resume_gap);
+	tcase_add_test(tc, test_ws_server_resume_errors);
+	tcase_add_test(tc, test_ws_server_resume_generator);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("scale");

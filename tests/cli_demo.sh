@@ -17,14 +17,14 @@ cat "$tmp/out" "$tmp/err"
 [ $rc -eq 0 ] && ok "demo exits 0" || bad "demo exit $rc"
 [ $took -lt 60 ] && ok "finished in ${took}s (< 60 s)" || bad "took ${took}s"
 
-# the report's table: conn attempts outages sent delivered failed lost
-# offline final-state
-row() { awk -v c="$1" '$1 == c && NF == 9 && $2 ~ /^[0-9]+$/' "$tmp/out"; }
+# the report's table: conn attempts outages sent queued delivered failed
+# lost refused final-state
+row() { awk -v c="$1" '$1 == c && NF == 10 && $2 ~ /^[0-9]+$/' "$tmp/out"; }
 ws=$(row ws)
 [ -n "$ws" ] && ok "ws row: $ws" || bad "no ws row in the table"
-[ "$(echo "$ws" | awk '{print $9}')" = closed ] \
+[ "$(echo "$ws" | awk '{print $10}')" = closed ] \
 	&& ok "ws closed after the bad credentials" || bad "ws not closed"
-[ "$(echo "$ws" | awk '{print $7}')" = 0 ] && ok "ws lost 0" || bad "ws lost messages"
+[ "$(echo "$ws" | awk '{print $8}')" = 0 ] && ok "ws lost 0" || bad "ws lost messages"
 grep -qx 'ws: attempts after the bad-credentials fault: 1' "$tmp/out" \
 	&& ok "exactly one attempt after the bad credentials" \
 	|| bad "attempts after the bad credentials"
@@ -33,9 +33,13 @@ grep -q 'ws .*fatal: http 401' "$tmp/out" && ok "401 is fatal" || bad "no fatal 
 if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
 	mq=$(row mqtt)
 	[ -n "$mq" ] && ok "mqtt row: $mq" || bad "no mqtt row in the table"
-	[ "$(echo "$mq" | awk '{print $9}')" = online ] \
+	[ "$(echo "$mq" | awk '{print $10}')" = online ] \
 		&& ok "mqtt back online at the end" || bad "mqtt not online"
-	[ "$(echo "$mq" | awk '{print $7}')" = 0 ] && ok "mqtt lost 0" || bad "mqtt lost messages"
+	[ "$(echo "$mq" | awk '{print $8}')" = 0 ] && ok "mqtt lost 0" || bad "mqtt lost messages"
+	# messages accepted while the link was down were queued and delivered
+	echo "$mq" | awk '$5 > 0 && $6 == $4 && $7 == 0 { ok = 1 } END { exit !ok }' \
+		&& ok "mqtt: queued while down, all delivered" \
+		|| bad "mqtt: queued/delivered ($mq)"
 else
 	grep -q 'mosquitto is not installed' "$tmp/out" \
 		&& ok "no mosquitto: WebSocket half only, said so" || bad "no mosquitto note"

@@ -38,6 +38,32 @@ grep -q 'lower$' "$tmp/out" && ok "comparison line" || bad "comparison line miss
 grep -q '^limiter: 100 connects/s, burst 10, max connecting 8$' "$tmp/out2" && ok "limiter shown" || bad "limiter line missing"
 grep -q '^== policy: breaker ' "$tmp/out2" && ok "breaker described" || bad "breaker not described"
 
+# coordinated recovery: the issue's targets for 2000 clients, 30 s outage
+"$TETHER" simulate -n 2000 -d 30s --coordinated --show 0 >"$tmp/out3" 2>&1 \
+	&& ok "coordinated run" || { bad "coordinated run failed"; cat "$tmp/out3"; }
+grep -q '^limiter: 1000 connects/s, burst 1, max connecting 0$' "$tmp/out3" \
+	&& ok "the manager's default limiter" || bad "default limiter not used"
+grep -q '^coordinated recovery: on (one endpoint; probe interval 1s)$' "$tmp/out3" \
+	&& ok "coordination shown" || bad "coordination line missing"
+grep -q '^== comparison run (coordination off): ' "$tmp/out3" \
+	&& ok "compared with coordination off" || bad "no coordination-off run"
+line=$(grep '^  attempts per client during the outage: [0-9.]* vs ' "$tmp/out3")
+set -- $(echo "$line" | sed 's/.*: \([0-9.]*\) vs \([0-9.]*\)/\1 \2/')
+if [ $# -eq 2 ] && awk "BEGIN { exit !($1 <= 0.1 && $2 > 1) }"; then
+	ok "attempts per client during the outage: $1 coordinated vs $2"
+else
+	bad "attempts per client: '$line'"
+fi
+line=$(grep '^  time to 100% reconnected: ' "$tmp/out3")
+t=$(echo "$line" | sed -n 's/.*: \([0-9.]*\)s vs .*/\1/p')
+if [ -n "$t" ] && awk "BEGIN { exit !($t <= 3) }"; then
+	ok "all back ${t}s after the server"
+else
+	bad "time to 100%: '$line'"
+fi
+grep -q '^  max attempts in any 1 s: 1000 vs ' "$tmp/out3" \
+	&& ok "never above the limiter's rate" || bad "peak above the rate"
+
 # bad input: clear errors, exit 2
 "$TETHER" simulate --outage 30x >"$tmp/o" 2>"$tmp/e"; rc=$?
 [ $rc -eq 2 ] && grep -q "expected a duration" "$tmp/e" && ok "bad duration rejected" \

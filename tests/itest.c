@@ -60,8 +60,23 @@ static void record(tether_conn *c, const struct tether_event *ev, void *ud)
 	} else if (ev->detail) {
 		copy_text(e.text, sizeof(e.text), ev->detail);
 	}
-	if (ev->message)
+	if (ev->message) {
 		e.dup = ev->message->dup;
+		for (size_t i = 0; i < ev->message->nprops; i++) {
+			const struct tether_property *pr = &ev->message->props[i];
+			size_t l = strlen(e.props);
+
+			if (pr->value)
+				snprintf(e.props + l, sizeof(e.props) - l,
+					 "%s%s=%.*s;", pr->user ? "user:" : "",
+					 pr->name, (int)pr->len,
+					 (const char *)pr->value);
+			else
+				snprintf(e.props + l, sizeof(e.props) - l,
+					 "%s=%llu;", pr->name,
+					 (unsigned long long)pr->number);
+		}
+	}
 	if (ev->message)
 		snprintf(e.payload, sizeof(e.payload), "%.*s",
 			 (int)(ev->message->len < 127 ? ev->message->len : 127),

@@ -18,6 +18,8 @@ struct it_ev {
 	int cls, kind, code; /* of the reason; cls -1 without one */
 	int error;
 	int dup; /* MESSAGE: the message's dup flag */
+	char props[128]; /* MESSAGE: "name=value;..." (numbers in decimal,
+			    user properties as "user:name=value") */
 	uint64_t at, msg_id, delay_ms;
 	const tether_conn *conn;
 	char payload[128];

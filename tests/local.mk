@@ -17,7 +17,8 @@ UNIT_SUITES = \
 	tests/check_breaker \
 	tests/check_sim \
 	tests/check_mgr \
-	tests/check_config
+	tests/check_config \
+	tests/check_config_files
 
 if HAVE_CHECK
 check_PROGRAMS += $(UNIT_SUITES)
@@ -30,11 +31,11 @@ check_PROGRAMS += $(CRASH_SUITES)
 TESTS += $(CRASH_SUITES)
 endif
 tests_spool_crash_SOURCES = tests/spool_crash.c tests/check-int.h
-tests_spool_crash_CFLAGS = $(TEST_COMMON_CFLAGS)
-tests_spool_crash_LDADD = $(TEST_COMMON_LDADD)
+tests_spool_crash_CFLAGS = $(TEST_COMMON_CFLAGS) -I$(top_srcdir)/tests/harness
+tests_spool_crash_LDADD = $(TEST_COMMON_LDADD) tests/harness/libharness.la
 # Integration suites: real peers (tests/harness) on loopback, real time.
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
-	tests/check_metrics tests/check_reload
+	tests/check_metrics tests/check_reload tests/check_coord tests/check_ws_resume
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -44,10 +45,14 @@ ITEST_LDADD = libtether-internal.la tests/harness/libharness.la $(CHECK_LIBS) $(
 tests_check_ws_SOURCES = tests/check_ws.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_ws_CFLAGS = $(ITEST_CFLAGS)
 tests_check_ws_LDADD = $(ITEST_LDADD)
+tests_check_ws_resume_SOURCES = tests/check_ws_resume.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_ws_resume_CFLAGS = $(ITEST_CFLAGS)
+tests_check_ws_resume_LDADD = $(ITEST_LDADD)
 tests_check_link_SOURCES = tests/check_link.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_link_CFLAGS = $(ITEST_CFLAGS)
 tests_check_link_LDADD = $(ITEST_LDADD)
-tests_check_mqtt_SOURCES = tests/check_mqtt.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_mqtt_SOURCES = tests/check_mqtt.c tests/itest.c tests/itest.h tests/check-int.h \
+	tests/harness/paho_client.c tests/harness/paho_client.h
 tests_check_mqtt_CFLAGS = $(ITEST_CFLAGS)
 tests_check_mqtt_LDADD = $(ITEST_LDADD)
 tests_check_tls_SOURCES = tests/check_tls.c tests/itest.c tests/itest.h tests/check-int.h
@@ -59,6 +64,9 @@ tests_check_reload_LDADD = $(ITEST_LDADD)
 tests_check_metrics_SOURCES = tests/check_metrics.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_metrics_CFLAGS = $(ITEST_CFLAGS)
 tests_check_metrics_LDADD = $(ITEST_LDADD)
+tests_check_coord_SOURCES = tests/check_coord.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_coord_CFLAGS = $(ITEST_CFLAGS)
+tests_check_coord_LDADD = $(ITEST_LDADD)
 
 TESTS += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
 TESTS += tests/cli_demo.sh tests/cli_run.sh
@@ -87,9 +95,10 @@ tests_check_timer_heap_LDADD = $(TEST_COMMON_LDADD)
 tests_check_queue_SOURCES = tests/check_queue.c tests/check-int.h
 tests_check_queue_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_queue_LDADD = $(TEST_COMMON_LDADD)
-tests_check_spool_SOURCES = tests/check_spool.c tests/check-int.h
-tests_check_spool_CFLAGS = $(TEST_COMMON_CFLAGS)
-tests_check_spool_LDADD = $(TEST_COMMON_LDADD)
+tests_check_spool_SOURCES = tests/check_spool.c tests/check_spool_segments.c \
+	tests/spool-test.c tests/spool-test.h tests/check-int.h
+tests_check_spool_CFLAGS = $(TEST_COMMON_CFLAGS) -I$(top_srcdir)/tests/harness
+tests_check_spool_LDADD = $(TEST_COMMON_LDADD) tests/harness/libharness.la
 tests_check_limiter_SOURCES = tests/check_limiter.c tests/check-int.h
 tests_check_limiter_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_limiter_LDADD = $(TEST_COMMON_LDADD)
@@ -123,6 +132,12 @@ tests_check_sim_LDADD = $(TEST_COMMON_LDADD)
 tests_check_config_SOURCES = tests/check_config.c tests/check-int.h
 tests_check_config_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_config_LDADD = $(TEST_COMMON_LDADD)
+# The configuration files of tests/data/config (invalid/ with their expected
+# errors, valid/); found under $top_srcdir, else the configured source dir.
+tests_check_config_files_SOURCES = tests/check_config_files.c tests/check-int.h
+tests_check_config_files_CFLAGS = $(TEST_COMMON_CFLAGS) -DTTH_TOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_check_config_files_LDADD = $(TEST_COMMON_LDADD)
+EXTRA_DIST += tests/data
 
 # Developer targets: the unit suites under valgrind, and cppcheck.
 VALGRIND_FLAGS = --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --quiet

@@ -62,6 +62,7 @@ struct dconn {
 	struct outage out[DEMO_MAX_OUTAGES];
 	size_t nout;
 	unsigned long accepted, offline, refused, delivered, failed, received;
+	unsigned long while_down; /* accepted while not online: queued */
 };
 
 struct demo {
@@ -241,8 +242,12 @@ static void send_one(struct demo *d, struct dconn *dc)
 		msg.topic = DEMO_TOPIC;
 		msg.qos = 1;
 	}
+	int down = tether_conn_state(dc->c) != TETHER_STATE_ONLINE;
+
 	rc = tether_conn_send(dc->c, &msg, NULL);
 	pthread_mutex_lock(&d->lock);
+	if (rc == 0)
+		dc->while_down += down;
 	if (rc == 0)
 		dc->accepted++;
 	else if (rc == TETHER_ESTATE || rc == TETHER_ECLOSED)
@@ -595,9 +600,9 @@ static int report(struct demo *d, int played)
 	int ok = 1;
 
 	pthread_mutex_lock(&d->lock);
-	printf("\n%-6s %8s %7s %6s %9s %6s %5s %8s  %s\n", "conn", "attempts",
-	       "outages", "sent", "delivered", "failed", "lost", "offline",
-	       "final state");
+	printf("\n%-6s %8s %7s %6s %6s %9s %6s %5s %7s  %s\n", "conn",
+	       "attempts", "outages", "sent", "queued", "delivered", "failed",
+	       "lost", "refused", "final state");
 	for (int i = 0; i < D_COUNT; i++) {
 		struct dconn *dc = &d->conn[i];
 		unsigned long lost;
@@ -605,16 +610,18 @@ static int report(struct demo *d, int played)
 		if (!dc->active)
 			continue;
 		lost = dc->accepted - dc->delivered - dc->failed;
-		printf("%-6s %8u %7zu %6lu %9lu %6lu %5lu %8lu  %s\n", dc->name,
-		       dc->attempts, dc->nout, dc->accepted, dc->delivered,
-		       dc->failed + dc->refused, lost, dc->offline,
+		printf("%-6s %8u %7zu %6lu %6lu %9lu %6lu %5lu %7lu  %s\n",
+		       dc->name, dc->attempts, dc->nout, dc->accepted,
+		       dc->while_down, dc->delivered, dc->failed,
+		       lost, dc->offline + dc->refused,
 		       tether_state_name(dc->final));
 		if (lost)
 			ok = 0;
 	}
-	printf("(sent = accepted by tether_conn_send; offline = not accepted "
-	       "while offline, no queue yet;\n lost = sent but neither "
-	       "delivered nor reported failed)\n");
+	printf("(sent = accepted by tether_conn_send; queued = of those, "
+	       "accepted while the link was down;\n failed = dropped with a "
+	       "reason; lost = sent but neither delivered nor dropped;\n "
+	       "refused = not accepted: the connection was closed for good)\n");
 	for (int i = 0; i < D_COUNT; i++) {
 		struct dconn *dc = &d->conn[i];
 

@@ -40,7 +40,15 @@ static void sim_usage(FILE *f)
 		"      --seed N             random seed (1)\n"
 		"      --limit R[:B[:M]]    manager limiter: R connects/s, burst B,\n"
 		"                           at most M connecting (default: off, so\n"
-		"                           the policy alone is shown)\n"
+		"                           the policy alone is shown; with\n"
+		"                           --coordinated: the manager's default,\n"
+		"                           1000:1); 0 turns it off\n"
+		"      --coordinated        the clients share the server's health\n"
+		"                           (coordinated recovery, on by default in\n"
+		"                           a manager): one probes, the others wait;\n"
+		"                           compared with the same run without\n"
+		"      --probe-interval D   coordinated: longest delay between\n"
+		"                           shared probes (1s)\n"
 		"policy:\n"
 		"  -p, --policy TYPE        policy type (default exponential)\n"
 		"  -s, --set KEY=VALUE      a policy parameter (repeatable)\n"
@@ -67,6 +75,7 @@ struct sim_opts {
 	const char *compares[16];
 	size_t ncompares;
 	int no_compare;
+	int limit_given;
 	unsigned show;
 };
 
@@ -265,6 +274,13 @@ static void print_figures(const struct tether_sim_summary *s)
 	       "(%" PRIu64 " in all, %" PRIu64 " after recovery)\n",
 	       (double)s->attempts_during_outage / s->clients, s->attempts,
 	       s->attempts - s->attempts_during_outage);
+	printf("  most attempts in flight at once during the outage: %" PRIu64
+	       "\n",
+	       s->max_in_flight_outage);
+	if (s->held)
+		printf("  clients waited for the shared probe %" PRIu64
+		       " times\n",
+		       s->held);
 	printf("  reconnected after the server came back: 50%% %s, 90%% %s, "
 	       "100%% %s (%u of %u; gave up: %u)\n",
 	       fmt_ms(s->reconnect_p50_ms, a, sizeof a),
@@ -275,13 +291,14 @@ static void print_figures(const struct tether_sim_summary *s)
 
 static int run_one(const struct sim_opts *o, tether_params *p,
 		   const char *title, struct tether_sim_summary *sum,
-		   int detail)
+		   int detail, int coordinated)
 {
 	struct tether_sim_config cfg = o->cfg;
 	tether_sim *sim = NULL;
 	char err[2048];
 
 	cfg.policy = p;
+	cfg.coordinated = coordinated;
 	int rc = tether_sim_run(&cfg, &sim, err, sizeof err);
 	if (rc != 0) {
 		cli_errors(err[0] ? err : tether_strerror(rc));
@@ -309,7 +326,7 @@ static void print_comparison(const struct tether_sim_summary *m,
 {
 	char a[32], b[32];
 
-	printf("\n== comparison: policy vs policy with %s\n", change);
+	printf("\n== comparison: this run vs the same with %s\n", change);
 	printf("  peak attempt rate (100 ms resolution): %" PRIu64
 	       "/s vs %" PRIu64 "/s: %.1fx %s\n",
 	       m->peak_100ms * 10, c->peak_100ms * 10,
@@ -396,6 +413,8 @@ int cli_simulate(int argc, char **argv)
 		{"compare", required_argument, NULL, 'c'},
 		{"no-compare", no_argument, NULL, 'N'},
 		{"show", required_argument, NULL, 'w'},
+		{"coordinated", no_argument, NULL, 'C'},
+		{"probe-interval", required_argument, NULL, 'P'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -465,7 +484,16 @@ int cli_simulate(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			}
 			break;
+		case 'C':
+			o.cfg.coordinated = 1;
+			break;
+		case 'P':
+			if (cli_duration("--probe-interval", optarg,
+					 &o.cfg.probe_interval_ms))
+				return CLI_EXIT_USAGE;
+			break;
 		case 'l':
+			o.limit_given = 1;
 			if (parse_limit(optarg, &o.cfg) != 0) {
 				fprintf(stderr,
 					"tether: --limit expects RATE[:BURST[:"
@@ -528,12 +556,19 @@ int cli_simulate(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 
+	if (o.cfg.coordinated && !o.limit_given) {
+		/* the release goes through the limiter: use a manager's */
+		o.cfg.connects_per_second = TETHER_DEFAULT_CONNECTS_PER_SECOND;
+		o.cfg.burst = TETHER_DEFAULT_BURST;
+	}
 	tether_params *p = build_params(&o);
 	tether_params *cmp = NULL;
 	char change[512] = "";
+	/* coordinated: compared with the same run without, unless --compare */
+	int coord_compare = o.cfg.coordinated && !o.no_compare && !o.ncompares;
 	if (!p)
 		return CLI_EXIT_USAGE;
-	if (!o.no_compare) {
+	if (!o.no_compare && !coord_compare) {
 		const char *def = o.ncompares ? NULL : default_compare(p);
 		if (o.ncompares || def) {
 			cmp = tether_params_dup(p);
@@ -581,16 +616,24 @@ int cli_simulate(int argc, char **argv)
 	printf("connect timeout %s, stable after %s\n",
 	       fmt_ms(o.cfg.connect_timeout_ms, a, sizeof a),
 	       fmt_ms(o.cfg.stable_after_ms, c, sizeof c));
+	if (o.cfg.coordinated)
+		printf("coordinated recovery: on (one endpoint; probe interval "
+		       "%s)\n",
+		       fmt_ms(o.cfg.probe_interval_ms, a, sizeof a));
 
 	struct tether_sim_summary sm, sc;
-	if (run_one(&o, p, "policy", &sm, 1) != 0) {
+	if (run_one(&o, p, o.cfg.coordinated ? "coordinated" : "policy", &sm,
+		    1, o.cfg.coordinated) != 0) {
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
-	if (cmp) {
+	if (cmp || coord_compare) {
 		char title[600];
+		if (coord_compare)
+			snprintf(change, sizeof change, "coordination off");
 		snprintf(title, sizeof title, "comparison run (%s)", change);
-		if (run_one(&o, cmp, title, &sc, 0) != 0) {
+		if (run_one(&o, cmp ? cmp : p, title, &sc, 0,
+			    coord_compare ? 0 : o.cfg.coordinated) != 0) {
 			rc = CLI_EXIT_USAGE;
 			goto out;
 		}

@@ -431,6 +431,94 @@ static void on_disconnected(void *ctx, MQTTProperties *props,
 	free(sref);
 }
 
+/* Names of the properties a PUBLISH may carry (MQTT 5, 3.3.2.3). */
+static const char *prop_name(int code)
+{
+	switch (code) {
+	case MQTTPROPERTY_CODE_PAYLOAD_FORMAT_INDICATOR:
+		return "payload_format_indicator";
+	case MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL:
+		return "message_expiry_interval";
+	case MQTTPROPERTY_CODE_CONTENT_TYPE:
+		return "content_type";
+	case MQTTPROPERTY_CODE_RESPONSE_TOPIC:
+		return "response_topic";
+	case MQTTPROPERTY_CODE_CORRELATION_DATA:
+		return "correlation_data";
+	case MQTTPROPERTY_CODE_SUBSCRIPTION_IDENTIFIER:
+		return "subscription_identifier";
+	case MQTTPROPERTY_CODE_TOPIC_ALIAS:
+		return "topic_alias";
+	default:
+		return NULL;
+	}
+}
+
+/* An inbound message's properties as tether's (pointing into props'
+ * memory: valid while the Paho message is); *n 0 and NULL when none. */
+static struct tether_property *message_props(const MQTTProperties *props,
+					     size_t *n)
+{
+	struct tether_property *v;
+
+	*n = 0;
+	if (!props || props->count <= 0)
+		return NULL;
+	v = calloc((size_t)props->count, sizeof(*v));
+	if (!v)
+		return NULL;
+	for (int i = 0; i < props->count; i++) {
+		const MQTTProperty *pr = &props->array[i];
+		struct tether_property *t = &v[*n];
+
+		if (pr->identifier == MQTTPROPERTY_CODE_USER_PROPERTY) {
+			/* name and value are strings, not NUL-terminated */
+			char *name = malloc((size_t)pr->value.data.len + 1);
+			if (!name)
+				continue;
+			memcpy(name, pr->value.data.data,
+			       (size_t)pr->value.data.len);
+			name[pr->value.data.len] = '\0';
+			t->name = name;
+			t->user = 1;
+			t->value = pr->value.value.data;
+			t->len = (size_t)pr->value.value.len;
+			(*n)++;
+			continue;
+		}
+		t->name = prop_name(pr->identifier);
+		if (!t->name)
+			continue;
+		switch (MQTTProperty_getType(pr->identifier)) {
+		case MQTTPROPERTY_TYPE_BYTE:
+			t->number = pr->value.byte;
+			break;
+		case MQTTPROPERTY_TYPE_TWO_BYTE_INTEGER:
+			t->number = pr->value.integer2;
+			break;
+		case MQTTPROPERTY_TYPE_FOUR_BYTE_INTEGER:
+		case MQTTPROPERTY_TYPE_VARIABLE_BYTE_INTEGER:
+			t->number = pr->value.integer4;
+			break;
+		default: /* binary data or a string */
+			t->value = pr->value.data.data ? pr->value.data.data
+						       : "";
+			t->len = (size_t)pr->value.data.len;
+			break;
+		}
+		(*n)++;
+	}
+	return v;
+}
+
+static void free_props(struct tether_property *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].user)
+			free((char *)v[i].name);
+	free(v);
+}
+
 static int on_message(void *ctx, char *topic, int topic_len,
 		      MQTTAsync_message *m)
 {
@@ -444,10 +532,14 @@ static int on_message(void *ctx, char *topic, int topic_len,
 	    .retain = m->retained,
 	    .dup = m->dup,
 	};
+	struct tether_property *props =
+	    message_props(&m->properties, &msg.nprops);
 
 	(void)topic_len;
+	msg.props = props;
 	if (atomic_load(&a->phase) == PH_UP)
 		tether_transport_message(a->conn, a->id, &msg);
+	free_props(props, msg.nprops);
 	MQTTAsync_freeMessage(&m);
 	MQTTAsync_free(topic);
 	return 1;

@@ -9,6 +9,11 @@
  * peer); until `outage_at_ms + outage_ms` attempts are refused
  * (TETHER_SIM_REFUSE) or never answered (TETHER_SIM_BLACKHOLE, so they end
  * at the connect timeout); after that they succeed.
+ *
+ * With `coordinated` set, the clients share the server's health as the
+ * connections of one manager sharing an endpoint do (tether_conn_set_
+ * coordinated()): while it fails one client probes it and the others
+ * wait, then come back through the limiter.
  */
 #ifndef TETHER_SIM_H
 #define TETHER_SIM_H
@@ -42,12 +47,16 @@ struct tether_sim_config {
 	uint64_t connect_timeout_ms; /**< per attempt; 0 = none */
 	uint64_t stable_after_ms;    /**< ONLINE this long resets backoff */
 	tether_params *policy;   /**< borrowed; `type` selects the policy */
+	int coordinated;         /**< share the endpoint's health (0 = off) */
+	uint64_t probe_interval_ms; /**< coordinated: longest delay between
+					 shared probes while others wait */
 };
 
 /**
  * @brief Fill a config with defaults: 1000 clients, 30 s outage, 1 ms RTT,
  *   horizon 600 s, seed 1, refuse, limiter off, connect timeout 10 s,
- *   stable after 5 s, policy NULL (set it).
+ *   stable after 5 s, not coordinated (probe interval 1 s), policy NULL
+ *   (set it).
  * @thread any
  */
 TETHER_EXPORT void tether_sim_config_init(struct tether_sim_config *cfg);
@@ -90,6 +99,10 @@ struct tether_sim_summary {
 	uint32_t gave_up;     /**< clients the policy gave up on */
 	uint32_t clients;
 	char policy[256]; /**< the policy's effective settings */
+	uint64_t held;    /**< coordinated: times a client waited for the
+			       probe (0 when not coordinated) */
+	uint64_t max_in_flight_outage; /**< most attempts in flight at once
+					    before the server came back */
 };
 
 /**

@@ -89,8 +89,10 @@ enum tether_state {
 	TETHER_STATE_CONNECTING, /**< one attempt in flight */
 	TETHER_STATE_ONLINE,     /**< link is up */
 	TETHER_STATE_BACKOFF,    /**< waiting for the policy's retry timer */
-	TETHER_STATE_SUSPENDED,  /**< breaker open, link down, or waiting for a
-				      connect token from the manager's limiter */
+	TETHER_STATE_SUSPENDED,  /**< breaker open, link down, waiting for a
+				      connect token from the manager's
+				      limiter, or waiting while another
+				      connection probes a failing endpoint */
 	TETHER_STATE_CLOSING,    /**< closing the link, waiting for the transport */
 	TETHER_STATE_CLOSED      /**< stopped by the user, gave up, or fatal */
 };
@@ -312,6 +314,23 @@ typedef struct tether_conn tether_conn;
 typedef struct tether_params tether_params;
 
 /**
+ * An MQTT 5 property of an inbound message: a string or binary value
+ * (value/len), or a number.
+ */
+struct tether_property {
+	const char *name;  /**< "content_type", "response_topic",
+			        "correlation_data", "payload_format_indicator",
+			        "message_expiry_interval",
+			        "subscription_identifier", "topic_alias"; for a
+			        User Property its own name (user = 1) */
+	const void *value; /**< the bytes (NUL-terminated for strings); NULL
+			        for a number */
+	size_t len;
+	uint64_t number;   /**< the value of a numeric property */
+	int user;          /**< a User Property */
+};
+
+/**
  * A message, outbound (tether_conn_send) or inbound (TETHER_EV_MESSAGE).
  * Inbound, every pointer is valid only during the callback.
  */
@@ -325,7 +344,12 @@ struct tether_message {
 	int binary;          /**< WebSocket: 1 binary frame, 0 text */
 	uint64_t ttl_ms;     /**< outbound: dropped (TETHER_EEXPIRED) when not
 				  sent within this time; 0 = the queue's ttl */
-	int dup;             /**< inbound MQTT: the DUP flag */
+	int dup;             /**< inbound MQTT: the DUP flag; outbound: set
+				  by tether on a message sent again */
+	const struct tether_property *props; /**< inbound MQTT 5: its
+						 properties (else NULL);
+						 outbound: ignored */
+	size_t nprops;
 };
 
 /**
@@ -361,7 +385,9 @@ typedef void (*tether_event_cb)(tether_conn *conn, const struct tether_event *ev
 				void *userdata);
 
 /**
- * @brief Create a manager. Its limiter starts unlimited.
+ * @brief Create a manager. Its limiter starts at
+ *   TETHER_DEFAULT_CONNECTS_PER_SECOND with a burst of TETHER_DEFAULT_BURST
+ *   and no cap on attempts in flight (see tether_mgr_set_limits()).
  * @param out receives the manager.
  * @return 0, TETHER_ENOMEM, TETHER_EIO (eventfd).
  * @thread any
@@ -382,6 +408,13 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m);
  */
 TETHER_EXPORT int tether_mgr_set_event_cb(tether_mgr *m, tether_event_cb cb,
 					  void *userdata);
+
+/** The manager's default connect rate: 2,000 connections waiting on a
+ *  recovered endpoint are all released within 2 s, and no 1 s window
+ *  holds more than 1,000 attempts (docs/policies.md). */
+#define TETHER_DEFAULT_CONNECTS_PER_SECOND 1000
+/** The manager's default limiter burst. */
+#define TETHER_DEFAULT_BURST 1
 
 /**
  * @brief The manager-wide connect limiter (DESIGN §3): at most
@@ -517,12 +550,31 @@ TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy);
 /**
  * @brief Timing of the state machine, in milliseconds. Keys:
  *   "connect_timeout" (10 s), "close_timeout" (2 s), "stable_after" (5 s),
- *   "overload_floor" (5 s), "failback_after" (0 = off).
+ *   "overload_floor" (5 s), "failback_after" (0 = off), "probe_interval"
+ *   (1 s: the longest delay between shared probes of a failing endpoint
+ *   while other connections wait, see tether_conn_set_coordinated()).
  * @return 0, TETHER_EINVAL (unknown key), TETHER_ESTATE.
  * @thread init
  */
 TETHER_EXPORT int tether_conn_set_timing(tether_conn *c, const char *key,
 					 uint64_t ms);
+
+/**
+ * @brief Coordinated recovery (on by default): the connections of one
+ *   manager whose endpoints share transport and host:port share that
+ *   endpoint's health. While it is failing, one of them probes it on its
+ *   policy's schedule, made shorter the more connections wait (never more
+ *   than the "probe_interval" timing, 1 s, apart; an overload slows it to
+ *   "overload_floor"); the others wait in SUSPENDED (event suspend,
+ *   detail "endpoint probing") without spending attempts, and are
+ *   released through the manager's limiter as soon as an attempt gets an
+ *   answer. A fatal refusal (bad credentials) ends only the connection
+ *   that got it. Off, the connection retries on its own policy alone.
+ * @param on 1 to take part (the default), 0 not to.
+ * @return 0, TETHER_EINVAL, TETHER_ESTATE (after the first start).
+ * @thread init
+ */
+TETHER_EXPORT int tether_conn_set_coordinated(tether_conn *c, int on);
 
 /**
  * @brief WebSocket heartbeat: a ping after `interval_ms` without inbound
@@ -598,8 +650,11 @@ enum tether_fsync {
  */
 struct tether_queue_cfg {
 	uint32_t size;              /**< sizeof(struct tether_queue_cfg) */
-	uint32_t max_messages;      /**< queued (not yet handed to the
-					 transport) messages; default 10000 */
+	uint32_t max_messages;      /**< messages held: waiting, plus handed
+					 to the transport and not yet
+					 reported (so memory stays bounded
+					 and a reconnect never has to drop
+					 to put them back); default 10000 */
 	uint64_t max_bytes;         /**< their payload + topic bytes; 8 MiB */
 	enum tether_overflow overflow; /**< default DROP_OLDEST */
 	uint64_t ttl_ms;            /**< default message TTL; 0 = none */

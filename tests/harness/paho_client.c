@@ -268,6 +268,34 @@ void tpc_publish(struct tpc_client *c, const char *topic, const char *text,
 	ck_assert_msg(c->ok, "publish failed: %d", c->code);
 }
 
+void tpc_publish5(struct tpc_client *c, const char *topic, const char *text,
+		  const char *content_type, const char *name,
+		  const char *value, int wait_ms)
+{
+	MQTTAsync_responseOptions r = MQTTAsync_responseOptions_initializer;
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+	MQTTProperty ct = {.identifier = MQTTPROPERTY_CODE_CONTENT_TYPE};
+	MQTTProperty up = {.identifier = MQTTPROPERTY_CODE_USER_PROPERTY};
+
+	ct.value.data.data = (char *)content_type;
+	ct.value.data.len = (int)strlen(content_type);
+	up.value.data.data = (char *)name;
+	up.value.data.len = (int)strlen(name);
+	up.value.value.data = (char *)value;
+	up.value.value.len = (int)strlen(value);
+	ck_assert_int_eq(MQTTProperties_add(&m.properties, &ct), 0);
+	ck_assert_int_eq(MQTTProperties_add(&m.properties, &up), 0);
+	m.payload = (void *)text;
+	m.payloadlen = (int)strlen(text);
+	m.qos = 1;
+	call_opts(c, &r);
+	ck_assert_int_eq(MQTTAsync_sendMessage(c->h, topic, &m, &r),
+			 MQTTASYNC_SUCCESS);
+	MQTTProperties_free(&m.properties);
+	ck_assert(tpc_wait(c, &c->done, 1, wait_ms));
+	ck_assert_msg(c->ok, "publish failed: %d", c->code);
+}
+
 void tpc_disconnect(struct tpc_client *c)
 {
 	MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;

@@ -60,6 +60,11 @@ int tpc_subscribe(struct tpc_client *c, const char *topic, int qos,
 void tpc_publish(struct tpc_client *c, const char *topic, const char *text,
 		 int qos, int wait_ms);
 
+/* As tpc_publish, MQTT 5 only, with a Content Type and one User Property
+ * (name = value). */
+void tpc_publish5(struct tpc_client *c, const char *topic, const char *text,
+		  const char *content_type, const char *name,
+		  const char *value, int wait_ms);
 /* Disconnect, waiting at most 3 s. */
 void tpc_disconnect(struct tpc_client *c);
 

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -17,84 +18,17 @@
 #include <libwebsockets.h>
 
 #include "net.h"
-#include "ws_server.h"
+#include "ws_history.h"
+#include "ws_server-int.h"
 
 #define DEFAULT_SUBPROTOCOL "tether-test"
 #define RAW_PROTOCOL "th-ws-server-frames"
 #define MAX_FRAME (1u << 20)   /* bigger frames are closed with 1009 */
-#define MAX_REASON 123         /* a control frame payload is <= 125 */
 #define TICK_US (100 * 1000)   /* bounds every lws_service() sleep */
 #define CLOSE_ACK_S 3          /* wait this long for the client's close */
 #define BIND_TRIES 8
+#define HISTORY_DEFAULT 1000   /* messages kept per session */
 
-enum { OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8,
-       OP_PING = 0x9, OP_PONG = 0xa };
-
-/* A frame waiting to go out, LWS_PRE bytes of headroom first. */
-struct out {
-	struct out *next;
-	size_t len;
-	int is_close;
-	int binary; /* TLS echo: write as a binary message */
-	unsigned char buf[];
-};
-
-/* One accepted WebSocket connection: lives in the ws wsi's user space; the
- * raw child wsi that carries its frames points back at it. Touched only on
- * the service thread (or in lws_context_destroy after it stopped). */
-struct conn {
-	struct th_ws_server *srv;
-	struct lws *ws;  /* parked: lws no longer reads it */
-	struct lws *raw; /* our frames; NULL once closed */
-	struct conn *next, *prev;
-
-	enum th_ws_behaviour behaviour;
-	int close_code;
-	char close_reason[MAX_REASON + 1];
-	lws_sorted_usec_list_t sul_close;
-
-	unsigned char *rx;
-	size_t rx_len, rx_cap;
-	struct out *out_head, *out_tail;
-	int close_sent;     /* queued our close frame: no more data */
-	int close_received; /* peer's close seen: reply, then hang up */
-	int lws_frames;     /* TLS: lws's ws role carries the frames */
-};
-
-struct opts_copy {
-	enum th_ws_behaviour behaviour;
-	int close_code;
-	char *close_reason;
-	int close_after_ms;
-	int reject_status;
-	char *require_header;
-};
-
-struct th_ws_server {
-	struct lws_context *ctx;
-	pthread_t thread;
-	int thread_started;
-	atomic_int stop;
-	int destroying;
-	uint16_t port;
-	char *subprotocol;
-	char *tls_cert, *tls_key; /* both set: serve TLS */
-	SSL_CTX *client_ctx;      /* TLS: see create_context */
-	struct lws_protocols protocols[3];
-	lws_retry_bo_t retry;
-	lws_sorted_usec_list_t sul_tick;
-
-	pthread_mutex_t mu; /* opts and the close_all request */
-	pthread_cond_t cv;
-	struct opts_copy opts;
-	unsigned close_req, close_done;
-	int close_all_code;
-	char close_all_reason[MAX_REASON + 1];
-
-	struct conn *conns; /* service thread only */
-
-	atomic_uint upgrades, open, pings;
-};
 
 /* ---- options ----------------------------------------------------------- */
 
@@ -136,7 +70,7 @@ static void copy_reason(char *dst, const char *src)
 
 /* ---- frames out -------------------------------------------------------- */
 
-static int queue_frame(struct conn *c, unsigned char b0,
+int th_ws_queue_frame(struct th_ws_conn *c, unsigned char b0,
 		       const unsigned char *payload, size_t len)
 {
 	struct out *o;
@@ -175,7 +109,7 @@ static int queue_frame(struct conn *c, unsigned char b0,
 	return 0;
 }
 
-static void free_out(struct conn *c)
+static void free_out(struct th_ws_conn *c)
 {
 	while (c->out_head) {
 		struct out *o = c->out_head;
@@ -186,7 +120,7 @@ static void free_out(struct conn *c)
 }
 
 /* Start the closing handshake from our side. */
-static void conn_close(struct conn *c, int code, const char *reason)
+void th_ws_conn_close(struct th_ws_conn *c, int code, const char *reason)
 {
 	unsigned char pl[2 + MAX_REASON];
 	size_t n = 0;
@@ -203,34 +137,42 @@ static void conn_close(struct conn *c, int code, const char *reason)
 		n = 2 + rl;
 	}
 	c->close_sent = 1;
-	queue_frame(c, 0x80 | OP_CLOSE, pl, n);
+	th_ws_queue_frame(c, 0x80 | OP_CLOSE, pl, n);
 }
 
 static void close_after_cb(lws_sorted_usec_list_t *sul)
 {
-	struct conn *c = lws_container_of(sul, struct conn, sul_close);
+	struct th_ws_conn *c =
+		lws_container_of(sul, struct th_ws_conn, sul_close);
 
-	conn_close(c, c->close_code, c->close_reason);
+	th_ws_conn_close(c, c->close_code, c->close_reason);
 }
 
 /* ---- frames in --------------------------------------------------------- */
 
 /* Handle one complete, unmasked frame. Returns -1 to hang up now. */
-static int on_frame(struct conn *c, unsigned char b0, unsigned char *pl,
+static int on_frame(struct th_ws_conn *c, unsigned char b0, unsigned char *pl,
 		    size_t len)
 {
 	switch (b0 & 0x0f) {
-	case OP_CONT:
 	case OP_TEXT:
+		if (b0 == (0x80 | OP_TEXT) && len >= 7 &&
+		    !memcmp(pl, "resume ", 7)) {
+			if (!c->close_sent && !c->close_received)
+				th_ws_on_resume(c, pl + 7, len - 7);
+			return 0;
+		}
+		/* fall through */
+	case OP_CONT:
 	case OP_BINARY:
 		if (!c->close_sent && !c->close_received)
-			queue_frame(c, b0 & 0x8f, pl, len);
+			th_ws_queue_frame(c, b0 & 0x8f, pl, len);
 		return 0;
 	case OP_PING:
 		atomic_fetch_add(&c->srv->pings, 1);
 		if (c->behaviour != TH_WS_IGNORE_PINGS && !c->close_sent &&
 		    !c->close_received)
-			queue_frame(c, 0x80 | OP_PONG, pl, len);
+			th_ws_queue_frame(c, 0x80 | OP_PONG, pl, len);
 		return 0;
 	case OP_PONG:
 		return 0;
@@ -239,16 +181,16 @@ static int on_frame(struct conn *c, unsigned char b0, unsigned char *pl,
 			return -1; /* handshake complete */
 		c->close_received = 1;
 		/* echo the status code back, as RFC 6455 §5.5.1 suggests */
-		queue_frame(c, 0x80 | OP_CLOSE, pl, len >= 2 ? 2 : 0);
+		th_ws_queue_frame(c, 0x80 | OP_CLOSE, pl, len >= 2 ? 2 : 0);
 		return 0;
 	default:
-		conn_close(c, 1002, "bad opcode");
+		th_ws_conn_close(c, 1002, "bad opcode");
 		return 0;
 	}
 }
 
 /* Parse as many whole frames as c->rx holds. Returns -1 to hang up. */
-static int parse_frames(struct conn *c)
+static int parse_frames(struct th_ws_conn *c)
 {
 	size_t off = 0;
 
@@ -258,7 +200,7 @@ static int parse_frames(struct conn *c)
 		uint64_t len = f[1] & 0x7f;
 
 		if (!(f[1] & 0x80)) {
-			conn_close(c, 1002, "unmasked client frame");
+			th_ws_conn_close(c, 1002, "unmasked client frame");
 			break;
 		}
 		if (len == 126) {
@@ -275,7 +217,7 @@ static int parse_frames(struct conn *c)
 			h = 10;
 		}
 		if (len > MAX_FRAME) {
-			conn_close(c, 1009, "frame too big");
+			th_ws_conn_close(c, 1009, "frame too big");
 			break;
 		}
 		if (avail < h + 4 + len)
@@ -292,7 +234,7 @@ static int parse_frames(struct conn *c)
 	return 0;
 }
 
-static int rx_append(struct conn *c, const void *in, size_t len)
+static int rx_append(struct th_ws_conn *c, const void *in, size_t len)
 {
 	if (c->rx_len + len > c->rx_cap) {
 		size_t cap = c->rx_cap ? c->rx_cap : 4096;
@@ -318,6 +260,8 @@ static void process_requests(struct th_ws_server *s)
 	char reason[MAX_REASON + 1];
 	int do_close = 0;
 
+	if (atomic_exchange(&s->pump, 0))
+		th_ws_pump_all(s);
 	pthread_mutex_lock(&s->mu);
 	if (s->close_done != s->close_req) {
 		do_close = 1;
@@ -327,8 +271,8 @@ static void process_requests(struct th_ws_server *s)
 	pthread_mutex_unlock(&s->mu);
 	if (!do_close)
 		return;
-	for (struct conn *c = s->conns; c; c = c->next)
-		conn_close(c, code, reason);
+	for (struct th_ws_conn *c = s->conns; c; c = c->next)
+		th_ws_conn_close(c, code, reason);
 	pthread_mutex_lock(&s->mu);
 	s->close_done = s->close_req;
 	pthread_cond_broadcast(&s->cv);
@@ -341,6 +285,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 		lws_container_of(sul, struct th_ws_server, sul_tick);
 
 	process_requests(s);
+	th_ws_pump_all(s); /* a lost wake-up costs one tick at most */
 	lws_sul_schedule(s->ctx, 0, &s->sul_tick, tick_cb, TICK_US);
 }
 
@@ -401,7 +346,7 @@ static int on_confirm_upgrade(struct th_ws_server *s, struct lws *wsi)
 	return 1; /* "headers sent": lws completes the transaction */
 }
 
-static void conn_link(struct th_ws_server *s, struct conn *c)
+static void conn_link(struct th_ws_server *s, struct th_ws_conn *c)
 {
 	c->next = s->conns;
 	if (s->conns)
@@ -412,7 +357,7 @@ static void conn_link(struct th_ws_server *s, struct conn *c)
 
 /* TLS: lws keeps the frames (ws_server.h); the conn only echoes. */
 static int on_established_tls(struct th_ws_server *s, struct lws *wsi,
-			      struct conn *c)
+			      struct th_ws_conn *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->srv = s;
@@ -424,7 +369,7 @@ static int on_established_tls(struct th_ws_server *s, struct lws *wsi,
 }
 
 /* TLS: a message piece arrived; echo the message once it is whole. */
-static int on_receive_tls(struct conn *c, struct lws *wsi, const void *in,
+static int on_receive_tls(struct th_ws_conn *c, struct lws *wsi, const void *in,
 			  size_t len)
 {
 	struct out *o;
@@ -452,7 +397,7 @@ static int on_receive_tls(struct conn *c, struct lws *wsi, const void *in,
 	return 0;
 }
 
-static int on_writeable_tls(struct conn *c, struct lws *wsi)
+static int on_writeable_tls(struct th_ws_conn *c, struct lws *wsi)
 {
 	struct out *o = c->out_head;
 	int rc;
@@ -474,7 +419,7 @@ static int on_writeable_tls(struct conn *c, struct lws *wsi)
 
 /* The upgrade is done and the 101 written: take the frames over. */
 static int on_established(struct th_ws_server *s, struct lws *wsi,
-			  struct conn *c)
+			  struct th_ws_conn *c)
 {
 	lws_adopt_desc_t ad;
 	int fd;
@@ -515,7 +460,7 @@ static int on_established(struct th_ws_server *s, struct lws *wsi,
 	return 0;
 }
 
-static void on_ws_closed(struct th_ws_server *s, struct conn *c)
+static void on_ws_closed(struct th_ws_server *s, struct th_ws_conn *c)
 {
 	if (!c->srv)
 		return;
@@ -561,13 +506,13 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_ESTABLISHED:
 		return on_established(s, wsi, user);
 	case LWS_CALLBACK_RECEIVE:
-		if (!user || !((struct conn *)user)->lws_frames ||
-		    !((struct conn *)user)->srv)
+		if (!user || !((struct th_ws_conn *)user)->lws_frames ||
+		    !((struct th_ws_conn *)user)->srv)
 			return 0;
 		return on_receive_tls(user, wsi, in, len);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		if (!user || !((struct conn *)user)->lws_frames ||
-		    !((struct conn *)user)->srv)
+		if (!user || !((struct th_ws_conn *)user)->lws_frames ||
+		    !((struct th_ws_conn *)user)->srv)
 			return 0;
 		return on_writeable_tls(user, wsi);
 	case LWS_CALLBACK_CLOSED:
@@ -582,7 +527,7 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		  void *user, void *in, size_t len)
 {
-	struct conn *c;
+	struct th_ws_conn *c;
 	struct out *o;
 
 	(void)user;
@@ -716,6 +661,10 @@ int th_ws_server_start(const struct th_ws_server_opts *o,
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
 	opts_assign(&s->opts, o);
+	s->history = th_ws_history_new(o && o->history_max ? o->history_max
+							   : HISTORY_DEFAULT);
+	if (!s->history)
+		goto fail;
 	s->subprotocol = strdup(o && o->subprotocol ? o->subprotocol
 						    : DEFAULT_SUBPROTOCOL);
 	if (!s->subprotocol)
@@ -729,7 +678,7 @@ int th_ws_server_start(const struct th_ws_server_opts *o,
 	/* [0] gets plain HTTP, the upgrade and clients naming no protocol */
 	s->protocols[0].name = s->subprotocol;
 	s->protocols[0].callback = ws_cb;
-	s->protocols[0].per_session_data_size = sizeof(struct conn);
+	s->protocols[0].per_session_data_size = sizeof(struct th_ws_conn);
 	s->protocols[1].name = RAW_PROTOCOL;
 	s->protocols[1].callback = raw_cb;
 	/* no validity pings/hangups: the parked ws wsi must stay silent */
@@ -816,6 +765,7 @@ void th_ws_server_free(struct th_ws_server *s)
 	if (s->client_ctx)
 		SSL_CTX_free(s->client_ctx);
 	opts_clear(&s->opts);
+	th_ws_history_free(s->history);
 	free(s->subprotocol);
 	free(s->tls_cert);
 	free(s->tls_key);

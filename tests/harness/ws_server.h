@@ -52,6 +52,37 @@
  *   require_header and subprotocol work as without TLS (they happen in the
  *   HTTP phase). Enough for the TLS suite, which checks the handshake.
  *
+ * - Resume (DESIGN §5; plain ws:// only: a TLS server only echoes). The
+ *   server keeps, per session id, an in-memory ordered history of the
+ *   messages the test published (th_ws_server_publish, th_ws_gen_start),
+ *   numbered 1, 2, 3... per session, at most opts.history_max per session
+ *   (0 = 1000; the oldest goes first). The protocol, all text frames:
+ *
+ *     client -> server  "resume <session> <last_seq>"
+ *         One unfragmented text frame. <session>: 1..64 bytes, no space,
+ *         tab, CR or LF; <last_seq>: decimal, the newest sequence number
+ *         the client has received from this session, 0 for none. The
+ *         server binds the socket to the session and sends every kept
+ *         message with seq > last_seq in order, then each new one as it
+ *         is published. Such a frame is not echoed; any other message
+ *         still is. A later resume on the same socket rebinds it; a
+ *         resume of a session bound to another socket takes the session
+ *         over (the older socket gets nothing more).
+ *     server -> client  "seq <N> <payload>"
+ *         One message of the session, N = its sequence number.
+ *     server -> client  "gap <from> <to>"
+ *         Messages from..to were published after last_seq but have left
+ *         the history (history_max): they cannot be replayed. Sent once,
+ *         before the first "seq" frame of a replay.
+ *     Errors close the socket with 1008: "bad resume" (malformed) or
+ *         "resume beyond newest" (last_seq is newer than the session's
+ *         newest message, e.g. the server was restarted; an unknown
+ *         session's newest is 0).
+ *
+ *   A message is in the history before anyone receives it, so a client
+ *   that resumes with the last sequence number it got sees no gap and no
+ *   duplicate, whatever the timing of its disconnect.
+ *
  * Counters are updated on the service thread and read without locks. */
 #ifndef TETHER_HARNESS_WS_SERVER_H
 #define TETHER_HARNESS_WS_SERVER_H
@@ -85,6 +116,8 @@ struct th_ws_server_opts {
 	 * TLS leaves out). NULL = plain ws://. Fixed at start, copied. */
 	const char *tls_cert;
 	const char *tls_key;
+	/* Resume: messages kept per session; 0 = 1000. Fixed at start. */
+	unsigned history_max;
 };
 
 struct th_ws_server;
@@ -113,6 +146,32 @@ unsigned th_ws_server_upgrades(const struct th_ws_server *s);
 unsigned th_ws_server_open(const struct th_ws_server *s);
 /* Ping frames received, answered or not. */
 unsigned th_ws_server_pings(const struct th_ws_server *s);
+
+/* Resume requests accepted (sockets bound to a session). */
+unsigned th_ws_server_resumes(const struct th_ws_server *s);
+
+/* Append payload (a C string, copied) to the history of session (created
+ * on first use) and deliver it to the socket bound to the session, if
+ * any. Returns its sequence number (1, 2, 3... per session), or 0 when
+ * session is not a valid id (see above) or memory ran out. */
+uint64_t th_ws_server_publish(struct th_ws_server *s, const char *session,
+			      const char *payload);
+
+/* Newest sequence number published to session; 0 if none. */
+uint64_t th_ws_server_newest(struct th_ws_server *s, const char *session);
+
+/* A generator: a thread publishing "gen 1" ... "gen <count>" to session,
+ * one every interval_ms. NULL on a bad session id, count 0 or no memory.
+ * Free it before the server. */
+struct th_ws_gen;
+struct th_ws_gen *th_ws_gen_start(struct th_ws_server *s, const char *session,
+				  unsigned count, unsigned interval_ms);
+/* Messages published so far. */
+unsigned th_ws_gen_published(const struct th_ws_gen *g);
+/* Wait until all count messages are published: 0, or -1 at timeout_ms. */
+int th_ws_gen_wait(struct th_ws_gen *g, int timeout_ms);
+/* Stop (if still running), join and free. NULL is a no-op. */
+void th_ws_gen_free(struct th_ws_gen *g);
 
 /* Stop the service thread, close everything, free. NULL is a no-op. */
 void th_ws_server_free(struct th_ws_server *s);

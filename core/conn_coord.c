@@ -1,0 +1,47 @@
+/*
+ * A connection's part in coordinated recovery (tether_conn_set_coordinated
+ * and the endpoint keys handed to the engine); the mechanism is in
+ * core/coord.c. Kept out of mgr.c: it needs nothing of the runtime but the
+ * connection's fields.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+
+#include "mgr-int.h"
+
+TETHER_EXPORT int tether_conn_set_coordinated(tether_conn *c, int on)
+{
+	if (!c)
+		return TETHER_EINVAL;
+	if (c->inited)
+		return TETHER_ESTATE;
+	c->uncoordinated = !on;
+	return 0;
+}
+
+/* Keys per endpoint: the transport and host:port. Left uncoordinated
+ * when out of memory (it only loses the sharing). */
+void tth_conn_coordinate(tether_conn *c)
+{
+	char **keys;
+
+	if (c->uncoordinated || c->n_endpoints == 0)
+		return;
+	keys = calloc(c->n_endpoints, sizeof(*keys));
+	if (!keys)
+		return;
+	for (uint32_t i = 0; i < c->n_endpoints; i++) {
+		keys[i] = malloc(TTH_KEY_MAX);
+		if (!keys[i] ||
+		    tth_endpoint_key(c->tops->name, c->endpoints[i], keys[i],
+				     TTH_KEY_MAX) != 0) {
+			free(keys[i]);
+			keys[i] = NULL;
+		}
+	}
+	tth_econn_set_keys(&c->ec, (const char *const *)keys, c->n_endpoints);
+	for (uint32_t i = 0; i < c->n_endpoints; i++)
+		free(keys[i]);
+	free(keys);
+}

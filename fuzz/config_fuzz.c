@@ -1,0 +1,103 @@
+/* libFuzzer target: tether_config_load_string on arbitrary bytes.
+ *
+ * For every input: the load must return 0 or TETHER_ECONFIG (never crash,
+ * leak or hang), with errors exactly when it fails, every error line
+ * located in the input ("fuzz.yaml:" or "fuzz.yaml: "). For a file that
+ * loads: tether_config_dump() must give YAML that loads again, whose dump
+ * is the same text (the round trip the header promises). Built and run by
+ * scripts/fuzz.sh (clang -fsanitize=fuzzer,address,undefined).
+ *
+ * The load's last step, applying each connection to a scratch manager with
+ * the real transports (threads, an lws context), runs at ~30 inputs a
+ * second; this target skips it (tth_cfg_skip_api_check, config-int.h) and
+ * so fuzzes the YAML reader, the schema, policies, secrets and the dump at
+ * thousands a second. TETHER_FUZZ_API_CHECK=1 keeps it, for a slow run
+ * that also covers config_apply.c and the transports' option checks. */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <tether/config.h>
+#include <tether/tether.h>
+
+#include "config-int.h"
+
+#define NAME "fuzz.yaml"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *full = getenv("TETHER_FUZZ_API_CHECK");
+
+	(void)argc;
+	(void)argv;
+	tth_cfg_skip_api_check = !(full && strcmp(full, "1") == 0);
+	return 0;
+}
+
+static void fail(const char *what, const char *a, const char *b)
+{
+	fprintf(stderr, "config_fuzz: %s\n--- a\n%s\n--- b\n%s\n", what,
+		a ? a : "(null)", b ? b : "(null)");
+	abort();
+}
+
+static void check_errors(const char *errors)
+{
+	if (!errors || !*errors)
+		fail("failed load without errors", errors, NULL);
+	for (const char *p = errors; *p;) {
+		size_t len = strcspn(p, "\n");
+
+		if (strncmp(p, NAME ":", strlen(NAME ":")) != 0)
+			fail("error line not located in the input", p, errors);
+		if (p[len] != '\n')
+			fail("errors do not end with a newline", errors, NULL);
+		p += len + 1;
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	tether_config *cfg = NULL, *again = NULL;
+	char *errors = NULL, *d1, *d2;
+	int rc;
+
+	rc = tether_config_load_string((const char *)data, size, NAME, &cfg,
+				       &errors);
+	if (rc == TETHER_ECONFIG) {
+		if (cfg)
+			fail("failed load with a configuration", NULL, NULL);
+		check_errors(errors);
+		free(errors);
+		return 0;
+	}
+	if (rc == TETHER_ENOMEM)
+		return 0;
+	if (rc != 0)
+		fail("unexpected return code", tether_strerror(rc), NULL);
+	if (errors)
+		fail("successful load with errors", errors, NULL);
+
+	d1 = tether_config_dump(cfg);
+	if (!d1)
+		fail("dump failed", NULL, NULL);
+	rc = tether_config_load_string(d1, strlen(d1), NAME, &again, &errors);
+	if (rc != 0)
+		fail("the dump does not load again", d1, errors);
+	d2 = tether_config_dump(again);
+	if (!d2 || strcmp(d1, d2) != 0)
+		fail("the dump of the dump differs", d1, d2);
+	if (tether_config_count(cfg) != tether_config_count(again))
+		fail("connection count changed", d1, d2);
+	free(d1);
+	free(d2);
+	tether_config_free(again);
+	tether_config_free(cfg);
+	return 0;
+}
