@@ -61,7 +61,11 @@ int main(void)
 	F(tether_message, payload); F(tether_message, len);
 	F(tether_message, qos); F(tether_message, retain);
 	F(tether_message, binary); F(tether_message, ttl_ms);
-	F(tether_message, dup);
+	F(tether_message, dup); F(tether_message, props);
+	F(tether_message, nprops);
+	S(tether_property); F(tether_property, name);
+	F(tether_property, value); F(tether_property, len);
+	F(tether_property, number); F(tether_property, user);
 	S(tether_event); F(tether_event, size); F(tether_event, type);
 	F(tether_event, state); F(tether_event, old_state);
 	F(tether_event, now_ms); F(tether_event, attempt);
@@ -103,7 +107,7 @@ def test_struct_layouts_match_the_header(tmp_path):
             assert (f.offset, f.size) == (int(off), int(size)), \
                 "%s.%s" % (sname, field)
         checked += 1
-    assert checked == 4 + 7 + 9 + 14 + 9
+    assert checked == (1 + 7) + (1 + 11) + (1 + 5) + (1 + 14) + (1 + 9)
 
 
 def test_every_error_code_has_its_class():
@@ -287,3 +291,35 @@ def test_import_without_the_library_says_where_it_looked():
     assert r.returncode != 0
     assert "ImportError: tether: cannot load libtether.so" in r.stderr
     assert "/nonexistent/libtether.so.0" in r.stderr
+
+
+def test_inbound_message_properties_are_copied():
+    # a message as the library hands it to the event callback
+    names = [b"content_type", b"correlation_data", b"message_expiry_interval",
+             b"trace"]
+    vals = [b"text/plain\0", b"\x00\x01\x02", None, b"abc\0"]
+    props = (_lib.tether_property * 4)()
+    keep = []
+    for i, (n, v) in enumerate(zip(names, vals)):
+        props[i].name = n
+        if v is not None:
+            buf = ctypes.create_string_buffer(v, len(v))
+            keep.append(buf)
+            props[i].value = ctypes.cast(buf, ctypes.c_void_p)
+            props[i].len = len(v) - (1 if v.endswith(b"\0") else 0)
+        else:
+            props[i].number = 60
+    props[3].user = 1
+    payload = ctypes.create_string_buffer(b"hi", 2)
+    m = _lib.tether_message(size=ctypes.sizeof(_lib.tether_message),
+                            topic=b"t", len=2, qos=1, dup=1,
+                            payload=ctypes.cast(payload, ctypes.c_void_p),
+                            props=props, nprops=4)
+    msg = tether.Message._from_c(m)
+    del props, keep, payload, m   # the copy must not point into C memory
+    assert (msg.topic, msg.payload, msg.qos, msg.dup) == ("t", b"hi", 1, True)
+    assert msg.get_property("content_type") == "text/plain"
+    assert msg.get_property("correlation_data") == b"\x00\x01\x02"
+    assert msg.get_property("message_expiry_interval") == 60
+    assert msg.user_properties == [("trace", "abc")]
+    assert msg.get_property("nope", "default") == "default"

@@ -170,7 +170,7 @@ def test_resume_hook_goes_first_after_each_connect(ws_server, make_proxy,
 
     def resume(conn):
         ups.append(conn.name)
-        conn.send("resume %d" % len(ups))
+        conn.send("hello %d" % len(ups))  # the server echoes it
     c = m.connection("r", "ws", [proxy.uri("ws")], policy=FAST,
                      resume=resume)
     with m.events(connection=c, types={EventType.MESSAGE,
@@ -178,7 +178,7 @@ def test_resume_hook_goes_first_after_each_connect(ws_server, make_proxy,
         m.start()
         evs.wait_for(EventType.UP, 10)
         assert evs.wait_for(EventType.MESSAGE, 5).message.payload == \
-            b"resume 1"
+            b"hello 1"
         proxy.command("refuse")
         proxy.command("cut rst")
         c.wait_state({State.BACKOFF, State.CONNECTING}, 10)
@@ -187,5 +187,5 @@ def test_resume_hook_goes_first_after_each_connect(ws_server, make_proxy,
         evs.wait_for(EventType.UP, 10)
         first = evs.wait_for(EventType.MESSAGE, 5).message.payload
         second = evs.wait_for(EventType.MESSAGE, 5).message.payload
-    assert (first, second) == (b"resume 2", b"backlog")
+    assert (first, second) == (b"hello 2", b"backlog")
     assert ups == ["r", "r"]

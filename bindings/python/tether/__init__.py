@@ -18,7 +18,7 @@ from .errors import (ABIMismatch, AlreadyExists, Closed, ConfigError, Error,
                      Expired, Full, InvalidArgument, IOFailure, NotFound,
                      NotSupported, OutOfMemory, OutOfRange, StateError,
                      TimedOut, TooBig, error_class)
-from .events import Event, EventStream, Message, Reason
+from .events import Event, EventStream, Message, Property, Reason
 from .manager import (Connection, Manager, Stats, effective_config,
                       parse_metrics, policies)
 
@@ -52,6 +52,7 @@ def classify(kind, code, by_peer=False):
 
 __all__ = [
     "Manager", "Connection", "Stats", "Event", "EventStream", "Message",
+    "Property",
     "Reason", "State", "EventType", "ReasonClass", "ReasonKind", "Policy",
     "Overflow", "Fsync", "Error", "InvalidArgument", "OutOfMemory",
     "NotFound", "AlreadyExists", "StateError", "ConfigError", "OutOfRange",

@@ -29,6 +29,16 @@ class tether_reason(Structure):
     ]
 
 
+class tether_property(Structure):
+    _fields_ = [
+        ("name", c_char_p),
+        ("value", c_void_p),
+        ("len", c_size_t),
+        ("number", c_uint64),
+        ("user", c_int),
+    ]
+
+
 class tether_message(Structure):
     _fields_ = [
         ("size", c_uint32),
@@ -40,6 +50,8 @@ class tether_message(Structure):
         ("binary", c_int),
         ("ttl_ms", c_uint64),
         ("dup", c_int),
+        ("props", POINTER(tether_property)),
+        ("nprops", c_size_t),
     ]
 
 
@@ -126,6 +138,7 @@ PROTOTYPES = {
     "tether_conn_set_policy": (c_int, [_P, _P]),
     "tether_conn_set_timing": (c_int, [_P, _S, c_uint64]),
     "tether_conn_set_heartbeat": (c_int, [_P, c_uint64, c_uint64, c_uint32]),
+    "tether_conn_set_coordinated": (c_int, [_P, c_int]),
     "tether_conn_classify": (c_int, [_P, _S, _S]),
     "tether_conn_start": (c_int, [_P]),
     "tether_conn_check": (c_int, [_P]),

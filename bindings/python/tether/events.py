@@ -40,27 +40,74 @@ class Reason:
         return "<Reason %s>" % self.line
 
 
+class Property:
+    """An MQTT 5 property of an inbound message. `value` is a str for
+    string properties (content_type, response_topic, user properties),
+    bytes for correlation_data, an int for numeric ones."""
+
+    __slots__ = ("name", "value", "user")
+
+    def __init__(self, name, value, user=False):
+        self.name = name
+        self.value = value
+        self.user = user
+
+    @classmethod
+    def _from_c(cls, p):
+        name = dec(p.name)
+        if not p.value:
+            value = p.number
+        else:
+            raw = ctypes.string_at(p.value, p.len) if p.len else b""
+            value = raw if name == "correlation_data" and not p.user \
+                else raw.decode("utf-8", "replace")
+        return cls(name, value, bool(p.user))
+
+    def __repr__(self):
+        return "<Property %s%s=%r>" % ("user " if self.user else "",
+                                       self.name, self.value)
+
+
 class Message:
     """An inbound message (or the copy of an outbound one)."""
 
-    __slots__ = ("topic", "payload", "qos", "retain", "binary", "dup")
+    __slots__ = ("topic", "payload", "qos", "retain", "binary", "dup",
+                 "properties")
 
     def __init__(self, payload, topic=None, qos=0, retain=False,
-                 binary=False, dup=False):
+                 binary=False, dup=False, properties=()):
         self.payload = payload
         self.topic = topic
         self.qos = qos
         self.retain = retain
         self.binary = binary
         self.dup = dup
+        #: MQTT 5 properties, a list of Property (empty otherwise)
+        self.properties = list(properties)
 
     @classmethod
     def _from_c(cls, m):
         payload = ctypes.string_at(m.payload, m.len) if m.len else b""
         dup = bool(m.dup) if m.size >= field_end(tether_message, "dup") \
             else False
+        props = []
+        if m.size >= field_end(tether_message, "nprops") and m.props:
+            props = [Property._from_c(m.props[i]) for i in range(m.nprops)]
         return cls(payload, dec(m.topic), m.qos, bool(m.retain),
-                   bool(m.binary), dup)
+                   bool(m.binary), dup, props)
+
+    def get_property(self, name, default=None):
+        """The value of the first property of that name (user properties
+        included)."""
+        for p in self.properties:
+            if p.name == name:
+                return p.value
+        return default
+
+    @property
+    def user_properties(self):
+        """MQTT 5 User Properties as (name, value) pairs, in order."""
+        return [(p.name, p.value) for p in self.properties if p.user]
 
     @property
     def text(self):

@@ -246,6 +246,15 @@ class Connection:
             _seconds_to_ms(timeout, "timeout"), int(misses)), "heartbeat")
         return self
 
+    def set_coordinated(self, on=True):
+        """Coordinated recovery (on by default): connections of the
+        manager sharing an endpoint share its health, one probes while
+        the others wait in SUSPENDED. Before the first start."""
+        self._check(lib.tether_conn_set_coordinated(self._h(),
+                                                    1 if on else 0),
+                    "coordinated")
+        return self
+
     def classify(self, key, cls):
         """Override a reason's class: classify("peer:ws:1000", "normal")."""
         self._check(lib.tether_conn_classify(self._h(), enc(key),
@@ -552,12 +561,13 @@ class Manager:
 
     def connection(self, name, transport, endpoints=(), options=None,
                    policy=None, subscriptions=(), heartbeat=None,
-                   timings=None, classify=None, queue=None, resume=None):
+                   timings=None, classify=None, queue=None, resume=None,
+                   coordinated=None):
         """Create a connection (not started). transport: "mqtt" or "ws";
         subscriptions: topics or (topic, qos) pairs; heartbeat: (interval,
         timeout, misses) in seconds; timings: {key: seconds}; classify:
         {key: class}; queue: set_queue() arguments; resume: a resume
-        callback."""
+        callback; coordinated: set_coordinated()."""
         h = c_void_p()
         check(lib.tether_conn_new(self._h(), enc(name), enc(transport),
                                   byref(h)), "connection %s" % name)
@@ -585,6 +595,8 @@ class Manager:
             c.set_queue(**queue)
         if resume is not None:
             c.set_resume_callback(resume)
+        if coordinated is not None:
+            c.set_coordinated(coordinated)
         return c
 
     def __getitem__(self, name):
