@@ -8,10 +8,12 @@ TETHER_PY_SOURCES = \
 	bindings/python/tether/__init__.py \
 	bindings/python/tether/_lib.py \
 	bindings/python/tether/_yaml.py \
+	bindings/python/tether/connection.py \
 	bindings/python/tether/enums.py \
 	bindings/python/tether/errors.py \
 	bindings/python/tether/events.py \
-	bindings/python/tether/manager.py
+	bindings/python/tether/manager.py \
+	bindings/python/tether/stats.py
 TETHER_PY_TESTS = \
 	bindings/python/tests/conftest.py \
 	bindings/python/tests/peers.py \
