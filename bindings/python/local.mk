@@ -46,7 +46,8 @@ install-data-local:
 
 uninstall-local:
 	@if test "$(TETHER_PY_INSTALL)" = yes; then \
-	  rm -f "$(DESTDIR)$(tetherpydir)/_install.py"; \
+	  rm -f "$(DESTDIR)$(tetherpydir)/_install.py" \
+	    "$(DESTDIR)$(tetherpydir)/__pycache__/_install."*.pyc; \
 	  rmdir "$(DESTDIR)$(tetherpydir)/__pycache__" 2>/dev/null || :; \
 	fi
 
