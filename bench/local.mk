@@ -14,6 +14,7 @@ BENCH_COMMON = bench/bench.c bench/bench.h \
 	tests/harness/proxy.c tests/harness/proxy.h \
 	tests/harness/broker.c tests/harness/broker.h \
 	tests/harness/ws_server.c tests/harness/ws_server.h \
+	tests/harness/ws_server-int.h tests/harness/ws_resume.c \
 	tests/harness/ws_history.c tests/harness/ws_history.h
 # -lssl: ws_server.c hands lws a client SSL_CTX of its own
 BENCH_LDADD = libtether-internal.la $(PAHO_LIBS) $(LWS_LIBS) -lssl -lm \

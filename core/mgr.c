@@ -574,8 +574,11 @@ static void run_post(tether_mgr *m, struct tth_post *p)
 		break;
 	}
 	case P_MESSAGE:
-		if (p->attempt == c->online_attempt &&
-		    c->ec.m.state == TETHER_STATE_ONLINE) {
+		/* From the link that was last up, also once it is going or
+		   gone (a stop, a reload's restart, a link the runtime
+		   declared down): the transport has taken the message from
+		   the peer (MQTT: PUBACK sent), nobody would send it again. */
+		if (p->attempt == c->online_attempt) {
 			struct tether_event ev;
 			simple_event(c, TETHER_EV_MESSAGE, &ev);
 			ev.message = &p->msg;

@@ -60,6 +60,13 @@ static int spooled(const tether_conn *c, const struct tether_message *m)
 static void ttl_fire(struct tth_engine *e, struct tth_etimer *et);
 static void flush_fire(struct tth_engine *e, struct tth_etimer *et);
 
+/* ONLINE, as the loop last set it (a connection that was never started
+   is not: its machine is set up by the starting thread, so not read). */
+static int online(const tether_conn *c)
+{
+	return atomic_load(&c->state) == TETHER_STATE_ONLINE;
+}
+
 /* Whether err says the message itself is wrong (dropped), rather than
    that the link could not carry it (kept, sent again on the next link). */
 static int message_error(int err)
@@ -77,7 +84,7 @@ static void link_trouble(tether_conn *c, uint32_t attempt, int err)
 				  .text = "the transport failed a send"};
 
 	if (err == TETHER_ECLOSED || attempt != c->online_attempt ||
-	    !c->inited || c->ec.m.state != TETHER_STATE_ONLINE)
+	    !online(c))
 		return;
 	tth_engine_down(&c->mgr->eng, &c->ec, attempt, &r);
 }
@@ -196,7 +203,7 @@ void tth_outbox_pump(tether_conn *c)
 	int more = 0;
 
 	atomic_store(&c->kicked, 0);
-	for (int n = 0; c->inited && c->ec.m.state == TETHER_STATE_ONLINE;
+	for (int n = 0; online(c);
 	     n++) {
 		struct tth_qentry *e = NULL;
 		int rc;

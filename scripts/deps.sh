@@ -4,7 +4,7 @@
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config \
 libpaho-mqtt-dev libmosquitto-dev libwebsockets-dev libyaml-dev check mosquitto valgrind iproute2 openssl libssl-dev \
-clang libclang-rt-14-dev"
+clang libclang-rt-14-dev python3 python3-pytest"
 
 missing=""
 for p in $PKGS; do

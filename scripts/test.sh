@@ -27,7 +27,7 @@ rm -rf "$top/build-tsan"
 mkdir "$top/build-tsan"
 (cd "$top/build-tsan" && "$top/configure" --enable-werror --enable-tsan -q &&
 	make $JOBS && CK_FORK=no make $JOBS check \
-		TESTS="tests/check_mgr tests/check_ws tests/check_mqtt tests/check_link tests/check_metrics tests/check_reload tests/check_coord") ||
+		TESTS="tests/check_mgr tests/check_ws tests/check_mqtt tests/check_link tests/check_metrics tests/check_ws_resume tests/check_reload tests/check_coord") ||
 	{ cat "$top/build-tsan/test-suite.log"; exit 1; }
 
 # libFuzzer (clang, ASan + UBSan, leak detection on) on the config loader
@@ -44,7 +44,9 @@ make $JOBS check || { cat test-suite.log; exit 1; }
 # connections, 3 s outage, tether and Paho; about 20 s) works end to end.
 make $JOBS bench
 bench/storm --quick --clients tether,paho
-make $JOBS distcheck
+# distcheck builds and checks the tarball once more; the full-size
+# zero-loss runs (100,000 messages) already ran twice above.
+TETHER_ZEROLOSS_N=10000 make $JOBS distcheck
 
 # Installed into a prefix, pkg-config gives what a program needs to link.
 inst="$top/_inst"
@@ -61,6 +63,23 @@ LD_LIBRARY_PATH="$inst$prefix/lib" "$inst$prefix/bin/tether" version
 echo "install check: a program built with pkg-config links and runs"
 rm -rf "$inst"
 
+# The Python package, installed into a prefix, imports in a clean shell
+# with only PYTHONPATH set and loads the library of that prefix by itself.
+python=$(sed -n 's/^PYTHON = //p' Makefile)
+if [ -n "$python" ]; then
+	pyinst="$top/_pyinst"
+	rm -rf "$pyinst"
+	make install prefix="$pyinst" >/dev/null 2>&1
+	pkg=$(find "$pyinst" -path '*/tether/__init__.py' | head -n 1)
+	[ -n "$pkg" ] || { echo "install check: no Python package installed"; exit 1; }
+	(cd / && env -i PATH=/usr/bin:/bin PYTHONPATH="$(dirname "$(dirname "$pkg")")" \
+		"$python" -c 'import tether; print(tether.version(), tether.library_path())') |
+		tee "$top/_pyinst.out"
+	grep -q "^0\.[0-9.]* $pyinst/lib/libtether.so" "$top/_pyinst.out"
+	echo "install check: import tether finds the installed library"
+	rm -rf "$pyinst" "$top/_pyinst.out"
+fi
+
 # And under valgrind (no sanitizers there), from the -Werror build.
 make valgrind
 
@@ -73,5 +92,14 @@ for log in tests/check_*.log; do
 	passed=$((passed + n - $(echo $f | awk '{print $1 + $2}')))
 	failed=$((failed + $(echo $f | awk '{print $1 + $2}')))
 done
-echo "all stages passed (ASan/UBSan, TSan, werror build, make check, distcheck, install, valgrind)"
+# And the Python binding's pytest run of the same make check.
+pylog=bindings/python/run-pytest.sh.log
+if [ -f "$pylog" ]; then
+	line=$(grep -E '^=+ .*(passed|failed).* in [0-9.]+s' "$pylog" | tail -n 1)
+	n=$(echo "$line" | sed -nE 's/.* ([0-9]+) passed.*/\1/p')
+	f=$(echo "$line" | sed -nE 's/.* ([0-9]+) failed.*/\1/p')
+	passed=$((passed + ${n:-0}))
+	failed=$((failed + ${f:-0}))
+fi
+echo "all stages passed (ASan/UBSan, TSan, werror build, make check with pytest, distcheck, install, Python install, valgrind)"
 echo "$passed passed, $failed failed"

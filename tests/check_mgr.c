@@ -53,7 +53,7 @@ struct tlink {
 };
 
 static atomic_int n_connects, n_subscribes, n_pings, answer_pings, n_aborts;
-static pthread_t transport_thread;
+static _Atomic unsigned long transport_thread; /* a pthread_t */
 
 static void push(struct tctx *t, struct cmd *c)
 {
@@ -136,7 +136,7 @@ static int t_ctx_new(tether_mgr *m, void **out)
 	pthread_mutex_init(&t->mu, NULL);
 	pthread_cond_init(&t->cv, NULL);
 	pthread_create(&t->thread, NULL, tthread, t);
-	transport_thread = t->thread;
+	atomic_store(&transport_thread, (unsigned long)t->thread);
 	*out = t;
 	return 0;
 }
@@ -282,7 +282,8 @@ static int stop_on_message;
 
 static void hook(tether_conn *c, const struct tether_event *ev)
 {
-	if (pthread_equal(pthread_self(), transport_thread))
+	if (pthread_equal(pthread_self(),
+			  (pthread_t)atomic_load(&transport_thread)))
 		atomic_fetch_add(&on_transport_thread, 1);
 	if (ev->type == TETHER_EV_MESSAGE && stop_on_message)
 		ck_assert_int_eq(tether_conn_stop(c), 0); /* from a callback */
@@ -294,6 +295,9 @@ static void begin(int host_driven)
 	ck_assert(rc == 0 || rc == TETHER_EEXIST);
 	stop_on_message = 0;
 	atomic_store(&on_transport_thread, 0);
+	/* a thread id of an earlier test's transport may be reused by this
+	   test's loop thread before this test's transport starts */
+	atomic_store(&transport_thread, 0);
 	atomic_store(&n_connects, 0);
 	atomic_store(&n_subscribes, 0);
 	atomic_store(&n_pings, 0);

@@ -372,10 +372,27 @@ START_TEST(test_ws_thousand_connections_respect_the_limiter)
 		if (hi - lo + 1 > worst)
 			worst = hi - lo + 1;
 	}
-	ck_assert_msg(worst <= BURST + RATE, "%zu attempts in one second",
-		      worst);
-	printf("ws limiter: %zu attempts at the proxy, at most %zu in any 1 s "
-	       "(limit %d)\n", n, worst, BURST + RATE);
+	/* at the proxy, connects arrive a little after their grant (the lws
+	   service thread makes them): allow 10 % for that delivery jitter */
+	ck_assert_msg(worst <= BURST + RATE + RATE / 10,
+		      "%zu attempts in one second at the proxy", worst);
+	/* the grants themselves (ATTEMPT events, on the loop) keep the bound
+	   exactly */
+	size_t na = 0, wa = 0;
+	for (int k; na < 4 * MANY &&
+		    (k = it_find(NULL, TETHER_EV_ATTEMPT, (int)na)) >= 0;)
+		times[na++] = it_get(k).at;
+	for (size_t hi = 0, lo2 = 0; hi < na; hi++) {
+		while (times[hi] - times[lo2] >= 1000)
+			lo2++;
+		if (hi - lo2 + 1 > wa)
+			wa = hi - lo2 + 1;
+	}
+	ck_assert_msg(wa <= BURST + RATE, "%zu attempts granted in one second",
+		      wa);
+	printf("ws limiter: %zu attempts at the proxy, at most %zu in any 1 s; "
+	       "%zu granted, at most %zu in any 1 s (limit %d)\n",
+	       n, worst, na, wa, BURST + RATE);
 }
 END_TEST
 

@@ -31,11 +31,12 @@ check_PROGRAMS += $(CRASH_SUITES)
 TESTS += $(CRASH_SUITES)
 endif
 tests_spool_crash_SOURCES = tests/spool_crash.c tests/check-int.h
-tests_spool_crash_CFLAGS = $(TEST_COMMON_CFLAGS)
-tests_spool_crash_LDADD = $(TEST_COMMON_LDADD)
+tests_spool_crash_CFLAGS = $(TEST_COMMON_CFLAGS) -I$(top_srcdir)/tests/harness
+tests_spool_crash_LDADD = $(TEST_COMMON_LDADD) tests/harness/libharness.la
 # Integration suites: real peers (tests/harness) on loopback, real time.
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
-	tests/check_metrics tests/check_reload tests/check_coord
+	tests/check_metrics tests/check_reload tests/check_coord tests/check_ws_resume \
+	tests/check_zeroloss tests/check_zeroloss_spool tests/check_zeroloss_ws
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -45,6 +46,9 @@ ITEST_LDADD = libtether-internal.la tests/harness/libharness.la $(CHECK_LIBS) $(
 tests_check_ws_SOURCES = tests/check_ws.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_ws_CFLAGS = $(ITEST_CFLAGS)
 tests_check_ws_LDADD = $(ITEST_LDADD)
+tests_check_ws_resume_SOURCES = tests/check_ws_resume.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_ws_resume_CFLAGS = $(ITEST_CFLAGS)
+tests_check_ws_resume_LDADD = $(ITEST_LDADD)
 tests_check_link_SOURCES = tests/check_link.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_link_CFLAGS = $(ITEST_CFLAGS)
 tests_check_link_LDADD = $(ITEST_LDADD)
@@ -94,8 +98,8 @@ tests_check_queue_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_queue_LDADD = $(TEST_COMMON_LDADD)
 tests_check_spool_SOURCES = tests/check_spool.c tests/check_spool_segments.c \
 	tests/spool-test.c tests/spool-test.h tests/check-int.h
-tests_check_spool_CFLAGS = $(TEST_COMMON_CFLAGS)
-tests_check_spool_LDADD = $(TEST_COMMON_LDADD)
+tests_check_spool_CFLAGS = $(TEST_COMMON_CFLAGS) -I$(top_srcdir)/tests/harness
+tests_check_spool_LDADD = $(TEST_COMMON_LDADD) tests/harness/libharness.la
 tests_check_limiter_SOURCES = tests/check_limiter.c tests/check-int.h
 tests_check_limiter_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_limiter_LDADD = $(TEST_COMMON_LDADD)
@@ -150,3 +154,17 @@ cppcheck:
 	  $(top_srcdir)/core $(top_srcdir)/policies $(top_srcdir)/tools
 
 .PHONY: valgrind cppcheck
+tests_check_zeroloss_SOURCES = tests/check_zeroloss.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_zeroloss_CFLAGS = $(ITEST_CFLAGS)
+tests_check_zeroloss_LDADD = $(ITEST_LDADD)
+tests_check_zeroloss_ws_SOURCES = tests/check_zeroloss_ws.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_zeroloss_ws_CFLAGS = $(ITEST_CFLAGS)
+tests_check_zeroloss_ws_LDADD = $(ITEST_LDADD)
+tests_check_zeroloss_spool_SOURCES = tests/check_zeroloss_spool.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_zeroloss_spool_CFLAGS = $(ITEST_CFLAGS)
+tests_check_zeroloss_spool_LDADD = $(ITEST_LDADD)
+# The sender process of check_zeroloss_spool (killed and restarted by it).
+check_PROGRAMS += tests/spool_sender
+tests_spool_sender_SOURCES = tests/spool_sender.c
+tests_spool_sender_CFLAGS = $(AM_CFLAGS)
+tests_spool_sender_LDADD = libtether-internal.la $(PAHO_LIBS) $(LWS_LIBS) -lm

@@ -16,6 +16,7 @@
 #include "spool-test.h"
 #include "spool-int.h"
 #include "util-int.h"
+#include "net.h"
 
 char tmpdir[64];
 char dir[128];
@@ -110,20 +111,11 @@ void spool_setup(void)
 	nwarn = 0;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 void spool_teardown(void)
 {
 	tth_spool_close(sp);
 	sp = NULL;
-	nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	th_rm_rf(tmpdir);
 	free(got);
 	got = NULL;
 	capgot = ngot = 0;

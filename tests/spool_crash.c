@@ -29,6 +29,7 @@
 #include "check-int.h"
 #include "spool-int.h"
 #include "util-int.h"
+#include "net.h"
 
 #define ROUNDS 8
 #define CHILD_MAX_APPENDS 200000
@@ -229,15 +230,6 @@ static void on_warn(void *ud, const char *file, uint64_t off, const char *what)
 		(unsigned long long)off, what);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag,
-		  struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 /* Runs a child for about ms milliseconds, kills it, reads its lines. */
 static size_t run_and_kill(struct ledger *l, int round, int ms)
 {
@@ -349,7 +341,7 @@ START_TEST(test_spool_crash_loses_nothing_acked_or_not)
 	ck_assert_uint_gt(total_recovered, ROUNDS);
 	free(l.st);
 	free(l.seen_ids);
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	th_rm_rf(dir);
 }
 END_TEST
 

@@ -7,6 +7,7 @@ tools_tether_SOURCES = tools/tether.c tools/simulate.c tools/config_cmds.c \
 	tests/harness/proxy.c tests/harness/proxy.h \
 	tests/harness/broker.c tests/harness/broker.h \
 	tests/harness/ws_server.c tests/harness/ws_server.h \
+	tests/harness/ws_server-int.h tests/harness/ws_resume.c \
 	tests/harness/ws_history.c tests/harness/ws_history.h
 tools_tether_CPPFLAGS = -I$(top_srcdir)/include -I$(top_srcdir)/tests/harness $(LWS_CFLAGS)
 # -lssl: ws_server.c hands lws a client SSL_CTX of its own (see there)

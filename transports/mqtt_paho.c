@@ -39,6 +39,10 @@
    (10 s by default) aborts the attempt first. */
 #define PAHO_CONNECT_TIMEOUT_S 60
 
+/* Publishes Paho may hold unwritten; above tether's send window
+   (TTH_OUTBOX_WINDOW) with room to spare. */
+#define PAHO_MAX_BUFFERED 65535
+
 /* Grace for in-flight QoS 1/2 flows in an orderly close; tether's
    close_timeout (2 s by default) bounds the whole close. */
 #define CLOSE_GRACE_MS 1000
@@ -229,10 +233,25 @@ static void on_send_ok(void *ctx, MQTTAsync_successData *r)
 	send_done(ctx, 0);
 }
 
+/*
+ * Why Paho failed a send. When the connection goes, Paho fails the
+ * publishes it still holds with OPERATION_INCOMPLETE before it calls
+ * connectionLost: the link's end is on the way, so say ECLOSED (the
+ * message stays in flight and goes out again on the next link). An EIO
+ * there made the runtime declare the link down itself, and the DOWN
+ * event said "the transport failed a send" instead of why it ended.
+ */
+static int send_fail_err(int code)
+{
+	return code == MQTTASYNC_OPERATION_INCOMPLETE ||
+		       code == MQTTASYNC_DISCONNECTED
+		   ? TETHER_ECLOSED
+		   : TETHER_EIO;
+}
+
 static void on_send_fail(void *ctx, MQTTAsync_failureData *r)
 {
-	(void)r;
-	send_done(ctx, TETHER_EIO);
+	send_done(ctx, send_fail_err(r ? r->code : MQTTASYNC_FAILURE));
 }
 
 static void on_send_ok5(void *ctx, MQTTAsync_successData5 *r)
@@ -243,8 +262,7 @@ static void on_send_ok5(void *ctx, MQTTAsync_successData5 *r)
 
 static void on_send_fail5(void *ctx, MQTTAsync_failureData5 *r)
 {
-	(void)r;
-	send_done(ctx, TETHER_EIO);
+	send_done(ctx, send_fail_err(r ? r->code : MQTTASYNC_FAILURE));
 }
 
 /* ------------------------------------------------------------ reasons */
@@ -396,12 +414,15 @@ static void on_connection_lost(void *ctx, char *cause)
 	else
 		reason_init(&r, TETHER_KIND_SOCKET, 0, 1,
 			    cause ? cause : "connection lost");
+	/* the end first, then the sends: failed sends reported while the
+	   link still looks up declare it down themselves, and the DOWN
+	   event said "the transport failed a send" instead of why */
 	if (phase_move(a, PH_UP, PH_ENDED)) {
-		sends_fail_all(a);
 		tether_transport_down(a->conn, a->id, &r);
-	} else if (phase_move(a, PH_CLOSING, PH_ENDED)) {
 		sends_fail_all(a);
+	} else if (phase_move(a, PH_CLOSING, PH_ENDED)) {
 		tether_transport_closed(a->conn, a->id);
+		sends_fail_all(a);
 	}
 }
 
@@ -415,20 +436,20 @@ static void on_disconnected(void *ctx, MQTTProperties *props,
 	char *sref;
 
 	if (phase_move(a, PH_CLOSING, PH_ENDED)) {
-		sends_fail_all(a);
 		tether_transport_closed(a->conn, a->id);
+		sends_fail_all(a);
 		return;
 	}
 	if (!phase_move(a, PH_UP, PH_ENDED))
 		return;
-	sends_fail_all(a);
 	snprintf(text, sizeof(text), "server DISCONNECT: %s",
 		 MQTTReasonCode_toString(code));
 	reason_init(&r, TETHER_KIND_MQTT5, (int)code, 1, text);
 	sref = server_reference(props);
 	r.server_ref = sref;
-	tether_transport_down(a->conn, a->id, &r);
+	tether_transport_down(a->conn, a->id, &r); /* first: see above */
 	free(sref);
+	sends_fail_all(a);
 }
 
 /* Names of the properties a PUBLISH may carry (MQTT 5, 3.3.2.3). */
@@ -537,8 +558,10 @@ static int on_message(void *ctx, char *topic, int topic_len,
 
 	(void)topic_len;
 	msg.props = props;
-	if (atomic_load(&a->phase) == PH_UP)
-		tether_transport_message(a->conn, a->id, &msg);
+	/* Whatever the phase: Paho has already sent the PUBACK (it acks a
+	   QoS 1 message before delivering it) and will not deliver it
+	   again, so a message dropped here while closing is lost for good. */
+	tether_transport_message(a->conn, a->id, &msg);
 	free_props(props, msg.nprops);
 	MQTTAsync_freeMessage(&m);
 	MQTTAsync_free(topic);
@@ -764,6 +787,15 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 
 	co.MQTTVersion = l->opt.version;
 	co.sendWhileDisconnected = 0;
+	/* Paho counts every publish it has not written yet against
+	   maxBufferedMessages (100 by default), also while connected: the
+	   ones waiting for the server's Receive Maximum (mosquitto: 20) or
+	   for the socket. tether hands over up to its window at once (1024,
+	   core/outbox.c) and bounds what it hands over itself, so Paho must
+	   never refuse one (MAX_BUFFERED_MESSAGES read as a failed send: the
+	   link was declared down right after every reconnect with a
+	   backlog). */
+	co.maxBufferedMessages = PAHO_MAX_BUFFERED;
 	rc =
 	    MQTTAsync_createWithOptions(&a->cli, a->uri, l->opt.client_id,
 					MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);

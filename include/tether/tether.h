@@ -288,7 +288,10 @@ enum tether_event_type {
 	TETHER_EV_GIVE_UP,   /**< the policy gave up; CLOSED follows */
 	TETHER_EV_FATAL,     /**< a fatal reason; CLOSED follows */
 	TETHER_EV_CLOSED,    /**< reached CLOSED */
-	TETHER_EV_MESSAGE,   /**< a message arrived: `message` */
+	TETHER_EV_MESSAGE,   /**< a message arrived: `message`; may come
+				  after the DOWN (or, for a stop, the CLOSED)
+				  of the link that received it: it was taken
+				  from the peer, nothing sends it again */
 	TETHER_EV_SENT,      /**< send `msg_id` settled: `error` 0 = delivered,
 				  else dropped and why (see tether_conn_send) */
 	TETHER_EV_RELOAD,    /**< a reload changed the connection; `detail`:

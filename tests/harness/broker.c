@@ -38,6 +38,7 @@ struct th_broker {
 	int websockets;
 	int persistence;
 	int max_connections;
+	int max_queued, max_inflight;
 	char *username;
 	char *password;
 	char *tls_cafile, *tls_certfile, *tls_keyfile;
@@ -210,6 +211,12 @@ static int write_config(struct th_broker *b)
 		fprintf(f, "allow_anonymous false\npassword_file %s\n", pwfile);
 	else
 		fprintf(f, "allow_anonymous true\n");
+	if (b->max_queued)
+		fprintf(f, "max_queued_messages %d\n",
+			b->max_queued > 0 ? b->max_queued : 0);
+	if (b->max_inflight)
+		fprintf(f, "max_inflight_messages %d\n",
+			b->max_inflight > 0 ? b->max_inflight : 0);
 	if (b->persistence)
 		fprintf(f, "persistence true\npersistence_location %s/\n",
 			b->dir);
@@ -318,6 +325,8 @@ int th_broker_start(const struct th_broker_opts *o, struct th_broker **out)
 		b->websockets = o->websockets;
 		b->persistence = o->persistence;
 		b->max_connections = o->max_connections;
+		b->max_queued = o->max_queued_messages;
+		b->max_inflight = o->max_inflight_messages;
 		if (o->username && !(b->username = strdup(o->username)))
 			goto fail;
 		if (o->password && !(b->password = strdup(o->password)))

@@ -18,6 +18,11 @@ struct th_broker_opts {
 	const char *password;
 	int persistence;     /* persistence true, kept across restarts */
 	int max_connections; /* > 0: listener max_connections */
+	/* Per-client QoS 1/2 limits: 0 keeps mosquitto's default (queued
+	 * 1000, in flight 20), > 0 sets the value, < 0 means no maximum.
+	 * Beyond max_queued_messages mosquitto drops messages silently. */
+	int max_queued_messages;
+	int max_inflight_messages;
 	/* PEM files: with certfile and keyfile the TCP listener (and the
 	 * WebSocket one, with websockets) serves TLS only; cafile is given to
 	 * mosquitto too when set. NULL: plain listeners. Copied. */

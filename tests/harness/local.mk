@@ -7,6 +7,7 @@ tests_harness_libharness_la_SOURCES = \
 	tests/harness/broker.c tests/harness/broker.h \
 	tests/harness/mqtt_peer.c tests/harness/mqtt_peer.h \
 	tests/harness/ws_server.c tests/harness/ws_server.h \
+	tests/harness/ws_server-int.h tests/harness/ws_resume.c \
 	tests/harness/ws_history.c tests/harness/ws_history.h \
 	tests/harness/ws_gen.c \
 	tests/harness/tls.c tests/harness/tls.h

@@ -357,10 +357,15 @@ static int flow(const struct th_proxy *p, struct conn *c, struct lane *l,
 
 /* ---- connections ----------------------------------------------------- */
 
-static void close_half(struct half *h, int rst)
+static void close_half(struct th_proxy *p, struct half *h, int rst)
 {
 	if (h->fd < 0)
 		return;
+	/* Out of the epoll set before close: a process forked meanwhile
+	 * (the tests run programs) holds the socket open across its exec,
+	 * and close() alone would leave it registered, delivering events
+	 * for a connection already freed. */
+	epoll_ctl(p->epfd, EPOLL_CTL_DEL, h->fd, NULL);
 	if (rst) {
 		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 		setsockopt(h->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -386,8 +391,8 @@ static void teardown(struct th_proxy *p, struct conn *c, int rst)
 		p->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	close_half(&c->cl, rst);
-	close_half(&c->up, rst);
+	close_half(p, &c->cl, rst);
+	close_half(p, &c->up, rst);
 	c->dead = 1;
 	c->gnext = p->grave;
 	p->grave = c;
@@ -625,6 +630,8 @@ static void apply_mode(struct th_proxy *p, enum th_proxy_mode m, uint64_t param)
 	if (m == TH_PROXY_REFUSE && old != TH_PROXY_REFUSE && p->lfd >= 0) {
 		/* Whoever is already queued got in before the mode changed. */
 		accept_all(p);
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, p->lfd, NULL); /* see
+								    close_half */
 		close(p->lfd);
 		p->lfd = -1;
 	}

@@ -74,7 +74,8 @@ unsigned th_ws_gen_published(const struct th_ws_gen *g)
 
 int th_ws_gen_wait(struct th_ws_gen *g, int timeout_ms)
 {
-	uint64_t end = th_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	uint64_t end =
+		th_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
 
 	while (atomic_load(&g->done) < g->count && th_now_ms() < end)
 		usleep(5 * 1000);

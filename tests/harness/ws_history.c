@@ -168,8 +168,9 @@ uint64_t th_ws_history_replay(struct th_ws_history *h, const char *id,
 		goto out;
 	uint64_t oldest = s->ring[s->head].seq; /* count > 0 here */
 	if (oldest > after + 1) {
-		int n = snprintf(small, sizeof(small), "gap %" PRIu64 " %" PRIu64,
-				 after + 1, oldest - 1);
+		int n = snprintf(small, sizeof(small),
+				 "gap %" PRIu64 " %" PRIu64, after + 1,
+				 oldest - 1);
 		if (fn(arg, oldest - 1, small, (size_t)n))
 			goto out;
 		done = oldest - 1;

@@ -19,93 +19,16 @@
 
 #include "net.h"
 #include "ws_history.h"
-#include "ws_server.h"
+#include "ws_server-int.h"
 
 #define DEFAULT_SUBPROTOCOL "tether-test"
 #define RAW_PROTOCOL "th-ws-server-frames"
 #define MAX_FRAME (1u << 20)   /* bigger frames are closed with 1009 */
-#define MAX_REASON 123         /* a control frame payload is <= 125 */
 #define TICK_US (100 * 1000)   /* bounds every lws_service() sleep */
 #define CLOSE_ACK_S 3          /* wait this long for the client's close */
 #define BIND_TRIES 8
 #define HISTORY_DEFAULT 1000   /* messages kept per session */
 
-enum { OP_CONT = 0x0, OP_TEXT = 0x1, OP_BINARY = 0x2, OP_CLOSE = 0x8,
-       OP_PING = 0x9, OP_PONG = 0xa };
-
-/* A frame waiting to go out, LWS_PRE bytes of headroom first. */
-struct out {
-	struct out *next;
-	size_t len;
-	int is_close;
-	int binary; /* TLS echo: write as a binary message */
-	unsigned char buf[];
-};
-
-/* One accepted WebSocket connection: lives in the ws wsi's user space; the
- * raw child wsi that carries its frames points back at it. Touched only on
- * the service thread (or in lws_context_destroy after it stopped). */
-struct conn {
-	struct th_ws_server *srv;
-	struct lws *ws;  /* parked: lws no longer reads it */
-	struct lws *raw; /* our frames; NULL once closed */
-	struct conn *next, *prev;
-
-	enum th_ws_behaviour behaviour;
-	int close_code;
-	char close_reason[MAX_REASON + 1];
-	lws_sorted_usec_list_t sul_close;
-
-	unsigned char *rx;
-	size_t rx_len, rx_cap;
-	struct out *out_head, *out_tail;
-	int close_sent;     /* queued our close frame: no more data */
-	int close_received; /* peer's close seen: reply, then hang up */
-	int lws_frames;     /* TLS: lws's ws role carries the frames */
-
-	/* resume: the session this socket is bound to ("" = none) and the
-	 * newest sequence number queued to it */
-	char session[TH_WS_SESSION_MAX + 1];
-	uint64_t sent_seq;
-};
-
-struct opts_copy {
-	enum th_ws_behaviour behaviour;
-	int close_code;
-	char *close_reason;
-	int close_after_ms;
-	int reject_status;
-	char *require_header;
-};
-
-struct th_ws_server {
-	struct lws_context *ctx;
-	pthread_t thread;
-	int thread_started;
-	atomic_int stop;
-	int destroying;
-	uint16_t port;
-	char *subprotocol;
-	char *tls_cert, *tls_key; /* both set: serve TLS */
-	SSL_CTX *client_ctx;      /* TLS: see create_context */
-	struct lws_protocols protocols[3];
-	lws_retry_bo_t retry;
-	lws_sorted_usec_list_t sul_tick;
-
-	pthread_mutex_t mu; /* opts and the close_all request */
-	pthread_cond_t cv;
-	struct opts_copy opts;
-	unsigned close_req, close_done;
-	int close_all_code;
-	char close_all_reason[MAX_REASON + 1];
-
-	struct conn *conns; /* service thread only */
-
-	struct th_ws_history *history;
-	atomic_int pump; /* a publish is waiting for the service thread */
-
-	atomic_uint upgrades, open, pings, resumes;
-};
 
 /* ---- options ----------------------------------------------------------- */
 
@@ -147,7 +70,7 @@ static void copy_reason(char *dst, const char *src)
 
 /* ---- frames out -------------------------------------------------------- */
 
-static int queue_frame(struct conn *c, unsigned char b0,
+int th_ws_queue_frame(struct th_ws_conn *c, unsigned char b0,
 		       const unsigned char *payload, size_t len)
 {
 	struct out *o;
@@ -186,7 +109,7 @@ static int queue_frame(struct conn *c, unsigned char b0,
 	return 0;
 }
 
-static void free_out(struct conn *c)
+static void free_out(struct th_ws_conn *c)
 {
 	while (c->out_head) {
 		struct out *o = c->out_head;
@@ -197,7 +120,7 @@ static void free_out(struct conn *c)
 }
 
 /* Start the closing handshake from our side. */
-static void conn_close(struct conn *c, int code, const char *reason)
+void th_ws_conn_close(struct th_ws_conn *c, int code, const char *reason)
 {
 	unsigned char pl[2 + MAX_REASON];
 	size_t n = 0;
@@ -214,85 +137,21 @@ static void conn_close(struct conn *c, int code, const char *reason)
 		n = 2 + rl;
 	}
 	c->close_sent = 1;
-	queue_frame(c, 0x80 | OP_CLOSE, pl, n);
+	th_ws_queue_frame(c, 0x80 | OP_CLOSE, pl, n);
 }
 
 static void close_after_cb(lws_sorted_usec_list_t *sul)
 {
-	struct conn *c = lws_container_of(sul, struct conn, sul_close);
+	struct th_ws_conn *c =
+		lws_container_of(sul, struct th_ws_conn, sul_close);
 
-	conn_close(c, c->close_code, c->close_reason);
-}
-
-/* ---- resume ------------------------------------------------------------ */
-
-static int emit_cb(void *arg, uint64_t upto, const char *text, size_t len)
-{
-	struct conn *c = arg;
-
-	if (queue_frame(c, 0x80 | OP_TEXT, (const unsigned char *)text, len))
-		return -1;
-	c->sent_seq = upto;
-	return 0;
-}
-
-/* Queue whatever the bound session holds past what this socket got. */
-static void pump_conn(struct conn *c)
-{
-	if (!c->session[0] || !c->raw || c->close_sent || c->close_received)
-		return;
-	c->sent_seq = th_ws_history_replay(c->srv->history, c->session,
-					   c->sent_seq, emit_cb, c);
-}
-
-static void pump_all(struct th_ws_server *s)
-{
-	for (struct conn *c = s->conns; c; c = c->next)
-		pump_conn(c);
-}
-
-/* "resume <session> <last_seq>" (the part after "resume "). */
-static void on_resume(struct conn *c, const unsigned char *arg, size_t len)
-{
-	const unsigned char *sp = memchr(arg, ' ', len);
-	size_t idlen = sp ? (size_t)(sp - arg) : 0, nlen;
-	char id[TH_WS_SESSION_MAX + 1];
-	uint64_t last = 0;
-
-	if (!sp || !th_ws_session_valid((const char *)arg, idlen))
-		goto bad;
-	nlen = len - idlen - 1;
-	if (nlen == 0 || nlen > 19) /* fits a uint64_t */
-		goto bad;
-	for (size_t i = 0; i < nlen; i++) {
-		if (sp[1 + i] < '0' || sp[1 + i] > '9')
-			goto bad;
-		last = last * 10 + (uint64_t)(sp[1 + i] - '0');
-	}
-	memcpy(id, arg, idlen);
-	id[idlen] = '\0';
-	if (last > th_ws_history_newest(c->srv->history, id)) {
-		conn_close(c, 1008, "resume beyond newest");
-		return;
-	}
-	/* the newest binding wins: an older socket of the session (often a
-	 * half-open one the server has not noticed yet) gets nothing more */
-	for (struct conn *o = c->srv->conns; o; o = o->next)
-		if (o != c && !strcmp(o->session, id))
-			o->session[0] = '\0';
-	memcpy(c->session, id, idlen + 1);
-	c->sent_seq = last;
-	atomic_fetch_add(&c->srv->resumes, 1);
-	pump_conn(c);
-	return;
-bad:
-	conn_close(c, 1008, "bad resume");
+	th_ws_conn_close(c, c->close_code, c->close_reason);
 }
 
 /* ---- frames in --------------------------------------------------------- */
 
 /* Handle one complete, unmasked frame. Returns -1 to hang up now. */
-static int on_frame(struct conn *c, unsigned char b0, unsigned char *pl,
+static int on_frame(struct th_ws_conn *c, unsigned char b0, unsigned char *pl,
 		    size_t len)
 {
 	switch (b0 & 0x0f) {
@@ -300,20 +159,20 @@ static int on_frame(struct conn *c, unsigned char b0, unsigned char *pl,
 		if (b0 == (0x80 | OP_TEXT) && len >= 7 &&
 		    !memcmp(pl, "resume ", 7)) {
 			if (!c->close_sent && !c->close_received)
-				on_resume(c, pl + 7, len - 7);
+				th_ws_on_resume(c, pl + 7, len - 7);
 			return 0;
 		}
 		/* fall through */
 	case OP_CONT:
 	case OP_BINARY:
 		if (!c->close_sent && !c->close_received)
-			queue_frame(c, b0 & 0x8f, pl, len);
+			th_ws_queue_frame(c, b0 & 0x8f, pl, len);
 		return 0;
 	case OP_PING:
 		atomic_fetch_add(&c->srv->pings, 1);
 		if (c->behaviour != TH_WS_IGNORE_PINGS && !c->close_sent &&
 		    !c->close_received)
-			queue_frame(c, 0x80 | OP_PONG, pl, len);
+			th_ws_queue_frame(c, 0x80 | OP_PONG, pl, len);
 		return 0;
 	case OP_PONG:
 		return 0;
@@ -322,16 +181,16 @@ static int on_frame(struct conn *c, unsigned char b0, unsigned char *pl,
 			return -1; /* handshake complete */
 		c->close_received = 1;
 		/* echo the status code back, as RFC 6455 §5.5.1 suggests */
-		queue_frame(c, 0x80 | OP_CLOSE, pl, len >= 2 ? 2 : 0);
+		th_ws_queue_frame(c, 0x80 | OP_CLOSE, pl, len >= 2 ? 2 : 0);
 		return 0;
 	default:
-		conn_close(c, 1002, "bad opcode");
+		th_ws_conn_close(c, 1002, "bad opcode");
 		return 0;
 	}
 }
 
 /* Parse as many whole frames as c->rx holds. Returns -1 to hang up. */
-static int parse_frames(struct conn *c)
+static int parse_frames(struct th_ws_conn *c)
 {
 	size_t off = 0;
 
@@ -341,7 +200,7 @@ static int parse_frames(struct conn *c)
 		uint64_t len = f[1] & 0x7f;
 
 		if (!(f[1] & 0x80)) {
-			conn_close(c, 1002, "unmasked client frame");
+			th_ws_conn_close(c, 1002, "unmasked client frame");
 			break;
 		}
 		if (len == 126) {
@@ -358,7 +217,7 @@ static int parse_frames(struct conn *c)
 			h = 10;
 		}
 		if (len > MAX_FRAME) {
-			conn_close(c, 1009, "frame too big");
+			th_ws_conn_close(c, 1009, "frame too big");
 			break;
 		}
 		if (avail < h + 4 + len)
@@ -375,7 +234,7 @@ static int parse_frames(struct conn *c)
 	return 0;
 }
 
-static int rx_append(struct conn *c, const void *in, size_t len)
+static int rx_append(struct th_ws_conn *c, const void *in, size_t len)
 {
 	if (c->rx_len + len > c->rx_cap) {
 		size_t cap = c->rx_cap ? c->rx_cap : 4096;
@@ -402,7 +261,7 @@ static void process_requests(struct th_ws_server *s)
 	int do_close = 0;
 
 	if (atomic_exchange(&s->pump, 0))
-		pump_all(s);
+		th_ws_pump_all(s);
 	pthread_mutex_lock(&s->mu);
 	if (s->close_done != s->close_req) {
 		do_close = 1;
@@ -412,8 +271,8 @@ static void process_requests(struct th_ws_server *s)
 	pthread_mutex_unlock(&s->mu);
 	if (!do_close)
 		return;
-	for (struct conn *c = s->conns; c; c = c->next)
-		conn_close(c, code, reason);
+	for (struct th_ws_conn *c = s->conns; c; c = c->next)
+		th_ws_conn_close(c, code, reason);
 	pthread_mutex_lock(&s->mu);
 	s->close_done = s->close_req;
 	pthread_cond_broadcast(&s->cv);
@@ -426,7 +285,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 		lws_container_of(sul, struct th_ws_server, sul_tick);
 
 	process_requests(s);
-	pump_all(s); /* a lost wake-up costs one tick at most */
+	th_ws_pump_all(s); /* a lost wake-up costs one tick at most */
 	lws_sul_schedule(s->ctx, 0, &s->sul_tick, tick_cb, TICK_US);
 }
 
@@ -487,7 +346,7 @@ static int on_confirm_upgrade(struct th_ws_server *s, struct lws *wsi)
 	return 1; /* "headers sent": lws completes the transaction */
 }
 
-static void conn_link(struct th_ws_server *s, struct conn *c)
+static void conn_link(struct th_ws_server *s, struct th_ws_conn *c)
 {
 	c->next = s->conns;
 	if (s->conns)
@@ -498,7 +357,7 @@ static void conn_link(struct th_ws_server *s, struct conn *c)
 
 /* TLS: lws keeps the frames (ws_server.h); the conn only echoes. */
 static int on_established_tls(struct th_ws_server *s, struct lws *wsi,
-			      struct conn *c)
+			      struct th_ws_conn *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->srv = s;
@@ -510,7 +369,7 @@ static int on_established_tls(struct th_ws_server *s, struct lws *wsi,
 }
 
 /* TLS: a message piece arrived; echo the message once it is whole. */
-static int on_receive_tls(struct conn *c, struct lws *wsi, const void *in,
+static int on_receive_tls(struct th_ws_conn *c, struct lws *wsi, const void *in,
 			  size_t len)
 {
 	struct out *o;
@@ -538,7 +397,7 @@ static int on_receive_tls(struct conn *c, struct lws *wsi, const void *in,
 	return 0;
 }
 
-static int on_writeable_tls(struct conn *c, struct lws *wsi)
+static int on_writeable_tls(struct th_ws_conn *c, struct lws *wsi)
 {
 	struct out *o = c->out_head;
 	int rc;
@@ -560,7 +419,7 @@ static int on_writeable_tls(struct conn *c, struct lws *wsi)
 
 /* The upgrade is done and the 101 written: take the frames over. */
 static int on_established(struct th_ws_server *s, struct lws *wsi,
-			  struct conn *c)
+			  struct th_ws_conn *c)
 {
 	lws_adopt_desc_t ad;
 	int fd;
@@ -601,7 +460,7 @@ static int on_established(struct th_ws_server *s, struct lws *wsi,
 	return 0;
 }
 
-static void on_ws_closed(struct th_ws_server *s, struct conn *c)
+static void on_ws_closed(struct th_ws_server *s, struct th_ws_conn *c)
 {
 	if (!c->srv)
 		return;
@@ -647,13 +506,13 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_ESTABLISHED:
 		return on_established(s, wsi, user);
 	case LWS_CALLBACK_RECEIVE:
-		if (!user || !((struct conn *)user)->lws_frames ||
-		    !((struct conn *)user)->srv)
+		if (!user || !((struct th_ws_conn *)user)->lws_frames ||
+		    !((struct th_ws_conn *)user)->srv)
 			return 0;
 		return on_receive_tls(user, wsi, in, len);
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		if (!user || !((struct conn *)user)->lws_frames ||
-		    !((struct conn *)user)->srv)
+		if (!user || !((struct th_ws_conn *)user)->lws_frames ||
+		    !((struct th_ws_conn *)user)->srv)
 			return 0;
 		return on_writeable_tls(user, wsi);
 	case LWS_CALLBACK_CLOSED:
@@ -668,7 +527,7 @@ static int ws_cb(struct lws *wsi, enum lws_callback_reasons reason,
 static int raw_cb(struct lws *wsi, enum lws_callback_reasons reason,
 		  void *user, void *in, size_t len)
 {
-	struct conn *c;
+	struct th_ws_conn *c;
 	struct out *o;
 
 	(void)user;
@@ -819,7 +678,7 @@ int th_ws_server_start(const struct th_ws_server_opts *o,
 	/* [0] gets plain HTTP, the upgrade and clients naming no protocol */
 	s->protocols[0].name = s->subprotocol;
 	s->protocols[0].callback = ws_cb;
-	s->protocols[0].per_session_data_size = sizeof(struct conn);
+	s->protocols[0].per_session_data_size = sizeof(struct th_ws_conn);
 	s->protocols[1].name = RAW_PROTOCOL;
 	s->protocols[1].callback = raw_cb;
 	/* no validity pings/hangups: the parked ws wsi must stay silent */
@@ -887,29 +746,6 @@ unsigned th_ws_server_open(const struct th_ws_server *s)
 unsigned th_ws_server_pings(const struct th_ws_server *s)
 {
 	return atomic_load(&((struct th_ws_server *)s)->pings);
-}
-
-unsigned th_ws_server_resumes(const struct th_ws_server *s)
-{
-	return atomic_load(&((struct th_ws_server *)s)->resumes);
-}
-
-uint64_t th_ws_server_publish(struct th_ws_server *s, const char *session,
-			      const char *payload)
-{
-	uint64_t seq = th_ws_history_add(s->history, session, payload,
-					 strlen(payload));
-
-	if (seq) {
-		atomic_store(&s->pump, 1);
-		lws_cancel_service(s->ctx);
-	}
-	return seq;
-}
-
-uint64_t th_ws_server_newest(struct th_ws_server *s, const char *session)
-{
-	return th_ws_history_newest(s->history, session);
 }
 
 void th_ws_server_free(struct th_ws_server *s)

@@ -1,0 +1,62 @@
+"""tether: keep MQTT and WebSocket client connections alive, from Python.
+
+A ctypes binding of libtether's public C API (no other dependencies):
+
+    import tether
+
+    with tether.Manager.from_yaml("gateway.yaml") as mgr:
+        for ev in mgr.events(timeout=60):
+            print(ev.name, ev.type, ev.state, ev.reason)
+
+See bindings/python/README.md for the whole API.
+"""
+
+from ._lib import dec as _dec, lib as _clib
+from .enums import (EventType, Fsync, Overflow, Policy, ReasonClass,
+                    ReasonKind, State)
+from .errors import (ABIMismatch, AlreadyExists, Closed, ConfigError, Error,
+                     Expired, Full, InvalidArgument, IOFailure, NotFound,
+                     NotSupported, OutOfMemory, OutOfRange, StateError,
+                     TimedOut, TooBig, error_class)
+from .events import Event, EventStream, Message, Property, Reason
+from .manager import (Connection, Manager, Stats, effective_config,
+                      parse_metrics, policies)
+
+__version__ = "0.1.0"
+
+# Load the library now: a missing libtether.so is an ImportError that
+# says where it looked, not a surprise at the first call.
+_clib.tether_version()
+
+
+def version():
+    """The loaded library's version, "MAJOR.MINOR.PATCH"."""
+    return _dec(_clib.tether_version())
+
+
+def library_path():
+    """Which libtether.so was loaded."""
+    return _clib.path
+
+
+def strerror(code):
+    """The library's message for an error code."""
+    return _dec(_clib.tether_strerror(code))
+
+
+def classify(kind, code, by_peer=False):
+    """The built-in class of a reason (tether_reason_default_class)."""
+    return ReasonClass(_clib.tether_reason_default_class(int(kind), int(code),
+                                                        1 if by_peer else 0))
+
+
+__all__ = [
+    "Manager", "Connection", "Stats", "Event", "EventStream", "Message",
+    "Property",
+    "Reason", "State", "EventType", "ReasonClass", "ReasonKind", "Policy",
+    "Overflow", "Fsync", "Error", "InvalidArgument", "OutOfMemory",
+    "NotFound", "AlreadyExists", "StateError", "ConfigError", "OutOfRange",
+    "ABIMismatch", "Full", "Closed", "IOFailure", "TimedOut", "NotSupported",
+    "Expired", "TooBig", "error_class", "version", "library_path",
+    "strerror", "classify", "policies", "parse_metrics", "effective_config",
+]

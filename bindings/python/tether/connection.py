@@ -1,0 +1,325 @@
+"""Connection: one tether_conn of a Manager."""
+
+import ctypes
+import logging
+
+from ctypes import byref, c_uint64, c_void_p
+
+from ._lib import (RESUME_CB, dec, enc, lib, tether_message,
+                   tether_queue_cfg)
+from .enums import EventType, Fsync, Overflow, Policy, ReasonClass, State
+from .errors import StateError, check, code_of, make_error, raise_timeout
+from .events import EventStream
+
+log = logging.getLogger("tether")
+
+
+def _seconds_to_ms(v, what):
+    if v is None:
+        return 0
+    if isinstance(v, str):
+        raise TypeError("%s: give seconds as a number, not %r" % (what, v))
+    ms = int(round(float(v) * 1000))
+    if ms < 0:
+        raise ValueError("%s: negative duration" % what)
+    return ms
+
+
+def _text(v):
+    """A Python value as the text the C API parses."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (Policy,)):
+        return v.value
+    if isinstance(v, (Overflow, Fsync, ReasonClass, State)):
+        return str(v).lower()
+    return str(v)
+
+
+
+class Connection:
+    """One connection of a Manager (the manager owns it: it lives as long
+    as the manager). Created with Manager.connection() or by a
+    configuration; find it with manager[name]."""
+
+    def __init__(self, mgr, ptr, name):
+        self._mgr = mgr
+        self._ptr = ptr
+        self.name = name
+        self._resume = None      # (ctypes callback, python callable)
+        self._started = False
+
+    def __repr__(self):
+        return "<tether.Connection %s %s>" % (self.name, self.state)
+
+    def _h(self):
+        if self._mgr._ptr is None:
+            raise StateError(code_of("ESTATE"), "the manager is closed")
+        return self._ptr
+
+    def _check(self, rc, what):
+        if rc < 0:
+            detail = dec(lib.tether_conn_error(self._ptr)) or None
+            msg = "%s: %s" % (self.name, what)
+            if detail:
+                msg += ": " + detail
+            raise make_error(rc, msg, detail.splitlines() if detail else [])
+        return rc
+
+    # -- configuration (before start)
+    def add_endpoint(self, uri):
+        self._check(lib.tether_conn_add_endpoint(self._h(), enc(uri)),
+                    "endpoint %s" % uri)
+        return self
+
+    def set_option(self, key, value):
+        self._check(lib.tether_conn_set_option(self._h(), enc(key),
+                                               enc(_text(value))),
+                    "option %s" % key)
+        return self
+
+    def set_options(self, options=None, **kw):
+        for k, v in dict(options or {}, **kw).items():
+            self.set_option(k, v)
+        return self
+
+    def set_policy(self, policy, **params):
+        """policy: a tether.Policy, a registered type name, or a dict
+        {"type": ..., key: value...} (nested dicts for breaker's inner).
+        Durations are strings ("1s", "250ms")."""
+        if isinstance(policy, dict):
+            spec = dict(policy, **params)
+        else:
+            spec = dict(params, type=policy)
+        p = _params_from(spec)
+        try:
+            self._check(lib.tether_conn_set_policy(self._h(), p), "policy")
+        finally:
+            lib.tether_params_free(p)
+        return self
+
+    def set_timing(self, key, seconds):
+        """connect_timeout, close_timeout, stable_after, overload_floor,
+        failback_after; in seconds."""
+        self._check(lib.tether_conn_set_timing(
+            self._h(), enc(key), _seconds_to_ms(seconds, key)), key)
+        return self
+
+    def set_heartbeat(self, interval, timeout, misses=1):
+        """WebSocket pings (seconds); interval 0 turns them off."""
+        self._check(lib.tether_conn_set_heartbeat(
+            self._h(), _seconds_to_ms(interval, "interval"),
+            _seconds_to_ms(timeout, "timeout"), int(misses)), "heartbeat")
+        return self
+
+    def set_coordinated(self, on=True):
+        """Coordinated recovery (on by default): connections of the
+        manager sharing an endpoint share its health, one probes while
+        the others wait in SUSPENDED. Before the first start."""
+        self._check(lib.tether_conn_set_coordinated(self._h(),
+                                                    1 if on else 0),
+                    "coordinated")
+        return self
+
+    def classify(self, key, cls):
+        """Override a reason's class: classify("peer:ws:1000", "normal")."""
+        self._check(lib.tether_conn_classify(self._h(), enc(key),
+                                             enc(_text(cls))),
+                    "classify %s" % key)
+        return self
+
+    def set_queue(self, max_messages=None, max_bytes=None, overflow=None,
+                  ttl=None, spool_dir=None, fsync=None, fsync_interval=None,
+                  spool_max_bytes=None):
+        """The outbound queue (DESIGN §5); what is not given keeps the
+        library's default. ttl and fsync_interval in seconds."""
+        q = tether_queue_cfg()
+        lib.tether_queue_cfg_defaults(byref(q))
+        if max_messages is not None:
+            q.max_messages = int(max_messages)
+        if max_bytes is not None:
+            q.max_bytes = int(max_bytes)
+        if overflow is not None:
+            q.overflow = int(Overflow[overflow.upper()]
+                             if isinstance(overflow, str) else overflow)
+        if ttl is not None:
+            q.ttl_ms = _seconds_to_ms(ttl, "ttl")
+        keep = None
+        if spool_dir is not None:
+            keep = enc(spool_dir)
+            q.spool_dir = keep
+        if fsync is not None:
+            q.fsync = int(Fsync[fsync.upper()]
+                          if isinstance(fsync, str) else fsync)
+        if fsync_interval is not None:
+            q.fsync_interval_ms = _seconds_to_ms(fsync_interval,
+                                                 "fsync_interval")
+        if spool_max_bytes is not None:
+            q.spool_max_bytes = int(spool_max_bytes)
+        self._check(lib.tether_conn_set_queue(self._h(), byref(q)), "queue")
+        del keep
+        return self
+
+    def set_resume_callback(self, fn):
+        """fn(connection), on the loop thread after each connect, before
+        the queued backlog drains: what it send()s goes out first. None
+        removes it."""
+        if fn is None:
+            self._check(lib.tether_conn_set_resume_cb(
+                self._h(), RESUME_CB(), None), "resume")
+            self._resume = None
+            return self
+
+        def tramp(conn_ptr, ud):
+            try:
+                fn(self)
+            except BaseException:
+                self._mgr._callback_failed(fn)
+
+        cb = RESUME_CB(tramp)
+        self._check(lib.tether_conn_set_resume_cb(self._h(), cb, None),
+                    "resume")
+        self._resume = (cb, fn)  # C holds the pointer: keep it alive
+        return self
+
+    def subscribe(self, topic, qos=0):
+        """MQTT: remembered and re-applied after every reconnect."""
+        self._check(lib.tether_conn_subscribe(self._h(), enc(topic),
+                                              int(qos)),
+                    "subscribe %s" % topic)
+        return self
+
+    def check(self):
+        """Check the transport options now without connecting."""
+        self._check(lib.tether_conn_check(self._h()), "check")
+        return self
+
+    # -- running
+    def start(self):
+        self._check(lib.tether_conn_start(self._h()), "start")
+        self._started = True
+        return self
+
+    def stop(self):
+        """Ask for an orderly close (returns at once)."""
+        self._check(lib.tether_conn_stop(self._h()), "stop")
+        return self
+
+    def close(self, timeout=5.0):
+        """Close orderly and wait (at most timeout seconds, not from a
+        callback) until the connection is CLOSED."""
+        if self._mgr._ptr is None:
+            return
+        st = self.state
+        if st in (State.CLOSED, State.IDLE) and not self._started:
+            return
+        self.stop()
+        if timeout and not self._mgr._on_loop_thread():
+            self.wait_state(State.CLOSED, timeout, _raise=False)
+
+    def send(self, payload, topic=None, qos=0, retain=False, binary=None,
+             ttl=None, wait=None):
+        """Queue a message; returns its id. str payloads go as UTF-8 text,
+        bytes as binary (WebSocket) unless binary says otherwise. A SENT
+        event tells its fate later; with wait=seconds, block until then
+        and raise the drop's tether.Error (not from a callback)."""
+        if isinstance(payload, str):
+            data = payload.encode("utf-8")
+            is_bin = False
+        else:
+            data = bytes(payload)
+            is_bin = True
+        if binary is not None:
+            is_bin = bool(binary)
+        buf = ctypes.create_string_buffer(data, len(data)) if data else None
+        m = tether_message()
+        m.size = ctypes.sizeof(tether_message)
+        m.topic = enc(topic)
+        m.payload = ctypes.cast(buf, c_void_p) if buf is not None else None
+        m.len = len(data)
+        m.qos = int(qos)
+        m.retain = 1 if retain else 0
+        m.binary = 1 if is_bin else 0
+        m.ttl_ms = _seconds_to_ms(ttl, "ttl") if ttl is not None else 0
+        mid = c_uint64()
+        if wait is not None and self._mgr._on_loop_thread():
+            raise StateError(code_of("ESTATE"),
+                             "send(wait=...) inside a callback would block "
+                             "the loop")
+        self._check(lib.tether_conn_send(self._h(), byref(m), byref(mid)),
+                    "send")
+        if wait is not None:
+            self._mgr._wait_sent(self, mid.value, wait)
+        return mid.value
+
+    @property
+    def state(self):
+        """The current State (as of the last event delivered); CLOSED
+        once the manager is closed."""
+        from .enums import to_enum
+        if self._mgr._ptr is None:
+            return State.CLOSED
+        return to_enum(State, lib.tether_conn_state(self._ptr))
+
+    @property
+    def queued(self):
+        """Messages waiting in the outbound queue."""
+        return lib.tether_conn_queued(self._h())
+
+    @property
+    def stats(self):
+        return self._mgr._stats(self)
+
+    # -- events
+    def events(self, timeout=None, types=None, maxlen=10000):
+        """An EventStream of this connection's events."""
+        return EventStream(self._mgr, timeout, self, types, maxlen)
+
+    def on_event(self, fn=None, types=None):
+        """Call fn(event) for each event of this connection (usable as a
+        decorator)."""
+        return self._mgr.on_event(fn, types=types, connection=self)
+
+    def on_message(self, fn=None):
+        """Call fn(message, connection) for each message that arrives."""
+        def add(f):
+            self._mgr._add_callback(
+                lambda ev: f(ev.message, self), {EventType.MESSAGE}, self,
+                key=f)
+            return f
+        return add(fn) if fn is not None else add
+
+    def wait_state(self, state, timeout=10.0, _raise=True):
+        """Block until the connection is in state (a State or a set of
+        them); raises tether.TimedOut. Not from a callback."""
+        want = {state} if isinstance(state, State) else set(state)
+        ok = self._mgr._wait(lambda: self.state in want, timeout)
+        if not ok and _raise:
+            raise_timeout("%s: not %s within %.1f s (now %s)"
+                          % (self.name, "/".join(str(s) for s in want),
+                             timeout, self.state))
+        return ok
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+
+def _params_from(spec):
+    p = lib.tether_params_new(b"python")
+    if not p:
+        raise MemoryError("tether_params_new")
+    try:
+        for k, v in spec.items():
+            if isinstance(v, dict):
+                child = _params_from(v)
+                check(lib.tether_params_set_child(p, enc(k), child))
+            else:
+                check(lib.tether_params_set(p, enc(k), enc(_text(v)), None))
+    except BaseException:
+        lib.tether_params_free(p)
+        raise
+    return p
