@@ -407,18 +407,4 @@ static Suite *mqtt_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	/* mosquitto is a real peer: without it these tests cannot mean
-	   anything (CI installs it, so CI never skips) */
-	if (access("/usr/sbin/mosquitto", X_OK) != 0 &&
-	    access("/usr/bin/mosquitto", X_OK) != 0) {
-		fprintf(stderr, "mosquitto not installed: skipping\n");
-		return 77;
-	}
-	SRunner *sr = srunner_create(mqtt_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TTH_CHECK_MAIN_MOSQUITTO(mqtt_suite)

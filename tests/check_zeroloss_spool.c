@@ -604,16 +604,4 @@ static Suite *zeroloss_spool_suite(void)
 	return s;
 }
 
-int main(void)
-{
-	if (access("/usr/sbin/mosquitto", X_OK) != 0 &&
-	    access("/usr/bin/mosquitto", X_OK) != 0) {
-		fprintf(stderr, "mosquitto not installed: skipping\n");
-		return 77;
-	}
-	SRunner *sr = srunner_create(zeroloss_spool_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int nf = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return nf == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TTH_CHECK_MAIN_MOSQUITTO(zeroloss_spool_suite)
