@@ -42,6 +42,21 @@ static void round_trip(const char *uri, int version, const char *user,
 	tpc_free(&sub);
 }
 
+/*
+ * This suite drives Paho's own client (tests/harness/paho_client.c), not
+ * tether's transport, against scripted refusals. Paho 1.3.12 sometimes
+ * leaks a buffer of its receive thread when a client is destroyed right
+ * after a refused CONNECT (seen once in CI: 124,800 bytes, allocated
+ * inside libpaho-mqtt3as with no caller of ours on the stack; upstream
+ * paho.mqtt.c #701 is of the same family). Suppressed for this suite
+ * only; tether's own suites keep leak detection for Paho as well.
+ */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+	return "leak:libpaho-mqtt3as.so\n";
+}
+
 /* ---- lifecycle --------------------------------------------------------------
  */
 
