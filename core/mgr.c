@@ -70,17 +70,11 @@ struct tth_post {
 	struct tth_qout dropped;      /* DROPPED: owned entries */
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint64_t mgr_clock(void *ud)
 {
 	(void)ud;
-	return mono_ms();
+	return tth_mono_ms();
 }
 
 static char *dup_or_null(const char *s, int *oom)
@@ -248,7 +242,7 @@ TETHER_EXPORT void tether_transport_up(tether_conn *c, uint32_t attempt,
 	if (!p)
 		return;
 	p->flag = session_present;
-	atomic_store(&c->last_rx_ms, mono_ms());
+	atomic_store(&c->last_rx_ms, tth_mono_ms());
 	post(c->mgr, p);
 }
 
@@ -272,12 +266,12 @@ TETHER_EXPORT void tether_transport_closed(tether_conn *c, uint32_t attempt)
 TETHER_EXPORT void tether_transport_activity(tether_conn *c, uint32_t attempt)
 {
 	(void)attempt;
-	atomic_store(&c->last_rx_ms, mono_ms());
+	atomic_store(&c->last_rx_ms, tth_mono_ms());
 }
 
 TETHER_EXPORT void tether_transport_pong(tether_conn *c, uint32_t attempt)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = tth_mono_ms();
 	(void)attempt;
 	atomic_store(&c->last_pong_ms, now);
 	atomic_store(&c->last_rx_ms, now);
@@ -288,7 +282,7 @@ TETHER_EXPORT void tether_transport_message(tether_conn *c, uint32_t attempt,
 {
 	struct tth_post *p;
 
-	atomic_store(&c->last_rx_ms, mono_ms());
+	atomic_store(&c->last_rx_ms, tth_mono_ms());
 	p = post_new(P_MESSAGE, c, attempt);
 	if (!p)
 		return;
@@ -337,7 +331,7 @@ static void simple_event(tether_conn *c, enum tether_event_type t,
 	ev->type = t;
 	ev->state = (enum tether_state)atomic_load(&c->state);
 	ev->old_state = ev->state;
-	ev->now_ms = mono_ms();
+	ev->now_ms = tth_mono_ms();
 	ev->attempt = c->ec.m.rounds;
 	ev->endpoint = c->ec.m.endpoint;
 }
@@ -856,7 +850,7 @@ TETHER_EXPORT int tether_mgr_timeout_ms(tether_mgr *m)
 	next = tth_engine_next_due(&m->eng);
 	if (next == TTH_NEVER)
 		return -1;
-	now = mono_ms();
+	now = tth_mono_ms();
 	if (next <= now)
 		return 0;
 	return next - now > INT32_MAX ? INT32_MAX : (int)(next - now);
@@ -951,7 +945,7 @@ TETHER_EXPORT int tether_mgr_new(tether_mgr **out)
 	pthread_mutex_init(&m->qlock, NULL);
 	if (getrandom(&m->seed, sizeof(m->seed), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(m->seed))
-		m->seed = mono_ms() ^ ((uint64_t)getpid() << 32);
+		m->seed = tth_mono_ms() ^ ((uint64_t)getpid() << 32);
 	tth_engine_init(&m->eng, mgr_clock, m, &mgr_io, m);
 	*out = m;
 	return 0;
@@ -1291,6 +1285,25 @@ static void *transport_ctx(tether_mgr *m, const struct tether_transport_ops *ops
 }
 
 /*
+ * After the transport read c's options (its result rc): options it did
+ * not ask for are errors too; on any error the messages go to c->error.
+ */
+static int opts_verdict(tether_conn *c, int rc)
+{
+	char what[128];
+
+	snprintf(what, sizeof(what), "transport '%s'", c->tops->name);
+	if (tth_params_check_unknown(c->opts, what) != 0 && rc == 0)
+		rc = TETHER_ECONFIG;
+	if (rc != 0) {
+		const char *e = tether_params_errors(c->opts);
+		snprintf(c->error, sizeof(c->error), "%s",
+			 e ? e : tether_strerror(rc));
+	}
+	return rc;
+}
+
+/*
  * Create c's transport link from its options (the transport context on
  * first use), reporting unknown options; the message goes to c->error.
  * *link is left NULL on failure.
@@ -1298,7 +1311,6 @@ static void *transport_ctx(tether_mgr *m, const struct tether_transport_ops *ops
 static int make_link(tether_conn *c, void **link)
 {
 	tether_mgr *m = c->mgr;
-	char what[128];
 	void *ctx;
 	int rc = 0;
 
@@ -1307,14 +1319,8 @@ static int make_link(tether_conn *c, void **link)
 	ctx = transport_ctx(m, c->tops, &rc);
 	if (ctx) {
 		tth_params_reset_usage(c->opts);
-		rc = c->tops->link_new(ctx, c, c->opts, link);
-		snprintf(what, sizeof(what), "transport '%s'", c->tops->name);
-		if (tth_params_check_unknown(c->opts, what) != 0 && rc == 0)
-			rc = TETHER_ECONFIG;
+		rc = opts_verdict(c, c->tops->link_new(ctx, c, c->opts, link));
 		if (rc != 0) {
-			const char *e = tether_params_errors(c->opts);
-			snprintf(c->error, sizeof(c->error), "%s",
-				 e ? e : tether_strerror(rc));
 			if (*link)
 				c->tops->link_free(*link);
 			*link = NULL;
@@ -1516,7 +1522,6 @@ TETHER_EXPORT void *tether_conn_get_userdata(const tether_conn *c)
 TETHER_EXPORT int tether_conn_check(tether_conn *c)
 {
 	void *link = NULL;
-	char what[128];
 	int rc;
 
 	if (!c)
@@ -1533,16 +1538,7 @@ TETHER_EXPORT int tether_conn_check(tether_conn *c)
 	}
 	/* the transport checks without a context: nothing starts */
 	tth_params_reset_usage(c->opts);
-	rc = c->tops->check(c, c->opts);
-	snprintf(what, sizeof(what), "transport '%s'", c->tops->name);
-	if (tth_params_check_unknown(c->opts, what) != 0 && rc == 0)
-		rc = TETHER_ECONFIG;
-	if (rc != 0) {
-		const char *e = tether_params_errors(c->opts);
-		snprintf(c->error, sizeof(c->error), "%s",
-			 e ? e : tether_strerror(rc));
-	}
-	return rc;
+	return opts_verdict(c, c->tops->check(c, c->opts));
 }
 
 TETHER_EXPORT tether_conn *tether_conn_find(tether_mgr *m, const char *name)

@@ -31,12 +31,6 @@
    the loop: the rest follow after the queue's next drain. */
 #define TTH_OUTBOX_BATCH 512
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* The spool keeps deadlines across restarts: wall-clock ms. */
 static uint64_t wall_ms(void)
@@ -179,7 +173,7 @@ static void flush_fire(struct tth_engine *e, struct tth_etimer *et)
 
 	(void)e;
 	pthread_mutex_lock(&c->qmu);
-	tth_spool_flush(c->spool, now_ms());
+	tth_spool_flush(c->spool, tth_mono_ms());
 	pthread_mutex_unlock(&c->qmu);
 	arm_flush(c);
 }
@@ -334,13 +328,13 @@ TETHER_EXPORT int tether_conn_send(tether_conn *c,
 		uint64_t ttl = msg_ttl(c, msg);
 		/* durable before send returns (per the fsync policy) */
 		rc = tth_spool_append(c->spool, msg, ttl ? wall_ms() + ttl : 0,
-				      now_ms(), &e->spool_id);
+				      tth_mono_ms(), &e->spool_id);
 		if (rc == TETHER_ENOMEM || rc == TETHER_EINVAL)
 			rc = rc == TETHER_ENOMEM ? rc : TETHER_EIO;
 	}
 	if (rc == 0) {
-		rc = first ? tth_queue_push_first(&c->q, e, now_ms(), &out)
-			   : tth_queue_push(&c->q, e, now_ms(), &out);
+		rc = first ? tth_queue_push_first(&c->q, e, tth_mono_ms(), &out)
+			   : tth_queue_push(&c->q, e, tth_mono_ms(), &out);
 		if (rc != 0 && e->spool_id)
 			tth_spool_ack(c->spool, e->spool_id); /* undone */
 	}
@@ -396,14 +390,7 @@ static int recovered_message(void *ud, uint64_t id, uint64_t expires,
 		return TETHER_ENOMEM;
 	e->spool_id = id;
 	/* kept in order on a private list until the queue takes them */
-	e->next = NULL;
-	e->prev = r->got.tail;
-	if (r->got.tail)
-		r->got.tail->next = e;
-	else
-		r->got.head = e;
-	r->got.tail = e;
-	r->got.n++;
+	tth_qout_add(&r->got, e, 0);
 	return 0;
 }
 
@@ -469,27 +456,19 @@ int tth_outbox_open_spool(tether_conn *c)
 	c->spool = sp; /* senders read it under the lock */
 	tth_queue_drain(&c->q, 0, &before); /* nothing in flight yet */
 	while ((e = tth_qout_pop(&r.got)))
-		if (tth_queue_push(&c->q, e, now_ms(), &out) != 0)
+		if (tth_queue_push(&c->q, e, tth_mono_ms(), &out) != 0)
 			tth_qentry_free(e); /* beyond the bounds: kept on disk */
 	while ((e = tth_qout_pop(&before))) {
 		if (spooled(c, &e->msg) && !e->spool_id) {
 			uint64_t ttl = e->expires_ms == TTH_NEVER
 					       ? 0
-					       : e->expires_ms - now_ms();
+					       : e->expires_ms - tth_mono_ms();
 			tth_spool_append(c->spool, &e->msg,
-					 ttl ? wall_ms() + ttl : 0, now_ms(),
+					 ttl ? wall_ms() + ttl : 0, tth_mono_ms(),
 					 &e->spool_id);
 		}
-		if (tth_queue_push(&c->q, e, now_ms(), &out) != 0) {
-			e->err = TETHER_EFULL;
-			e->next = e->prev = NULL;
-			if (out.tail)
-				out.tail->next = e, e->prev = out.tail;
-			else
-				out.head = e;
-			out.tail = e;
-			out.n++;
-		}
+		if (tth_queue_push(&c->q, e, tth_mono_ms(), &out) != 0)
+			tth_qout_add(&out, e, TETHER_EFULL);
 	}
 	pthread_mutex_unlock(&c->qmu);
 	if (out.n)

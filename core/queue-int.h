@@ -150,6 +150,8 @@ struct tth_qentry *tth_qentry_new(const struct tether_message *msg,
 void tth_qentry_free(struct tth_qentry *e);
 
 void tth_qout_init(struct tth_qout *o);
+/* Appends e (the caller's, in no list) to o, to be reported with err. */
+void tth_qout_add(struct tth_qout *o, struct tth_qentry *e, int err);
 /* Removes and returns the oldest entry of o (the caller owns it), or NULL. */
 struct tth_qentry *tth_qout_pop(struct tth_qout *o);
 /* Frees every entry left in o. */

@@ -66,7 +66,7 @@ void tth_qout_init(struct tth_qout *o)
 	o->n = 0;
 }
 
-static void qout_add(struct tth_qout *o, struct tth_qentry *e, int err)
+void tth_qout_add(struct tth_qout *o, struct tth_qentry *e, int err)
 {
 	e->where = TTH_Q_OUT;
 	e->err = err;
@@ -318,7 +318,7 @@ static void drop(struct tth_queue *q, struct tth_qentry *e, int err,
 	hash_remove(q, e);
 	tth_heap_cancel(&q->ttl_heap, &e->ttl);
 	q->dropped++;
-	qout_add(out, e, err);
+	tth_qout_add(out, e, err);
 }
 
 /* The oldest waiting entry outside the first region, or NULL. */
@@ -361,7 +361,7 @@ static int push_at(struct tth_queue *q, struct tth_qentry *e, int first,
 	q->pushed++;
 	if (drop_new) {
 		q->dropped++;
-		qout_add(out, e, TETHER_EFULL);
+		tth_qout_add(out, e, TETHER_EFULL);
 		return 0;
 	}
 	/* Everything that can fail comes before the first change. */

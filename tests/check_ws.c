@@ -331,6 +331,20 @@ END_TEST
 #define RATE 200
 #define BURST 20
 
+/* The most of the sorted times t[0..n) inside any 1 s window. */
+static size_t most_in_1s(const uint64_t *t, size_t n)
+{
+	size_t lo = 0, most = 0;
+
+	for (size_t hi = 0; hi < n; hi++) {
+		while (t[hi] - t[lo] >= 1000)
+			lo++;
+		if (hi - lo + 1 > most)
+			most = hi - lo + 1;
+	}
+	return most;
+}
+
 START_TEST(test_ws_thousand_connections_respect_the_limiter)
 {
 	static uint64_t times[4 * MANY];
@@ -365,29 +379,18 @@ START_TEST(test_ws_thousand_connections_respect_the_limiter)
 	size_t n = th_proxy_attempt_times(px, times, 4 * MANY);
 	ck_assert_uint_le(n, 4 * MANY);
 	/* never more than burst + rate x window in any window */
-	size_t lo = 0, worst = 0;
-	for (size_t hi = 0; hi < n; hi++) {
-		while (times[hi] - times[lo] >= 1000)
-			lo++;
-		if (hi - lo + 1 > worst)
-			worst = hi - lo + 1;
-	}
+	size_t worst = most_in_1s(times, n);
 	/* at the proxy, connects arrive a little after their grant (the lws
 	   service thread makes them): allow 10 % for that delivery jitter */
 	ck_assert_msg(worst <= BURST + RATE + RATE / 10,
 		      "%zu attempts in one second at the proxy", worst);
 	/* the grants themselves (ATTEMPT events, on the loop) keep the bound
 	   exactly */
-	size_t na = 0, wa = 0;
+	size_t na = 0, wa;
 	for (int k; na < 4 * MANY &&
 		    (k = it_find(NULL, TETHER_EV_ATTEMPT, (int)na)) >= 0;)
 		times[na++] = it_get(k).at;
-	for (size_t hi = 0, lo2 = 0; hi < na; hi++) {
-		while (times[hi] - times[lo2] >= 1000)
-			lo2++;
-		if (hi - lo2 + 1 > wa)
-			wa = hi - lo2 + 1;
-	}
+	wa = most_in_1s(times, na);
 	ck_assert_msg(wa <= BURST + RATE, "%zu attempts granted in one second",
 		      wa);
 	printf("ws limiter: %zu attempts at the proxy, at most %zu in any 1 s; "
