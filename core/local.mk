@@ -2,8 +2,8 @@
 # built from it (exporting only TETHER_EXPORT symbols) and the unit suites
 # link it statically to reach the internal modules.
 noinst_LTLIBRARIES += libtether-internal.la
-libtether_internal_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(YAML_CFLAGS) $(LWS_CFLAGS)
-libtether_internal_la_LIBADD = $(YAML_LIBS) $(PTHREAD_LIBS)
+libtether_internal_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(YAML_CFLAGS) $(LWS_CFLAGS) $(UV_CFLAGS)
+libtether_internal_la_LIBADD = $(YAML_LIBS) $(UV_LIBS) $(PTHREAD_LIBS)
 libtether_internal_la_SOURCES = \
 	core/errors.c \
 	core/reason.c core/reason-int.h \

@@ -46,6 +46,8 @@ int tth_mgr_conns(tether_mgr *m, struct tether_conn ***out, size_t *n);
 uint64_t tth_mgr_limiter_waits(tether_mgr *m);
 
 struct tth_post;
+struct tth_uv;
+struct uv_loop_s;
 struct tth_linkmon;
 struct tth_spool;
 
@@ -58,16 +60,21 @@ struct tctx {
 
 struct tether_mgr {
 	struct tth_engine eng;
-	/* Two locks, never held together: qlock guards only the queue (the
-	   transports' threads take it inside their libraries' callbacks,
-	   holding the libraries' own locks); lock guards the connection list
-	   and the transport contexts, and is held while calling a transport's
-	   ctx_new/link_new, which take those library locks. */
+	/* Two locks, never held together: qlock guards only the mailbox
+	   (the transports' threads take it inside their libraries'
+	   callbacks, holding the libraries' own locks); lock guards the
+	   connection list and the transport contexts, and is held while
+	   calling a transport's ctx_new/link_new, which take those library
+	   locks. */
 	pthread_mutex_t lock;
 	pthread_mutex_t qlock;
 	struct tth_post *qhead, *qtail;
-	int efd;  /* wakes the loop */
-	int epfd; /* what tether_mgr_fd gives: efd and the link monitor */
+	/* The loop (core/mgr.c): the manager's own libuv loop or the host's;
+	   its handles live in `uv`, freed by their last close callback. */
+	struct uv_loop_s *loop;
+	struct tth_uv *uv;
+	int own_loop;           /* loop is ours (tether_mgr_new) */
+	uint64_t armed_due;     /* what uv->timer is armed for; TTH_NEVER */
 	struct tth_linkmon *lm; /* NULL: no link awareness (no netlink) */
 	/* Link awareness starts once a default route has been seen: a
 	   gateway on an isolated network without one is never suspended. */
@@ -76,7 +83,11 @@ struct tether_mgr {
 	pthread_t thread;
 	int thread_running;
 	atomic_int quit;
-	pthread_t loop_tid;
+	/* The thread that runs the loop: the manager's own, the host's
+	   (set at each tether_mgr_dispatch, or at tether_mgr_new_uv). Posts
+	   from it wake the loop without a syscall. */
+	_Atomic unsigned long loop_tid;
+	atomic_int loop_tid_set;
 	atomic_int in_dispatch;
 	tether_event_cb cb;
 	void *cb_ud;

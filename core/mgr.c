@@ -1,24 +1,29 @@
 /*
- * The runtime (DESIGN §2): a manager owns one engine (machines, timers,
- * limiter) that only its loop thread touches. Transports and other threads
- * talk to it through one mutex-protected queue woken by an eventfd; the
- * loop drains the queue, runs due timers and calls the user back. The loop
- * runs on the manager's own thread (tether_mgr_start) or is driven by the
- * host (tether_mgr_fd / _timeout_ms / _dispatch).
+ * The runtime (docs/architecture.md): a manager owns one engine (machines,
+ * timers, limiter) that only its loop thread touches, and one libuv loop
+ * (its own, or the host's: tether_mgr_new_uv). Transports and other
+ * threads talk to the engine through one mutex-protected mailbox. A post
+ * from another thread wakes the loop with a uv_async_t (an eventfd write,
+ * coalesced by libuv while one is pending); a post from the loop thread
+ * itself (an lws callback, a user callback) starts a uv_idle_t instead: no
+ * syscall, drained in the same turn of the loop. The engine's timers stay
+ * in its own heap; one uv_timer_t is armed for the earliest. The loop runs
+ * on the manager's own thread (tether_mgr_start), on the host's libuv
+ * loop, or is driven by the host (tether_mgr_fd / _timeout_ms /
+ * _dispatch: the loop's backend fd and one UV_RUN_NOWAIT pass).
  */
 #include "config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <uv.h>
 
 #include "linkmon-int.h"
 #include "mgr-int.h"
@@ -90,12 +95,31 @@ static char *dup_or_null(const char *s, int *oom)
 
 /* ----------------------------------------------------------- the queue */
 
-static void wake(tether_mgr *m)
+/* The manager's libuv handles, freed by the last close callback. */
+struct tth_uv {
+	uv_loop_t own;      /* the loop, when it is the manager's */
+	uv_async_t wake;    /* posts from other threads; tether_mgr_stop */
+	uv_idle_t idle;     /* posts from the loop thread */
+	uv_timer_t timer;   /* the engine's earliest deadline */
+	uv_poll_t link;     /* the link monitor's netlink socket */
+	int has_link;
+	int open;           /* handles not closed yet */
+	tether_mgr *m;      /* NULL once the manager is freed */
+};
+
+static void on_idle(uv_idle_t *h);
+static void on_timer(uv_timer_t *h);
+
+static int on_loop_thread(tether_mgr *m)
 {
-	uint64_t one = 1;
-	/* EAGAIN means the counter is already non-zero: awake anyway */
-	if (write(m->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		return;
+	return atomic_load(&m->loop_tid_set) &&
+	       atomic_load(&m->loop_tid) == (unsigned long)pthread_self();
+}
+
+static void set_loop_thread(tether_mgr *m)
+{
+	atomic_store(&m->loop_tid, (unsigned long)pthread_self());
+	atomic_store(&m->loop_tid_set, 1);
 }
 
 static void post(tether_mgr *m, struct tth_post *p)
@@ -111,8 +135,12 @@ static void post(tether_mgr *m, struct tth_post *p)
 		m->qhead = p;
 	m->qtail = p;
 	pthread_mutex_unlock(&m->qlock);
-	if (was_empty)
-		wake(m);
+	if (!was_empty)
+		return; /* whoever posted first woke the loop */
+	if (on_loop_thread(m))
+		uv_idle_start(&m->uv->idle, on_idle);
+	else
+		uv_async_send(&m->uv->wake);
 }
 
 static void post_free(struct tth_post *p)
@@ -793,13 +821,34 @@ static void poll_link(tether_mgr *m)
 			tth_engine_link(&m->eng, &c->ec, up);
 }
 
-static void dispatch_once(tether_mgr *m)
+/* Arm the one libuv timer for the engine's earliest deadline. */
+static void arm_timer(tether_mgr *m)
 {
-	uint64_t junk;
+	uint64_t next = tth_engine_next_due(&m->eng), now;
 
-	if (read(m->efd, &junk, sizeof(junk)) < 0 && errno != EAGAIN)
+	if (next == m->armed_due)
 		return;
-	poll_link(m);
+	m->armed_due = next;
+	if (next == TTH_NEVER) {
+		uv_timer_stop(&m->uv->timer);
+		return;
+	}
+	now = tth_mono_ms();
+	uv_update_time(m->loop);
+	uv_timer_start(&m->uv->timer, on_timer, next > now ? next - now : 0, 0);
+}
+
+/*
+ * One pass of the runtime's work: the link monitor (when it spoke), the
+ * mailbox, due timers; then the timer is armed for what is next, and the
+ * idle handle kept only while posts wait.
+ */
+static void loop_work(tether_mgr *m, int link)
+{
+	int nested = atomic_exchange(&m->in_dispatch, 1);
+
+	if (link)
+		poll_link(m);
 	for (int round = 0; round < DISPATCH_ROUNDS; round++) {
 		struct tth_post *list = take_queue(m);
 		if (!list)
@@ -814,66 +863,110 @@ static void dispatch_once(tether_mgr *m)
 	tth_engine_run_due(&m->eng);
 	/* metrics: published for tether_mgr_metrics_text's threads */
 	atomic_store(&m->met_limiter_waits, m->eng.lim.queued_total);
-	/* more work arrived meanwhile: make sure the fd says so */
-	if (!queue_empty(m))
-		wake(m);
+	arm_timer(m);
+	/* more work arrived meanwhile (posted here): come back at once */
+	if (queue_empty(m))
+		uv_idle_stop(&m->uv->idle);
+	else
+		uv_idle_start(&m->uv->idle, on_idle);
+	if (!nested)
+		atomic_store(&m->in_dispatch, 0);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+	struct tth_uv *u = h->data;
+
+	if (u->m)
+		loop_work(u->m, 0);
+}
+
+static void on_timer(uv_timer_t *h)
+{
+	struct tth_uv *u = h->data;
+
+	if (!u->m)
+		return;
+	u->m->armed_due = TTH_NEVER; /* it fired: not armed any more */
+	loop_work(u->m, 0);
+}
+
+static void on_wake(uv_async_t *h)
+{
+	struct tth_uv *u = h->data;
+
+	if (!u->m)
+		return;
+	if (atomic_load(&u->m->quit)) {
+		uv_stop(h->loop);
+		return;
+	}
+	loop_work(u->m, 0);
+}
+
+static void on_link(uv_poll_t *h, int status, int events)
+{
+	struct tth_uv *u = h->data;
+
+	(void)status;
+	(void)events;
+	if (u->m)
+		loop_work(u->m, 1);
 }
 
 TETHER_EXPORT int tether_mgr_dispatch(tether_mgr *m)
 {
 	if (!m)
 		return TETHER_EINVAL;
-	if (m->thread_running && !pthread_equal(pthread_self(), m->thread))
+	if (!m->own_loop || m->thread_running)
 		return TETHER_ESTATE;
 	if (atomic_load(&m->in_dispatch))
 		return TETHER_ESTATE; /* from inside a callback */
-	m->loop_tid = pthread_self();
+	set_loop_thread(m);
 	atomic_store(&m->in_dispatch, 1);
-	dispatch_once(m);
+	uv_run(m->loop, UV_RUN_NOWAIT);
 	atomic_store(&m->in_dispatch, 0);
 	return 0;
 }
 
 TETHER_EXPORT int tether_mgr_fd(const tether_mgr *m)
 {
-	return m ? m->epfd : -1;
+	return m && m->own_loop ? uv_backend_fd(m->loop) : -1;
 }
 
 TETHER_EXPORT int tether_mgr_timeout_ms(tether_mgr *m)
 {
-	uint64_t next, now;
-
 	if (!m)
 		return -1;
+	/* a post from another thread shows on the fd, but this says it
+	   without a poll */
 	if (!queue_empty(m))
 		return 0;
-	next = tth_engine_next_due(&m->eng);
-	if (next == TTH_NEVER)
-		return -1;
-	now = tth_mono_ms();
-	if (next <= now)
-		return 0;
-	return next - now > INT32_MAX ? INT32_MAX : (int)(next - now);
+	uv_update_time(m->loop);
+	return uv_backend_timeout(m->loop);
 }
 
 TETHER_EXPORT int tether_mgr_is_loop_thread(const tether_mgr *m)
 {
-	return m && atomic_load(&m->in_dispatch) &&
-	       pthread_equal(pthread_self(), m->loop_tid);
+	return m && atomic_load(&m->in_dispatch) && on_loop_thread((tether_mgr *)m);
+}
+
+TETHER_EXPORT struct uv_loop_s *tether_mgr_uv_loop(const tether_mgr *m)
+{
+	return m ? m->loop : NULL;
 }
 
 static void *loop_main(void *arg)
 {
 	tether_mgr *m = arg;
 
-	while (!atomic_load(&m->quit)) {
-		struct pollfd pfd = {.fd = m->epfd, .events = POLLIN};
-		int timeout = tether_mgr_timeout_ms(m);
-		poll(&pfd, 1, timeout);
-		if (atomic_load(&m->quit))
-			break;
-		tether_mgr_dispatch(m);
-	}
+	set_loop_thread(m);
+	atomic_store(&m->in_dispatch, 1);
+	/* the mailbox may have filled before the thread ran */
+	uv_idle_start(&m->uv->idle, on_idle);
+	while (!atomic_load(&m->quit))
+		uv_run(m->loop, UV_RUN_DEFAULT);
+	atomic_store(&m->in_dispatch, 0);
 	return NULL;
 }
 
@@ -881,7 +974,7 @@ TETHER_EXPORT int tether_mgr_start(tether_mgr *m)
 {
 	if (!m)
 		return TETHER_EINVAL;
-	if (m->thread_running)
+	if (m->thread_running || !m->own_loop)
 		return TETHER_ESTATE;
 	atomic_store(&m->quit, 0);
 	/* thread_running first: the loop's own dispatch checks it */
@@ -900,40 +993,46 @@ TETHER_EXPORT int tether_mgr_stop(tether_mgr *m)
 	if (pthread_equal(pthread_self(), m->thread))
 		return TETHER_ESTATE;
 	atomic_store(&m->quit, 1);
-	wake(m);
+	uv_async_send(&m->uv->wake);
 	pthread_join(m->thread, NULL);
 	m->thread_running = 0;
+	atomic_store(&m->loop_tid_set, 0);
 	return 0;
 }
 
 /* ------------------------------------------------------------ manager */
 
-TETHER_EXPORT int tether_mgr_new(tether_mgr **out)
+static void uv_closed(uv_handle_t *h)
 {
-	tether_mgr *m;
+	struct tth_uv *u = h->data;
 
-	if (!out)
-		return TETHER_EINVAL;
-	*out = NULL;
-	m = calloc(1, sizeof(*m));
-	if (!m)
-		return TETHER_ENOMEM;
-	m->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	m->epfd = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = {.events = EPOLLIN};
-	if (m->efd < 0 || m->epfd < 0 ||
-	    epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->efd, &ev) != 0) {
-		if (m->efd >= 0)
-			close(m->efd);
-		if (m->epfd >= 0)
-			close(m->epfd);
-		free(m);
+	/* the own loop lives in u: it is freed by tether_mgr_free */
+	if (--u->open == 0 && !u->m && !u->own.data)
+		free(u);
+}
+
+/* Make the handles on m->loop; 0 or TETHER_EIO. */
+static int uv_open(tether_mgr *m)
+{
+	struct tth_uv *u = m->uv;
+
+	u->m = m;
+	if (uv_async_init(m->loop, &u->wake, on_wake) != 0)
 		return TETHER_EIO;
-	}
+	u->wake.data = u;
+	u->open++;
+	uv_idle_init(m->loop, &u->idle);
+	u->idle.data = u;
+	u->open++;
+	uv_timer_init(m->loop, &u->timer);
+	u->timer.data = u;
+	u->open++;
+	m->armed_due = TTH_NEVER;
 	/* Without netlink (a sandbox) tether works, minus link awareness. */
 	if (tth_linkmon_open(&m->lm) == 0) {
-		if (epoll_ctl(m->epfd, EPOLL_CTL_ADD, tth_linkmon_fd(m->lm),
-			      &ev) != 0) {
+		if (uv_poll_init(m->loop, &u->link, tth_linkmon_fd(m->lm)) != 0 ||
+		    (u->link.data = u, u->open++, u->has_link = 1,
+		     uv_poll_start(&u->link, UV_READABLE, on_link) != 0)) {
 			tth_linkmon_close(m->lm);
 			m->lm = NULL;
 		} else {
@@ -941,14 +1040,90 @@ TETHER_EXPORT int tether_mgr_new(tether_mgr **out)
 			m->link_tracking = m->link_usable;
 		}
 	}
+	return 0;
+}
+
+/* Close every handle of m; u outlives m until the last is closed. */
+static void uv_shut(tether_mgr *m)
+{
+	struct tth_uv *u = m->uv;
+
+	u->m = NULL;
+	if (u->open == 0) {
+		if (!u->own.data)
+			free(u);
+		return;
+	}
+	uv_close((uv_handle_t *)&u->wake, uv_closed);
+	uv_close((uv_handle_t *)&u->idle, uv_closed);
+	uv_close((uv_handle_t *)&u->timer, uv_closed);
+	if (u->has_link)
+		uv_close((uv_handle_t *)&u->link, uv_closed);
+}
+
+static void close_stray(uv_handle_t *h, void *arg)
+{
+	(void)arg;
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static int mgr_new(tether_mgr **out, uv_loop_t *host)
+{
+	tether_mgr *m;
+	int rc;
+
+	if (!out)
+		return TETHER_EINVAL;
+	*out = NULL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return TETHER_ENOMEM;
+	m->uv = calloc(1, sizeof(*m->uv));
+	if (!m->uv) {
+		free(m);
+		return TETHER_ENOMEM;
+	}
+	if (host) {
+		m->loop = host;
+	} else {
+		if (uv_loop_init(&m->uv->own) != 0) {
+			free(m->uv);
+			free(m);
+			return TETHER_EIO;
+		}
+		m->uv->own.data = m->uv; /* marks it as in use */
+		m->loop = &m->uv->own;
+		m->own_loop = 1;
+	}
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_mutex_init(&m->qlock, NULL);
+	rc = uv_open(m);
+	if (rc != 0) {
+		tth_engine_init(&m->eng, mgr_clock, m, &mgr_io, m);
+		tether_mgr_free(m);
+		return rc;
+	}
+	if (host)
+		set_loop_thread(m);
 	if (getrandom(&m->seed, sizeof(m->seed), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(m->seed))
 		m->seed = tth_mono_ms() ^ ((uint64_t)getpid() << 32);
 	tth_engine_init(&m->eng, mgr_clock, m, &mgr_io, m);
 	*out = m;
 	return 0;
+}
+
+TETHER_EXPORT int tether_mgr_new(tether_mgr **out)
+{
+	return mgr_new(out, NULL);
+}
+
+TETHER_EXPORT int tether_mgr_new_uv(tether_mgr **out, struct uv_loop_s *loop)
+{
+	if (!loop)
+		return TETHER_EINVAL;
+	return mgr_new(out, loop);
 }
 
 TETHER_EXPORT int tether_mgr_set_event_cb(tether_mgr *m, tether_event_cb cb,
@@ -1004,6 +1179,7 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 {
 	tether_conn *c, *next;
 	struct tth_post *list;
+	struct tth_uv *u;
 
 	if (!m)
 		return;
@@ -1036,12 +1212,21 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 		tth_conn_free(c);
 	}
 	tth_engine_cleanup(&m->eng);
-	pthread_mutex_destroy(&m->lock);
-	pthread_mutex_destroy(&m->qlock);
+	u = m->uv;
+	uv_shut(m);
+	if (m->own_loop) {
+		/* Run the loop to the end of every close, ours and the
+		   transports' (lws closes its handles asynchronously). */
+		uv_run(m->loop, UV_RUN_DEFAULT);
+		uv_walk(m->loop, close_stray, NULL);
+		uv_run(m->loop, UV_RUN_DEFAULT);
+		uv_loop_close(m->loop);
+		free(u);
+	}
 	if (m->lm)
 		tth_linkmon_close(m->lm);
-	close(m->epfd);
-	close(m->efd);
+	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->qlock);
 	free(m);
 }
 

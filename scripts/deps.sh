@@ -3,7 +3,7 @@
 # repositories. Idempotent: does nothing when everything is present.
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config \
-libpaho-mqtt-dev libmosquitto-dev libwebsockets-dev libyaml-dev check mosquitto valgrind iproute2 openssl libssl-dev \
+libpaho-mqtt-dev libmosquitto-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libyaml-dev check mosquitto valgrind iproute2 openssl libssl-dev \
 clang libclang-rt-14-dev python3 python3-pytest"
 
 missing=""

@@ -1,6 +1,6 @@
 /*
- * What the WebSocket transport's files share: ws_lws.c (the lws context,
- * its service thread and the ops), ws_options.c (reading a link's options)
+ * What the WebSocket transport's files share: ws_lws.c (the lws context
+ * on the manager's loop, and the ops), ws_options.c (reading a link's options)
  * and ws_reasons.c (mapping how an attempt ended to a tether_reason).
  */
 #ifndef TETHER_WS_INT_H
@@ -45,57 +45,44 @@ int tth_ws_options_read(struct ws_options *o, tether_params *opts);
 /* Free what tth_ws_options_read allocated; *o itself is the caller's. */
 void tth_ws_options_cleanup(struct ws_options *o);
 
-/* A command node embedded in its session: queueing it twice is a no-op. */
-enum ws_op { WS_OP_CONNECT, WS_OP_ABORT, WS_OP_CLOSE, WS_OP_WRITE };
-
-struct ws_cmd {
-	struct ws_cmd *next;
-	struct ws_sess *sess;
-	enum ws_op op;
-	int queued;
-};
-
+/*
+ * One attempt: one lws client wsi. Everything here is touched on the loop
+ * thread only (lws runs on the manager's libuv loop).
+ */
 struct ws_sess {
 	struct ws_ctx *ctx;
 	struct ws_link *link;
 	tether_conn *conn;
 	uint32_t attempt;
-	int refs;                /* ctx->mu */
-	struct ws_sess *prev, *next; /* ctx->all, ctx->mu */
 
-	/* parsed endpoint */
+	/* parsed endpoint: host, Host: header value and path, one block */
 	char *host;              /* address, no brackets */
-	char *host_hdr;          /* Host: value */
+	char *host_hdr;
 	char *path;
 	int port;
 	int tls;
 
-	struct ws_cmd cmd[4];    /* indexed by enum ws_op; ctx->mu */
-
-	int dead;                /* ctx->rep_mu: report nothing more */
-	int ended;               /* ctx->mu: the wsi is gone, sends fail */
-	struct ws_frame *txq, *txq_tail; /* ctx->mu */
-
-	/* service thread only */
-	struct lws *wsi;
-	int has_wsi;             /* holds the wsi's reference */
+	struct lws *wsi;         /* set once connect returns; NULL again when
+				    the wsi is done with us (detached) */
+	int detached;
+	struct ws_frame *txq, *txq_tail;
 	int established;
 	int closing;             /* tether asked for an orderly close */
 	int reported_end;        /* fail/down/closed already reported */
 	int local_close;         /* a close code we chose (1009), or 0 */
 	int peer_code;           /* close code from the peer, 0 = none */
-	char peer_text[124];
 	int peer_closed;         /* a close frame arrived */
-	unsigned char *rx;
-	size_t rx_len, rx_cap;
 	int rx_binary;
 	int rx_open;             /* a message is being assembled */
 	int cert_failed;         /* the peer's certificate did not verify */
+	unsigned char *rx;
+	size_t rx_len, rx_cap;
+	char peer_text[124];
 };
 
 /*
  * Report that the attempt ended (failed, or went down) with *r, unless an
- * end was reported already or the session is dead. Service thread only.
+ * end was reported already.
  */
 void tth_ws_report_end(struct ws_sess *s, int failed,
 		       const struct tether_reason *r);

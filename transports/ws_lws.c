@@ -1,30 +1,33 @@
 /*
  * The WebSocket transport ("ws": ws://, wss://) on libwebsockets 4.1.
  *
- * lws 4.1.6 as packaged by Debian has no external-poll support and is not
- * thread-safe (LWS_MAX_SMP 1) except for lws_cancel_service(). So each
- * manager gets one lws context driven by a service thread of its own, and
- * the loop thread never calls lws: it queues commands (connect, abort,
- * close, write) under a mutex and wakes the service thread, which drains
- * the queue in LWS_CALLBACK_EVENT_WAIT_CANCELLED (and on a periodic timer,
- * which also keeps lws_service() from sleeping forever).
+ * lws runs on the manager's own libuv loop (LWS_SERVER_OPTION_LIBUV with
+ * foreign_loops; the evlib plugin comes from Debian's
+ * libwebsockets-evlib-uv). So every op tether calls and every lws callback
+ * run on the one loop thread: the transport has no thread, no lock and no
+ * queue of its own, and an op calls lws directly. lws 4.1 is not
+ * thread-safe, so this is also the only way to use it without a service
+ * thread of its own.
+ *
+ * The lws context is made at the first connect, on the loop thread (ctx_new
+ * may run on whatever thread calls tether_conn_start, while the loop runs).
+ * lws's per-connection validity timers are off (a retry policy with no
+ * validity times): tether's heartbeat is the keepalive, on the runtime's
+ * timers, so steady traffic re-arms no lws timer.
  *
  * Objects and who owns them:
- *   ws_ctx   one per manager: the lws context, the thread, the queue.
- *   ws_link  one per connection: its options. Refcounted: tether's
- *            reference (dropped in link_free) plus one per session.
- *   ws_sess  one per attempt (one lws client wsi). Refcounted: the link's
- *            current-attempt pointer, each queued command, and the wsi
- *            (from connect until the wsi's last callback).
- * Counts and queues are protected by ctx->mu, which is never held while
- * calling into tether. Reports to tether go through a gate, ctx->rep_mu,
- * which abort and link_free take to mark a session dead: once they return,
- * nothing more is reported about that attempt and the tether_conn pointer
- * is not touched again.
+ *   ws_ctx   one per manager: the lws context and its CA vhosts.
+ *   ws_link  one per connection: its options and its current session.
+ *   ws_sess  one per attempt (one lws client wsi), owned by the link's
+ *            `cur` pointer. The wsi points at it through its opaque user
+ *            data until it is done with it (then s->wsi is NULL); abort
+ *            unhooks the wsi first, so no callback reaches a freed
+ *            session. reports (tether_transport_*) only post to the
+ *            manager's mailbox, so calling them inside lws callbacks never
+ *            re-enters lws.
  */
 #include "config.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,7 +40,6 @@
 #include "ws-int.h"
 
 #define WS_PROTOCOL_NAME "tether-ws"
-#define WS_TICK_US (200 * LWS_US_PER_MS)
 #define WS_MAX_FDS_CAP (1u << 18)
 
 /* One outbound frame, with LWS_PRE bytes of headroom before the payload. */
@@ -57,37 +59,25 @@ struct ws_vhost {
 
 struct ws_ctx {
 	tether_mgr *mgr;
-	struct lws_context *lws;
-	pthread_t thread;
-	int thread_started;
-	lws_sorted_usec_list_t tick;
-
-	pthread_mutex_t mu;      /* queue, refcounts, tx queues, ended */
-	pthread_mutex_t rep_mu;  /* the report gate: sess->dead */
-	struct ws_cmd *head, *tail;
-	int stop;
-	struct ws_sess *all;     /* every live session, for ctx_free */
-
-	struct ws_vhost *vhosts; /* service thread only */
+	struct lws_context *lws; /* made at the first connect */
+	int lws_failed;          /* and it could not be: every connect fails */
+	struct ws_vhost *vhosts;
 };
 
 struct ws_link {
 	struct ws_ctx *ctx;
 	tether_conn *conn;
 	struct ws_options opt;
-	int refs;                /* ctx->mu */
-	struct ws_sess *cur;     /* loop thread only */
+	struct ws_sess *cur;
 };
 
-/* ------------------------------------------------------------ helpers */
+/*
+ * No lws validity timers (no retry table either: tether retries): with
+ * secs_since_valid_hangup 0, lws arms nothing per connection on traffic.
+ */
+static const lws_retry_bo_t ws_no_validity;
 
-static void link_unref_locked(struct ws_link *l)
-{
-	if (--l->refs > 0)
-		return;
-	tth_ws_options_cleanup(&l->opt);
-	free(l);
-}
+/* ------------------------------------------------------------ helpers */
 
 static void frames_free(struct ws_frame *f)
 {
@@ -99,82 +89,12 @@ static void frames_free(struct ws_frame *f)
 	}
 }
 
-/* Drop one reference; ctx->mu held. */
-static void sess_unref_locked(struct ws_sess *s)
+static void sess_free(struct ws_sess *s)
 {
-	struct ws_ctx *ctx = s->ctx;
-
-	if (--s->refs > 0)
-		return;
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		ctx->all = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
 	frames_free(s->txq);
 	free(s->rx);
-	free(s->host);
-	free(s->host_hdr);
-	free(s->path);
-	link_unref_locked(s->link);
+	free(s->host); /* host_hdr and path share its block */
 	free(s);
-}
-
-static void sess_unref(struct ws_sess *s)
-{
-	struct ws_ctx *ctx = s->ctx;
-
-	pthread_mutex_lock(&ctx->mu);
-	sess_unref_locked(s);
-	pthread_mutex_unlock(&ctx->mu);
-}
-
-/* Queue a command and wake the service thread. */
-static void sess_queue(struct ws_sess *s, enum ws_op op)
-{
-	struct ws_ctx *ctx = s->ctx;
-	struct ws_cmd *c = &s->cmd[op];
-
-	pthread_mutex_lock(&ctx->mu);
-	if (!c->queued) {
-		c->queued = 1;
-		c->next = NULL;
-		s->refs++;
-		if (ctx->tail)
-			ctx->tail->next = c;
-		else
-			ctx->head = c;
-		ctx->tail = c;
-	}
-	pthread_mutex_unlock(&ctx->mu);
-	lws_cancel_service(ctx->lws);
-}
-
-/* Mark a session dead: after this, nothing is reported about it. */
-static void sess_kill_reports(struct ws_sess *s)
-{
-	pthread_mutex_lock(&s->ctx->rep_mu);
-	s->dead = 1;
-	pthread_mutex_unlock(&s->ctx->rep_mu);
-}
-
-/*
- * The report gate: returns 1 with rep_mu held when the session may still
- * report (then call gate_leave), 0 otherwise.
- */
-static int gate_enter(struct ws_sess *s)
-{
-	pthread_mutex_lock(&s->ctx->rep_mu);
-	if (!s->dead)
-		return 1;
-	pthread_mutex_unlock(&s->ctx->rep_mu);
-	return 0;
-}
-
-static void gate_leave(struct ws_sess *s)
-{
-	pthread_mutex_unlock(&s->ctx->rep_mu);
 }
 
 void tth_ws_report_end(struct ws_sess *s, int failed,
@@ -183,50 +103,35 @@ void tth_ws_report_end(struct ws_sess *s, int failed,
 	if (s->reported_end)
 		return;
 	s->reported_end = 1;
-	if (!gate_enter(s))
-		return;
 	if (s->closing)
 		tether_transport_closed(s->conn, s->attempt);
 	else if (failed)
 		tether_transport_fail(s->conn, s->attempt, r);
 	else
 		tether_transport_down(s->conn, s->attempt, r);
-	gate_leave(s);
 }
 
 /*
- * The wsi is finished with this session: detach it so later callbacks of
- * the wsi see no session, fail the sends still queued, drop the wsi's
- * reference. Service thread only.
+ * The wsi is finished with this session: unhook it so later callbacks of
+ * the wsi see no session, and fail the sends still queued.
  */
 static void sess_detach(struct ws_sess *s, struct lws *wsi)
 {
-	struct ws_ctx *ctx = s->ctx;
-	struct ws_frame *q;
+	struct ws_frame *q = s->txq;
 
-	if (!s->has_wsi)
-		return;
-	s->has_wsi = 0;
 	if (wsi)
 		lws_set_opaque_user_data(wsi, NULL);
 	s->wsi = NULL;
-	pthread_mutex_lock(&ctx->mu);
-	s->ended = 1;
-	q = s->txq;
+	s->detached = 1;
 	s->txq = s->txq_tail = NULL;
-	pthread_mutex_unlock(&ctx->mu);
-	if (q && gate_enter(s)) {
-		for (struct ws_frame *f = q; f; f = f->next)
-			if (f->proto != LWS_WRITE_PING)
-				tether_transport_sent(s->conn, s->attempt,
-						      f->msg_id, TETHER_ECLOSED);
-		gate_leave(s);
-	}
+	for (struct ws_frame *f = q; f; f = f->next)
+		if (f->proto != LWS_WRITE_PING)
+			tether_transport_sent(s->conn, s->attempt, f->msg_id,
+					      TETHER_ECLOSED);
 	frames_free(q);
-	sess_unref(s);
 }
 
-/* ----------------------------------------------------- service thread */
+/* --------------------------------------------------------- lws side */
 
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		       void *user, void *in, size_t len);
@@ -278,142 +183,12 @@ static struct lws_vhost *vhost_for(struct ws_ctx *ctx, const char *ca_file)
 	return v->vh;
 }
 
-static void on_connect(struct ws_sess *s)
-{
-	struct ws_ctx *ctx = s->ctx;
-	struct ws_link *l = s->link;
-	struct lws_client_connect_info ci;
-	struct tether_reason r;
-	struct lws *wsi;
-	int dead;
-
-	pthread_mutex_lock(&ctx->rep_mu);
-	dead = s->dead;
-	pthread_mutex_unlock(&ctx->rep_mu);
-	if (dead || s->has_wsi || s->reported_end)
-		return;
-
-	memset(&ci, 0, sizeof(ci));
-	ci.context = ctx->lws;
-	ci.address = s->host;
-	ci.port = s->port;
-	ci.path = s->path;
-	ci.host = s->host_hdr;
-	ci.origin = l->opt.origin;
-	ci.protocol = l->opt.subprotocol;
-	ci.local_protocol_name = WS_PROTOCOL_NAME;
-	/* tether handles redirects itself: a 3xx becomes a reason */
-	ci.ssl_connection = LCCSCF_HTTP_NO_FOLLOW_REDIRECT;
-	if (s->tls) {
-		ci.ssl_connection |= LCCSCF_USE_SSL;
-		if (!l->opt.verify)
-			ci.ssl_connection |=
-			    LCCSCF_ALLOW_SELFSIGNED |
-			    LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
-			    LCCSCF_ALLOW_INSECURE | LCCSCF_ALLOW_EXPIRED;
-		if (l->opt.ca_file) {
-			ci.vhost = vhost_for(ctx, l->opt.ca_file);
-			if (!ci.vhost) {
-				tth_ws_reason_init(&r, TETHER_KIND_TLS,
-						   TETHER_TLS_HANDSHAKE, 0,
-						   "cannot load ca_file");
-				tth_ws_report_end(s, 1, &r);
-				return;
-			}
-		}
-	}
-	ci.opaque_user_data = s;
-
-	/* the wsi's reference; CONNECTION_ERROR may run inside the call */
-	pthread_mutex_lock(&ctx->mu);
-	s->refs++;
-	pthread_mutex_unlock(&ctx->mu);
-	s->has_wsi = 1;
-	wsi = lws_client_connect_via_info(&ci);
-	if (!wsi) {
-		if (!s->reported_end)
-			tth_ws_report_sync_failure(s);
-		sess_detach(s, NULL);
-		return;
-	}
-	if (s->has_wsi)
-		s->wsi = wsi;
-}
-
-static void on_abort(struct ws_sess *s)
-{
-	struct lws *wsi = s->wsi;
-	int fd;
-
-	if (!s->has_wsi || !wsi)
-		return;
-	/*
-	 * Drop at once, no close handshake: shut the socket so lws cannot
-	 * linger in a close exchange, then have lws free the wsi.
-	 */
-	if (s->established) {
-		fd = lws_get_socket_fd(wsi);
-		if (fd >= 0)
-			shutdown(fd, SHUT_RDWR);
-	}
-	sess_detach(s, wsi);
-	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
-}
-
-static void on_close(struct ws_sess *s)
-{
-	if (!s->has_wsi || !s->wsi)
-		return;
-	s->closing = 1;
-	if (s->established)
-		lws_callback_on_writable(s->wsi);
-	else /* not up yet: nothing to close orderly; WSI_DESTROY reports */
-		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK,
-				LWS_TO_KILL_ASYNC);
-}
-
-static void drain(struct ws_ctx *ctx)
-{
-	struct ws_cmd *c;
-
-	for (;;) {
-		pthread_mutex_lock(&ctx->mu);
-		/* while ctx_free destroys the context, leave the queue be */
-		c = ctx->stop ? NULL : ctx->head;
-		if (c) {
-			ctx->head = c->next;
-			if (!ctx->head)
-				ctx->tail = NULL;
-			c->queued = 0;
-		}
-		pthread_mutex_unlock(&ctx->mu);
-		if (!c)
-			return;
-		switch (c->op) {
-		case WS_OP_CONNECT:
-			on_connect(c->sess);
-			break;
-		case WS_OP_ABORT:
-			on_abort(c->sess);
-			break;
-		case WS_OP_CLOSE:
-			on_close(c->sess);
-			break;
-		case WS_OP_WRITE:
-			if (c->sess->wsi && c->sess->established)
-				lws_callback_on_writable(c->sess->wsi);
-			break;
-		}
-		sess_unref(c->sess); /* the command's reference */
-	}
-}
 
 /* One frame per writable callback; returns -1 to close the wsi. */
 static int on_writable(struct ws_sess *s, struct lws *wsi)
 {
-	struct ws_ctx *ctx = s->ctx;
 	struct ws_frame *f;
-	int n, more;
+	int n;
 
 	if (s->closing) {
 		lws_close_reason(wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
@@ -426,27 +201,20 @@ static int on_writable(struct ws_sess *s, struct lws *wsi)
 				 (unsigned char *)why, sizeof(why) - 1);
 		return -1;
 	}
-	pthread_mutex_lock(&ctx->mu);
 	f = s->txq;
-	if (f) {
-		s->txq = f->next;
-		if (!s->txq)
-			s->txq_tail = NULL;
-	}
-	more = s->txq != NULL;
-	pthread_mutex_unlock(&ctx->mu);
 	if (!f)
 		return 0;
+	s->txq = f->next;
+	if (!s->txq)
+		s->txq_tail = NULL;
 	n = lws_write(wsi, f->buf + LWS_PRE, f->len, f->proto);
-	if (f->proto != LWS_WRITE_PING && gate_enter(s)) {
+	if (f->proto != LWS_WRITE_PING)
 		tether_transport_sent(s->conn, s->attempt, f->msg_id,
 				      n < (int)f->len ? TETHER_EIO : 0);
-		gate_leave(s);
-	}
 	free(f);
 	if (n < 0)
 		return -1;
-	if (more)
+	if (s->txq)
 		lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -457,10 +225,7 @@ static int on_receive(struct ws_sess *s, struct lws *wsi, const void *in,
 	size_t need, cap;
 	unsigned char *p;
 
-	if (gate_enter(s)) {
-		tether_transport_activity(s->conn, s->attempt);
-		gate_leave(s);
-	}
+	tether_transport_activity(s->conn, s->attempt);
 	if (!s->rx_open) {
 		s->rx_open = 1;
 		s->rx_len = 0;
@@ -477,6 +242,20 @@ static int on_receive(struct ws_sess *s, struct lws *wsi, const void *in,
 		 */
 		s->local_close = LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE;
 		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0 &&
+	    s->rx_len == 0) {
+		/* a whole message in one piece (the usual case): no copy */
+		struct tether_message m;
+
+		memset(&m, 0, sizeof(m));
+		m.size = sizeof(m);
+		m.payload = in;
+		m.len = len;
+		m.binary = s->rx_binary;
+		tether_transport_message(s->conn, s->attempt, &m);
+		s->rx_open = 0;
 		return 0;
 	}
 	if (need > s->rx_cap) {
@@ -503,12 +282,13 @@ static int on_receive(struct ws_sess *s, struct lws *wsi, const void *in,
 		m.payload = s->rx;
 		m.len = s->rx_len;
 		m.binary = s->rx_binary;
-		if (gate_enter(s)) {
-			tether_transport_message(s->conn, s->attempt, &m);
-			gate_leave(s);
-		}
+		tether_transport_message(s->conn, s->attempt, &m);
 		s->rx_len = 0;
 		s->rx_open = 0;
+		/* an idle link keeps no large buffer */
+		free(s->rx);
+		s->rx = NULL;
+		s->rx_cap = 0;
 	}
 	return 0;
 }
@@ -517,18 +297,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		       void *user, void *in, size_t len)
 {
 	struct ws_sess *s = wsi ? lws_get_opaque_user_data(wsi) : NULL;
-	struct ws_ctx *ctx;
 
 	(void)user;
-	switch (reason) {
-	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		ctx = lws_context_user(lws_get_context(wsi));
-		if (ctx)
-			drain(ctx);
-		return 0;
-	default:
-		break;
-	}
 	if (!s)
 		return 0;
 
@@ -552,21 +322,12 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (!len && s->link->opt.verify)
 			s->cert_failed = 1;
 		return 0;
-	case LWS_CALLBACK_CLIENT_ESTABLISHED: {
-		int pending;
-
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		s->established = 1;
-		if (gate_enter(s)) {
-			tether_transport_up(s->conn, s->attempt, 0);
-			gate_leave(s);
-		}
-		pthread_mutex_lock(&s->ctx->mu);
-		pending = s->txq != NULL;
-		pthread_mutex_unlock(&s->ctx->mu);
-		if (s->closing || pending)
+		tether_transport_up(s->conn, s->attempt, 0);
+		if (s->closing || s->txq)
 			lws_callback_on_writable(wsi);
 		return 0;
-	}
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		if (!s->reported_end)
 			tth_ws_report_connect_error(s, wsi, in, in ? len : 0);
@@ -575,10 +336,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_CLIENT_RECEIVE:
 		return on_receive(s, wsi, in, len);
 	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
-		if (gate_enter(s)) {
-			tether_transport_pong(s->conn, s->attempt);
-			gate_leave(s);
-		}
+		tether_transport_pong(s->conn, s->attempt);
 		return 0;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		return on_writable(s, wsi);
@@ -613,37 +371,6 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	}
 }
 
-static void on_tick(lws_sorted_usec_list_t *sul)
-{
-	struct ws_ctx *ctx = lws_container_of(sul, struct ws_ctx, tick);
-
-	/* also covers a wake-up lost to a race with the poll */
-	drain(ctx);
-	lws_sul_schedule(ctx->lws, 0, &ctx->tick, on_tick, WS_TICK_US);
-}
-
-static int ctx_stopping(struct ws_ctx *ctx)
-{
-	int stop;
-
-	pthread_mutex_lock(&ctx->mu);
-	stop = ctx->stop;
-	pthread_mutex_unlock(&ctx->mu);
-	return stop;
-}
-
-static void *service_main(void *arg)
-{
-	struct ws_ctx *ctx = arg;
-
-	lws_sul_schedule(ctx->lws, 0, &ctx->tick, on_tick, WS_TICK_US);
-	while (!ctx_stopping(ctx))
-		if (lws_service(ctx->lws, 0) < 0)
-			break;
-	lws_sul_cancel(&ctx->tick);
-	return NULL;
-}
-
 /* ------------------------------------------------------------ context */
 
 /*
@@ -670,74 +397,67 @@ static unsigned raise_nofile(void)
 	return (unsigned)rl.rlim_cur;
 }
 
-static void ws_ctx_free(void *vctx);
+/* The lws context on the manager's loop; loop thread, first connect. */
+static int ensure_lws(struct ws_ctx *ctx)
+{
+	struct lws_context_creation_info info;
+	const char *lv = getenv("TETHER_WS_LOG_LEVEL");
+	void *loops[1];
+
+	if (ctx->lws)
+		return 0;
+	if (ctx->lws_failed)
+		return TETHER_EIO;
+	/* lws logs to stderr by default: errors only, unless asked */
+	lws_set_log_level(lv && *lv ? (int)strtol(lv, NULL, 0) : LLL_ERR,
+			  NULL);
+	loops[0] = tether_mgr_uv_loop(ctx->mgr);
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = ws_protocols;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+		       LWS_SERVER_OPTION_LIBUV;
+	info.foreign_loops = loops;
+	info.fd_limit_per_thread = raise_nofile();
+	info.retry_and_idle_policy = &ws_no_validity;
+	info.user = ctx;
+	ctx->lws = lws_create_context(&info);
+	if (!ctx->lws) {
+		ctx->lws_failed = 1;
+		fprintf(stderr,
+			"tether: ws: libwebsockets could not start on the "
+			"manager's libuv loop (is libwebsockets-evlib-uv "
+			"installed?)\n");
+		return TETHER_EIO;
+	}
+	return 0;
+}
 
 static int ws_ctx_new(tether_mgr *mgr, void **out)
 {
-	struct lws_context_creation_info info;
 	struct ws_ctx *ctx;
-	const char *lv = getenv("TETHER_WS_LOG_LEVEL");
 
 	*out = NULL;
 	ctx = calloc(1, sizeof(*ctx));
 	if (!ctx)
 		return TETHER_ENOMEM;
 	ctx->mgr = mgr;
-	pthread_mutex_init(&ctx->mu, NULL);
-	pthread_mutex_init(&ctx->rep_mu, NULL);
-
-	/* lws logs to stderr by default: errors only, unless asked */
-	lws_set_log_level(lv && *lv ? (int)strtol(lv, NULL, 0) : LLL_ERR,
-			  NULL);
-
-	memset(&info, 0, sizeof(info));
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = ws_protocols;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	info.fd_limit_per_thread = raise_nofile();
-	info.user = ctx;
-	ctx->lws = lws_create_context(&info);
-	if (!ctx->lws) {
-		ws_ctx_free(ctx);
-		return TETHER_EIO;
-	}
-	if (pthread_create(&ctx->thread, NULL, service_main, ctx) != 0) {
-		ws_ctx_free(ctx);
-		return TETHER_EIO;
-	}
-	ctx->thread_started = 1;
 	*out = ctx;
 	return 0;
 }
 
+/*
+ * Every link is freed (so every wsi is unhooked). lws finishes closing its
+ * libuv handles as the loop runs on; the manager runs it to the end.
+ */
 static void ws_ctx_free(void *vctx)
 {
 	struct ws_ctx *ctx = vctx;
-	struct ws_cmd *c;
 
 	if (!ctx)
 		return;
-	if (ctx->thread_started) {
-		pthread_mutex_lock(&ctx->mu);
-		ctx->stop = 1;
-		pthread_mutex_unlock(&ctx->mu);
-		lws_cancel_service(ctx->lws);
-		pthread_join(ctx->thread, NULL);
-	}
-	/* every link is freed, so every session is dead: no reports */
 	if (ctx->lws)
 		lws_context_destroy(ctx->lws);
-	pthread_mutex_lock(&ctx->mu);
-	while ((c = ctx->head)) {
-		ctx->head = c->next;
-		c->queued = 0;
-		sess_unref_locked(c->sess);
-	}
-	while (ctx->all) {
-		ctx->all->refs = 1;
-		sess_unref_locked(ctx->all);
-	}
-	pthread_mutex_unlock(&ctx->mu);
 	while (ctx->vhosts) {
 		struct ws_vhost *v = ctx->vhosts;
 
@@ -745,8 +465,6 @@ static void ws_ctx_free(void *vctx)
 		free(v->ca_file);
 		free(v);
 	}
-	pthread_mutex_destroy(&ctx->mu);
-	pthread_mutex_destroy(&ctx->rep_mu);
 	free(ctx);
 }
 
@@ -767,7 +485,6 @@ static int ws_check(tether_conn *conn, tether_params *opts)
 static int ws_link_new(void *vctx, tether_conn *conn, tether_params *opts,
 		       void **out)
 {
-	struct ws_ctx *ctx = vctx;
 	struct ws_link *l;
 	int rc;
 
@@ -775,12 +492,12 @@ static int ws_link_new(void *vctx, tether_conn *conn, tether_params *opts,
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return TETHER_ENOMEM;
-	l->ctx = ctx;
+	l->ctx = vctx;
 	l->conn = conn;
-	l->refs = 1;
 	rc = tth_ws_options_read(&l->opt, opts);
 	if (rc) {
-		link_unref_locked(l); /* not shared yet */
+		tth_ws_options_cleanup(&l->opt);
+		free(l);
 		return rc;
 	}
 	*out = l;
@@ -792,91 +509,141 @@ static void ws_abort(void *vlink, uint32_t attempt);
 static void ws_link_free(void *vlink)
 {
 	struct ws_link *l = vlink;
-	struct ws_ctx *ctx;
 
 	if (!l)
 		return;
-	ctx = l->ctx;
 	if (l->cur)
 		ws_abort(l, l->cur->attempt);
-	pthread_mutex_lock(&ctx->mu);
-	link_unref_locked(l);
-	pthread_mutex_unlock(&ctx->mu);
+	tth_ws_options_cleanup(&l->opt);
+	free(l);
 }
 
 /* ---------------------------------------------------------------- ops */
+
+/* Parse uri into a new session's endpoint fields; NULL with *rc set. */
+static struct ws_sess *sess_new(struct ws_link *l, uint32_t attempt,
+				const char *uri, int *rc)
+{
+	const char *prot, *ads, *path;
+	struct ws_sess *s;
+	char *copy, hostbuf[300];
+	int port = 0, v6;
+	size_t alen, hlen, plen;
+
+	*rc = TETHER_ENOMEM;
+	copy = strdup(uri);
+	if (!copy)
+		return NULL;
+	if (lws_parse_uri(copy, &prot, &ads, &port, &path) != 0 ||
+	    (strcmp(prot, "ws") != 0 && strcmp(prot, "wss") != 0) || !*ads ||
+	    port <= 0 || port > 65535) {
+		free(copy);
+		*rc = TETHER_EINVAL;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		free(copy);
+		return NULL;
+	}
+	s->ctx = l->ctx;
+	s->link = l;
+	s->conn = l->conn;
+	s->attempt = attempt;
+	s->port = port;
+	s->tls = strcmp(prot, "wss") == 0;
+	v6 = strchr(ads, ':') != NULL;
+	if (port == (s->tls ? 443 : 80))
+		snprintf(hostbuf, sizeof(hostbuf), v6 ? "[%s]" : "%s", ads);
+	else
+		snprintf(hostbuf, sizeof(hostbuf), v6 ? "[%s]:%d" : "%s:%d",
+			 ads, port);
+	alen = strlen(ads) + 1;
+	hlen = strlen(hostbuf) + 1;
+	plen = strlen(path) + 1;
+	/* host, Host: header and "/"path in one block */
+	s->host = malloc(alen + hlen + plen + 1);
+	if (!s->host) {
+		free(copy);
+		free(s);
+		return NULL;
+	}
+	memcpy(s->host, ads, alen);
+	s->host_hdr = s->host + alen;
+	memcpy(s->host_hdr, hostbuf, hlen);
+	s->path = s->host_hdr + hlen;
+	s->path[0] = '/';
+	memcpy(s->path + 1, path, plen);
+	free(copy);
+	*rc = 0;
+	return s;
+}
 
 static int ws_connect(void *vlink, uint32_t attempt, const char *uri)
 {
 	struct ws_link *l = vlink;
 	struct ws_ctx *ctx = l->ctx;
-	const char *prot, *ads, *path;
+	struct lws_client_connect_info ci;
+	struct tether_reason r;
 	struct ws_sess *s;
-	char *copy, hostbuf[300];
-	int port = 0, tls, v6;
-	size_t plen;
+	struct lws *wsi;
+	int rc;
 
 	if (l->cur) /* single flight: a new attempt replaces the old one */
 		ws_abort(l, l->cur->attempt);
 	if (!uri)
 		return TETHER_EINVAL;
-	copy = strdup(uri);
-	if (!copy)
-		return TETHER_ENOMEM;
-	if (lws_parse_uri(copy, &prot, &ads, &port, &path) != 0 ||
-	    (strcmp(prot, "ws") != 0 && strcmp(prot, "wss") != 0) || !*ads ||
-	    port <= 0 || port > 65535) {
-		free(copy);
-		return TETHER_EINVAL;
-	}
-	tls = strcmp(prot, "wss") == 0;
-	v6 = strchr(ads, ':') != NULL;
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		free(copy);
-		return TETHER_ENOMEM;
-	}
-	s->ctx = ctx;
-	s->link = l;
-	s->conn = l->conn;
-	s->attempt = attempt;
-	s->port = port;
-	s->tls = tls;
-	s->refs = 1; /* l->cur */
-	for (int i = 0; i < 4; i++) {
-		s->cmd[i].sess = s;
-		s->cmd[i].op = (enum ws_op)i;
-	}
-	if (port == (tls ? 443 : 80))
-		snprintf(hostbuf, sizeof(hostbuf), v6 ? "[%s]" : "%s", ads);
-	else
-		snprintf(hostbuf, sizeof(hostbuf), v6 ? "[%s]:%d" : "%s:%d",
-			 ads, port);
-	plen = strlen(path);
-	s->host = strdup(ads);
-	s->host_hdr = strdup(hostbuf);
-	s->path = malloc(plen + 2);
-	if (s->path) {
-		s->path[0] = '/';
-		memcpy(s->path + 1, path, plen + 1);
-	}
-	free(copy);
-	if (!s->host || !s->host_hdr || !s->path) {
-		free(s->host);
-		free(s->host_hdr);
-		free(s->path);
-		free(s);
-		return TETHER_ENOMEM;
-	}
-	pthread_mutex_lock(&ctx->mu);
-	l->refs++;
-	s->next = ctx->all;
-	if (ctx->all)
-		ctx->all->prev = s;
-	ctx->all = s;
-	pthread_mutex_unlock(&ctx->mu);
+	rc = ensure_lws(ctx);
+	if (rc)
+		return rc;
+	s = sess_new(l, attempt, uri, &rc);
+	if (!s)
+		return rc;
 	l->cur = s;
-	sess_queue(s, WS_OP_CONNECT);
+
+	memset(&ci, 0, sizeof(ci));
+	ci.context = ctx->lws;
+	ci.address = s->host;
+	ci.port = s->port;
+	ci.path = s->path;
+	ci.host = s->host_hdr;
+	ci.origin = l->opt.origin;
+	ci.protocol = l->opt.subprotocol;
+	ci.local_protocol_name = WS_PROTOCOL_NAME;
+	ci.retry_and_idle_policy = &ws_no_validity;
+	/* tether handles redirects itself: a 3xx becomes a reason */
+	ci.ssl_connection = LCCSCF_HTTP_NO_FOLLOW_REDIRECT;
+	if (s->tls) {
+		ci.ssl_connection |= LCCSCF_USE_SSL;
+		if (!l->opt.verify)
+			ci.ssl_connection |=
+			    LCCSCF_ALLOW_SELFSIGNED |
+			    LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
+			    LCCSCF_ALLOW_INSECURE | LCCSCF_ALLOW_EXPIRED;
+		if (l->opt.ca_file) {
+			ci.vhost = vhost_for(ctx, l->opt.ca_file);
+			if (!ci.vhost) {
+				tth_ws_reason_init(&r, TETHER_KIND_TLS,
+						   TETHER_TLS_HANDSHAKE, 0,
+						   "cannot load ca_file");
+				tth_ws_report_end(s, 1, &r);
+				return 0;
+			}
+		}
+	}
+	ci.opaque_user_data = s;
+
+	/* The wsi may end inside the call (CONNECTION_ERROR): the callbacks
+	   then report and detach before it returns. */
+	wsi = lws_client_connect_via_info(&ci);
+	if (!wsi) {
+		if (!s->reported_end)
+			tth_ws_report_sync_failure(s);
+		if (!s->detached)
+			sess_detach(s, NULL);
+	} else if (!s->detached) {
+		s->wsi = wsi;
+	}
 	return 0;
 }
 
@@ -884,21 +651,44 @@ static void ws_abort(void *vlink, uint32_t attempt)
 {
 	struct ws_link *l = vlink;
 	struct ws_sess *s = l->cur;
+	struct lws *wsi;
 
 	if (!s || s->attempt != attempt)
 		return;
 	l->cur = NULL;
-	sess_kill_reports(s);
-	sess_queue(s, WS_OP_ABORT);
-	sess_unref(s); /* l->cur's reference */
+	wsi = s->wsi;
+	if (wsi) {
+		/*
+		 * Drop at once, no close handshake: shut the socket so lws
+		 * cannot linger in a close exchange, unhook the session, and
+		 * have lws free the wsi.
+		 */
+		if (s->established) {
+			int fd = lws_get_socket_fd(wsi);
+
+			if (fd >= 0)
+				shutdown(fd, SHUT_RDWR);
+		}
+		lws_set_opaque_user_data(wsi, NULL);
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK,
+				LWS_TO_KILL_ASYNC);
+	}
+	sess_free(s); /* aborted: nothing more is reported */
 }
 
 static void ws_close(void *vlink, uint32_t attempt)
 {
 	struct ws_link *l = vlink;
+	struct ws_sess *s = l->cur;
 
-	if (l->cur && l->cur->attempt == attempt)
-		sess_queue(l->cur, WS_OP_CLOSE);
+	if (!s || s->attempt != attempt || !s->wsi)
+		return;
+	s->closing = 1;
+	if (s->established)
+		lws_callback_on_writable(s->wsi);
+	else /* not up yet: nothing to close orderly; WSI_DESTROY reports */
+		lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK,
+				LWS_TO_KILL_ASYNC);
 }
 
 static int queue_frame(struct ws_link *l, uint32_t attempt, uint64_t msg_id,
@@ -907,9 +697,8 @@ static int queue_frame(struct ws_link *l, uint32_t attempt, uint64_t msg_id,
 {
 	struct ws_sess *s = l->cur;
 	struct ws_frame *f;
-	int ended;
 
-	if (!s || s->attempt != attempt)
+	if (!s || s->attempt != attempt || !s->wsi)
 		return TETHER_ECLOSED;
 	if (len > SIZE_MAX - sizeof(*f) - LWS_PRE)
 		return TETHER_EINVAL;
@@ -922,21 +711,13 @@ static int queue_frame(struct ws_link *l, uint32_t attempt, uint64_t msg_id,
 	f->proto = proto;
 	if (len)
 		memcpy(f->buf + LWS_PRE, data, len);
-	pthread_mutex_lock(&l->ctx->mu);
-	ended = s->ended;
-	if (!ended) {
-		if (s->txq_tail)
-			s->txq_tail->next = f;
-		else
-			s->txq = f;
-		s->txq_tail = f;
-	}
-	pthread_mutex_unlock(&l->ctx->mu);
-	if (ended) {
-		free(f);
-		return TETHER_ECLOSED;
-	}
-	sess_queue(s, WS_OP_WRITE);
+	if (s->txq_tail)
+		s->txq_tail->next = f;
+	else
+		s->txq = f;
+	s->txq_tail = f;
+	if (s->established)
+		lws_callback_on_writable(s->wsi);
 	return 0;
 }
 

@@ -41,12 +41,27 @@ void tth_ws_report_connect_error(struct ws_sess *s, struct lws *wsi,
 	char text[200], loc[512];
 	struct tether_reason r;
 	unsigned int status = 0;
+	int soerr = 0;
 
 	snprintf(text, sizeof(text), "%.*s", in ? (int)len : 0, in ? in : "");
 	if (!text[0])
 		snprintf(text, sizeof(text), "connection failed");
 	if (wsi)
 		status = lws_http_client_http_response(wsi);
+
+	/*
+	 * On the libuv event loop lws 4.1 says only "closed before
+	 * established" when connect() failed; the socket still holds the
+	 * errno (SO_ERROR), which tells a refusal from the rest.
+	 */
+	if (wsi && status < 100) {
+		int fd = lws_get_socket_fd(wsi);
+		socklen_t sl = sizeof(soerr);
+
+		if (fd < 0 ||
+		    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) != 0)
+			soerr = 0;
+	}
 
 	if (s->cert_failed) {
 		tth_ws_reason_init(&r, TETHER_KIND_TLS, TETHER_TLS_VERIFY, 0,
@@ -72,6 +87,9 @@ void tth_ws_report_connect_error(struct ws_sess *s, struct lws *wsi,
 		   contains(text, "tls")) {
 		tth_ws_reason_init(&r, TETHER_KIND_TLS, TETHER_TLS_HANDSHAKE, 1,
 				   text);
+	} else if (soerr) {
+		tth_ws_reason_init(&r, TETHER_KIND_SOCKET, soerr,
+				   soerr == ECONNREFUSED, strerror(soerr));
 	} else if (contains(text, "Unable to connect") ||
 		   contains(text, "connect failed") ||
 		   contains(text, "refused")) {

@@ -388,19 +388,49 @@ typedef void (*tether_event_cb)(tether_conn *conn, const struct tether_event *ev
 				void *userdata);
 
 /**
- * @brief Create a manager. Its limiter starts at
+ * @brief Create a manager with a libuv loop of its own. Run it with
+ *   tether_mgr_start() (a thread of the manager's own) or from a host loop
+ *   with tether_mgr_fd(), tether_mgr_timeout_ms() and
+ *   tether_mgr_dispatch(). Its limiter starts at
  *   TETHER_DEFAULT_CONNECTS_PER_SECOND with a burst of TETHER_DEFAULT_BURST
  *   and no cap on attempts in flight (see tether_mgr_set_limits()).
  * @param out receives the manager.
- * @return 0, TETHER_ENOMEM, TETHER_EIO (eventfd).
+ * @return 0, TETHER_ENOMEM, TETHER_EIO (the loop could not be made).
  * @thread any
  */
 TETHER_EXPORT int tether_mgr_new(tether_mgr **out);
 
+struct uv_loop_s; /* uv_loop_t, from <uv.h> */
+
+/**
+ * @brief Create a manager on the host's running libuv loop: its timers,
+ *   wake-up and sockets (libwebsockets' too) become handles of `loop`,
+ *   and its callbacks run on the thread that runs `loop`. The host runs
+ *   the loop; tether_mgr_start(), tether_mgr_dispatch() and
+ *   tether_mgr_fd() are not for such a manager (TETHER_ESTATE, -1).
+ * @param out receives the manager.
+ * @param loop the host's loop; it must outlive the manager, and keep
+ *   running after tether_mgr_free() until the handles it closed are
+ *   closed (uv_run() returns when nothing else is active).
+ * @return 0, TETHER_EINVAL, TETHER_ENOMEM, TETHER_EIO.
+ * @thread the loop's thread
+ */
+TETHER_EXPORT int tether_mgr_new_uv(tether_mgr **out, struct uv_loop_s *loop);
+
+/**
+ * @brief The manager's libuv loop (its own or the host's). For
+ *   transports that run their library on it (libwebsockets does).
+ * @return the loop; NULL for NULL.
+ * @thread any (use the loop on its thread only)
+ */
+TETHER_EXPORT struct uv_loop_s *tether_mgr_uv_loop(const tether_mgr *m);
+
 /**
  * @brief Stop the loop thread if running, abort every connection, free all.
- *   NULL is a no-op. Not from inside a callback.
- * @thread any but the loop thread
+ *   NULL is a no-op. Not from inside a callback. A manager on the host's
+ *   loop (tether_mgr_new_uv()) is freed on the loop's thread, outside its
+ *   callbacks; its handles finish closing as the host's loop runs on.
+ * @thread any but the loop thread; the loop's thread for tether_mgr_new_uv()
  */
 TETHER_EXPORT void tether_mgr_free(tether_mgr *m);
 
@@ -450,10 +480,12 @@ TETHER_EXPORT int tether_mgr_stop(tether_mgr *m);
 
 /**
  * @brief For a host event loop: a file descriptor that becomes readable
- *   when the manager has work. Watch it for reading, and call
- *   tether_mgr_dispatch() when it is readable or when
- *   tether_mgr_timeout_ms() has passed.
- * @return the fd (owned by the manager).
+ *   when the manager has work (the libuv loop's backend fd: an epoll fd
+ *   that covers every socket, timer and wake-up of the manager). Watch it
+ *   for reading, and call tether_mgr_dispatch() when it is readable or
+ *   when tether_mgr_timeout_ms() has passed.
+ * @return the fd (owned by the manager); -1 for a manager on the host's
+ *   libuv loop (tether_mgr_new_uv()).
  * @thread any
  */
 TETHER_EXPORT int tether_mgr_fd(const tether_mgr *m);
@@ -461,14 +493,15 @@ TETHER_EXPORT int tether_mgr_fd(const tether_mgr *m);
 /**
  * @brief How long the host may wait before calling dispatch.
  * @return milliseconds; 0 when work is due now; -1 when only the fd matters.
- * @thread any
+ * @thread the host's loop thread (any thread while no loop runs)
  */
 TETHER_EXPORT int tether_mgr_timeout_ms(tether_mgr *m);
 
 /**
- * @brief Do what is due: posted reports and commands, timers, callbacks.
- *   Never blocks.
- * @return 0, TETHER_ESTATE (the manager's own thread is running).
+ * @brief Do what is due: posted reports and commands, timers, sockets,
+ *   callbacks (one non-blocking pass of the loop, UV_RUN_NOWAIT).
+ * @return 0, TETHER_ESTATE (the manager's own thread is running, the
+ *   manager is on the host's libuv loop, or called from a callback).
  * @thread the host's loop thread
  */
 TETHER_EXPORT int tether_mgr_dispatch(tether_mgr *m);
