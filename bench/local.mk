@@ -8,7 +8,7 @@ CLEANFILES += $(BENCH_PROGS)
 EXTRA_DIST += docs/BENCHMARKS.md
 
 BENCH_CPPFLAGS = -I$(top_srcdir)/include -I$(top_srcdir)/tests/harness \
-	-I$(top_srcdir)/bench $(LWS_CFLAGS)
+	-I$(top_srcdir)/bench $(LWS_CFLAGS) $(UV_CFLAGS)
 BENCH_COMMON = bench/bench.c bench/bench.h \
 	tests/harness/net.c tests/harness/net.h \
 	tests/harness/proxy.c tests/harness/proxy.h \
@@ -17,7 +17,7 @@ BENCH_COMMON = bench/bench.c bench/bench.h \
 	tests/harness/ws_server-int.h tests/harness/ws_resume.c \
 	tests/harness/ws_history.c tests/harness/ws_history.h
 # -lssl: ws_server.c hands lws a client SSL_CTX of its own
-BENCH_LDADD = libtether-internal.la $(PAHO_LIBS) $(LWS_LIBS) -lssl -lm \
+BENCH_LDADD = libtether-internal.la $(PAHO_LIBS) $(LWS_LIBS) $(UV_LIBS) -lssl -lm \
 	$(PTHREAD_LIBS)
 
 # N clients of one kind (tether, Paho, libmosquitto, lws), optionally in a

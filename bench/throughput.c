@@ -7,8 +7,10 @@
  *                         completion arrives (QoS 0: written; QoS 1:
  *                         PUBACK), as tether's SENT event says
  *   ws-echo               tether_conn_send vs lws_write (libwebsockets
- *                         4.1.6) to the harness's echo server; a message
- *                         counts when its echo arrives
+ *                         4.1.6, on libuv as tether runs it) to the
+ *                         harness's echo server; a message counts when
+ *                         its echo arrives. Both send from their event
+ *                         callbacks (tether's loop thread, lws's).
  *
  * Both sides keep at most --window messages outstanding. Each case runs
  * --rounds times alternating tether and raw; the median rate is reported
@@ -30,6 +32,7 @@
 #include <string.h>
 
 #include <tether/tether.h>
+#include <uv.h>
 
 #include "bench.h"
 #include "broker.h"
@@ -132,27 +135,96 @@ static void flow_give_back(void)
 
 /* ---- tether (MQTT or WebSocket) -------------------------------------- */
 
-static void t_event(tether_conn *c, const struct tether_event *ev, void *ud)
+/* WebSocket echo through tether: everything happens in the event
+ * callback, on tether's loop thread, as raw lws does in its own callback
+ * (the window's first messages at UP, one more per echo). */
+struct techo {
+	const struct topts *o;
+	struct tether_message msg;
+	int sent, echoed, failed;
+	uint64_t t0;
+};
+
+static struct techo te;
+
+static void te_send(tether_conn *c)
 {
-	(void)c;
-	(void)ud;
-	if (ev->type == TETHER_EV_UP)
-		flow_set_up();
-	else if (ev->type == TETHER_EV_SENT && ev->message == NULL &&
-		 ud == NULL)
-		flow_complete(ev->error == 0);
-	else if (ev->type == TETHER_EV_MESSAGE && ud != NULL)
-		flow_complete(1);
+	while (te.sent < te.o->messages && te.sent - te.echoed < te.o->window) {
+		if (tether_conn_send(c, &te.msg, NULL) != 0) {
+			te.failed = 1;
+			flow_complete(0);
+			return;
+		}
+		te.sent++;
+	}
 }
 
-/* Messages per second, or -1. ws: count echoes instead of SENT. */
-static double run_tether(const char *uri, int ws, int qos,
-			 const struct topts *o, const char *payload)
+static void t_event(tether_conn *c, const struct tether_event *ev, void *ud)
+{
+	if (ud != NULL) { /* ws echo */
+		if (ev->type == TETHER_EV_UP) {
+			te.t0 = bench_now_ms();
+			te_send(c);
+		} else if (ev->type == TETHER_EV_MESSAGE) {
+			if (++te.echoed == te.o->messages)
+				flow_complete(1);
+			else
+				te_send(c);
+		} else if (ev->type == TETHER_EV_DOWN && !te.failed) {
+			te.failed = 1;
+			flow_complete(0);
+		}
+		return;
+	}
+	if (ev->type == TETHER_EV_UP)
+		flow_set_up();
+	else if (ev->type == TETHER_EV_SENT && ev->message == NULL)
+		flow_complete(ev->error == 0);
+}
+
+/* Messages per second through tether's WebSocket echo, or -1. */
+static double run_tether_ws(const char *uri, const struct topts *o,
+			    const char *payload)
+{
+	tether_mgr *m = NULL;
+	tether_conn *c = NULL;
+	double rate = -1;
+
+	flow_reset();
+	memset(&te, 0, sizeof(te));
+	te.o = o;
+	te.msg.size = sizeof(te.msg);
+	te.msg.payload = payload;
+	te.msg.len = (size_t)o->size;
+	te.msg.binary = 1;
+	if (tether_mgr_new(&m) != 0 ||
+	    tether_mgr_set_event_cb(m, t_event, (void *)1) != 0 ||
+	    tether_conn_new(m, "tp", "ws", &c) != 0 ||
+	    tether_conn_add_endpoint(c, uri) != 0 ||
+	    tether_conn_start(c) != 0 || tether_mgr_start(m) != 0) {
+		fprintf(stderr, "throughput: tether did not start\n");
+		goto out;
+	}
+	if (flow_wait(&fl.done, 1, WAIT_MS) == 0 && !te.failed)
+		rate = o->messages * 1000.0 /
+		       (double)(bench_now_ms() - te.t0 ? bench_now_ms() - te.t0
+						       : 1);
+	else
+		fprintf(stderr, "throughput: tether: %d sent, %d echoed\n",
+			te.sent, te.echoed);
+out:
+	tether_mgr_free(m);
+	return rate;
+}
+
+/* Messages per second through tether's MQTT, or -1. */
+static double run_tether(const char *uri, int qos, const struct topts *o,
+			 const char *payload)
 {
 	tether_mgr *m = NULL;
 	tether_conn *c = NULL;
 	struct tether_message msg = {.size = sizeof(msg),
-				     .topic = ws ? NULL : "bench/t",
+				     .topic = "bench/t",
 				     .payload = payload,
 				     .len = (size_t)o->size,
 				     .qos = qos};
@@ -162,8 +234,8 @@ static double run_tether(const char *uri, int ws, int qos,
 
 	flow_reset();
 	if (tether_mgr_new(&m) != 0 ||
-	    tether_mgr_set_event_cb(m, t_event, ws ? (void *)1 : NULL) != 0 ||
-	    tether_conn_new(m, "tp", ws ? "ws" : "mqtt", &c) != 0 ||
+	    tether_mgr_set_event_cb(m, t_event, NULL) != 0 ||
+	    tether_conn_new(m, "tp", "mqtt", &c) != 0 ||
 	    tether_conn_add_endpoint(c, uri) != 0 ||
 	    tether_conn_start(c) != 0 || tether_mgr_start(m) != 0 ||
 	    flow_wait(&fl.up, 1, 10000) != 0) {
@@ -271,14 +343,18 @@ out:
 
 /* ---- raw lws --------------------------------------------------------- */
 
+/* Plain lws on a libuv loop of its own (the event library tether runs lws
+ * on), in one thread: the window's first messages at ESTABLISHED, one
+ * more per echo, all from lws's callbacks. */
 struct lraw {
+	uv_loop_t loop;
+	uv_async_t stop;
 	struct lws_context *ctx;
-	struct lws *wsi;
 	const struct topts *o;
 	unsigned char *buf; /* LWS_PRE + size */
 	int sent, echoed, failed;
-	atomic_int stop;
-	atomic_int established, finished;
+	uint64_t t0;
+	atomic_int finished;
 };
 
 static struct lraw lr;
@@ -290,8 +366,8 @@ static int l_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	(void)in;
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		lr.wsi = wsi;
-		atomic_store(&lr.established, 1);
+		lr.t0 = bench_now_ms();
+		lws_callback_on_writable(wsi);
 		break;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		if (lr.sent < lr.o->messages &&
@@ -323,13 +399,6 @@ static int l_cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		lr.failed = 1;
 		atomic_store(&lr.finished, 1);
 		break;
-	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		/* The main thread asks to start sending. */
-		if (lr.wsi && atomic_load(&lr.established) == 2) {
-			atomic_store(&lr.established, 3);
-			lws_callback_on_writable(lr.wsi);
-		}
-		break;
 	default:
 		break;
 	}
@@ -341,12 +410,15 @@ static const struct lws_protocols l_protocols[] = {
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+static void l_stop(uv_async_t *h)
+{
+	uv_stop(h->loop);
+}
+
 static void *l_service(void *arg)
 {
 	(void)arg;
-	while (!atomic_load(&lr.stop))
-		if (lws_service(lr.ctx, 0) < 0)
-			break;
+	uv_run(&lr.loop, UV_RUN_DEFAULT);
 	return NULL;
 }
 
@@ -354,18 +426,24 @@ static double run_lws(uint16_t port, const struct topts *o)
 {
 	struct lws_context_creation_info info;
 	struct lws_client_connect_info ci;
+	void *loops[1] = {&lr.loop};
 	pthread_t th;
 	double rate = -1;
-	uint64_t t0, end;
+	uint64_t end;
 	int running = 0;
 
 	memset(&lr, 0, sizeof(lr));
 	lr.o = o;
 	lr.buf = calloc(1, LWS_PRE + (size_t)o->size);
+	if (!lr.buf || uv_loop_init(&lr.loop) != 0)
+		goto out;
+	uv_async_init(&lr.loop, &lr.stop, l_stop);
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = l_protocols;
-	lr.ctx = lr.buf ? lws_create_context(&info) : NULL;
+	info.options = LWS_SERVER_OPTION_LIBUV;
+	info.foreign_loops = loops;
+	lr.ctx = lws_create_context(&info);
 	if (!lr.ctx)
 		goto out;
 	memset(&ci, 0, sizeof(ci));
@@ -380,33 +458,27 @@ static double run_lws(uint16_t port, const struct topts *o)
 	if (pthread_create(&th, NULL, l_service, NULL) != 0)
 		goto out;
 	running = 1;
-	end = bench_now_ms() + 10000;
-	while (!atomic_load(&lr.established) && bench_now_ms() < end)
-		bench_sleep_ms(1);
-	if (!atomic_load(&lr.established)) {
-		fprintf(stderr, "throughput: lws did not connect\n");
-		goto out;
-	}
-	t0 = bench_now_ms();
-	atomic_store(&lr.established, 2);
-	lws_cancel_service(lr.ctx);
-	end = t0 + WAIT_MS;
+	end = bench_now_ms() + WAIT_MS;
 	while (!atomic_load(&lr.finished) && bench_now_ms() < end)
 		bench_sleep_ms(1);
 	if (atomic_load(&lr.finished) && !lr.failed)
 		rate = o->messages * 1000.0 /
-		       (double)(bench_now_ms() - t0 ? bench_now_ms() - t0 : 1);
+		       (double)(bench_now_ms() - lr.t0 ? bench_now_ms() - lr.t0
+						       : 1);
 	else
 		fprintf(stderr, "throughput: lws: %d sent, %d echoed\n",
 			lr.sent, lr.echoed);
 out:
-	atomic_store(&lr.stop, 1);
 	if (running) {
-		lws_cancel_service(lr.ctx);
+		uv_async_send(&lr.stop);
 		pthread_join(th, NULL);
 	}
-	if (lr.ctx)
+	if (lr.ctx) {
 		lws_context_destroy(lr.ctx);
+		uv_close((uv_handle_t *)&lr.stop, NULL);
+		uv_run(&lr.loop, UV_RUN_DEFAULT);
+		uv_loop_close(&lr.loop);
+	}
 	free(lr.buf);
 	return rate;
 }
@@ -457,8 +529,10 @@ static int run_case(const char *name, const struct topts *o,
 		/* Alternate who goes first: drift hits both. */
 		for (int k = 0; k < 2; k++) {
 			int tether_turn = (i + k) % 2 == 0;
-			double v = tether_turn
-				       ? run_tether(uri, ws_case, qos, o, payload)
+			double v = tether_turn && ws_case
+				       ? run_tether_ws(uri, o, payload)
+				   : tether_turn
+				       ? run_tether(uri, qos, o, payload)
 				   : ws_case ? run_lws(th_ws_server_port(ws), o)
 					     : run_paho(uri, qos, o, payload);
 			if (v < 0)
