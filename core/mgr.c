@@ -1,5 +1,5 @@
 /*
- * The runtime (DESIGN §2): a manager owns one engine (machines, timers,
+ * Runtime (docs/architecture.md): a manager owns one engine (machines, timers,
  * limiter) that only its loop thread touches. Transports and other threads
  * talk to it through one mutex-protected queue woken by an eventfd; the
  * loop drains the queue, runs due timers and calls the user back. The loop
