@@ -1,5 +1,5 @@
 /*
- * The configuration file (DESIGN §6): load it into a tether_params tree
+ * The configuration file (tether.yaml(5)): load it into a tether_params tree
  * (params_yaml.c), check every key against the schema with the params
  * getters (so every error has its file:line:column, its key path and a
  * "did you mean"), resolve named policies, load the connections and read

@@ -1,5 +1,5 @@
 /*
- * The connections of a configuration file (DESIGN §6): each entry of
+ * The connections of a configuration file (tether.yaml(5)): each entry of
  * `connections:` checked against the schema into a cfg_conn (endpoints,
  * policy, heartbeat, timings, classify, the mqtt/ws/tls sections), and
  * the secrets: `*_env` / `*_file` read at load time, never accepted
@@ -363,7 +363,7 @@ const char *const tth_cfg_overflows[] = {"drop_oldest", "drop_newest",
 					 "reject", NULL};
 const char *const tth_cfg_fsyncs[] = {"always", "interval", "never", NULL};
 
-/* `queue:` (DESIGN §5): bounds, overflow, TTL, the spool. */
+/* `queue:` (tether.yaml(5)): bounds, overflow, TTL, the spool. */
 static void load_queue(struct lctx *lc, struct cfg_conn *cc)
 {
 	tether_params *q;

@@ -108,7 +108,7 @@ struct tth_engine {
 	uint64_t coord_lost; /* connections left uncoordinated (no memory) */
 };
 
-/* The manager's default limiter (DESIGN §3; reasoning in docs/policies.md,
+/* The manager's default limiter (reasoning in docs/policies.md,
  * "Coordinated recovery"): releases 2,000 waiting connections in 2 s, and
  * no 1 s window ever holds more than 1,000 attempts. */
 #define TTH_DEFAULT_CONNECTS_PER_SECOND \

@@ -1,5 +1,5 @@
 /*
- * The manager-wide connect limiter (DESIGN §3): a token bucket
+ * The manager-wide connect limiter (docs/architecture.md): a token bucket
  * (connects_per_second, burst) and a cap on attempts in flight
  * (max_connecting), with FIFO waiters. Sans-I/O: the caller passes the
  * time and arms a timer for tth_limiter_next_ms().

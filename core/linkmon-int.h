@@ -1,5 +1,5 @@
 /*
- * Link awareness (DESIGN §3): watch the kernel's routing netlink for links
+ * Link awareness (docs/architecture.md): watch the routing netlink for links
  * and default routes, so that connections can pause while the network is
  * gone and try once at once when it comes back. Linux only.
  *

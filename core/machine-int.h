@@ -1,5 +1,5 @@
 /*
- * The per-connection state machine (DESIGN §3), sans-I/O:
+ * The per-connection state machine (docs/state-machine.md), sans-I/O:
  *
  *     tth_machine_step(m, input) -> new state + actions
  *

@@ -1,5 +1,5 @@
 /*
- * The connection state machine (DESIGN §3). See machine-int.h for the
+ * The connection state machine. See machine-int.h for the
  * contract; the transitions are listed in docs/state-machine.md and every
  * state x input pair is exercised by tests/check_machine.c.
  */

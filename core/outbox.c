@@ -1,5 +1,5 @@
 /*
- * A connection's outbound messages at run time (DESIGN §5): the queue
+ * Outbound messages at run time (docs/architecture.md): the queue
  * (core/queue.c) between tether_conn_send() and the transport.
  *
  * tether_conn_send() runs on any thread: it pushes under the connection's
@@ -45,7 +45,7 @@ static uint64_t msg_ttl(const tether_conn *c, const struct tether_message *m)
 	return m->ttl_ms ? m->ttl_ms : c->qcfg.ttl_ms;
 }
 
-/* Whether msg goes to the spool (DESIGN §5: QoS >= 1 only). */
+/* Whether msg goes to the spool (QoS >= 1 only; docs/architecture.md). */
 static int spooled(const tether_conn *c, const struct tether_message *m)
 {
 	return c->spool && m->qos >= 1;

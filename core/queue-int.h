@@ -1,5 +1,5 @@
 /*
- * A connection's outbound message queue (DESIGN §5): the bookkeeping
+ * A connection's outbound queue (docs/architecture.md): the bookkeeping
  * behind tether_conn_send(), with no I/O, no locks and no clock of its own
  * (time comes in as now_ms). One owner calls it at a time: the loop
  * thread, or whoever holds the connection's queue lock.

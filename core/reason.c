@@ -1,6 +1,6 @@
 /*
  * Reasons and their classes. Classification is data: the built-in table
- * below (DESIGN §3), consulted after any per-connection overrides.
+ * below (docs/architecture.md), consulted after any per-connection overrides.
  */
 #include "config.h"
 

@@ -1,5 +1,5 @@
 /*
- * Live reload (DESIGN §6): make a running manager match a configuration.
+ * Live reload (tether.yaml(5)): make a running manager match a configuration.
  *
  * The new configuration is first applied, through the public API, to a
  * scratch manager; its connections are complete, unstarted settings.

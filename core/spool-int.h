@@ -1,5 +1,5 @@
 /*
- * The durable spool (DESIGN §5): accepted QoS >= 1 messages are appended
+ * The spool (docs/architecture.md): accepted QoS >= 1 messages are appended
  * to checksummed segment files before tether_conn_send() returns, removed
  * once delivered, and handed back on the next start. One spool per
  * directory, one owner at a time (an exclusive flock), single-threaded:

@@ -1,5 +1,5 @@
 /*
- * Link awareness (DESIGN §3) on a real kernel: every test runs in a network
+ * Link awareness for real (docs/architecture.md): every test runs in a network
  * namespace of its own (a veth pair, addresses that exist only there), first
  * against the netlink monitor, then through the manager's public API.
  * Needs root (CAP_SYS_ADMIN) and iproute2; without them the suite exits 77.

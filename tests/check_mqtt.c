@@ -1,7 +1,7 @@
 /*
  * The MQTT transport against a real mosquitto broker, through the fault
  * proxy, and against a scripted MQTT peer for the codes mosquitto never
- * sends; loopback and real time (DESIGN §7, issue 3).
+ * sends; loopback and real time (docs/architecture.md, issue 3).
  */
 #include <errno.h>
 #include <signal.h>

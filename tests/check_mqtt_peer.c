@@ -191,7 +191,7 @@ START_TEST(test_mqtt_peer_v5_refusal_codes)
 					       .disconnect_after_ms = -1});
 		peer_client(&c, p, 5);
 		ck_assert_int_ne(tpc_connect(&c, NULL, NULL, 1), 0);
-		/* Paho 1.3 puts a v5 CONNACK reason in code (DESIGN §2). */
+		/* Paho: v5 CONNACK reason in code (docs/transport-mqtt.md) */
 		ck_assert_int_eq(c.code, codes[i]);
 		tpc_free(&c);
 	}

@@ -1,4 +1,4 @@
-/* The classification table (DESIGN §3), overrides and formatting. */
+/* The classification table (docs/architecture.md), overrides, formatting. */
 #include <errno.h>
 #include <netdb.h>
 #include <string.h>

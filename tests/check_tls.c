@@ -1,6 +1,6 @@
 /*
  * TLS for both transports, against peers serving a throwaway CA's
- * certificate made with `openssl` in the test's temp dir (DESIGN §7):
+ * certificate made by `openssl` in the test's temp dir (docs/architecture.md):
  * MQTT over ssl:// and wss:// (mosquitto), WebSocket over wss:// (the lws
  * test server). The right CA connects, a wrong CA is a fatal TLS verify
  * failure after one attempt, verify=false connects regardless; verify is

@@ -1,6 +1,6 @@
 /*
  * The WebSocket transport against a real libwebsockets server, through the
- * fault proxy, on loopback and real time (DESIGN §7, issue 3).
+ * fault proxy, on loopback and real time (docs/architecture.md, issue 3).
  */
 #include <errno.h>
 #include <stdio.h>

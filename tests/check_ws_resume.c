@@ -1,4 +1,4 @@
-/* WebSocket resume end to end (DESIGN §5): a tether ws connection whose
+/* WebSocket resume end to end (docs/architecture.md): a ws connection whose
  * resume hook sends "resume <session> <last_seq>" to the test server
  * (tests/harness/ws_server.h) after every connect. The server publishes
  * while the link is kicked (close frame) and reset (fault proxy); the

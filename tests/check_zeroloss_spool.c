@@ -1,6 +1,6 @@
 /*
  * Accepted QoS 1 messages survive a crash of the sending process (issue
- * 5, DESIGN §5): tests/spool_sender (one tether connection with a durable
+ * 5, docs/architecture.md): tests/spool_sender (one connection with a durable
  * spool) sends numbered messages to a real mosquitto and reports each
  * number whose send returned 0; the test kills it with SIGKILL mid-stream
  * four times and starts it again, resuming after the last number it

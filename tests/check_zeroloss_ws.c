@@ -1,5 +1,5 @@
 /*
- * Messages survive disconnects over WebSocket (issue 5, DESIGN §5): the
+ * Messages survive WebSocket disconnects (issue 5, docs/architecture.md): the
  * harness's WebSocket server publishes 100,000 numbered messages into a
  * session ("seq <N> <payload>" frames, a history it replays after the
  * client's last sequence); a tether connection behind a fault proxy

@@ -4,7 +4,7 @@
  * tether owns reconnection, so every attempt gets a Paho client of its own,
  * created in connect() for just that URI and destroyed when the next
  * attempt starts, on abort, or in link_free, always on tether's loop
- * thread (never from a Paho callback: DESIGN §2). Paho calls every callback
+ * thread (never from a Paho callback: that blocks). Paho calls every callback
  * with its global mutex held and MQTTAsync_destroy() takes that mutex, so
  * once destroy has returned no callback of that client runs or will run:
  * the attempt's context is freed right after it. A client per attempt also
@@ -16,7 +16,7 @@
  * client created concurrently by tether_conn_start() would race that
  * teardown.
  *
- * See docs/transport-mqtt.md for the options and the reason mapping.
+ * See docs/transport-mqtt.md for the threads, the options and the reasons.
  */
 #include "config.h"
 

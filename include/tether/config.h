@@ -1,6 +1,6 @@
 /**
  * @file config.h
- * @brief The YAML configuration file (DESIGN §6): load and validate it,
+ * @brief The YAML configuration file (tether.yaml(5)): load and validate it,
  *   apply it to a manager, print the effective configuration.
  *
  * A configuration is checked completely when it is loaded: the schema,

@@ -83,7 +83,7 @@ TETHER_EXPORT const char *tether_strerror(int err);
  */
 TETHER_EXPORT const char *tether_err_name(int err);
 
-/** Connection states (DESIGN §3). */
+/** Connection states (docs/state-machine.md). */
 enum tether_state {
 	TETHER_STATE_IDLE = 0,   /**< created, not started */
 	TETHER_STATE_CONNECTING, /**< one attempt in flight */
@@ -105,7 +105,7 @@ enum tether_state {
  */
 TETHER_EXPORT const char *tether_state_name(enum tether_state s);
 
-/** What the connection does about a failure (DESIGN §3). */
+/** What the connection does about a failure (see tether.yaml(5)). */
 enum tether_reason_class {
 	TETHER_CLASS_NORMAL = 0, /**< an orderly end: stop, nothing else */
 	TETHER_CLASS_TRANSIENT,  /**< retry with the policy's backoff */
@@ -450,7 +450,7 @@ TETHER_EXPORT int tether_mgr_set_event_cb(tether_mgr *m, tether_event_cb cb,
 #define TETHER_DEFAULT_BURST 1
 
 /**
- * @brief The manager-wide connect limiter (DESIGN §3): at most
+ * @brief The manager-wide connect limiter (docs/architecture.md): at most
  *   `connects_per_second` attempts per second with bursts of `burst`, and
  *   at most `max_connecting` attempts in flight; waiting connections are
  *   served in FIFO order.
@@ -681,7 +681,7 @@ enum tether_fsync {
 };
 
 /**
- * A connection's outbound queue (DESIGN §5). Fill it with
+ * A connection's outbound queue (tether.yaml(5), queue:). Fill it with
  * tether_queue_cfg_defaults() and change what you need.
  */
 struct tether_queue_cfg {

@@ -1,4 +1,4 @@
-/* A mosquitto broker for the integration tests (DESIGN §7). */
+/* A mosquitto broker for the integration tests (docs/architecture.md). */
 #include "config.h"
 
 #include <arpa/inet.h>

@@ -1,4 +1,4 @@
-# The test harness: real peers on loopback (DESIGN §7). Built for the tests
+# The test harness: real peers on loopback (docs/architecture.md). Built for the tests
 # only; each piece has its own Check suite.
 check_LTLIBRARIES = tests/harness/libharness.la
 tests_harness_libharness_la_SOURCES = \

@@ -1,4 +1,4 @@
-/* A scripted MQTT 3.1.1 / 5 server for the tests (DESIGN §7). */
+/* A scripted MQTT 3.1.1 / 5 server for the tests (docs/architecture.md). */
 #include "config.h"
 
 #include <errno.h>

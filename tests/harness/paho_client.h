@@ -21,7 +21,7 @@ struct tpc_client {
 	pthread_cond_t cv;
 	int done;   /* the pending call finished, one way or the other */
 	int ok;	    /* ... successfully */
-	int code;   /* failure code: v3 CONNACK rc, v5 reason (DESIGN §2) */
+	int code;   /* v3 CONNACK rc, v5 reason code (docs/transport-mqtt.md) */
 	int reason; /* v5 failure reasonCode */
 	char sref[128];	  /* v5 server reference in the CONNACK, if any */
 	int granted;	  /* QoS granted by the last subscribe */

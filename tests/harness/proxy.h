@@ -1,4 +1,4 @@
-/* An in-process TCP fault proxy for the tests (DESIGN §7): it sits between
+/* A TCP fault proxy for the tests (docs/architecture.md): it sits between
  * clients and one upstream on 127.0.0.1, relays in its own thread, and can
  * be switched live between pass, delay, refuse, reset, blackhole and a
  * bandwidth cap.

@@ -1,5 +1,5 @@
 /* Throwaway certificates for the TLS tests, made with the `openssl`
- * command in a private temporary directory (tests only; DESIGN §7).
+ * command in a private temporary directory (tests only; docs/architecture.md).
  *
  * th_tls_new makes:
  * - a CA (self-signed, CN "tether test CA"),

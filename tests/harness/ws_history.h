@@ -1,5 +1,5 @@
 /* Per-session message history for the WebSocket test server's resume
- * protocol (ws_server.h describes the protocol; DESIGN §5 and §7).
+ * protocol (ws_server.h describes the protocol; docs/architecture.md).
  *
  * A history holds, for every session id, the newest `cap` messages with
  * their sequence numbers (1, 2, 3... per session). Every function takes

@@ -1,5 +1,5 @@
 /* A WebSocket test server on libwebsockets, listening on 127.0.0.1 (tests
- * only; DESIGN §7). It runs its own lws context on its own service thread;
+ * only; docs/architecture.md). It runs its own lws context on its own thread;
  * every function below may be called from any thread (@thread any).
  *
  * How it works, and what it found out about lws 4.1.6 (Debian):
@@ -52,7 +52,7 @@
  *   require_header and subprotocol work as without TLS (they happen in the
  *   HTTP phase). Enough for the TLS suite, which checks the handshake.
  *
- * - Resume (DESIGN §5; plain ws:// only: a TLS server only echoes). The
+ * - Resume (docs/architecture.md; ws:// only: a TLS server only echoes). The
  *   server keeps, per session id, an in-memory ordered history of the
  *   messages the test published (th_ws_server_publish, th_ws_gen_start),
  *   numbered 1, 2, 3... per session, at most opts.history_max per session

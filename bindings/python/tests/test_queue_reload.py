@@ -1,4 +1,4 @@
-"""Live reload, and the outbound queue across disconnects (DESIGN §5):
+"""Live reload, and the queue across disconnects (docs/architecture.md):
 messages accepted while offline, overflow, TTL, the resume hook."""
 
 import time

@@ -131,7 +131,7 @@ class Connection:
     def set_queue(self, max_messages=None, max_bytes=None, overflow=None,
                   ttl=None, spool_dir=None, fsync=None, fsync_interval=None,
                   spool_max_bytes=None):
-        """The outbound queue (DESIGN §5); what is not given keeps the
+        """The outbound queue (tether.yaml(5)); what is not given keeps the
         library's default. ttl and fsync_interval in seconds."""
         q = tether_queue_cfg()
         lib.tether_queue_cfg_defaults(byref(q))

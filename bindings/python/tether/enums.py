@@ -4,7 +4,7 @@ import enum
 
 
 class State(enum.IntEnum):
-    """Connection states (DESIGN §3)."""
+    """Connection states (docs/state-machine.md)."""
     IDLE = 0
     CONNECTING = 1
     ONLINE = 2

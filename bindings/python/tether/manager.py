@@ -133,7 +133,7 @@ class Manager:
 
     @classmethod
     def from_dict(cls, config, name="<dict>"):
-        """Same from a dict shaped like the YAML file (DESIGN §6)."""
+        """Same from a dict shaped like the YAML file (tether.yaml(5))."""
         cfg, _, _ = _load_config(config, name)
         return cls._from_config(cfg, None)
 
