@@ -1,7 +1,7 @@
 # Benchmarks against the peers (docs/BENCHMARKS.md). Not built by `make`
 # or `make check`: `make bench` builds them (it needs libmosquitto for the
 # storm's peer). They link the internal library and the test harness's
-# real peers (fault proxy, mosquitto launcher, lws server) like tools/.
+# real peers (fault proxy, mosquitto launcher, lws server) like demo/.
 BENCH_PROGS = bench/storm bench/throughput bench/scale bench/detect
 EXTRA_PROGRAMS += $(BENCH_PROGS)
 CLEANFILES += $(BENCH_PROGS)

@@ -1,7 +1,8 @@
 #!/bin/sh
-# tether demo end to end: real peers on loopback, the scripted bad day,
-# the report.
+# demo/tether-demo end to end: real peers on loopback, the scripted bad
+# day, the report; and the installed tool has no demo command.
 set -u
+DEMO="${top_builddir:-.}/demo/tether-demo"
 TETHER="${top_builddir:-.}/tools/tether"
 tmp=$(mktemp -d) || exit 99
 trap 'rm -rf "$tmp"' EXIT
@@ -10,7 +11,7 @@ ok() { echo "ok - $1"; }
 bad() { echo "not ok - $1"; fail=1; }
 
 start=$(date +%s)
-"$TETHER" demo >"$tmp/out" 2>"$tmp/err"
+"$DEMO" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 took=$(( $(date +%s) - start ))
 cat "$tmp/out" "$tmp/err"
@@ -46,4 +47,11 @@ else
 fi
 grep -q '^verdict: bad credentials: 1 attempt, then closed' "$tmp/out" \
 	&& ok "verdict" || bad "verdict"
+
+# The harness stays out of tools/tether: demo is an unknown command there.
+"$TETHER" demo >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc -eq 2 ] && ok "tether demo: exit 2" || bad "tether demo: exit $rc"
+grep -qx "tether: unknown command 'demo'" "$tmp/err" \
+	&& ok "tether demo: unknown command" || bad "tether demo: $(head -n 1 "$tmp/err")"
 exit $fail

@@ -151,7 +151,8 @@ valgrind: $(UNIT_SUITES)
 cppcheck:
 	$(CPPCHECK) --enable=warning,performance,portability --error-exitcode=1 \
 	  --inline-suppr --quiet -I$(top_srcdir)/include -I$(top_srcdir)/core \
-	  $(top_srcdir)/core $(top_srcdir)/policies $(top_srcdir)/tools
+	  $(top_srcdir)/core $(top_srcdir)/policies $(top_srcdir)/tools \
+	  $(top_srcdir)/demo
 
 .PHONY: valgrind cppcheck
 tests_check_zeroloss_SOURCES = tests/check_zeroloss.c tests/itest.c tests/itest.h tests/check-int.h

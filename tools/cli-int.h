@@ -12,7 +12,6 @@
 int cli_simulate(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_run(int argc, char **argv);
-int cli_demo(int argc, char **argv);
 
 /* Parse a duration ("250ms", "30s", "5m") for option opt; prints an error
  * naming opt and returns -1 on failure. */

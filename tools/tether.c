@@ -23,12 +23,6 @@ static void usage(FILE *f)
 		"                        connection ended on its own (fatal, gave up);\n"
 		"                        --metrics serves /metrics (Prometheus) on\n"
 		"                        loopback (tether run --help)\n"
-		"  demo                  the main job on a built-in default: one\n"
-		"                        MQTT and one WebSocket connection against\n"
-		"                        real servers on loopback through a scripted\n"
-		"                        bad day (server killed, RST, blackhole, bad\n"
-		"                        credentials), live timeline and report\n"
-		"                        (about 30 s; tether demo --help)\n"
 		"  simulate              run a reconnect storm on virtual time and\n"
 		"                        show what a server would see\n"
 		"                        (tether simulate --help)\n"
@@ -89,8 +83,6 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "simulate") == 0)
 		return cli_simulate(argc - 1, argv + 1);
-	if (strcmp(cmd, "demo") == 0)
-		return cli_demo(argc - 1, argv + 1);
 	if (strcmp(cmd, "check") == 0)
 		return cli_check(argc - 1, argv + 1);
 	if (strcmp(cmd, "run") == 0)

@@ -1,6 +1,7 @@
-# The test harness: real peers on loopback (docs/architecture.md). Built for the tests
-# only; each piece has its own Check suite.
-check_LTLIBRARIES = tests/harness/libharness.la
+# The test harness: real peers on loopback (docs/architecture.md). Built
+# for the tests and for demo/tether-demo, never installed; each piece has
+# its own Check suite.
+noinst_LTLIBRARIES += tests/harness/libharness.la
 tests_harness_libharness_la_SOURCES = \
 	tests/harness/net.c tests/harness/net.h \
 	tests/harness/proxy.c tests/harness/proxy.h \

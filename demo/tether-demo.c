@@ -1,7 +1,11 @@
-/* tether demo: the main job on a built-in default. Real peers on loopback
+/* tether-demo: the main job on a built-in default. Real peers on loopback
  * (a WebSocket echo server and, when installed, mosquitto), each behind a
  * fault proxy; an embedded configuration with one MQTT and one WebSocket
- * connection; a scripted bad day with a live timeline; a report. */
+ * connection; a scripted bad day with a live timeline; a report.
+ *
+ * A program of its own, built in the source tree and never installed: the
+ * peers are the test harness's (tests/harness), and harness code stays out
+ * of installed binaries. ./scripts/demo.sh builds and runs it. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,7 +24,10 @@
 #include "proxy.h"
 #include "ws_server.h"
 
-#include "cli-int.h"
+/* Exit statuses, the same as tether(1)'s. */
+#define DEMO_EXIT_OK 0
+#define DEMO_EXIT_FAIL 1  /* the day did not end as expected */
+#define DEMO_EXIT_USAGE 2 /* bad command line */
 
 #define DEMO_SEND_EVERY_MS 200
 #define DEMO_MAX_OUTAGES 16
@@ -82,6 +89,20 @@ struct demo {
 };
 
 static volatile sig_atomic_t interrupted;
+
+/* Each line of a multi-line message to stderr as "tether-demo: line". */
+static void print_errors(const char *lines)
+{
+	const char *p = lines;
+
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+		fprintf(stderr, "tether-demo: %.*s\n", (int)n, p);
+		p += n;
+		if (*p == '\n')
+			p++;
+	}
+}
 
 static void on_signal(int sig)
 {
@@ -345,13 +366,13 @@ static int peers_start(struct demo *d)
 	int rc;
 
 	if (th_ws_server_start(NULL, &d->ws) != 0) {
-		fprintf(stderr, "tether: demo: cannot start the WebSocket "
+		fprintf(stderr, "tether-demo: cannot start the WebSocket "
 				"test server\n");
 		return -1;
 	}
 	rc = th_proxy_start(th_ws_server_port(d->ws), &d->ws_px);
 	if (rc != 0) {
-		fprintf(stderr, "tether: demo: cannot start a proxy: %s\n",
+		fprintf(stderr, "tether-demo: cannot start a proxy: %s\n",
 			strerror(-rc));
 		return -1;
 	}
@@ -365,13 +386,13 @@ static int peers_start(struct demo *d)
 		return 0;
 	}
 	if (rc != 0) {
-		fprintf(stderr, "tether: demo: cannot start mosquitto: %s\n",
+		fprintf(stderr, "tether-demo: cannot start mosquitto: %s\n",
 			strerror(-rc));
 		return -1;
 	}
 	rc = th_proxy_start(th_broker_port(d->broker), &d->mq_px);
 	if (rc != 0) {
-		fprintf(stderr, "tether: demo: cannot start a proxy: %s\n",
+		fprintf(stderr, "tether-demo: cannot start a proxy: %s\n",
 			strerror(-rc));
 		return -1;
 	}
@@ -440,7 +461,7 @@ static int demo_configure(struct demo *d)
 	if (rc == 0)
 		rc = tether_config_apply(cfg, d->m, &errors);
 	if (rc != 0) {
-		cli_errors(errors ? errors : tether_strerror(rc));
+		print_errors(errors ? errors : tether_strerror(rc));
 		free(errors);
 		tether_config_free(cfg);
 		return -1;
@@ -698,7 +719,7 @@ static void stop_all(struct demo *d)
 static void demo_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: tether demo\n"
+		"usage: tether-demo\n"
 		"\n"
 		"Run one MQTT and one WebSocket connection against real servers\n"
 		"on loopback (mosquitto when installed, a WebSocket echo server),\n"
@@ -706,20 +727,23 @@ static void demo_usage(FILE *f)
 		"killed, RST, blackhole, bad credentials, recovery. Prints a live\n"
 		"timeline and a report; takes about 30 s. Exit 0 when every\n"
 		"message was accounted for and each connection ended as\n"
-		"expected.\n");
+		"expected.\n"
+		"\n"
+		"Built in the source tree and not installed;\n"
+		"./scripts/demo.sh builds and runs it.\n");
 }
 
-int cli_demo(int argc, char **argv)
+int main(int argc, char **argv)
 {
 	struct demo d = {.lock = PTHREAD_MUTEX_INITIALIZER};
 	struct sigaction sa = {.sa_handler = on_signal};
-	int status = CLI_EXIT_FAIL, played = -1;
+	int status = DEMO_EXIT_FAIL, played = -1;
 
 	if (argc > 1) {
 		int help = strcmp(argv[1], "--help") == 0 ||
 			   strcmp(argv[1], "-h") == 0;
 		demo_usage(help ? stdout : stderr);
-		return help ? CLI_EXIT_OK : CLI_EXIT_USAGE;
+		return help ? DEMO_EXIT_OK : DEMO_EXIT_USAGE;
 	}
 	d.conn[D_MQTT].name = "mqtt";
 	d.conn[D_WS].name = "ws";
@@ -733,13 +757,13 @@ int cli_demo(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &d.sigs, NULL);
 	d.t0 = th_now_ms();
 
-	printf("tether demo: a bad day for one MQTT and one WebSocket "
+	printf("tether-demo: a bad day for one MQTT and one WebSocket "
 	       "connection, on loopback\n");
 	if (peers_start(&d) != 0)
 		goto out;
 	if (tether_mgr_new(&d.m) != 0 ||
 	    tether_mgr_set_event_cb(d.m, on_event, &d) != 0) {
-		fprintf(stderr, "tether: demo: cannot create a manager\n");
+		fprintf(stderr, "tether-demo: cannot create a manager\n");
 		goto out;
 	}
 	if (demo_configure(&d) != 0)
@@ -751,8 +775,8 @@ int cli_demo(int argc, char **argv)
 			continue;
 		rc = tether_conn_start(d.conn[i].c);
 		if (rc != 0) {
-			fprintf(stderr, "tether: demo: %s: %s\n",
-				d.conn[i].name, tether_strerror(rc));
+			fprintf(stderr, "tether-demo: %s: %s\n", d.conn[i].name,
+				tether_strerror(rc));
 			goto out;
 		}
 	}
@@ -761,7 +785,7 @@ int cli_demo(int argc, char **argv)
 	       DEMO_SEND_EVERY_MS);
 	fflush(stdout);
 	if (tether_mgr_start(d.m) != 0) {
-		fprintf(stderr, "tether: demo: cannot start the loop\n");
+		fprintf(stderr, "tether-demo: cannot start the loop\n");
 		goto out;
 	}
 	d.sending = 1;
@@ -781,7 +805,7 @@ int cli_demo(int argc, char **argv)
 	/* after the loop has stopped, nothing changes the counters */
 	tether_mgr_stop(d.m);
 	if (report(&d, played == 0) == 0 && played == 0)
-		status = CLI_EXIT_OK;
+		status = DEMO_EXIT_OK;
 	printf("finished in %.1fs\n", (double)since(&d) / 1000);
 out:
 	tether_mgr_free(d.m);
