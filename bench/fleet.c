@@ -13,7 +13,7 @@
 
 const struct fleet_kind *const fleet_kinds[] = {
     &fleet_tether_mqtt, &fleet_paho, &fleet_mosq, &fleet_tether_ws,
-    &fleet_lws,	       &fleet_tether_solo, NULL,
+    &fleet_lws,	       &fleet_lws_uv,	 &fleet_tether_solo, NULL,
 };
 
 struct fleet_tuning fleet_tuning;

@@ -66,6 +66,6 @@ int fleet_record_init(int n);
 void fleet_record_free(void);
 
 extern const struct fleet_kind fleet_tether_mqtt, fleet_tether_ws,
-    fleet_tether_solo, fleet_paho, fleet_mosq, fleet_lws;
+    fleet_tether_solo, fleet_paho, fleet_mosq, fleet_lws, fleet_lws_uv;
 
 #endif

@@ -7,6 +7,7 @@
 
 #include <libwebsockets.h>
 #include <pthread.h>
+#include <uv.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -38,6 +39,9 @@ struct lstate {
 	pthread_t thread;
 	int running;
 	atomic_int stop;
+	int uv;             /* on a libuv loop (lws-uv) instead of lws's own */
+	uv_loop_t loop;
+	uv_async_t wake;    /* stops the libuv loop */
 };
 
 static void reconnect_later(struct lc *c);
@@ -112,14 +116,24 @@ static void *service(void *arg)
 {
 	struct lstate *s = arg;
 
+	if (s->uv) {
+		uv_run(&s->loop, UV_RUN_DEFAULT);
+		return NULL;
+	}
 	while (!atomic_load(&s->stop))
 		if (lws_service(s->ctx, 0) < 0)
 			break;
 	return NULL;
 }
 
-static int lws_start(int n, uint16_t port, void **out)
+static void on_wake(uv_async_t *h)
 {
+	uv_stop(h->loop);
+}
+
+static int start(int n, uint16_t port, int uv, void **out)
+{
+	void *loops[1];
 	struct lstate *s = calloc(1, sizeof(*s));
 	struct lws_context_creation_info info;
 
@@ -128,6 +142,7 @@ static int lws_start(int n, uint16_t port, void **out)
 		return -1;
 	s->n = n;
 	s->port = port;
+	s->uv = uv;
 	retry.secs_since_valid_ping = (uint16_t)fleet_tuning.lws_ping_s;
 	retry.secs_since_valid_hangup = (uint16_t)fleet_tuning.lws_hangup_s;
 	lws_set_log_level(LLL_ERR, NULL);
@@ -135,6 +150,14 @@ static int lws_start(int n, uint16_t port, void **out)
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
 	info.fd_limit_per_thread = (unsigned)n + 64;
+	if (uv) {
+		if (uv_loop_init(&s->loop) != 0)
+			return -1;
+		uv_async_init(&s->loop, &s->wake, on_wake);
+		loops[0] = &s->loop;
+		info.options = LWS_SERVER_OPTION_LIBUV;
+		info.foreign_loops = loops;
+	}
 	s->ctx = lws_create_context(&info);
 	if (!s->ctx)
 		return -1;
@@ -158,13 +181,31 @@ static void lws_stop(void *state)
 		return;
 	atomic_store(&s->stop, 1);
 	if (s->running) {
-		lws_cancel_service(s->ctx);
+		if (s->uv)
+			uv_async_send(&s->wake);
+		else
+			lws_cancel_service(s->ctx);
 		pthread_join(s->thread, NULL);
 	}
 	if (s->ctx)
 		lws_context_destroy(s->ctx);
+	if (s->uv) {
+		uv_close((uv_handle_t *)&s->wake, NULL);
+		uv_run(&s->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&s->loop);
+	}
 	free(s->c);
 	free(s);
+}
+
+static int lws_start(int n, uint16_t port, void **out)
+{
+	return start(n, port, 0, out);
+}
+
+static int lws_uv_start(int n, uint16_t port, void **out)
+{
+	return start(n, port, 1, out);
 }
 
 const struct fleet_kind fleet_lws = {
@@ -172,5 +213,16 @@ const struct fleet_kind fleet_lws = {
     .transport = "ws",
     .what = "libwebsockets 4.1.6 client, lws_retry_bo_t 1..60 s, 20 % jitter",
     .start = lws_start,
+    .stop = lws_stop,
+};
+
+/* The same client on a libuv loop (LWS_SERVER_OPTION_LIBUV), the event
+ * library tether runs lws on. */
+const struct fleet_kind fleet_lws_uv = {
+    .name = "lws-uv",
+    .transport = "ws",
+    .what = "libwebsockets 4.1.6 client on libuv, lws_retry_bo_t 1..60 s, "
+	    "20 % jitter",
+    .start = lws_uv_start,
     .stop = lws_stop,
 };

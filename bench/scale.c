@@ -4,7 +4,9 @@
  * and its CPU time over an idle period.
  *
  *   WebSocket  tether-ws (one manager, heartbeat on) vs a plain lws client
- *              with the same ping interval (lws_retry_bo_t)
+ *              with the same ping interval (lws_retry_bo_t), on lws's own
+ *              poll() loop (lws) and on libuv (lws-uv, the event library
+ *              tether runs lws on)
  *   MQTT       tether (one manager) vs raw Paho, same keepalive
  *
  * tether's own memory per connection is (RSS tether - RSS raw) / N: what
@@ -121,7 +123,7 @@ int main(int argc, char **argv)
 			  .settle_s = 5, .connect_s = 240, .keepalive_s = 30,
 			  .hbi = 10000, .hbt = 3000, .hbm = 2};
 	struct th_broker *b = NULL;
-	struct sres rt, rr;
+	struct sres rt, rr, ru;
 	char tun[256];
 	int ch, failed = 0;
 
@@ -190,7 +192,10 @@ int main(int argc, char **argv)
 			 (o.hbi + o.hbt * o.hbm + 999) / 1000, (unsigned)p2);
 		failed += measure(&o, "lws", o.ws_n, p1, tun, &rr) != 0;
 		row(&o, "lws", o.ws_n, &rr);
+		failed += measure(&o, "lws-uv", o.ws_n, p1, tun, &ru) != 0;
+		row(&o, "lws-uv", o.ws_n, &ru);
 		compare("tether-ws", "lws", o.ws_n, &rt, &rr);
+		compare("tether-ws", "lws-uv", o.ws_n, &rt, &ru);
 		child_ws_server_stop(s1, c1);
 		child_ws_server_stop(s2, c2);
 	}
