@@ -158,8 +158,16 @@ struct tether_conn {
 	int uncoordinated;      /* coordinated recovery off (core/conn_coord.c) */
 	void *userdata;
 	struct tth_conn_metrics met;
-	char error[1024];
+	char *error; /* TTH_CONN_ERROR_MAX bytes, made at the first error
+			(tth_conn_errbuf); NULL: none */
 };
+
+#define TTH_CONN_ERROR_MAX 1024
+
+/* c's error buffer (TTH_CONN_ERROR_MAX bytes), made on first use; when
+ * that fails, a scratch buffer of the calling thread's (the text is then
+ * lost, tether_conn_error says "out of memory"). */
+char *tth_conn_errbuf(tether_conn *c);
 
 /* Outbound messages (outbox.c); all loop thread but init/cleanup. */
 int tth_outbox_init(tether_conn *c);

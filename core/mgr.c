@@ -1172,6 +1172,7 @@ void tth_conn_free(tether_conn *c)
 	if (c->replace_with)
 		tth_conn_free(c->replace_with);
 	free(c->name);
+	free(c->error);
 	free(c);
 }
 
@@ -1232,9 +1233,18 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 
 /* --------------------------------------------------------- connections */
 
+char *tth_conn_errbuf(tether_conn *c)
+{
+	static _Thread_local char scratch[TTH_CONN_ERROR_MAX];
+
+	if (!c->error)
+		c->error = calloc(1, TTH_CONN_ERROR_MAX);
+	return c->error ? c->error : scratch;
+}
+
 static void set_error(tether_conn *c, const char *fmt, const char *arg)
 {
-	snprintf(c->error, sizeof(c->error), fmt, arg ? arg : "");
+	snprintf(tth_conn_errbuf(c), TTH_CONN_ERROR_MAX, fmt, arg ? arg : "");
 }
 
 TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
@@ -1336,7 +1346,7 @@ TETHER_EXPORT int tether_conn_add_endpoint(tether_conn *c, const char *uri)
 			snprintf(schemes + l, sizeof(schemes) - l, "%s%s://",
 				 i ? ", " : "", c->tops->schemes[i]);
 		}
-		snprintf(c->error, sizeof(c->error),
+		snprintf(tth_conn_errbuf(c), TTH_CONN_ERROR_MAX,
 			 "endpoint '%s': expected a URI for transport '%s' (%s)",
 			 uri, c->tops->name, schemes);
 		return TETHER_EINVAL;
@@ -1372,7 +1382,7 @@ TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy)
 		return TETHER_EINVAL;
 	if (c->inited)
 		return TETHER_ESTATE;
-	rc = tether_policy_new(policy, &pol, c->error, sizeof(c->error));
+	rc = tether_policy_new(policy, &pol, tth_conn_errbuf(c), TTH_CONN_ERROR_MAX);
 	if (rc != 0)
 		return rc;
 	kept = tether_params_dup(policy);
@@ -1444,8 +1454,9 @@ TETHER_EXPORT int tether_conn_classify(tether_conn *c, const char *key,
 		if (!c->classifier)
 			return TETHER_ENOMEM;
 	}
-	return tether_classifier_add_rule(c->classifier, key, cls, c->error,
-					  sizeof(c->error));
+	return tether_classifier_add_rule(c->classifier, key, cls,
+					  tth_conn_errbuf(c),
+					  TTH_CONN_ERROR_MAX);
 }
 
 static void *transport_ctx(tether_mgr *m, const struct tether_transport_ops *ops,
@@ -1482,7 +1493,7 @@ static int opts_verdict(tether_conn *c, int rc)
 		rc = TETHER_ECONFIG;
 	if (rc != 0) {
 		const char *e = tether_params_errors(c->opts);
-		snprintf(c->error, sizeof(c->error), "%s",
+		snprintf(tth_conn_errbuf(c), TTH_CONN_ERROR_MAX, "%s",
 			 e ? e : tether_strerror(rc));
 	}
 	return rc;
@@ -1511,7 +1522,7 @@ static int make_link(tether_conn *c, void **link)
 			*link = NULL;
 		}
 	} else {
-		snprintf(c->error, sizeof(c->error),
+		snprintf(tth_conn_errbuf(c), TTH_CONN_ERROR_MAX,
 			 "transport '%s' could not start: %s", c->tops->name,
 			 tether_strerror(rc));
 	}
@@ -1536,8 +1547,8 @@ int tth_conn_prepare(tether_conn *c)
 			tether_params_free(def);
 			return TETHER_ENOMEM;
 		}
-		rc = tether_policy_new(def, &c->policy, c->error,
-				       sizeof(c->error));
+		rc = tether_policy_new(def, &c->policy, tth_conn_errbuf(c),
+				       TTH_CONN_ERROR_MAX);
 		tether_params_free(def);
 		if (rc != 0)
 			return rc;
@@ -1690,7 +1701,9 @@ TETHER_EXPORT const char *tether_conn_name(const tether_conn *c)
 
 TETHER_EXPORT const char *tether_conn_error(const tether_conn *c)
 {
-	return c ? c->error : "";
+	if (!c || !c->error)
+		return "";
+	return c->error;
 }
 
 TETHER_EXPORT void tether_conn_set_userdata(tether_conn *c, void *userdata)
@@ -1713,7 +1726,8 @@ TETHER_EXPORT int tether_conn_check(tether_conn *c)
 		return TETHER_EINVAL;
 	if (started(c))
 		return TETHER_ESTATE;
-	c->error[0] = '\0';
+	if (c->error)
+		c->error[0] = '\0';
 	if (!c->tops->check) {
 		/* what tether_conn_start does, minus connecting */
 		rc = make_link(c, &link);

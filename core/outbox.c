@@ -441,12 +441,12 @@ int tth_outbox_open_spool(tether_conn *c)
 	rc = tth_spool_cfg_from_queue(&scfg, &c->qcfg);
 	if (rc == 0)
 		rc = tth_spool_open(&sp, c->spool_dir, &scfg, &ops, &r,
-				    c->error, sizeof(c->error));
+				    tth_conn_errbuf(c), TTH_CONN_ERROR_MAX);
 	if (rc != 0) {
 		tth_qout_free_all(&r.got);
 		free(r.warn);
-		if (!c->error[0])
-			snprintf(c->error, sizeof(c->error), "spool %s: %s",
+		if (!c->error || !c->error[0])
+			snprintf(tth_conn_errbuf(c), TTH_CONN_ERROR_MAX, "spool %s: %s",
 				 c->spool_dir, tether_strerror(rc));
 		return rc;
 	}

@@ -158,7 +158,7 @@ static void replace_now(tether_conn *c, tether_conn *s)
 	c->removed = 0;
 	tth_conn_event(c, TETHER_EV_RELOAD, "restart");
 	if (tether_conn_start(c) != 0)
-		tth_conn_event(c, TETHER_EV_RELOAD, c->error);
+		tth_conn_event(c, TETHER_EV_RELOAD, tether_conn_error(c));
 }
 
 void tth_reload_replace(tether_conn *c, tether_conn *s)
