@@ -72,7 +72,7 @@ int tth_engine_reserve(struct tth_engine *e, size_t n_timers)
 
 	if (need <= h->cap)
 		return 0;
-	struct tth_timer **v = realloc(h->v, need * sizeof(*v));
+	struct tth_heap_entry *v = realloc(h->v, need * sizeof(*v));
 	if (!v)
 		return TETHER_ENOMEM;
 	h->v = v;

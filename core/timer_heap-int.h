@@ -17,8 +17,15 @@ struct tth_timer {
 	size_t idx;   /* slot in the heap; SIZE_MAX when not armed */
 };
 
+/* A slot of the heap: the timer's keys, inline, and the timer. */
+struct tth_heap_entry {
+	uint64_t due_ms;
+	uint64_t seq;
+	struct tth_timer *t;
+};
+
 struct tth_heap {
-	struct tth_timer **v;
+	struct tth_heap_entry *v;
 	size_t n, cap;
 	uint64_t seq;
 };

@@ -11,35 +11,44 @@
 
 #define TTH_HEAP_MIN_CAP 16
 
-static int timer_before(const struct tth_timer *a, const struct tth_timer *b)
+/*
+ * The keys are kept in the heap's array next to the timer pointer, so a
+ * sift compares entries in one contiguous array instead of reaching into
+ * timers scattered over every connection (at 10,000 connections the cache
+ * misses of that were most of the heap's cost). The timer keeps a copy of
+ * its due time for its owner, and its slot.
+ */
+static int entry_before(const struct tth_heap_entry *a,
+			const struct tth_heap_entry *b)
 {
 	if (a->due_ms != b->due_ms)
 		return a->due_ms < b->due_ms;
 	return a->seq < b->seq;
 }
 
-static void heap_place(struct tth_heap *h, size_t i, struct tth_timer *t)
+static void heap_place(struct tth_heap *h, size_t i,
+		       const struct tth_heap_entry *e)
 {
-	h->v[i] = t;
-	t->idx = i;
+	h->v[i] = *e;
+	e->t->idx = i;
 }
 
-/* Moves the hole at i towards the root until t fits there. */
-static void sift_up(struct tth_heap *h, size_t i, struct tth_timer *t)
+/* Moves the hole at i towards the root until e fits there. */
+static void sift_up(struct tth_heap *h, size_t i, struct tth_heap_entry e)
 {
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
 
-		if (!timer_before(t, h->v[parent]))
+		if (!entry_before(&e, &h->v[parent]))
 			break;
-		heap_place(h, i, h->v[parent]);
+		heap_place(h, i, &h->v[parent]);
 		i = parent;
 	}
-	heap_place(h, i, t);
+	heap_place(h, i, &e);
 }
 
-/* Moves the hole at i towards the leaves until t fits there. */
-static void sift_down(struct tth_heap *h, size_t i, struct tth_timer *t)
+/* Moves the hole at i towards the leaves until e fits there. */
+static void sift_down(struct tth_heap *h, size_t i, struct tth_heap_entry e)
 {
 	for (;;) {
 		size_t child = 2 * i + 1;
@@ -47,29 +56,29 @@ static void sift_down(struct tth_heap *h, size_t i, struct tth_timer *t)
 		if (child >= h->n)
 			break;
 		if (child + 1 < h->n &&
-		    timer_before(h->v[child + 1], h->v[child]))
+		    entry_before(&h->v[child + 1], &h->v[child]))
 			child++;
-		if (!timer_before(h->v[child], t))
+		if (!entry_before(&h->v[child], &e))
 			break;
-		heap_place(h, i, h->v[child]);
+		heap_place(h, i, &h->v[child]);
 		i = child;
 	}
-	heap_place(h, i, t);
+	heap_place(h, i, &e);
 }
 
 /* Restores the heap property for a timer whose key changed at slot i. */
-static void heap_fix(struct tth_heap *h, size_t i, struct tth_timer *t)
+static void heap_fix(struct tth_heap *h, size_t i, struct tth_heap_entry e)
 {
-	if (i > 0 && timer_before(t, h->v[(i - 1) / 2]))
-		sift_up(h, i, t);
+	if (i > 0 && entry_before(&e, &h->v[(i - 1) / 2]))
+		sift_up(h, i, e);
 	else
-		sift_down(h, i, t);
+		sift_down(h, i, e);
 }
 
 static int heap_grow(struct tth_heap *h)
 {
 	size_t cap;
-	struct tth_timer **v;
+	struct tth_heap_entry *v;
 
 	if (h->cap > SIZE_MAX / 2 / sizeof(*h->v))
 		return TETHER_ENOMEM;
@@ -84,11 +93,11 @@ static int heap_grow(struct tth_heap *h)
 
 static void heap_remove_at(struct tth_heap *h, size_t i)
 {
-	struct tth_timer *t = h->v[i];
-	struct tth_timer *last = h->v[--h->n];
+	struct tth_timer *t = h->v[i].t;
+	struct tth_heap_entry last = h->v[--h->n];
 
 	t->idx = SIZE_MAX;
-	if (last != t)
+	if (last.t != t)
 		heap_fix(h, i, last);
 }
 
@@ -121,10 +130,15 @@ int tth_timer_armed(const struct tth_timer *t)
 
 int tth_heap_arm(struct tth_heap *h, struct tth_timer *t, uint64_t due_ms)
 {
+	struct tth_heap_entry e;
+
 	if (tth_timer_armed(t)) {
 		t->due_ms = due_ms;
 		t->seq = h->seq++;
-		heap_fix(h, t->idx, t);
+		e.due_ms = due_ms;
+		e.seq = t->seq;
+		e.t = t;
+		heap_fix(h, t->idx, e);
 		return 0;
 	}
 	if (h->n == h->cap) {
@@ -135,8 +149,11 @@ int tth_heap_arm(struct tth_heap *h, struct tth_timer *t, uint64_t due_ms)
 	}
 	t->due_ms = due_ms;
 	t->seq = h->seq++;
+	e.due_ms = due_ms;
+	e.seq = t->seq;
+	e.t = t;
 	h->n++;
-	sift_up(h, h->n - 1, t);
+	sift_up(h, h->n - 1, e);
 	return 0;
 }
 
@@ -149,15 +166,16 @@ void tth_heap_cancel(struct tth_heap *h, struct tth_timer *t)
 
 struct tth_timer *tth_heap_peek(const struct tth_heap *h)
 {
-	return h->n ? h->v[0] : NULL;
+	return h->n ? h->v[0].t : NULL;
 }
 
 struct tth_timer *tth_heap_pop_due(struct tth_heap *h, uint64_t now_ms)
 {
-	struct tth_timer *t = tth_heap_peek(h);
+	struct tth_timer *t;
 
-	if (!t || t->due_ms > now_ms)
+	if (!h->n || h->v[0].due_ms > now_ms)
 		return NULL;
+	t = h->v[0].t;
 	heap_remove_at(h, 0);
 	return t;
 }

@@ -44,11 +44,14 @@ static void assert_heap_valid(void)
 	size_t i;
 
 	for (i = 0; i < heap.n; i++) {
-		const struct tth_timer *t = heap.v[i];
+		const struct tth_timer *t = heap.v[i].t;
 
 		ck_assert_uint_eq(t->idx, i);
+		/* the slot's inline keys are the timer's */
+		ck_assert_uint_eq(heap.v[i].due_ms, t->due_ms);
+		ck_assert_uint_eq(heap.v[i].seq, t->seq);
 		if (i > 0) {
-			const struct tth_timer *p = heap.v[(i - 1) / 2];
+			const struct tth_timer *p = heap.v[(i - 1) / 2].t;
 
 			ck_assert(p->due_ms < t->due_ms ||
 				  (p->due_ms == t->due_ms && p->seq < t->seq));
@@ -177,7 +180,7 @@ START_TEST(test_timer_heap_cancel_last)
 	for (i = 0; i < 50; i++)
 		ck_assert_int_eq(tth_heap_arm(&heap, &timers[i], i * 7 % 13),
 				 0);
-	last = heap.v[heap.n - 1];
+	last = heap.v[heap.n - 1].t;
 	tth_heap_cancel(&heap, last);
 	ck_assert(!tth_timer_armed(last));
 	ck_assert_uint_eq(tth_heap_size(&heap), 49);
@@ -296,7 +299,7 @@ END_TEST
 START_TEST(test_timer_heap_enomem_leaves_timer_untouched)
 {
 	struct tth_heap full;
-	struct tth_timer *slot = NULL;
+	struct tth_heap_entry slot = {0, 0, NULL};
 	struct tth_timer t;
 
 	/* A heap whose capacity cannot double without overflowing size_t:
