@@ -1200,6 +1200,11 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 		c->tops->link_free(c->link);
 		c->link = NULL;
 	}
+	/* Our handles are closed before the transports' contexts go: their
+	   last steps may run the loop (lws on it finishes closing), and no
+	   callback of ours may run on a half-freed manager. */
+	u = m->uv;
+	uv_shut(m);
 	for (size_t i = 0; i < m->ntctx; i++)
 		m->tctx[i].ops->ctx_free(m->tctx[i].ctx);
 	list = take_queue(m);
@@ -1213,8 +1218,6 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 		tth_conn_free(c);
 	}
 	tth_engine_cleanup(&m->eng);
-	u = m->uv;
-	uv_shut(m);
 	if (m->own_loop) {
 		/* Run the loop to the end of every close, ours and the
 		   transports' (lws closes its handles asynchronously). */

@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 
 #include <libwebsockets.h>
+#include <uv.h>
 
 #include "transports-int.h"
 #include "ws-int.h"
@@ -447,8 +448,40 @@ static int ws_ctx_new(tether_mgr *mgr, void **out)
 }
 
 /*
- * Every link is freed (so every wsi is unhooked). lws finishes closing its
- * libuv handles as the loop runs on; the manager runs it to the end.
+ * lws on a foreign loop is destroyed in two calls (lws 4.1): the first
+ * closes its libuv handles, the second, once the loop has run their close
+ * callbacks, frees the context. A reaper on the loop makes the second
+ * call a few turns later (each turn runs the closes queued in the turn
+ * before: lws's close callbacks may queue more) and then closes itself.
+ */
+#define WS_REAP_TURNS 4
+
+struct ws_reaper {
+	uv_idle_t idle;
+	struct lws_context *lws;
+	int turns;
+};
+
+static void reaper_closed(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void reaper_turn(uv_idle_t *h)
+{
+	struct ws_reaper *r = h->data;
+
+	if (++r->turns < WS_REAP_TURNS)
+		return;
+	lws_context_destroy(r->lws);
+	uv_idle_stop(h);
+	uv_close((uv_handle_t *)h, reaper_closed);
+}
+
+/*
+ * Every link is freed (so every wsi is unhooked). lws finishes closing as
+ * the loop runs on: the manager runs its own loop to the end, a host's
+ * loop runs on anyway.
  */
 static void ws_ctx_free(void *vctx)
 {
@@ -456,8 +489,19 @@ static void ws_ctx_free(void *vctx)
 
 	if (!ctx)
 		return;
-	if (ctx->lws)
+	if (ctx->lws) {
+		struct ws_reaper *r = calloc(1, sizeof(*r));
+
 		lws_context_destroy(ctx->lws);
+		if (r) {
+			r->lws = ctx->lws;
+			r->idle.data = r;
+			uv_idle_init(tether_mgr_uv_loop(ctx->mgr), &r->idle);
+			uv_idle_start(&r->idle, reaper_turn);
+		}
+		/* without memory for the reaper the context is left behind:
+		   freeing it now would leave lws's handles pointing into it */
+	}
 	while (ctx->vhosts) {
 		struct ws_vhost *v = ctx->vhosts;
 
