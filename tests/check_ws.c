@@ -2,6 +2,7 @@
  * The WebSocket transport against a real libwebsockets server, through the
  * fault proxy, on loopback and real time (docs/architecture.md, issue 3).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +107,61 @@ START_TEST(test_ws_connect_exchange_stop)
 	ck_assert(it_wait(conn, TETHER_EV_CLOSED, 1, 5000));
 	ck_assert_int_eq(tether_conn_state(conn), TETHER_STATE_CLOSED);
 	ck_assert_int_eq(it_count(conn, TETHER_EV_DOWN), 0);
+}
+END_TEST
+
+/* Threads of this process now. */
+static int thread_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/*
+ * lws runs on the manager's loop: a manager with only WebSocket links
+ * (ten of them, echoing, heartbeats on) runs exactly one thread, its
+ * loop's; stopped, it runs none. The harness server's threads are counted
+ * out, since it runs in this process.
+ */
+START_TEST(test_ws_manager_runs_one_thread)
+{
+	tether_conn *c[10];
+	int before, running, stopped;
+
+	start_server(NULL);
+	before = thread_count(); /* the manager's loop runs, no link yet */
+	for (int i = 0; i < 10; i++) {
+		char name[16];
+
+		snprintf(name, sizeof name, "ws%d", i);
+		c[i] = make_conn(name, 0, NULL);
+		ck_assert_int_eq(tether_conn_set_heartbeat(c[i], 200, 500, 2), 0);
+		it_start(c[i]);
+	}
+	for (int i = 0; i < 10; i++)
+		ck_assert(it_wait(c[i], TETHER_EV_UP, 1, 5000));
+	for (int i = 0; i < 10; i++)
+		exchange(c[i], 0);
+	it_run(600); /* heartbeats went out and came back */
+	running = thread_count();
+	ck_assert_int_eq(running, before); /* lws added no thread */
+	ck_assert_int_eq(tether_mgr_stop(it_mgr), 0);
+	stopped = thread_count();
+	ck_assert_int_eq(running - stopped, 1);
+	ck_assert_int_eq(tether_mgr_start(it_mgr), 0);
+	for (int i = 0; i < 10; i++)
+		exchange(c[i], 2);
+	ck_assert_int_eq(thread_count(), running);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(it_count(c[i], TETHER_EV_DOWN), 0);
 }
 END_TEST
 
@@ -406,6 +462,7 @@ static Suite *ws_suite(void)
 	tcase_add_test(tc, test_ws_connect_exchange_stop);
 	tcase_add_test(tc, test_ws_right_credentials_pass);
 	tcase_add_test(tc, test_ws_refused_first_endpoint_uses_second);
+	tcase_add_test(tc, test_ws_manager_runs_one_thread);
 	tc = it_tcase(s, "host_loop", setup_host, teardown, 60);
 	tcase_add_test(tc, test_ws_host_driven_loop);
 	tc = it_tcase(s, "faults", setup, teardown, 60);
