@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <lws_config.h>
+#include <pthread.h>
+#include <uv.h>
 #include <tether/tether.h>
 
 #include "check-int.h"
@@ -401,6 +403,85 @@ static size_t most_in_1s(const uint64_t *t, size_t n)
 	return most;
 }
 
+/* A manager on the host's own libuv loop (tether_mgr_new_uv). */
+struct uvhost {
+	uv_loop_t *loop;
+	pthread_t tid;
+	int up, echoed, closed, wrong;
+};
+
+static void uvhost_cb(tether_conn *c, const struct tether_event *ev,
+		      void *ud)
+{
+	struct uvhost *h = ud;
+	struct tether_message m = {.size = sizeof m, .payload = "hi", .len = 2};
+
+	if (!pthread_equal(pthread_self(), h->tid))
+		h->wrong++;
+	if (ev->type == TETHER_EV_UP) {
+		h->up++;
+		ck_assert_int_eq(tether_conn_send(c, &m, NULL), 0);
+	} else if (ev->type == TETHER_EV_MESSAGE) {
+		h->echoed++;
+		ck_assert_int_eq(tether_conn_stop(c), 0);
+	} else if (ev->type == TETHER_EV_STATE &&
+		   ev->state == TETHER_STATE_CLOSED) {
+		h->closed++;
+		uv_stop(h->loop);
+	}
+}
+
+static void uvhost_deadline(uv_timer_t *t)
+{
+	uv_stop(t->loop);
+}
+
+/*
+ * The host runs libuv: the manager's handles and lws's sockets live on the
+ * host's loop, callbacks run on the host's thread, and after
+ * tether_mgr_free the loop closes cleanly (every handle of tether's and
+ * lws's gone: uv_loop_close succeeds).
+ */
+START_TEST(test_ws_on_host_uv_loop)
+{
+	uv_loop_t loop;
+	uv_timer_t deadline;
+	struct uvhost h = {.loop = &loop, .tid = pthread_self()};
+	tether_mgr *m = NULL;
+	tether_conn *c = NULL;
+	char uri[64];
+
+	start_server(NULL);
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	ck_assert_int_eq(tether_mgr_new_uv(&m, NULL), TETHER_EINVAL);
+	ck_assert_int_eq(tether_mgr_new_uv(&m, &loop), 0);
+	ck_assert_ptr_eq(tether_mgr_uv_loop(m), &loop);
+	/* the host runs this loop: none of the other ways apply */
+	ck_assert_int_eq(tether_mgr_fd(m), -1);
+	ck_assert_int_eq(tether_mgr_start(m), TETHER_ESTATE);
+	ck_assert_int_eq(tether_mgr_dispatch(m), TETHER_ESTATE);
+	ck_assert_int_eq(tether_mgr_set_event_cb(m, uvhost_cb, &h), 0);
+	snprintf(uri, sizeof uri, "ws://127.0.0.1:%u/",
+		 th_ws_server_port(srv));
+	ck_assert_int_eq(tether_conn_new(m, "uv1", "ws", &c), 0);
+	ck_assert_int_eq(tether_conn_add_endpoint(c, uri), 0);
+	ck_assert_int_eq(tether_conn_set_option(c, "subprotocol", "tether-test"),
+			 0);
+	ck_assert_int_eq(tether_conn_start(c), 0);
+	uv_timer_init(&loop, &deadline);
+	uv_timer_start(&deadline, uvhost_deadline, 5000, 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(h.up, 1);
+	ck_assert_int_eq(h.echoed, 1);
+	ck_assert_int_eq(h.closed, 1);
+	ck_assert_int_eq(h.wrong, 0);
+	tether_mgr_free(m);
+	uv_close((uv_handle_t *)&deadline, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT); /* returns once every close is done */
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+END_TEST
+
 START_TEST(test_ws_thousand_connections_respect_the_limiter)
 {
 	static uint64_t times[4 * MANY];
@@ -465,6 +546,7 @@ static Suite *ws_suite(void)
 	tcase_add_test(tc, test_ws_manager_runs_one_thread);
 	tc = it_tcase(s, "host_loop", setup_host, teardown, 60);
 	tcase_add_test(tc, test_ws_host_driven_loop);
+	tcase_add_test(tc, test_ws_on_host_uv_loop);
 	tc = it_tcase(s, "faults", setup, teardown, 60);
 	tcase_add_test(tc, test_ws_server_killed_reconnects_on_schedule);
 	tcase_add_test(tc, test_ws_unauthorized_is_fatal_after_one_attempt);

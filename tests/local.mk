@@ -41,8 +41,8 @@ if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
 endif
-ITEST_CFLAGS = $(TEST_COMMON_CFLAGS) $(LWS_CFLAGS) -I$(top_srcdir)/tests/harness
-ITEST_LDADD = libtether-internal.la tests/harness/libharness.la $(CHECK_LIBS) $(PAHO_LIBS) $(LWS_LIBS) -lm
+ITEST_CFLAGS = $(TEST_COMMON_CFLAGS) $(LWS_CFLAGS) $(UV_CFLAGS) -I$(top_srcdir)/tests/harness
+ITEST_LDADD = libtether-internal.la tests/harness/libharness.la $(CHECK_LIBS) $(PAHO_LIBS) $(LWS_LIBS) $(UV_LIBS) -lm
 tests_check_ws_SOURCES = tests/check_ws.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_ws_CFLAGS = $(ITEST_CFLAGS)
 tests_check_ws_LDADD = $(ITEST_LDADD)
