@@ -16,7 +16,9 @@ libtether_internal_la_SOURCES = \
 	core/machine.c core/machine-int.h \
 	core/engine.c core/engine-int.h core/coord.c \
 	core/sim.c \
-	core/mgr.c core/mgr-int.h core/reload.c core/outbox.c core/conn_coord.c \
+	core/loop.c core/mailbox.c core/mailbox-int.h core/report.c \
+	core/conn.c core/conn_io.c core/heartbeat.c core/mgr-int.h \
+	core/reload.c core/outbox.c core/conn_coord.c \
 	core/metrics.c \
 	core/linkmon.c core/linkmon-int.h \
 	core/transport_registry.c \

@@ -3,7 +3,7 @@
  *
  * The counters live in each connection (struct tth_conn_metrics) and are
  * updated on the loop thread from the engine's events (the hooks below,
- * called by core/mgr.c); tether_mgr_metrics_text reads them as atomics
+ * called by the runtime); tether_mgr_metrics_text reads them as atomics
  * from any thread. A page is a consistent view of each counter, not of
  * all of them at one instant, which is what a scraper expects.
  */

@@ -1,4 +1,13 @@
-/* The runtime: manager and connection internals (core/mgr.c). */
+/*
+ * The runtime: manager and connection internals. The files, by job:
+ *   loop.c       the libuv loop, the manager's life, running it
+ *   mailbox.c    posts to the loop, one handler per kind (mailbox-int.h)
+ *   report.c     the transports' reports (tether_transport_*)
+ *   conn.c       connections: settings, first start, the thread-safe API
+ *   conn_io.c    the engine's actions and events for a connection
+ *   heartbeat.c  ping/pong with a deadline
+ *   outbox.c     outbound messages; reload.c, metrics.c, conn_coord.c
+ */
 #ifndef TETHER_MGR_INT_H
 #define TETHER_MGR_INT_H
 
@@ -39,7 +48,7 @@ void tth_metrics_event(struct tether_conn *c, const struct tether_event *ev);
 void tth_metrics_rtt(struct tether_conn *c, uint64_t rtt_ms);
 void tth_metrics_message(struct tether_conn *c, int sent);
 
-/* What metrics.c needs of the manager (mgr.c); any thread. The
+/* What metrics.c needs of the manager (loop.c); any thread. The
  * connections in creation order, as a malloc'ed array (*n 0 and NULL
  * when there are none); -1 when out of memory. */
 int tth_mgr_conns(tether_mgr *m, struct tether_conn ***out, size_t *n);
@@ -191,7 +200,20 @@ void tth_conn_sent_event(tether_conn *c, uint64_t id, int err);
 /* metrics.c: a message dropped with err */
 void tth_metrics_dropped(tether_conn *c, int err);
 
-/* The runtime's pieces that reload.c uses (mgr.c). */
+/* loop.c: wake the loop for a post (uv_idle from the loop thread,
+   uv_async from any other). */
+void tth_loop_wake(tether_mgr *m);
+
+/* conn_io.c: the engine's I/O for connections; events. */
+extern const struct tth_engine_io tth_mgr_io;
+void tth_event_init(tether_conn *c, enum tether_event_type t,
+		    struct tether_event *ev);
+void tth_user_event(tether_conn *c, const struct tether_event *ev);
+
+/* heartbeat.c: set up c's heartbeat timer (at creation). */
+void tth_hb_init(tether_conn *c);
+
+/* The runtime's pieces that reload.c uses. */
 void tth_conn_free(tether_conn *c);
 int tth_conn_prepare(tether_conn *c); /* first start: link and machine */
 void tth_hb_start(tether_conn *c);

@@ -1,0 +1,584 @@
+/*
+ * A manager's connections: creation and settings (before the first start),
+ * the first start (the transport link and the machine), and what any
+ * thread may ask of a connection. Everything that acts on a running
+ * connection is posted to the loop (core/mailbox.c).
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mailbox-int.h"
+#include "mgr-int.h"
+#include "params-int.h"
+
+/* Whether uri's host is on loopback: localhost, 127.0.0.0/8 or ::1. */
+static int loopback_uri(const char *uri)
+{
+	const char *h = strstr(uri, "://");
+	char host[64];
+	size_t n;
+	struct in_addr a4;
+
+	h = h ? h + 3 : uri;
+	if (*h == '[') {
+		h++;
+		n = strcspn(h, "]");
+	} else {
+		n = strcspn(h, ":/?#");
+	}
+	if (n == 0 || n >= sizeof(host))
+		return 0;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (strcmp(host, "localhost") == 0 || strcmp(host, "::1") == 0)
+		return 1;
+	return inet_pton(AF_INET, host, &a4) == 1 &&
+	       (ntohl(a4.s_addr) >> 24) == 127;
+}
+
+/* Whether a connection depends on the network: any endpoint off loopback. */
+static int needs_network(const tether_conn *c)
+{
+	for (uint32_t i = 0; i < c->n_endpoints; i++)
+		if (!loopback_uri(c->endpoints[i]))
+			return 1;
+	return 0;
+}
+
+void tth_conn_free(tether_conn *c)
+{
+	for (uint32_t i = 0; i < c->n_endpoints; i++)
+		free(c->endpoints[i]);
+	free(c->endpoints);
+	for (size_t i = 0; i < c->nsubs; i++)
+		free(c->subs[i].topic);
+	free(c->subs);
+	tth_outbox_cleanup(c);
+	free(c->redirect_uri);
+	free(c->spool_dir);
+	tether_params_free(c->opts);
+	tether_policy_free(c->policy);
+	tether_params_free(c->policy_params);
+	tether_classifier_free(c->classifier);
+	if (c->replace_with)
+		tth_conn_free(c->replace_with);
+	free(c->name);
+	free(c->error);
+	free(c);
+}
+
+char *tth_conn_errbuf(tether_conn *c)
+{
+	static _Thread_local char scratch[TTH_CONN_ERROR_MAX];
+
+	if (!c->error)
+		c->error = calloc(1, TTH_CONN_ERROR_MAX);
+	return c->error ? c->error : scratch;
+}
+
+static void set_error(tether_conn *c, const char *fmt, const char *arg)
+{
+	snprintf(tth_conn_errbuf(c), TTH_CONN_ERROR_MAX, fmt, arg ? arg : "");
+}
+
+TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
+				  const char *transport, tether_conn **out)
+{
+	const struct tether_transport_ops *ops;
+	tether_conn *c, *it;
+	int rc = 0;
+
+	if (!m || !name || !*name || !transport || !out)
+		return TETHER_EINVAL;
+	*out = NULL;
+	ops = tether_transport_lookup(transport);
+	if (!ops)
+		return TETHER_ENOENT;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return TETHER_ENOMEM;
+	c->mgr = m;
+	c->tops = ops;
+	c->name = strdup(name);
+	c->opts = tether_params_new(NULL);
+	if (!c->name || !c->opts) {
+		tth_conn_free(c);
+		return TETHER_ENOMEM;
+	}
+	tth_machine_cfg_defaults(&c->mcfg);
+	tether_queue_cfg_defaults(&c->qcfg);
+	tth_hb_init(c);
+	rc = tth_outbox_init(c);
+	if (rc != 0) {
+		tth_conn_free(c);
+		return rc;
+	}
+	if (ops->default_classes) {
+		c->classifier = tether_classifier_new();
+		if (!c->classifier) {
+			tth_conn_free(c);
+			return TETHER_ENOMEM;
+		}
+		for (size_t i = 0; ops->default_classes[i] &&
+				   ops->default_classes[i + 1];
+		     i += 2) {
+			rc = tether_classifier_add_rule(
+				c->classifier, ops->default_classes[i],
+				ops->default_classes[i + 1], NULL, 0);
+			if (rc != 0) {
+				tth_conn_free(c);
+				return rc;
+			}
+		}
+	}
+	atomic_store(&c->state, TETHER_STATE_IDLE);
+	atomic_store(&c->next_msg_id, 1);
+	pthread_mutex_lock(&m->lock);
+	for (it = m->conns; it; it = it->next)
+		if (strcmp(it->name, name) == 0)
+			rc = TETHER_EEXIST;
+	if (rc == 0) {
+		c->next = m->conns;
+		m->conns = c;
+		m->nconns++;
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (rc != 0) {
+		tth_conn_free(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+static int started(const tether_conn *c)
+{
+	return c->link != NULL;
+}
+
+TETHER_EXPORT int tether_conn_add_endpoint(tether_conn *c, const char *uri)
+{
+	const char *colon;
+	char **v;
+	int ok = 0;
+
+	if (!c || !uri)
+		return TETHER_EINVAL;
+	if (started(c))
+		return TETHER_ESTATE;
+	colon = strstr(uri, "://");
+	for (size_t i = 0; colon && c->tops->schemes[i]; i++) {
+		size_t n = strlen(c->tops->schemes[i]);
+		if ((size_t)(colon - uri) == n &&
+		    strncmp(uri, c->tops->schemes[i], n) == 0)
+			ok = 1;
+	}
+	if (!ok || !colon[3]) {
+		char schemes[128] = "";
+		for (size_t i = 0; c->tops->schemes[i]; i++) {
+			size_t l = strlen(schemes);
+			snprintf(schemes + l, sizeof(schemes) - l, "%s%s://",
+				 i ? ", " : "", c->tops->schemes[i]);
+		}
+		snprintf(tth_conn_errbuf(c), TTH_CONN_ERROR_MAX,
+			 "endpoint '%s': expected a URI for transport '%s' (%s)",
+			 uri, c->tops->name, schemes);
+		return TETHER_EINVAL;
+	}
+	v = realloc(c->endpoints, (c->n_endpoints + 1) * sizeof(*v));
+	if (!v)
+		return TETHER_ENOMEM;
+	c->endpoints = v;
+	v[c->n_endpoints] = strdup(uri);
+	if (!v[c->n_endpoints])
+		return TETHER_ENOMEM;
+	c->n_endpoints++;
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_set_option(tether_conn *c, const char *key,
+					 const char *value)
+{
+	if (!c || !key || !*key || !value)
+		return TETHER_EINVAL;
+	if (started(c))
+		return TETHER_ESTATE;
+	return tether_params_set(c->opts, key, value, NULL);
+}
+
+TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy)
+{
+	tether_policy *pol = NULL;
+	tether_params *kept;
+	int rc;
+
+	if (!c || !policy)
+		return TETHER_EINVAL;
+	if (c->inited)
+		return TETHER_ESTATE;
+	rc = tether_policy_new(policy, &pol, tth_conn_errbuf(c), TTH_CONN_ERROR_MAX);
+	if (rc != 0)
+		return rc;
+	kept = tether_params_dup(policy);
+	if (!kept) {
+		tether_policy_free(pol);
+		return TETHER_ENOMEM;
+	}
+	tether_policy_free(c->policy);
+	tether_params_free(c->policy_params);
+	c->policy = pol;
+	c->policy_params = kept;
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_set_timing(tether_conn *c, const char *key,
+					 uint64_t ms)
+{
+	if (!c || !key)
+		return TETHER_EINVAL;
+	if (c->inited)
+		return TETHER_ESTATE;
+	if (strcmp(key, "connect_timeout") == 0)
+		c->mcfg.connect_timeout_ms = ms;
+	else if (strcmp(key, "close_timeout") == 0)
+		c->mcfg.close_timeout_ms = ms;
+	else if (strcmp(key, "stable_after") == 0)
+		c->mcfg.stable_after_ms = ms;
+	else if (strcmp(key, "overload_floor") == 0)
+		c->mcfg.overload_floor_ms = ms;
+	else if (strcmp(key, "failback_after") == 0)
+		c->mcfg.failback_after_ms = ms;
+	else if (strcmp(key, "probe_interval") == 0)
+		c->mcfg.probe_interval_ms = ms;
+	else {
+		set_error(c,
+			  "unknown timing '%s' (expected connect_timeout, "
+			  "close_timeout, stable_after, overload_floor, "
+			  "failback_after or probe_interval)",
+			  key);
+		return TETHER_EINVAL;
+	}
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_set_heartbeat(tether_conn *c,
+					    uint64_t interval_ms,
+					    uint64_t timeout_ms,
+					    uint32_t misses)
+{
+	if (!c || (interval_ms && (timeout_ms == 0 || misses == 0)))
+		return TETHER_EINVAL;
+	if (c->inited)
+		return TETHER_ESTATE;
+	c->hb_interval = interval_ms;
+	c->hb_timeout = timeout_ms;
+	c->hb_misses = misses;
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_classify(tether_conn *c, const char *key,
+				       const char *cls)
+{
+	if (!c || !key || !cls)
+		return TETHER_EINVAL;
+	if (c->inited)
+		return TETHER_ESTATE;
+	if (!c->classifier) {
+		c->classifier = tether_classifier_new();
+		if (!c->classifier)
+			return TETHER_ENOMEM;
+	}
+	return tether_classifier_add_rule(c->classifier, key, cls,
+					  tth_conn_errbuf(c),
+					  TTH_CONN_ERROR_MAX);
+}
+
+static void *transport_ctx(tether_mgr *m, const struct tether_transport_ops *ops,
+			   int *rc)
+{
+	void *ctx = NULL;
+
+	for (size_t i = 0; i < m->ntctx; i++)
+		if (m->tctx[i].ops == ops)
+			return m->tctx[i].ctx;
+	if (m->ntctx == MAX_TRANSPORT_CTX) {
+		*rc = TETHER_EFULL;
+		return NULL;
+	}
+	*rc = ops->ctx_new(m, &ctx);
+	if (*rc != 0)
+		return NULL;
+	m->tctx[m->ntctx].ops = ops;
+	m->tctx[m->ntctx].ctx = ctx;
+	m->ntctx++;
+	return ctx;
+}
+
+/*
+ * After the transport read c's options (its result rc): options it did
+ * not ask for are errors too; on any error the messages go to c->error.
+ */
+static int opts_verdict(tether_conn *c, int rc)
+{
+	char what[128];
+
+	snprintf(what, sizeof(what), "transport '%s'", c->tops->name);
+	if (tth_params_check_unknown(c->opts, what) != 0 && rc == 0)
+		rc = TETHER_ECONFIG;
+	if (rc != 0) {
+		const char *e = tether_params_errors(c->opts);
+		snprintf(tth_conn_errbuf(c), TTH_CONN_ERROR_MAX, "%s",
+			 e ? e : tether_strerror(rc));
+	}
+	return rc;
+}
+
+/*
+ * Create c's transport link from its options (the transport context on
+ * first use), reporting unknown options; the message goes to c->error.
+ * *link is left NULL on failure.
+ */
+static int make_link(tether_conn *c, void **link)
+{
+	tether_mgr *m = c->mgr;
+	void *ctx;
+	int rc = 0;
+
+	*link = NULL;
+	pthread_mutex_lock(&m->lock);
+	ctx = transport_ctx(m, c->tops, &rc);
+	if (ctx) {
+		tth_params_reset_usage(c->opts);
+		rc = opts_verdict(c, c->tops->link_new(ctx, c, c->opts, link));
+		if (rc != 0) {
+			if (*link)
+				c->tops->link_free(*link);
+			*link = NULL;
+		}
+	} else {
+		snprintf(tth_conn_errbuf(c), TTH_CONN_ERROR_MAX,
+			 "transport '%s' could not start: %s", c->tops->name,
+			 tether_strerror(rc));
+	}
+	pthread_mutex_unlock(&m->lock);
+	return rc;
+}
+
+/* First start: the transport link and the machine. */
+int tth_conn_prepare(tether_conn *c)
+{
+	tether_mgr *m = c->mgr;
+	int rc = 0;
+
+	if (c->n_endpoints == 0) {
+		set_error(c, "no endpoint%s", NULL);
+		return TETHER_EINVAL;
+	}
+	if (!c->policy) {
+		tether_params *def = tether_params_new(NULL);
+		if (!def || tether_params_set(def, "type", "exponential",
+					      NULL) != 0) {
+			tether_params_free(def);
+			return TETHER_ENOMEM;
+		}
+		rc = tether_policy_new(def, &c->policy, tth_conn_errbuf(c),
+				       TTH_CONN_ERROR_MAX);
+		tether_params_free(def);
+		if (rc != 0)
+			return rc;
+	}
+	rc = tth_outbox_open_spool(c);
+	if (rc != 0)
+		return rc;
+	rc = make_link(c, &c->link);
+	if (rc != 0)
+		return rc;
+	tth_econn_init(&m->eng, &c->ec, &c->mcfg, c->policy, c->classifier,
+		       c->n_endpoints, m->seed + (uint64_t)(uintptr_t)c, c);
+	tth_conn_coordinate(c); /* coordinated recovery: endpoint keys */
+	c->needs_network = needs_network(c);
+	/* The loop has not seen this machine yet: set its link state
+	   directly (link_tracking/usable are read racily here; a change in
+	   between is delivered to the machine by the next poll anyway). */
+	if (c->needs_network && m->link_tracking && !m->link_usable)
+		c->ec.m.link_down = 1;
+	c->inited = 1;
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_start(tether_conn *c)
+{
+	int rc;
+
+	if (!c)
+		return TETHER_EINVAL;
+	if (!c->inited) {
+		rc = tth_conn_prepare(c);
+		if (rc != 0)
+			return rc;
+	}
+	return tth_post_cmd(c, TTH_POST_START);
+}
+
+TETHER_EXPORT int tether_conn_stop(tether_conn *c)
+{
+	if (!c)
+		return TETHER_EINVAL;
+	if (!c->inited)
+		return 0;
+	return tth_post_cmd(c, TTH_POST_STOP);
+}
+
+TETHER_EXPORT void tether_queue_cfg_defaults(struct tether_queue_cfg *q)
+{
+	if (!q)
+		return;
+	memset(q, 0, sizeof(*q));
+	q->size = sizeof(*q);
+	q->max_messages = 10000;
+	q->max_bytes = 8u << 20;
+	q->overflow = TETHER_OVERFLOW_DROP_OLDEST;
+	q->fsync = TETHER_FSYNC_ALWAYS;
+	q->fsync_interval_ms = 1000;
+	q->spool_max_bytes = 64u << 20;
+}
+
+TETHER_EXPORT int tether_conn_set_queue(tether_conn *c,
+					const struct tether_queue_cfg *q)
+{
+	struct tether_queue_cfg n;
+	struct tth_qout out;
+	char *dir = NULL;
+
+	if (!c || !q || q->size < sizeof(n) || q->max_messages == 0 ||
+	    q->max_bytes == 0 || (unsigned)q->overflow > TETHER_OVERFLOW_REJECT ||
+	    (unsigned)q->fsync > TETHER_FSYNC_NEVER ||
+	    (q->spool_dir && (!*q->spool_dir || q->spool_max_bytes == 0)) ||
+	    (q->fsync == TETHER_FSYNC_INTERVAL && !q->fsync_interval_ms))
+		return TETHER_EINVAL;
+	n = *q;
+	n.size = sizeof(n);
+	if (c->inited) {
+		/* the spool is opened at the first start and stays */
+		if (!!n.spool_dir != !!c->spool_dir ||
+		    (n.spool_dir && strcmp(n.spool_dir, c->spool_dir) != 0))
+			return TETHER_ESTATE;
+		return tth_post_queue_cfg(c, &n);
+	}
+	if (n.spool_dir) {
+		dir = strdup(n.spool_dir);
+		if (!dir)
+			return TETHER_ENOMEM;
+	}
+	free(c->spool_dir);
+	c->spool_dir = dir;
+	n.spool_dir = dir;
+	c->qcfg = n;
+	tth_qout_init(&out);
+	tth_outbox_set_limits(c, &c->qcfg, &out);
+	if (out.n)
+		tth_conn_post_dropped(c, &out);
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_set_resume_cb(tether_conn *c, tether_resume_cb cb,
+					    void *userdata)
+{
+	if (!c)
+		return TETHER_EINVAL;
+	c->resume_cb = cb;
+	c->resume_ud = userdata;
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_subscribe(tether_conn *c, const char *topic,
+					int qos)
+{
+	struct tth_post *p;
+
+	if (!c || !topic || !*topic || qos < 0 || qos > 2)
+		return TETHER_EINVAL;
+	if (!c->tops->subscribe)
+		return TETHER_ENOTSUP;
+	p = tth_post_new(TTH_POST_SUBSCRIBE, c, 0);
+	if (!p)
+		return TETHER_ENOMEM;
+	p->u.subscribe.topic = strdup(topic);
+	if (!p->u.subscribe.topic) {
+		tth_post_free(p);
+		return TETHER_ENOMEM;
+	}
+	p->u.subscribe.qos = qos;
+	tth_post(c->mgr, p);
+	return 0;
+}
+
+TETHER_EXPORT enum tether_state tether_conn_state(const tether_conn *c)
+{
+	return c ? (enum tether_state)atomic_load(&c->state)
+		 : TETHER_STATE_CLOSED;
+}
+
+TETHER_EXPORT const char *tether_conn_name(const tether_conn *c)
+{
+	return c ? c->name : NULL;
+}
+
+TETHER_EXPORT const char *tether_conn_error(const tether_conn *c)
+{
+	if (!c || !c->error)
+		return "";
+	return c->error;
+}
+
+TETHER_EXPORT void tether_conn_set_userdata(tether_conn *c, void *userdata)
+{
+	if (c)
+		c->userdata = userdata;
+}
+
+TETHER_EXPORT void *tether_conn_get_userdata(const tether_conn *c)
+{
+	return c ? c->userdata : NULL;
+}
+
+TETHER_EXPORT int tether_conn_check(tether_conn *c)
+{
+	void *link = NULL;
+	int rc;
+
+	if (!c)
+		return TETHER_EINVAL;
+	if (started(c))
+		return TETHER_ESTATE;
+	if (c->error)
+		c->error[0] = '\0';
+	if (!c->tops->check) {
+		/* what tether_conn_start does, minus connecting */
+		rc = make_link(c, &link);
+		if (link)
+			c->tops->link_free(link);
+		return rc;
+	}
+	/* the transport checks without a context: nothing starts */
+	tth_params_reset_usage(c->opts);
+	return opts_verdict(c, c->tops->check(c, c->opts));
+}
+
+TETHER_EXPORT tether_conn *tether_conn_find(tether_mgr *m, const char *name)
+{
+	tether_conn *c = NULL;
+
+	if (!m || !name)
+		return NULL;
+	pthread_mutex_lock(&m->lock);
+	for (c = m->conns; c; c = c->next)
+		if (strcmp(c->name, name) == 0)
+			break;
+	pthread_mutex_unlock(&m->lock);
+	return c;
+}

@@ -1,0 +1,85 @@
+/*
+ * Heartbeats (WebSocket ping/pong with a deadline) on the engine's timers:
+ * one timer per connection, re-armed from the last inbound frame, so a
+ * busy link sends no ping at all. Loop thread.
+ */
+#include "config.h"
+
+#include "mgr-int.h"
+#include "util-int.h"
+
+void tth_hb_stop(tether_conn *c)
+{
+	tth_engine_cancel(&c->mgr->eng, &c->hb_timer);
+	c->hb_waiting = 0;
+	c->hb_missed = 0;
+}
+
+void tth_hb_start(tether_conn *c)
+{
+	if (!c->hb_interval || !c->tops->ping)
+		return;
+	c->hb_waiting = 0;
+	c->hb_missed = 0;
+	atomic_store(&c->last_rx_ms, c->mgr->eng.now_ms);
+	tth_engine_arm(&c->mgr->eng, &c->hb_timer,
+		       c->mgr->eng.now_ms + c->hb_interval);
+}
+
+static void hb_ping(tether_conn *c, uint64_t now)
+{
+	c->hb_ping_sent = now;
+	c->hb_waiting = 1;
+	/* A ping that cannot be queued counts as unanswered. */
+	c->tops->ping(c->link, c->online_attempt);
+	tth_engine_arm(&c->mgr->eng, &c->hb_timer, now + c->hb_timeout);
+}
+
+/*
+ * After the last inbound frame at t0 the first ping goes out at
+ * t0 + interval; each ping waits `timeout`; after `misses` unanswered
+ * pings the link is declared dead: at t0 + interval + timeout * misses.
+ */
+static void hb_fire(struct tth_engine *e, struct tth_etimer *et)
+{
+	tether_conn *c = TTH_CONTAINER_OF(et, tether_conn, hb_timer);
+	uint64_t now = e->now_ms, last = atomic_load(&c->last_rx_ms);
+
+	if (c->ec.m.state != TETHER_STATE_ONLINE)
+		return;
+	if (!c->hb_waiting) {
+		if (now >= last + c->hb_interval)
+			hb_ping(c, now);
+		else
+			tth_engine_arm(e, et, last + c->hb_interval);
+		return;
+	}
+	if (last >= c->hb_ping_sent) {
+		uint64_t pong = atomic_load(&c->last_pong_ms);
+		if (pong >= c->hb_ping_sent) {
+			struct tether_policy_sample s = {
+				TETHER_SAMPLE_RTT, now, pong - c->hb_ping_sent};
+			tether_policy_observe(c->policy, &s);
+			tth_metrics_rtt(c, pong - c->hb_ping_sent); /* metrics */
+		}
+		c->hb_waiting = 0;
+		c->hb_missed = 0;
+		tth_engine_arm(e, et, last + c->hb_interval);
+		return;
+	}
+	if (++c->hb_missed < c->hb_misses) {
+		hb_ping(c, now);
+		return;
+	}
+	struct tether_reason r = {.kind = TETHER_KIND_LOCAL,
+				  .code = TETHER_LOCAL_HEARTBEAT_TIMEOUT,
+				  .text = "no answer to pings"};
+	c->hb_waiting = 0;
+	tth_engine_down(e, &c->ec, c->online_attempt, &r);
+}
+
+
+void tth_hb_init(tether_conn *c)
+{
+	tth_etimer_init(&c->hb_timer, hb_fire);
+}
