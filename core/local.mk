@@ -19,7 +19,8 @@ libtether_internal_la_SOURCES = \
 	core/mgr.c core/mgr-int.h core/reload.c core/outbox.c core/conn_coord.c \
 	core/metrics.c \
 	core/linkmon.c core/linkmon-int.h \
-	core/transport_registry.c \
+	core/registry.c core/registry-int.h core/builtins.c \
+	core/policy_registry.c core/transport_registry.c \
 	core/secret.c core/secret-int.h \
 	core/config.c core/config_conn.c core/config_apply.c core/config_dump.c \
 	core/config-int.h \

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "params-int.h"
-#include "../policies/policies-int.h"
+#include "registry-int.h"
 
 /* ------------------------------------------------------------ getters */
 

@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "params-int.h"
-#include "policies-int.h"
+#include "builtin.h"
 
 #define HOUR_MS 3600000ULL
 #define MAX_WINDOW 1000

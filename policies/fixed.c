@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "params-int.h"
-#include "policies-int.h"
+#include "builtin.h"
 
 #define HOUR_MS 3600000ULL
 

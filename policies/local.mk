@@ -1,6 +1,5 @@
 libtether_internal_la_SOURCES += \
-	policies/registry.c \
-	policies/policies-int.h \
+	policies/builtin.h \
 	policies/fixed.c \
 	policies/exponential.c \
 	policies/adaptive.c \

@@ -9,7 +9,7 @@
 
 #include "check-int.h"
 #include "policy-test.h"
-#include "../policies/policies-int.h"
+#include "../policies/builtin.h"
 
 /* A third-party policy: always `delay`. */
 static int konst_create(tether_params *p, void **state)

@@ -1,5 +1,5 @@
 libtether_internal_la_SOURCES += \
-	transports/transports-int.h \
+	transports/builtin.h \
 	transports/mqtt-int.h \
 	transports/mqtt_options.c \
 	transports/mqtt_paho.c \

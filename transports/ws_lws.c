@@ -33,7 +33,7 @@
 
 #include <libwebsockets.h>
 
-#include "transports-int.h"
+#include "builtin.h"
 #include "ws-int.h"
 
 #define WS_PROTOCOL_NAME "tether-ws"
