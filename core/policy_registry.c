@@ -120,7 +120,8 @@ TETHER_EXPORT int tether_policy_new(tether_params *params, tether_policy **out,
 	tth_params_reset_usage(params);
 	tth_params_mark_checked(params);
 	tth_policy_names(names, sizeof(names));
-	if (tth_params_text(params, "type", "a policy type", &type) < 0) {
+	if (tether_params_string(params, "type", "a policy type", NULL,
+				 &type) < 0) {
 		copy_errors(params, err, errlen);
 		return TETHER_ECONFIG;
 	}

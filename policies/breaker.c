@@ -226,7 +226,7 @@ static int breaker_describe(void *state, char *buf, size_t len)
 	size_t used;
 	int n;
 
-	tth_fmt_duration(of, sizeof(of), b->open_for);
+	tether_duration_format(b->open_for, of, sizeof(of));
 	n = snprintf(buf, len,
 		     "failures=%llu failure_rate=%g window=%llu "
 		     "min_samples=%llu open_for=%s half_open_probes=%llu",
