@@ -26,6 +26,18 @@ libtether_internal_la_SOURCES = \
 	core/config-int.h \
 	core/util-int.h
 
+# The built-in policies and transports are plug-ins like a third party's:
+# they build against include/ alone (config.h aside), in a library of
+# their own whose include path has no core/, so a core header does not
+# compile there; tests/plugins_include_only.sh catches a header named by
+# path ("../core/..."), which no include path can stop.
+noinst_LTLIBRARIES += libtether-plugins.la
+libtether_plugins_la_CPPFLAGS = -I$(top_srcdir)/include -I$(top_builddir)
+libtether_plugins_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LWS_CFLAGS)
+libtether_plugins_la_SOURCES =
+libtether_plugins_la_LIBADD =
+libtether_internal_la_LIBADD += libtether-plugins.la
+
 lib_LTLIBRARIES += libtether.la
 libtether_la_SOURCES =
 libtether_la_LIBADD = libtether-internal.la

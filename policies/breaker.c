@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "params-int.h"
 #include "builtin.h"
 
 #define HOUR_MS 3600000ULL

@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "params-int.h"
 #include "builtin.h"
 
 #define HOUR_MS 3600000ULL

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "params-int.h"
 #include "builtin.h"
 
 #define HOUR_MS 3600000ULL

@@ -1,4 +1,5 @@
-libtether_internal_la_SOURCES += \
+# Built against include/ alone: see libtether-plugins.la in core/local.mk.
+libtether_plugins_la_SOURCES += \
 	policies/builtin.h \
 	policies/fixed.c \
 	policies/exponential.c \

@@ -10,9 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/params-int.h"
-#include "../core/secret-int.h"
-#include "mqtt-int.h"
+#include "mqtt_options.h"
 
 #define KEEPALIVE_MAX_S 65535
 #define SESSION_EXPIRY_NEVER 0xFFFFFFFFu

@@ -31,7 +31,7 @@
 #include <string.h>
 
 #include "builtin.h"
-#include "mqtt-int.h"
+#include "mqtt_options.h"
 
 #define TRANSPORT "mqtt"
 

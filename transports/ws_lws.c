@@ -34,7 +34,7 @@
 #include <libwebsockets.h>
 
 #include "builtin.h"
-#include "ws-int.h"
+#include "ws_lws.h"
 
 #define WS_PROTOCOL_NAME "tether-ws"
 #define WS_TICK_US (200 * LWS_US_PER_MS)

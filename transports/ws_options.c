@@ -11,8 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "params-int.h"
-#include "ws-int.h"
+#include "ws_lws.h"
 
 #define WS_DEFAULT_MAX_MESSAGE (1024u * 1024u)
 
