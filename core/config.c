@@ -17,7 +17,7 @@
 
 #include "config-int.h"
 #include "params-int.h"
-#include "../policies/policies-int.h"
+#include "registry-int.h"
 
 const char *const tth_cfg_timing_keys[CFG_TIMINGS] = {
     "connect_timeout", "close_timeout", "stable_after", "overload_floor",

@@ -60,15 +60,6 @@ warn(struct lctx *lc, tether_params *p, const char *key, const char *fmt, ...)
 	lc->warn = w;
 }
 
-static void wipe_free(char *s)
-{
-	if (!s)
-		return;
-	for (volatile char *q = s; *q; q++)
-		*q = 0;
-	free(s);
-}
-
 static struct cfg_opt *add_opt(struct lctx *lc, struct cfg_conn *cc,
 			       enum cfg_section sec, tether_params *src,
 			       const char *ykey, const char *value,
@@ -157,7 +148,7 @@ static void secret_opts(struct lctx *lc, struct cfg_conn *cc,
 			     "it)",
 			     file);
 		add_opt(lc, cc, sec, set, fk, file, okey, v, 1);
-		wipe_free(v);
+		tether_secret_free(v);
 	}
 }
 
@@ -503,7 +494,7 @@ void tth_cfg_conn_free(struct cfg_conn *cc)
 		free(cc->opts[i].value);
 		free(cc->opts[i].okey);
 		if (cc->opts[i].secret)
-			wipe_free(cc->opts[i].ovalue);
+			tether_secret_free(cc->opts[i].ovalue);
 		else
 			free(cc->opts[i].ovalue);
 	}

@@ -194,7 +194,7 @@ static void dump_queue(FILE *f, const struct tether_queue_cfg *q)
 	char b[32], t[32];
 
 	tth_fmt_size(b, sizeof(b), q->max_bytes);
-	tth_fmt_duration(t, sizeof(t), q->ttl_ms);
+	tether_duration_format(q->ttl_ms, t, sizeof(t));
 	fprintf(f, "    queue:\n      max_messages: %u\n      max_bytes: %s\n"
 		   "      overflow: %s\n      ttl: %s\n",
 		(unsigned)q->max_messages, b, tth_cfg_overflows[q->overflow], t);
@@ -203,7 +203,7 @@ static void dump_queue(FILE *f, const struct tether_queue_cfg *q)
 	fputs("      spool: ", f);
 	scalar(f, q->spool_dir);
 	tth_fmt_size(b, sizeof(b), q->spool_max_bytes);
-	tth_fmt_duration(t, sizeof(t), q->fsync_interval_ms);
+	tether_duration_format(q->fsync_interval_ms, t, sizeof(t));
 	fprintf(f, "\n      fsync: %s\n      fsync_interval: %s\n"
 		   "      spool_max_bytes: %s\n",
 		tth_cfg_fsyncs[q->fsync], t, b);
@@ -234,13 +234,13 @@ static void dump_conn(FILE *f, const tether_config *cfg,
 		flow_policy(f, cc->policy_desc, NULL, cc->policy);
 	fputc('\n', f);
 	for (int i = 0; i < CFG_TIMINGS; i++) {
-		tth_fmt_duration(d, sizeof(d), cc->timing[i]);
+		tether_duration_format(cc->timing[i], d, sizeof(d));
 		fprintf(f, "    %s: %s\n", tth_cfg_timing_keys[i], d);
 	}
 	fprintf(f, "    coordinated: %s\n", cc->coordinated ? "true" : "false");
 	if (!is_mqtt) {
-		tth_fmt_duration(i2, sizeof(i2), cc->hb_interval);
-		tth_fmt_duration(t2, sizeof(t2), cc->hb_timeout);
+		tether_duration_format(cc->hb_interval, i2, sizeof(i2));
+		tether_duration_format(cc->hb_timeout, t2, sizeof(t2));
 		fprintf(f,
 			"    heartbeat: {interval: %s, timeout: %s, misses: "
 			"%u}\n",

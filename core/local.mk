@@ -21,11 +21,24 @@ libtether_internal_la_SOURCES = \
 	core/reload.c core/outbox.c core/conn_coord.c \
 	core/metrics.c \
 	core/linkmon.c core/linkmon-int.h \
-	core/transport_registry.c \
+	core/registry.c core/registry-int.h core/builtins.c \
+	core/policy_registry.c core/transport_registry.c \
 	core/secret.c core/secret-int.h \
 	core/config.c core/config_conn.c core/config_apply.c core/config_dump.c \
 	core/config-int.h \
 	core/util-int.h
+
+# The built-in policies and transports are plug-ins like a third party's:
+# they build against include/ alone (config.h aside), in a library of
+# their own whose include path has no core/, so a core header does not
+# compile there; tests/plugins_include_only.sh catches a header named by
+# path ("../core/..."), which no include path can stop.
+noinst_LTLIBRARIES += libtether-plugins.la
+libtether_plugins_la_CPPFLAGS = -I$(top_srcdir)/include -I$(top_builddir)
+libtether_plugins_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LWS_CFLAGS)
+libtether_plugins_la_SOURCES =
+libtether_plugins_la_LIBADD =
+libtether_internal_la_LIBADD += libtether-plugins.la
 
 lib_LTLIBRARIES += libtether.la
 libtether_la_SOURCES =

@@ -67,15 +67,6 @@ int tth_params_check_unknown(tether_params *p, const char *what);
 /* Mark p as handled (its unknown keys are not the parent's business). */
 void tth_params_mark_checked(tether_params *p);
 
-/*
- * Read key as raw text, marking it known and asked for.
- * Returns 0 with *out NULL when absent, 0 with *out set, or TETHER_ECONFIG
- * (recorded) when the value is a nested set; `what` describes the expected
- * value for that message ("a policy type (one of: ...)").
- */
-int tth_params_text(tether_params *p, const char *key, const char *what,
-		    const char **out);
-
 /* Location of key's value (or of the set), or NULL. Borrowed. */
 const char *tth_params_where(const tether_params *p, const char *key);
 
@@ -105,9 +96,6 @@ enum {
 int tth_params_from_yaml_opts(const char *text, size_t len,
 			      const char *filename, unsigned flags,
 			      tether_params **out, char *err, size_t errlen);
-
-/* "250ms", "10s", "5m", "1h", "0": the largest unit that divides ms. */
-int tth_fmt_duration(char *buf, size_t len, uint64_t ms);
 
 /* Rewrite control characters of s (cap bytes) as \n, \r, \t or \xNN,
  * in place, truncating to cap: error messages stay one per line. */

@@ -54,7 +54,7 @@ int tth_edit_distance(const char *a, const char *b, int cap)
 	return d[la][lb];
 }
 
-int tth_fmt_duration(char *buf, size_t len, uint64_t ms)
+TETHER_EXPORT int tether_duration_format(uint64_t ms, char *buf, size_t len)
 {
 	if (ms == 0)
 		return snprintf(buf, len, "0");
@@ -665,23 +665,6 @@ int tth_params_check_unknown(tether_params *p, const char *what)
 		push_error(p, entry_where(p, e), "", msg);
 	}
 	return rc;
-}
-
-int tth_params_text(tether_params *p, const char *key, const char *what,
-		    const char **out)
-{
-	struct tth_param *e = tth_params_ask(p, key);
-
-	*out = NULL;
-	if (!e)
-		return 0;
-	if (!e->value) {
-		tth_params_add_error(p, key, "expected %s, found a mapping",
-				     what);
-		return TETHER_ECONFIG;
-	}
-	*out = e->value;
-	return 0;
 }
 
 static const struct tth_param *find_param(const tether_params *p,

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "params-int.h"
-#include "../policies/policies-int.h"
+#include "registry-int.h"
 
 /* ------------------------------------------------------------ getters */
 
@@ -85,8 +85,8 @@ TETHER_EXPORT int tether_params_duration(tether_params *p, const char *key,
 		return TETHER_ECONFIG;
 	}
 	if (ms < (double)min_ms || ms > (double)max_ms) {
-		tth_fmt_duration(lo, sizeof(lo), min_ms);
-		tth_fmt_duration(hi, sizeof(hi), max_ms);
+		tether_duration_format(min_ms, lo, sizeof(lo));
+		tether_duration_format(max_ms, hi, sizeof(hi));
 		range_text(what, sizeof(what), "a duration", lo, hi, min_ms > 0,
 			   max_ms < UINT64_MAX);
 		tth_params_add_error(p, key, "expected %s, found %s", what,
@@ -94,6 +94,25 @@ TETHER_EXPORT int tether_params_duration(tether_params *p, const char *key,
 		return TETHER_ECONFIG;
 	}
 	*out_ms = (uint64_t)ms;
+	return 0;
+}
+
+TETHER_EXPORT int tether_params_string(tether_params *p, const char *key,
+				       const char *what, const char *def,
+				       const char **out)
+{
+	struct tth_param *e;
+
+	*out = def;
+	e = tth_params_ask(p, key);
+	if (!e)
+		return 0;
+	if (!e->value) {
+		tth_params_add_error(p, key, "expected %s, found a mapping",
+				     what ? what : "a text value");
+		return TETHER_ECONFIG;
+	}
+	*out = e->value;
 	return 0;
 }
 

@@ -46,8 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "params-int.h"
-#include "policies-int.h"
+#include "builtin.h"
 
 #define HOUR_MS 3600000ULL
 #define MAX_WINDOW 256
@@ -86,8 +85,8 @@ static int adaptive_create(tether_params *p, void **state)
 	if (bounds_ok && max < min) {
 		char a1[32], a2[32];
 
-		tth_fmt_duration(a1, sizeof(a1), min);
-		tth_fmt_duration(a2, sizeof(a2), max);
+		tether_duration_format(min, a1, sizeof(a1));
+		tether_duration_format(max, a2, sizeof(a2));
 		rc = tether_params_fail(p, "max",
 					"expected at least min (%s), found "
 					"'%s'",
@@ -216,9 +215,9 @@ static int adaptive_describe(void *state, char *buf, size_t len)
 	const struct adaptive *a = state;
 	char in[32], mn[32], mx[32];
 
-	tth_fmt_duration(in, sizeof(in), a->initial);
-	tth_fmt_duration(mn, sizeof(mn), a->min);
-	tth_fmt_duration(mx, sizeof(mx), a->max);
+	tether_duration_format(a->initial, in, sizeof(in));
+	tether_duration_format(a->min, mn, sizeof(mn));
+	tether_duration_format(a->max, mx, sizeof(mx));
 	return snprintf(buf, len,
 			"initial=%s min=%s max=%s multiplier=%g window=%u", in,
 			mn, mx, a->multiplier, a->window);

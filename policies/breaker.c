@@ -16,8 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "params-int.h"
-#include "policies-int.h"
+#include "builtin.h"
 
 #define HOUR_MS 3600000ULL
 #define MAX_WINDOW 1000
@@ -226,7 +225,7 @@ static int breaker_describe(void *state, char *buf, size_t len)
 	size_t used;
 	int n;
 
-	tth_fmt_duration(of, sizeof(of), b->open_for);
+	tether_duration_format(b->open_for, of, sizeof(of));
 	n = snprintf(buf, len,
 		     "failures=%llu failure_rate=%g window=%llu "
 		     "min_samples=%llu open_for=%s half_open_probes=%llu",

@@ -19,8 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "params-int.h"
-#include "policies-int.h"
+#include "builtin.h"
 
 #define HOUR_MS 3600000ULL
 
@@ -61,8 +60,8 @@ static int expo_create(tether_params *p, void **state)
 	else if (initial_ok && e.max < e.initial) {
 		char a[32], b[32];
 
-		tth_fmt_duration(a, sizeof(a), e.max);
-		tth_fmt_duration(b, sizeof(b), e.initial);
+		tether_duration_format(e.max, a, sizeof(a));
+		tether_duration_format(e.initial, b, sizeof(b));
 		rc = tether_params_fail(p, "max",
 					"expected at least initial (%s), "
 					"found '%s'",
@@ -182,9 +181,9 @@ static int expo_describe(void *state, char *buf, size_t len)
 	const struct expo *e = state;
 	char in[32], mx[32], me[32], jit[48];
 
-	tth_fmt_duration(in, sizeof(in), e->initial);
-	tth_fmt_duration(mx, sizeof(mx), e->max);
-	tth_fmt_duration(me, sizeof(me), e->max_elapsed);
+	tether_duration_format(e->initial, in, sizeof(in));
+	tether_duration_format(e->max, mx, sizeof(mx));
+	tether_duration_format(e->max_elapsed, me, sizeof(me));
 	if (e->jitter == J_PROPORTIONAL)
 		snprintf(jit, sizeof(jit), "proportional:%g", e->spread);
 	else

@@ -8,8 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "params-int.h"
-#include "policies-int.h"
+#include "builtin.h"
 
 #define HOUR_MS 3600000ULL
 
@@ -93,8 +92,8 @@ static int fixed_describe(void *state, char *buf, size_t len)
 	const struct fixed *f = state;
 	char iv[32], me[32];
 
-	tth_fmt_duration(iv, sizeof(iv), f->interval);
-	tth_fmt_duration(me, sizeof(me), f->max_elapsed);
+	tether_duration_format(f->interval, iv, sizeof(iv));
+	tether_duration_format(f->max_elapsed, me, sizeof(me));
 	return snprintf(
 	    buf, len, "interval=%s jitter=%g max_attempts=%llu max_elapsed=%s",
 	    iv, f->jitter, (unsigned long long)f->max_attempts, me);

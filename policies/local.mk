@@ -1,6 +1,6 @@
-libtether_internal_la_SOURCES += \
-	policies/registry.c \
-	policies/policies-int.h \
+# Built against include/ alone: see libtether-plugins.la in core/local.mk.
+libtether_plugins_la_SOURCES += \
+	policies/builtin.h \
 	policies/fixed.c \
 	policies/exponential.c \
 	policies/adaptive.c \

@@ -5,7 +5,8 @@
 
 #include "check-int.h"
 #include "policy-test.h"
-#include "../policies/policies-int.h"
+#include "registry-int.h"
+#include "../policies/builtin.h"
 
 enum { CLOSED = 0, OPEN = 1, HALF_OPEN = 2 };
 

@@ -1,7 +1,9 @@
 /* Parameter sets: typed getters, error text and locations, YAML loading. */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <tether/policy.h>
 
@@ -242,6 +244,212 @@ START_TEST(test_params_fail_custom)
 }
 END_TEST
 
+START_TEST(test_params_duration_format_largest_unit)
+{
+	static const struct {
+		uint64_t ms;
+		const char *text;
+	} v[] = {{0, "0"},	    {250, "250ms"},   {1500, "1500ms"},
+		 {10000, "10s"},    {300000, "5m"},   {3600000, "1h"},
+		 {5400000, "90m"}, {86400000, "24h"}};
+	char buf[32];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		ck_assert_int_eq(tether_duration_format(v[i].ms, buf,
+							sizeof(buf)),
+				 (int)strlen(v[i].text));
+		ck_assert_str_eq(buf, v[i].text);
+	}
+	/* snprintf semantics: the length it needs, the text cut */
+	ck_assert_int_eq(tether_duration_format(250, buf, 3), 5);
+	ck_assert_str_eq(buf, "25");
+	ck_assert_int_eq(tether_duration_format(250, NULL, 0), 5);
+}
+END_TEST
+
+/* ----------------------------------------------------- plug-in getters */
+
+START_TEST(test_params_string_read_is_not_unknown)
+{
+	const char *v = NULL;
+
+	tether_params_set(p, "client_id", "gw-1", "g.yaml:2:12");
+	tether_params_set(p, "region", "eu", "g.yaml:3:9");
+	ck_assert_int_eq(
+	    tether_params_string(p, "client_id", "a client id", NULL, &v), 0);
+	ck_assert_str_eq(v, "gw-1");
+	/* tether_params_get reads without marking: still unknown */
+	ck_assert_str_eq(tether_params_get(p, "region"), "eu");
+	ck_assert_int_eq(tth_params_check_unknown(p, "transport 'acme'"),
+			 TETHER_ECONFIG);
+	ck_assert_str_eq(tether_params_errors(p),
+			 "g.yaml:3:9: unknown key 'region' for transport "
+			 "'acme'");
+}
+END_TEST
+
+START_TEST(test_params_string_absent_gives_default)
+{
+	const char *v = NULL;
+
+	ck_assert_int_eq(tether_params_string(p, "origin", NULL, "o", &v), 0);
+	ck_assert_str_eq(v, "o");
+	ck_assert_int_eq(tether_params_string(p, "origin", NULL, NULL, &v),
+			 0);
+	ck_assert_ptr_null(v);
+	/* an empty value is a value */
+	tether_params_set(p, "origin", "", NULL);
+	ck_assert_int_eq(tether_params_string(p, "origin", NULL, "o", &v), 0);
+	ck_assert_str_eq(v, "");
+	ck_assert_int_eq(tth_params_check_unknown(p, "transport 'acme'"), 0);
+	ck_assert_ptr_null(tether_params_errors(p));
+}
+END_TEST
+
+START_TEST(test_params_string_mapping_is_error)
+{
+	char err[256];
+	tether_params *y = yaml("ca_file: {a: 1}\nname: {b: 2}\n", err,
+				sizeof(err));
+	const char *v = NULL;
+
+	ck_assert_int_eq(
+	    tether_params_string(y, "ca_file", "a file name", "d", &v),
+	    TETHER_ECONFIG);
+	ck_assert_str_eq(v, "d");
+	ck_assert_int_eq(tether_params_string(y, "name", NULL, NULL, &v),
+			 TETHER_ECONFIG);
+	ck_assert_ptr_null(v);
+	ck_assert_str_eq(tether_params_errors(y),
+			 "gw.yaml:1:10: ca_file: expected a file name, found "
+			 "a mapping\n"
+			 "gw.yaml:2:7: name: expected a text value, found a "
+			 "mapping");
+	tether_params_free(y);
+}
+END_TEST
+
+/* A file in the test's temporary directory holding text; returns its
+ * malloc'ed path. */
+static char *temp_file(const char *text)
+{
+	char *path = strdup("/tmp/tether-params-XXXXXX");
+	int fd;
+
+	ck_assert_ptr_nonnull(path);
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (int)strlen(text));
+	close(fd);
+	return path;
+}
+
+START_TEST(test_params_secret_inline_env_file)
+{
+	char *path = temp_file("from-file\r\nsecond line\n");
+	char *v = NULL;
+
+	tether_params_set(p, "password", "inline", NULL);
+	ck_assert_int_eq(tether_params_secret(p, "password", "a password", &v),
+			 0);
+	ck_assert_str_eq(v, "inline");
+	tether_secret_free(v);
+
+	setenv("TETHER_TEST_SECRET", "from-env", 1);
+	tether_params_free(p);
+	p = tether_params_new("gateway.yaml");
+	tether_params_set(p, "password_env", "TETHER_TEST_SECRET", NULL);
+	ck_assert_int_eq(tether_params_secret(p, "password", "a password", &v),
+			 0);
+	ck_assert_str_eq(v, "from-env");
+	tether_secret_free(v);
+
+	tether_params_set(p, "token_file", path, NULL);
+	ck_assert_int_eq(tether_params_secret(p, "token", NULL, &v), 0);
+	ck_assert_str_eq(v, "from-file");
+	tether_secret_free(v);
+
+	/* every key of both secrets was read */
+	ck_assert_int_eq(tth_params_check_unknown(p, "transport 'acme'"), 0);
+	ck_assert_ptr_null(tether_params_errors(p));
+	unlink(path);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_params_secret_absent_is_null)
+{
+	char *v = (char *)1;
+
+	ck_assert_int_eq(tether_params_secret(p, "password", NULL, &v), 0);
+	ck_assert_ptr_null(v);
+	ck_assert_ptr_null(tether_params_errors(p));
+	tether_secret_free(NULL);
+}
+END_TEST
+
+START_TEST(test_params_secret_errors)
+{
+	char *v = (char *)1;
+
+	tether_params_set(p, "password", "a", "g.yaml:2:13");
+	tether_params_set(p, "password_env", "X", "g.yaml:3:17");
+	ck_assert_int_eq(tether_params_secret(p, "password", "a password", &v),
+			 TETHER_ECONFIG);
+	ck_assert_ptr_null(v);
+	ck_assert_str_eq(tether_params_errors(p),
+			 "g.yaml:2:13: password: give only one of password, "
+			 "password_env, password_file");
+
+	tether_params_free(p);
+	p = tether_params_new("gateway.yaml");
+	unsetenv("TETHER_TEST_UNSET");
+	tether_params_set(p, "password_env", "TETHER_TEST_UNSET", "g.yaml:2:17");
+	tether_params_set(p, "key_file", "/nonexistent/key", "g.yaml:3:13");
+	ck_assert_int_eq(tether_params_secret(p, "password", NULL, &v),
+			 TETHER_ECONFIG);
+	ck_assert_ptr_null(v);
+	ck_assert_int_eq(tether_params_secret(p, "key", NULL, &v),
+			 TETHER_ECONFIG);
+	ck_assert_ptr_null(v);
+	ck_assert_str_eq(tether_params_errors(p),
+			 "g.yaml:2:17: password_env: environment variable "
+			 "'TETHER_TEST_UNSET' is not set\n"
+			 "g.yaml:3:13: key_file: cannot read "
+			 "'/nonexistent/key': No such file or directory");
+}
+END_TEST
+
+START_TEST(test_params_secret_mapping_and_bad_arguments)
+{
+	char err[256], key[300];
+	tether_params *y = yaml("password: {a: 1}\npassword_file: {b: 2}\n",
+				err, sizeof(err));
+	char *v = (char *)1;
+
+	ck_assert_int_eq(tether_params_secret(y, "password", "a password", &v),
+			 TETHER_ECONFIG);
+	ck_assert_ptr_null(v);
+	ck_assert_str_eq(tether_params_errors(y),
+			 "gw.yaml:1:11: password: expected a password, found "
+			 "a mapping\n"
+			 "gw.yaml:2:16: password_file: expected a file name, "
+			 "found a mapping");
+	tether_params_free(y);
+
+	ck_assert_int_eq(tether_params_secret(NULL, "k", NULL, &v),
+			 TETHER_EINVAL);
+	ck_assert_int_eq(tether_params_secret(p, "", NULL, &v), TETHER_EINVAL);
+	ck_assert_int_eq(tether_params_secret(p, "k", NULL, NULL),
+			 TETHER_EINVAL);
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	ck_assert_int_eq(tether_params_secret(p, key, NULL, &v),
+			 TETHER_EINVAL);
+	ck_assert_ptr_null(v);
+}
+END_TEST
+
 /* -------------------------------------------------------------- usage */
 
 START_TEST(test_params_unknown_key_did_you_mean)
@@ -465,6 +673,18 @@ static Suite *params_suite(void)
 	tcase_add_test(tc, test_params_duration_malformed_message);
 	tcase_add_test(tc, test_params_duration_rejects_other_forms);
 	tcase_add_test(tc, test_params_duration_range_in_human_units);
+	tcase_add_test(tc, test_params_duration_format_largest_unit);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("plug-in getters");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_params_string_read_is_not_unknown);
+	tcase_add_test(tc, test_params_string_absent_gives_default);
+	tcase_add_test(tc, test_params_string_mapping_is_error);
+	tcase_add_test(tc, test_params_secret_inline_env_file);
+	tcase_add_test(tc, test_params_secret_absent_is_null);
+	tcase_add_test(tc, test_params_secret_errors);
+	tcase_add_test(tc, test_params_secret_mapping_and_bad_arguments);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("types");

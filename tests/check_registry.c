@@ -6,10 +6,11 @@
 #include <string.h>
 
 #include <tether/policy.h>
+#include <tether/transport.h>
 
 #include "check-int.h"
 #include "policy-test.h"
-#include "../policies/policies-int.h"
+#include "../policies/builtin.h"
 
 /* A third-party policy: always `delay`. */
 static int konst_create(tether_params *p, void **state)
@@ -245,6 +246,143 @@ START_TEST(test_registry_new_rejects_null)
 }
 END_TEST
 
+/* A third-party transport that never connects; it reads its options with
+ * the public getters only: `greeting` (text) and `token` (a secret). */
+static int acme_check(tether_conn *conn, tether_params *opts)
+{
+	const char *greeting;
+	char *token = NULL;
+	int rc = 0, r;
+
+	(void)conn;
+	if (tether_params_string(opts, "greeting", "a greeting", "hello",
+				 &greeting))
+		rc = TETHER_ECONFIG;
+	r = tether_params_secret(opts, "token", "a token", &token);
+	if (r)
+		rc = r;
+	else if (token && strcmp(token, "t0k") != 0)
+		rc = tether_params_fail(opts, "token", "not the test token");
+	tether_secret_free(token);
+	return rc;
+}
+
+static int acme_ctx_new(tether_mgr *mgr, void **ctx)
+{
+	(void)mgr;
+	*ctx = NULL;
+	return 0;
+}
+
+static void acme_ctx_free(void *ctx)
+{
+	(void)ctx;
+}
+
+static int acme_link_new(void *ctx, tether_conn *conn, tether_params *opts,
+			 void **link)
+{
+	(void)ctx;
+	*link = NULL;
+	return acme_check(conn, opts);
+}
+
+static void acme_link_free(void *link)
+{
+	(void)link;
+}
+
+static int acme_connect(void *link, uint32_t attempt, const char *uri)
+{
+	(void)link;
+	(void)attempt;
+	(void)uri;
+	return TETHER_EINVAL;
+}
+
+static void acme_stop(void *link, uint32_t attempt)
+{
+	(void)link;
+	(void)attempt;
+}
+
+static int acme_send(void *link, uint32_t attempt, uint64_t msg_id,
+		     const struct tether_message *msg)
+{
+	(void)link;
+	(void)attempt;
+	(void)msg_id;
+	(void)msg;
+	return TETHER_EINVAL;
+}
+
+static const char *const acme_schemes[] = {"acme", NULL};
+
+static const struct tether_transport_ops acme_ops = {
+    .abi = TETHER_TRANSPORT_ABI,
+    .name = "acme",
+    .schemes = acme_schemes,
+    .ctx_new = acme_ctx_new,
+    .ctx_free = acme_ctx_free,
+    .link_new = acme_link_new,
+    .link_free = acme_link_free,
+    .connect = acme_connect,
+    .abort = acme_stop,
+    .close = acme_stop,
+    .send = acme_send,
+    .check = acme_check,
+};
+
+START_TEST(test_registry_transport_builtins_present)
+{
+	struct tether_transport_ops ops = acme_ops;
+
+	ck_assert_ptr_nonnull(tether_transport_lookup("mqtt"));
+	ck_assert_str_eq(tether_transport_lookup("mqtt")->name, "mqtt");
+	ck_assert_ptr_nonnull(tether_transport_lookup("ws"));
+	ck_assert_ptr_null(tether_transport_lookup("acme"));
+	ck_assert_ptr_null(tether_transport_lookup(NULL));
+	ck_assert_int_eq(tether_transport_register(NULL), TETHER_EINVAL);
+	ops.abi = TETHER_TRANSPORT_ABI + 1;
+	ck_assert_int_eq(tether_transport_register(&ops), TETHER_EABI);
+	ops = acme_ops;
+	ops.send = NULL;
+	ck_assert_int_eq(tether_transport_register(&ops), TETHER_EINVAL);
+	ops = acme_ops;
+	ops.name = "ws";
+	ck_assert_int_eq(tether_transport_register(&ops), TETHER_EEXIST);
+}
+END_TEST
+
+START_TEST(test_registry_transport_reads_options_with_public_getters)
+{
+	tether_mgr *m;
+	tether_conn *c;
+
+	ck_assert_int_eq(tether_transport_register(&acme_ops), 0);
+	ck_assert_ptr_eq(tether_transport_lookup("acme"), &acme_ops);
+	ck_assert_int_eq(tether_transport_register(&acme_ops), TETHER_EEXIST);
+	setenv("TETHER_TEST_TOKEN", "t0k", 1);
+	ck_assert_int_eq(tether_mgr_new(&m), 0);
+	ck_assert_int_eq(tether_conn_new(m, "x", "acme", &c), 0);
+	ck_assert_int_eq(tether_conn_set_option(c, "greeting", "hi"), 0);
+	ck_assert_int_eq(
+	    tether_conn_set_option(c, "token_env", "TETHER_TEST_TOKEN"), 0);
+	/* both read with the getters: neither is an unknown key */
+	ck_assert_int_eq(tether_conn_check(c), 0);
+	ck_assert_str_eq(tether_conn_error(c), "");
+	ck_assert_int_eq(tether_conn_set_option(c, "greting", "hi"), 0);
+	ck_assert_int_eq(tether_conn_set_option(c, "token", "t0k"), 0);
+	ck_assert_int_eq(tether_conn_check(c), TETHER_ECONFIG);
+	ck_assert_str_eq(tether_conn_error(c),
+			 "token: give only one of token, token_env, "
+			 "token_file\n"
+			 "unknown key 'greting' for transport 'acme' (did you "
+			 "mean 'greeting'?)");
+	tether_mgr_free(m);
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
 	Suite *s = suite_create("registry");
@@ -265,6 +403,11 @@ static Suite *registry_suite(void)
 	tcase_add_test(tc, test_registry_third_party_selected_by_yaml);
 	tcase_add_test(tc, test_registry_rejects_bad_ops);
 	tcase_add_test(tc, test_registry_grows_past_fixed_slots);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("transports");
+	tcase_add_test(tc, test_registry_transport_builtins_present);
+	tcase_add_test(tc, test_registry_transport_reads_options_with_public_getters);
 	suite_add_tcase(s, tc);
 	return s;
 }

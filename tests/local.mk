@@ -73,6 +73,9 @@ TESTS += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
 TESTS += tests/cli_demo.sh tests/cli_run.sh
 EXTRA_DIST += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
 EXTRA_DIST += tests/cli_demo.sh tests/cli_run.sh
+# The built-in plug-ins include no core header (see core/local.mk).
+TESTS += tests/plugins_include_only.sh
+EXTRA_DIST += tests/plugins_include_only.sh
 TESTS_ENVIRONMENT = top_builddir=$(top_builddir) top_srcdir=$(top_srcdir); export top_builddir top_srcdir;
 
 TEST_COMMON_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)

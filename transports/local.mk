@@ -1,10 +1,11 @@
-libtether_internal_la_SOURCES += \
-	transports/transports-int.h \
-	transports/mqtt-int.h \
+# Built against include/ alone: see libtether-plugins.la in core/local.mk.
+libtether_plugins_la_SOURCES += \
+	transports/builtin.h \
+	transports/mqtt_options.h \
 	transports/mqtt_options.c \
 	transports/mqtt_paho.c \
-	transports/ws-int.h \
+	transports/ws_lws.h \
 	transports/ws_lws.c \
 	transports/ws_options.c \
 	transports/ws_reasons.c
-libtether_internal_la_LIBADD += $(PAHO_LIBS) $(LWS_LIBS)
+libtether_plugins_la_LIBADD += $(PAHO_LIBS) $(LWS_LIBS)

@@ -6,27 +6,14 @@
 #include "config.h"
 
 #include <MQTTAsync.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/params-int.h"
-#include "../core/secret-int.h"
-#include "mqtt-int.h"
+#include "mqtt_options.h"
 
 #define KEEPALIVE_MAX_S 65535
 #define SESSION_EXPIRY_NEVER 0xFFFFFFFFu
-
-static void wipe_free(char *s)
-{
-	if (!s)
-		return;
-	/* a password should not linger in freed memory */
-	for (volatile char *p = s; *p; p++)
-		*p = 0;
-	free(s);
-}
 
 static int dup_opt(const char *v, char **out)
 {
@@ -36,44 +23,7 @@ static int dup_opt(const char *v, char **out)
 	*out = strdup(v);
 	return *out ? 0 : TETHER_ENOMEM;
 }
-/* password, password_env or password_file (first line), at most one. */
-static int read_password(tether_params *p, char **out)
-{
-	const char *v = NULL, *env = NULL, *file = NULL;
-	int rc = 0, n = 0;
 
-	*out = NULL;
-	rc |= tth_params_text(p, "password", "a password", &v);
-	rc |= tth_params_text(p, "password_env", "an environment variable",
-			      &env);
-	rc |= tth_params_text(p, "password_file", "a file name", &file);
-	if (rc)
-		return TETHER_ECONFIG;
-	n = !!v + !!env + !!file;
-	if (n > 1)
-		return tether_params_fail(p, "password",
-					  "give only one of password, "
-					  "password_env, password_file");
-	if (env) {
-		v = getenv(env);
-		if (!v)
-			return tether_params_fail(
-			    p, "password_env",
-			    "environment variable '%s' is not set", env);
-	}
-	if (file) {
-		int err = tth_secret_read_file(file, out, NULL);
-
-		if (err == ENOMEM)
-			return TETHER_ENOMEM;
-		if (err)
-			return tether_params_fail(p, "password_file",
-						  "cannot read '%s': %s", file,
-						  strerror(err));
-		return 0;
-	}
-	return dup_opt(v, out);
-}
 int tth_mqtt_options_read(struct mqtt_options *o, tether_conn *conn,
 			  tether_params *p)
 {
@@ -110,19 +60,16 @@ int tth_mqtt_options_read(struct mqtt_options *o, tether_conn *conn,
 	if (tether_params_bool(p, "verify", 1, &o->verify))
 		bad = 1;
 
-	rc = tth_params_text(p, "client_id", "a client identifier", &s);
-	if (rc)
+	snprintf(idbuf, sizeof(idbuf), "tether-%s",
+		 tether_transport_conn_name(conn));
+	if (tether_params_string(p, "client_id", "a client identifier", idbuf,
+				 &s))
 		bad = 1;
-	if (!s) {
-		snprintf(idbuf, sizeof(idbuf), "tether-%s",
-			 tether_transport_conn_name(conn));
-		s = idbuf;
-	}
 	if (dup_opt(s, &o->client_id))
 		goto nomem;
 #define TEXT(key, what, field)                                                 \
 	do {                                                                   \
-		if (tth_params_text(p, key, what, &s))                         \
+		if (tether_params_string(p, key, what, NULL, &s))              \
 			bad = 1;                                               \
 		if (dup_opt(s, &o->field))                                     \
 			goto nomem;                                            \
@@ -134,7 +81,8 @@ int tth_mqtt_options_read(struct mqtt_options *o, tether_conn *conn,
 	TEXT("key_file", "a file name", key_file);
 	TEXT("key_password", "a password", key_password);
 #undef TEXT
-	rc = read_password(p, &o->password);
+	/* password, password_env or password_file (first line) */
+	rc = tether_params_secret(p, "password", "a password", &o->password);
 	if (rc == TETHER_ENOMEM)
 		goto nomem;
 	if (rc)
@@ -153,11 +101,11 @@ nomem:
 void tth_mqtt_options_cleanup(struct mqtt_options *o)
 {
 	free(o->client_id);
-	wipe_free(o->username);
-	wipe_free(o->password);
+	tether_secret_free(o->username);
+	tether_secret_free(o->password);
 	free(o->ca_file);
 	free(o->ca_dir);
 	free(o->cert_file);
 	free(o->key_file);
-	wipe_free(o->key_password);
+	tether_secret_free(o->key_password);
 }

@@ -30,8 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mqtt-int.h"
-#include "transports-int.h"
+#include "builtin.h"
+#include "mqtt_options.h"
 
 #define TRANSPORT "mqtt"
 

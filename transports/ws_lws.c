@@ -37,8 +37,8 @@
 #include <libwebsockets.h>
 #include <uv.h>
 
-#include "transports-int.h"
-#include "ws-int.h"
+#include "builtin.h"
+#include "ws_lws.h"
 
 #define WS_PROTOCOL_NAME "tether-ws"
 #define WS_MAX_FDS_CAP (1u << 18)

@@ -11,8 +11,7 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "params-int.h"
-#include "ws-int.h"
+#include "ws_lws.h"
 
 #define WS_DEFAULT_MAX_MESSAGE (1024u * 1024u)
 
@@ -38,7 +37,7 @@ static int read_text(tether_params *p, const char *key, const char *what,
 		     char **out)
 {
 	const char *v = NULL;
-	int rc = tth_params_text(p, key, what, &v);
+	int rc = tether_params_string(p, key, what, NULL, &v);
 
 	*out = NULL;
 	if (rc == 0 && v) {
@@ -68,7 +67,8 @@ static int read_headers(struct ws_options *o, tether_params *p)
 		if (!key || strncmp(key, pfx, sizeof(pfx) - 1) != 0)
 			continue;
 		name = key + sizeof(pfx) - 1;
-		if (tth_params_text(p, key, "a header value", &v) != 0) {
+		if (tether_params_string(p, key, "a header value", NULL, &v) !=
+		    0) {
 			rc = TETHER_ECONFIG;
 			continue;
 		}

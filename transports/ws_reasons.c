@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "ws-int.h"
+#include "ws_lws.h"
 
 /* --------------------------------------------------------- reason map */
 

@@ -115,7 +115,9 @@ TETHER_EXPORT int tether_params_set_kv(tether_params *p, const char *kv,
 				       const char *where);
 
 /**
- * @brief The raw text of key.
+ * @brief The raw text of key, without marking it read: a plug-in reads its
+ *   options with tether_params_string() and the typed getters below, or
+ *   the keys it did not read are reported as unknown.
  * @return the borrowed text, or NULL if absent or a nested set.
  * @thread any (while nobody modifies the set)
  */
@@ -131,11 +133,57 @@ TETHER_EXPORT size_t tether_params_count(const tether_params *p);
 TETHER_EXPORT const char *tether_params_key(const tether_params *p, size_t i);
 
 /*
- * Typed getters, for a policy's create(). Each marks key as known; when the
- * key is absent it stores def and returns 0; when the value is malformed or
- * out of range it records an error naming the location, the key, what was
- * expected and what was found, stores def, and returns TETHER_ECONFIG.
+ * Typed getters, for a policy's create() and a transport's link_new() and
+ * check(). Each marks key as known; when the key is absent it stores def
+ * and returns 0; when the value is malformed or out of range it records an
+ * error naming the location, the key, what was expected and what was
+ * found, stores def, and returns TETHER_ECONFIG.
  */
+
+/**
+ * @brief A text value (a file name, a client identifier), as written.
+ * @param p the set.
+ * @param key the key.
+ * @param what what the value should be, for the message when it is a
+ *   nested set: "expected <what>, found a mapping" ("a file name"); NULL
+ *   says "a text value".
+ * @param def stored in *out when key is absent; may be NULL.
+ * @param out receives the text, borrowed from p (valid until p is changed
+ *   or freed), or def.
+ * @return 0, TETHER_ECONFIG (a nested set).
+ * @thread any (the set is not shared)
+ */
+TETHER_EXPORT int tether_params_string(tether_params *p, const char *key,
+				       const char *what, const char *def,
+				       const char **out);
+
+/**
+ * @brief A secret (a password): inline as key, or named by key_env, an
+ *   environment variable read now, or by key_file, a file whose first line
+ *   (at most 4095 bytes, without its line ending) is read now. At most one
+ *   of the three may be given; all three are marked known.
+ * @param p the set.
+ * @param key the key ("password" also reads "password_env" and
+ *   "password_file"); at most 200 bytes.
+ * @param what what the inline value is, for the message when it is a
+ *   nested set ("a password"); NULL says "a secret".
+ * @param out receives a malloc'ed copy, or NULL when none of the three is
+ *   given (also on error); release it with tether_secret_free().
+ * @return 0; TETHER_ECONFIG (more than one given, a nested set, the
+ *   variable is not set, the file cannot be read: recorded in p);
+ *   TETHER_EINVAL (NULL argument, empty or too long key); TETHER_ENOMEM.
+ * @thread any (the set is not shared; reads the environment, so not while
+ *   another thread calls setenv())
+ */
+TETHER_EXPORT int tether_params_secret(tether_params *p, const char *key,
+				       const char *what, char **out);
+
+/**
+ * @brief Overwrite a secret with zeros, then free it. NULL is a no-op.
+ * @param secret a string from tether_params_secret() or any malloc'ed one.
+ * @thread any
+ */
+TETHER_EXPORT void tether_secret_free(char *secret);
 
 /**
  * @brief A duration: "250ms", "10s", "1.5s", "5m", "1h", or "0".
@@ -144,6 +192,18 @@ TETHER_EXPORT const char *tether_params_key(const tether_params *p, size_t i);
 TETHER_EXPORT int tether_params_duration(tether_params *p, const char *key,
 					 uint64_t def_ms, uint64_t min_ms,
 					 uint64_t max_ms, uint64_t *out_ms);
+
+/**
+ * @brief Write a duration as tether_params_duration() reads it, in the
+ *   largest unit that divides it: "250ms", "10s", "5m", "1h", "0" (for a
+ *   policy's describe()).
+ * @param ms the duration in milliseconds.
+ * @param buf receives the text (may be NULL when len is 0).
+ * @param len size of buf.
+ * @return the length the full text needs, as snprintf.
+ * @thread any
+ */
+TETHER_EXPORT int tether_duration_format(uint64_t ms, char *buf, size_t len);
 
 /**
  * @brief A decimal number within [min, max].

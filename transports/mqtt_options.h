@@ -2,8 +2,8 @@
  * What the MQTT transport's files share: mqtt_paho.c (the Paho clients and
  * the ops) and mqtt_options.c (reading a link's options).
  */
-#ifndef TETHER_MQTT_INT_H
-#define TETHER_MQTT_INT_H
+#ifndef TETHER_MQTT_OPTIONS_H
+#define TETHER_MQTT_OPTIONS_H
 
 #include <stdint.h>
 

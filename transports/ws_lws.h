@@ -3,8 +3,8 @@
  * on the manager's loop, and the ops), ws_options.c (reading a link's options)
  * and ws_reasons.c (mapping how an attempt ended to a tether_reason).
  */
-#ifndef TETHER_WS_INT_H
-#define TETHER_WS_INT_H
+#ifndef TETHER_WS_LWS_H
+#define TETHER_WS_LWS_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,50 +1,21 @@
 /*
- * The policy registry (the four built-in types plus whatever third parties
- * register) and the instance API the connection machine calls.
+ * The policy registry (the four built-in types, registered by builtins.c,
+ * plus whatever third parties register) and the instance API the
+ * connection machine calls.
  */
 #include "config.h"
 
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "params-int.h"
-#include "policies-int.h"
+#include "registry-int.h"
 
-#define FIXED_SLOTS 16
-
-static pthread_once_t once = PTHREAD_ONCE_INIT;
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static const struct tether_policy_ops *fixed_slots[FIXED_SLOTS];
-static const struct tether_policy_ops **types = fixed_slots;
-static size_t ntypes, captypes = FIXED_SLOTS;
-
-static void register_builtins(void)
-{
-	types[ntypes++] = &tth_policy_fixed;
-	types[ntypes++] = &tth_policy_exponential;
-	types[ntypes++] = &tth_policy_adaptive;
-	types[ntypes++] = &tth_policy_breaker;
-}
-
-static void init(void)
-{
-	pthread_once(&once, register_builtins);
-}
-
-static const struct tether_policy_ops *find_locked(const char *name)
-{
-	for (size_t i = 0; i < ntypes; i++)
-		if (strcmp(types[i]->name, name) == 0)
-			return types[i];
-	return NULL;
-}
+static struct tth_registry types = TTH_REGISTRY_INIT;
 
 TETHER_EXPORT int tether_policy_register(const struct tether_policy_ops *ops)
 {
-	int rc = 0;
-
 	if (!ops)
 		return TETHER_EINVAL;
 	/* a vtable from another ABI may not even have the fields we check */
@@ -53,84 +24,43 @@ TETHER_EXPORT int tether_policy_register(const struct tether_policy_ops *ops)
 	if (!ops->name || !*ops->name || !ops->create || !ops->destroy ||
 	    !ops->next || !ops->on_success)
 		return TETHER_EINVAL;
-	init();
-	pthread_mutex_lock(&lock);
-	if (find_locked(ops->name)) {
-		rc = TETHER_EEXIST;
-		goto out;
-	}
-	if (ntypes == captypes) {
-		size_t cap = 2 * captypes;
-		const struct tether_policy_ops **v;
-
-		if (types == fixed_slots) {
-			v = malloc(cap * sizeof(*v));
-			if (v)
-				memcpy(v, fixed_slots, sizeof(fixed_slots));
-		} else {
-			v = realloc(types, cap * sizeof(*v));
-		}
-		if (!v) {
-			rc = TETHER_ENOMEM;
-			goto out;
-		}
-		types = v;
-		captypes = cap;
-	}
-	types[ntypes++] = ops;
-out:
-	pthread_mutex_unlock(&lock);
-	return rc;
+	tth_builtins_register();
+	return tth_registry_add(&types, ops->name, ops);
 }
 
 TETHER_EXPORT const struct tether_policy_ops *
 tether_policy_lookup(const char *name)
 {
-	const struct tether_policy_ops *ops;
-
 	if (!name)
 		return NULL;
-	init();
-	pthread_mutex_lock(&lock);
-	ops = find_locked(name);
-	pthread_mutex_unlock(&lock);
-	return ops;
+	tth_builtins_register();
+	return tth_registry_find(&types, name);
 }
 
 TETHER_EXPORT size_t tether_policy_count(void)
 {
-	size_t n;
-
-	init();
-	pthread_mutex_lock(&lock);
-	n = ntypes;
-	pthread_mutex_unlock(&lock);
-	return n;
+	tth_builtins_register();
+	return tth_registry_count(&types);
 }
 
 TETHER_EXPORT const struct tether_policy_ops *tether_policy_at(size_t i)
 {
-	const struct tether_policy_ops *ops;
-
-	init();
-	pthread_mutex_lock(&lock);
-	ops = i < ntypes ? types[i] : NULL;
-	pthread_mutex_unlock(&lock);
-	return ops;
+	tth_builtins_register();
+	return tth_registry_at(&types, i);
 }
 
 int tth_policy_names(char *buf, size_t len)
 {
+	const struct tether_policy_ops *ops;
 	size_t used = 0;
 
 	if (!len)
 		return 0;
 	buf[0] = '\0';
-	init();
-	pthread_mutex_lock(&lock);
-	for (size_t i = 0; i < ntypes; i++) {
+	/* entries are only appended: reading them one by one is safe */
+	for (size_t i = 0; (ops = tether_policy_at(i)) != NULL; i++) {
 		const char *sep = i ? ", " : "";
-		size_t need = strlen(sep) + strlen(types[i]->name);
+		size_t need = strlen(sep) + strlen(ops->name);
 
 		/* whole names only, and room left to say there are more */
 		if (used + need + 5 >= len) {
@@ -139,30 +69,27 @@ int tth_policy_names(char *buf, size_t len)
 			break;
 		}
 		used += (size_t)snprintf(buf + used, len - used, "%s%s", sep,
-					 types[i]->name);
+					 ops->name);
 	}
-	pthread_mutex_unlock(&lock);
 	return (int)used;
 }
 
 const char *tth_policy_suggest(const char *name)
 {
+	const struct tether_policy_ops *ops;
 	const char *best = NULL;
 	int bestd = 3;
 
 	if (!name)
 		return NULL;
-	init();
-	pthread_mutex_lock(&lock);
-	for (size_t i = 0; i < ntypes; i++) {
-		int d = tth_edit_distance(name, types[i]->name, 2);
+	for (size_t i = 0; (ops = tether_policy_at(i)) != NULL; i++) {
+		int d = tth_edit_distance(name, ops->name, 2);
 
 		if (d < bestd) {
 			bestd = d;
-			best = types[i]->name;
+			best = ops->name;
 		}
 	}
-	pthread_mutex_unlock(&lock);
 	return best;
 }
 
@@ -193,7 +120,8 @@ TETHER_EXPORT int tether_policy_new(tether_params *params, tether_policy **out,
 	tth_params_reset_usage(params);
 	tth_params_mark_checked(params);
 	tth_policy_names(names, sizeof(names));
-	if (tth_params_text(params, "type", "a policy type", &type) < 0) {
+	if (tether_params_string(params, "type", "a policy type", NULL,
+				 &type) < 0) {
 		copy_errors(params, err, errlen);
 		return TETHER_ECONFIG;
 	}
