@@ -1,5 +1,5 @@
 /*
- * The built-in policies (registered by core/builtins.c). Like any plug-in,
+ * The built-in policies (registered by core/base/builtins.c). Like any plug-in,
  * they build against include/ alone.
  */
 #ifndef TETHER_POLICIES_BUILTIN_H

@@ -33,9 +33,10 @@ fi
 make -C "$build" -j2 libtether-internal.la >"$build/make.out" 2>&1 ||
 	{ tail -40 "$build/make.out"; exit 1; }
 
-libs="$(pkg-config --libs yaml-0.1 libwebsockets) -lpaho-mqtt3as -lssl -lcrypto -pthread -lm"
+libs="$(pkg-config --libs yaml-0.1 libwebsockets libuv) -lpaho-mqtt3as -lssl -lcrypto -pthread -lm"
 "$CC" -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer $SAN \
-	-I"$build" -I"$top/include" -I"$top/core" \
+	-I"$build" -I"$top/include" -I"$top/core/base" -I"$top/core/sansio" -I"$top/core/store" \
+	-I"$top/core/runtime" -I"$top/core/config" \
 	"$top/fuzz/config_fuzz.c" "$build/.libs/libtether-internal.a" $libs \
 	-o "$build/config_fuzz"
 

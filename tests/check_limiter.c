@@ -1,4 +1,4 @@
-/* Unit tests for the global connect limiter (core/limiter.c). */
+/* Unit tests for the global connect limiter (core/sansio/limiter.c). */
 #include <stdint.h>
 #include <stdlib.h>
 

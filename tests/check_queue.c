@@ -1,4 +1,4 @@
-/* Unit tests for the outbound message queue (core/queue.c). */
+/* Unit tests for the outbound message queue (core/store/queue.c). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* Unit tests for the durable spool (core/spool.c, core/spool_open.c), on
+/* Unit tests for the durable spool (core/store/spool.c, core/store/spool_open.c), on
    real files in a temporary directory (helpers in spool-test.c; the
    segment tests in check_spool_segments.c). */
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 /* The spool across many segments: deletion as acks come in any order,
-   and a randomized run against a model (core/spool.c, spool_open.c). */
+   and a randomized run against a model (core/store/spool.c, spool_open.c). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

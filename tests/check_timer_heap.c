@@ -1,4 +1,4 @@
-/* Unit tests for the intrusive timer heap (core/timer_heap.c). */
+/* Unit tests for the intrusive timer heap (core/sansio/timer_heap.c). */
 #include <stdint.h>
 #include <stdlib.h>
 

@@ -42,7 +42,7 @@
 /* messages per second: a run lasts long enough to connect (Paho takes
    about 1 s) and have deliveries in flight when it is killed */
 #define RATE "2000"
-#define HDR 36 /* spool record header (core/spool-int.h) */
+#define HDR 36 /* spool record header (core/store/spool-int.h) */
 
 static struct th_broker *broker;
 static struct th_proxy *px;

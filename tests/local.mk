@@ -74,8 +74,8 @@ TESTS += tests/cli_demo.sh tests/cli_run.sh
 EXTRA_DIST += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
 EXTRA_DIST += tests/cli_demo.sh tests/cli_run.sh
 # The built-in plug-ins include no core header (see core/local.mk).
-TESTS += tests/plugins_include_only.sh
-EXTRA_DIST += tests/plugins_include_only.sh
+TESTS += tests/plugins_include_only.sh tests/core_layers.sh
+EXTRA_DIST += tests/plugins_include_only.sh tests/core_layers.sh
 TESTS_ENVIRONMENT = top_builddir=$(top_builddir) top_srcdir=$(top_srcdir); export top_builddir top_srcdir;
 
 TEST_COMMON_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
@@ -153,7 +153,7 @@ valgrind: $(UNIT_SUITES)
 
 cppcheck:
 	$(CPPCHECK) --enable=warning,performance,portability --error-exitcode=1 \
-	  --inline-suppr --quiet -I$(top_srcdir)/include -I$(top_srcdir)/core \
+	  --inline-suppr --quiet -I$(top_srcdir)/include $(CORE_CPPFLAGS) \
 	  $(top_srcdir)/core $(top_srcdir)/policies $(top_srcdir)/tools \
 	  $(top_srcdir)/demo
 

@@ -1,5 +1,5 @@
 /*
- * The built-in transports (registered by core/builtins.c). Like any
+ * The built-in transports (registered by core/base/builtins.c). Like any
  * plug-in, they build against include/ alone.
  */
 #ifndef TETHER_TRANSPORTS_BUILTIN_H

@@ -791,7 +791,7 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 	   maxBufferedMessages (100 by default), also while connected: the
 	   ones waiting for the server's Receive Maximum (mosquitto: 20) or
 	   for the socket. tether hands over up to its window at once (1024,
-	   core/outbox.c) and bounds what it hands over itself, so Paho must
+	   core/runtime/outbox.c) and bounds what it hands over itself, so Paho must
 	   never refuse one (MAX_BUFFERED_MESSAGES read as a failed send: the
 	   link was declared down right after every reconnect with a
 	   backlog). */

@@ -1,7 +1,7 @@
 /*
  * The engine runs state machines for real: it owns the timer heap and the
  * limiter, executes the machines' actions through an I/O vtable (a real
- * transport in the runtime, a simulated server in core/sim.c and the
+ * transport in the runtime, a simulated server in core/sansio/sim.c and the
  * tests), and delivers events. Single-threaded; the clock is a function so
  * tests and the simulator run on virtual time.
  *
@@ -34,7 +34,7 @@ enum tth_pend {
 };
 
 /*
- * Coordinated recovery (core/coord.c): the connections of one engine whose
+ * Coordinated recovery (core/sansio/coord.c): the connections of one engine whose
  * endpoint has the same key (transport and host:port) share its health.
  * While it is failing one of them, the prober, attempts it on its own
  * policy's schedule (shortened by the number waiting, see

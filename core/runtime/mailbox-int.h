@@ -1,5 +1,5 @@
 /*
- * The mailbox (core/mailbox.c): everything that reaches a manager's engine
+ * The mailbox (core/runtime/mailbox.c): everything that reaches a manager's engine
  * from outside its own calls. Transports post reports from their threads
  * (or from lws callbacks on the loop thread), the API posts commands, the
  * engine's own actions post what must not run inside them (a connect that
@@ -19,7 +19,7 @@
 struct tether_mgr;
 
 enum tth_post_kind {
-	/* reports from transports (tether_transport_*, core/report.c) */
+	/* reports from transports (tether_transport_*, core/runtime/report.c) */
 	TTH_POST_UP,
 	TTH_POST_FAIL,
 	TTH_POST_DOWN,
@@ -36,7 +36,7 @@ enum tth_post_kind {
 	TTH_POST_QUEUE_CFG, /* new queue bounds */
 	/* from the engine's own actions */
 	TTH_POST_BAD_ENDPOINT, /* the transport refused the URI at once */
-	/* reload steps (core/reload.c) */
+	/* reload steps (core/config/reload.c) */
 	TTH_POST_REPLACE,     /* settings, live or by a restart */
 	TTH_POST_DROP,        /* stop: the configuration dropped it */
 	TTH_POST_ADDED,       /* a new connection */

@@ -12,8 +12,8 @@
 
 #include "registry-int.h"
 #include "util-int.h"
-#include "../policies/builtin.h"
-#include "../transports/builtin.h"
+#include "policies/builtin.h"
+#include "transports/builtin.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 

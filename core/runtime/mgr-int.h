@@ -23,7 +23,7 @@
 #define TTH_MET_BUCKETS 10
 
 /*
- * A connection's metrics (core/metrics.c). Written on the loop thread
+ * A connection's metrics (core/runtime/metrics.c). Written on the loop thread
  * only; the atomics are read by tether_mgr_metrics_text from any thread.
  */
 struct tth_conn_metrics {
@@ -78,7 +78,7 @@ struct tether_mgr {
 	pthread_mutex_t lock;
 	pthread_mutex_t qlock;
 	struct tth_post *qhead, *qtail;
-	/* The loop (core/mgr.c): the manager's own libuv loop or the host's;
+	/* The loop (core/runtime/loop.c): the manager's own libuv loop or the host's;
 	   its handles live in `uv`, freed by their last close callback. */
 	struct uv_loop_s *loop;
 	struct tth_uv *uv;
@@ -140,7 +140,7 @@ struct tether_conn {
 	_Atomic int state;            /* as of the last STATE event */
 	_Atomic uint64_t next_msg_id;
 	uint32_t online_attempt;
-	/* Outbound messages (core/outbox.c): the queue, pushed to from any
+	/* Outbound messages (core/runtime/outbox.c): the queue, pushed to from any
 	   thread under qmu, everything else on the loop thread. */
 	pthread_mutex_t qmu;
 	struct tth_queue q;
@@ -155,7 +155,7 @@ struct tether_conn {
 	struct tth_sub *subs;
 	size_t nsubs;
 	int inited;             /* machine initialised (first start) */
-	/* Reload (core/reload.c), loop thread: settings waiting for this
+	/* Reload (core/config/reload.c), loop thread: settings waiting for this
 	   connection to reach CLOSED, then it starts again with them. */
 	struct tether_conn *replace_with;
 	int removed;            /* stopped by a reload that dropped it */
@@ -164,7 +164,7 @@ struct tether_conn {
 	tether_resume_cb resume_cb;
 	void *resume_ud;
 	int needs_network;      /* some endpoint is not on loopback */
-	int uncoordinated;      /* coordinated recovery off (core/conn_coord.c) */
+	int uncoordinated;      /* coordinated recovery off (core/runtime/conn_coord.c) */
 	void *userdata;
 	struct tth_conn_metrics met;
 	char *error; /* TTH_CONN_ERROR_MAX bytes, made at the first error
@@ -192,7 +192,7 @@ void tth_outbox_set_limits(tether_conn *c, const struct tether_queue_cfg *q,
    c->error set); its recovery warnings as events (loop thread). */
 int tth_outbox_open_spool(tether_conn *c);
 void tth_outbox_warnings(tether_conn *c);
-/* What outbox.c needs of mgr.c: a pump on the loop (coalesced), dropped
+/* What outbox.c needs of the runtime: a pump on the loop (coalesced), dropped
    entries to report from the loop (out is emptied), one SENT event. */
 void tth_conn_kick(tether_conn *c);
 void tth_conn_post_dropped(tether_conn *c, struct tth_qout *out);
@@ -236,7 +236,7 @@ void tth_queue_cfg_live(tether_conn *c, const struct tether_queue_cfg *q);
 /* c reached CLOSED: if a replacement waits, apply it (loop thread). */
 void tth_reload_closed(tether_conn *c);
 
-/* core/conn_coord.c: hand c's endpoint keys to its machine (after
+/* core/runtime/conn_coord.c: hand c's endpoint keys to its machine (after
  * tth_econn_init, before the first start is posted). */
 #define TTH_KEY_MAX 300
 void tth_conn_coordinate(struct tether_conn *c);

@@ -2,7 +2,7 @@
  * The runtime's loop (docs/architecture.md): a manager owns one engine
  * (machines, timers, limiter) that only its loop thread touches, and one
  * libuv loop (its own, or the host's: tether_mgr_new_uv). Transports and
- * other threads talk to the engine through the mailbox (core/mailbox.c).
+ * other threads talk to the engine through the mailbox (core/runtime/mailbox.c).
  * A post from another thread wakes the loop with a uv_async_t (an eventfd
  * write, coalesced by libuv while one is pending); a post from the loop
  * thread itself (an lws callback, a user callback) starts a uv_idle_t

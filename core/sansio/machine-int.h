@@ -4,7 +4,7 @@
  *     tth_machine_step(m, input) -> new state + actions
  *
  * The machine never reads a clock, never does I/O and never allocates: the
- * input carries the time, and the caller (core/engine.c) executes the
+ * input carries the time, and the caller (core/sansio/engine.c) executes the
  * actions in order. It owns no transport; it names attempts by id, and any
  * input about another attempt than the current one is stale and ignored
  * (single flight: at most one attempt in flight, ever).

@@ -1,7 +1,7 @@
 /*
  * A connection's part in coordinated recovery (tether_conn_set_coordinated
  * and the endpoint keys handed to the engine); the mechanism is in
- * core/coord.c. Kept out of conn.c: it needs nothing of the runtime but the
+ * core/sansio/coord.c. Kept out of conn.c: it needs nothing of the runtime but the
  * connection's fields.
  */
 #include "config.h"

@@ -2,7 +2,7 @@
  * A manager's connections: creation and settings (before the first start),
  * the first start (the transport link and the machine), and what any
  * thread may ask of a connection. Everything that acts on a running
- * connection is posted to the loop (core/mailbox.c).
+ * connection is posted to the loop (core/runtime/mailbox.c).
  */
 #include "config.h"
 

@@ -1,6 +1,6 @@
 /*
  * Outbound messages at run time (docs/architecture.md): the queue
- * (core/queue.c) between tether_conn_send() and the transport.
+ * (core/store/queue.c) between tether_conn_send() and the transport.
  *
  * tether_conn_send() runs on any thread: it pushes under the connection's
  * queue lock (so REJECT and ETOOBIG answer at once) and kicks the loop.

@@ -1,7 +1,7 @@
 /*
  * The mailbox (mailbox-int.h): posts in, one handler per kind out. Posts
  * come from any thread; the handlers run on the loop thread, from
- * loop_work (core/loop.c), which also decides how a post wakes the loop.
+ * loop_work (core/runtime/loop.c), which also decides how a post wakes the loop.
  */
 #include "config.h"
 
