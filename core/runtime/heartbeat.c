@@ -2,11 +2,33 @@
  * Heartbeats (WebSocket ping/pong with a deadline) on the engine's timers:
  * one timer per connection, re-armed from the last inbound frame, so a
  * busy link sends no ping at all. Loop thread.
+ *
+ * Deadlines are rounded up to a grain of 1/16 of the interval (at most
+ * 250 ms, at most 1/8 of the timeout): thousands of connections that came
+ * up within a second then ping in a few batches, one wake-up of the loop
+ * each, instead of one wake-up per connection (measured: 2,000 idle links
+ * woke the loop 1,515 times in 10 s with exact deadlines).
  */
 #include "config.h"
 
 #include "mgr-int.h"
 #include "util-int.h"
+
+#define HB_GRAIN_MAX_MS 250
+
+/* t rounded up to c's heartbeat grain. */
+static uint64_t hb_at(const tether_conn *c, uint64_t t)
+{
+	uint64_t g = c->hb_interval / 16;
+
+	if (g > c->hb_timeout / 8)
+		g = c->hb_timeout / 8;
+	if (g > HB_GRAIN_MAX_MS)
+		g = HB_GRAIN_MAX_MS;
+	if (g <= 1)
+		return t;
+	return (t + g - 1) / g * g;
+}
 
 void tth_hb_stop(tether_conn *c)
 {
@@ -23,7 +45,7 @@ void tth_hb_start(tether_conn *c)
 	c->hb_missed = 0;
 	atomic_store(&c->last_rx_ms, c->mgr->eng.now_ms);
 	tth_engine_arm(&c->mgr->eng, &c->hb_timer,
-		       c->mgr->eng.now_ms + c->hb_interval);
+		       hb_at(c, c->mgr->eng.now_ms + c->hb_interval));
 }
 
 static void hb_ping(tether_conn *c, uint64_t now)
@@ -32,13 +54,14 @@ static void hb_ping(tether_conn *c, uint64_t now)
 	c->hb_waiting = 1;
 	/* A ping that cannot be queued counts as unanswered. */
 	c->tops->ping(c->link, c->online_attempt);
-	tth_engine_arm(&c->mgr->eng, &c->hb_timer, now + c->hb_timeout);
+	tth_engine_arm(&c->mgr->eng, &c->hb_timer, hb_at(c, now + c->hb_timeout));
 }
 
 /*
  * After the last inbound frame at t0 the first ping goes out at
  * t0 + interval; each ping waits `timeout`; after `misses` unanswered
- * pings the link is declared dead: at t0 + interval + timeout * misses.
+ * pings the link is declared dead: at t0 + interval + timeout * misses
+ * (each deadline up to one grain later).
  */
 static void hb_fire(struct tth_engine *e, struct tth_etimer *et)
 {
@@ -51,7 +74,7 @@ static void hb_fire(struct tth_engine *e, struct tth_etimer *et)
 		if (now >= last + c->hb_interval)
 			hb_ping(c, now);
 		else
-			tth_engine_arm(e, et, last + c->hb_interval);
+			tth_engine_arm(e, et, hb_at(c, last + c->hb_interval));
 		return;
 	}
 	if (last >= c->hb_ping_sent) {
@@ -64,7 +87,7 @@ static void hb_fire(struct tth_engine *e, struct tth_etimer *et)
 		}
 		c->hb_waiting = 0;
 		c->hb_missed = 0;
-		tth_engine_arm(e, et, last + c->hb_interval);
+		tth_engine_arm(e, et, hb_at(c, last + c->hb_interval));
 		return;
 	}
 	if (++c->hb_missed < c->hb_misses) {
