@@ -29,9 +29,9 @@
    it cannot move under a running connection. */
 static int same_spool(const tether_conn *a, const tether_conn *b)
 {
-	if (!a->spool_dir || !b->spool_dir)
-		return a->spool_dir == b->spool_dir;
-	return strcmp(a->spool_dir, b->spool_dir) == 0;
+	if (!a->set.spool_dir || !b->set.spool_dir)
+		return a->set.spool_dir == b->set.spool_dir;
+	return strcmp(a->set.spool_dir, b->set.spool_dir) == 0;
 }
 
 static char *spool_error(const tether_conn *c, const tether_conn *s)
@@ -41,8 +41,8 @@ static char *spool_error(const tether_conn *c, const tether_conn *s)
 	snprintf(buf, sizeof(buf),
 		 "connection '%s': queue.spool cannot change while it runs "
 		 "(from %s to %s); restart to move the spool",
-		 c->name, c->spool_dir ? c->spool_dir : "none",
-		 s->spool_dir ? s->spool_dir : "none");
+		 c->name, c->set.spool_dir ? c->set.spool_dir : "none",
+		 s->set.spool_dir ? s->set.spool_dir : "none");
 	return strdup(buf);
 }
 

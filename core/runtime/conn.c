@@ -43,27 +43,27 @@ static int loopback_uri(const char *uri)
 /* Whether a connection depends on the network: any endpoint off loopback. */
 static int needs_network(const tether_conn *c)
 {
-	for (uint32_t i = 0; i < c->n_endpoints; i++)
-		if (!loopback_uri(c->endpoints[i]))
+	for (uint32_t i = 0; i < c->set.n_endpoints; i++)
+		if (!loopback_uri(c->set.endpoints[i]))
 			return 1;
 	return 0;
 }
 
 void tth_conn_free(tether_conn *c)
 {
-	for (uint32_t i = 0; i < c->n_endpoints; i++)
-		free(c->endpoints[i]);
-	free(c->endpoints);
-	for (size_t i = 0; i < c->nsubs; i++)
-		free(c->subs[i].topic);
-	free(c->subs);
+	for (uint32_t i = 0; i < c->set.n_endpoints; i++)
+		free(c->set.endpoints[i]);
+	free(c->set.endpoints);
+	for (size_t i = 0; i < c->set.nsubs; i++)
+		free(c->set.subs[i].topic);
+	free(c->set.subs);
 	tth_outbox_cleanup(c);
 	free(c->redirect_uri);
-	free(c->spool_dir);
-	tether_params_free(c->opts);
-	tether_policy_free(c->policy);
-	tether_params_free(c->policy_params);
-	tether_classifier_free(c->classifier);
+	free(c->set.spool_dir);
+	tether_params_free(c->set.opts);
+	tether_policy_free(c->set.policy);
+	tether_params_free(c->set.policy_params);
+	tether_classifier_free(c->set.classifier);
 	if (c->replace_with)
 		tth_conn_free(c->replace_with);
 	free(c->name);
@@ -104,13 +104,13 @@ TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
 	c->mgr = m;
 	c->tops = ops;
 	c->name = strdup(name);
-	c->opts = tether_params_new(NULL);
-	if (!c->name || !c->opts) {
+	c->set.opts = tether_params_new(NULL);
+	if (!c->name || !c->set.opts) {
 		tth_conn_free(c);
 		return TETHER_ENOMEM;
 	}
-	tth_machine_cfg_defaults(&c->mcfg);
-	tether_queue_cfg_defaults(&c->qcfg);
+	tth_machine_cfg_defaults(&c->set.mcfg);
+	tether_queue_cfg_defaults(&c->set.qcfg);
 	tth_hb_init(c);
 	rc = tth_outbox_init(c);
 	if (rc != 0) {
@@ -118,8 +118,8 @@ TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
 		return rc;
 	}
 	if (ops->default_classes) {
-		c->classifier = tether_classifier_new();
-		if (!c->classifier) {
+		c->set.classifier = tether_classifier_new();
+		if (!c->set.classifier) {
 			tth_conn_free(c);
 			return TETHER_ENOMEM;
 		}
@@ -127,7 +127,7 @@ TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
 				   ops->default_classes[i + 1];
 		     i += 2) {
 			rc = tether_classifier_add_rule(
-				c->classifier, ops->default_classes[i],
+				c->set.classifier, ops->default_classes[i],
 				ops->default_classes[i + 1], NULL, 0);
 			if (rc != 0) {
 				tth_conn_free(c);
@@ -189,14 +189,14 @@ TETHER_EXPORT int tether_conn_add_endpoint(tether_conn *c, const char *uri)
 			 uri, c->tops->name, schemes);
 		return TETHER_EINVAL;
 	}
-	v = realloc(c->endpoints, (c->n_endpoints + 1) * sizeof(*v));
+	v = realloc(c->set.endpoints, (c->set.n_endpoints + 1) * sizeof(*v));
 	if (!v)
 		return TETHER_ENOMEM;
-	c->endpoints = v;
-	v[c->n_endpoints] = strdup(uri);
-	if (!v[c->n_endpoints])
+	c->set.endpoints = v;
+	v[c->set.n_endpoints] = strdup(uri);
+	if (!v[c->set.n_endpoints])
 		return TETHER_ENOMEM;
-	c->n_endpoints++;
+	c->set.n_endpoints++;
 	return 0;
 }
 
@@ -207,7 +207,7 @@ TETHER_EXPORT int tether_conn_set_option(tether_conn *c, const char *key,
 		return TETHER_EINVAL;
 	if (started(c))
 		return TETHER_ESTATE;
-	return tether_params_set(c->opts, key, value, NULL);
+	return tether_params_set(c->set.opts, key, value, NULL);
 }
 
 TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy)
@@ -228,10 +228,10 @@ TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy)
 		tether_policy_free(pol);
 		return TETHER_ENOMEM;
 	}
-	tether_policy_free(c->policy);
-	tether_params_free(c->policy_params);
-	c->policy = pol;
-	c->policy_params = kept;
+	tether_policy_free(c->set.policy);
+	tether_params_free(c->set.policy_params);
+	c->set.policy = pol;
+	c->set.policy_params = kept;
 	return 0;
 }
 
@@ -243,17 +243,17 @@ TETHER_EXPORT int tether_conn_set_timing(tether_conn *c, const char *key,
 	if (c->inited)
 		return TETHER_ESTATE;
 	if (strcmp(key, "connect_timeout") == 0)
-		c->mcfg.connect_timeout_ms = ms;
+		c->set.mcfg.connect_timeout_ms = ms;
 	else if (strcmp(key, "close_timeout") == 0)
-		c->mcfg.close_timeout_ms = ms;
+		c->set.mcfg.close_timeout_ms = ms;
 	else if (strcmp(key, "stable_after") == 0)
-		c->mcfg.stable_after_ms = ms;
+		c->set.mcfg.stable_after_ms = ms;
 	else if (strcmp(key, "overload_floor") == 0)
-		c->mcfg.overload_floor_ms = ms;
+		c->set.mcfg.overload_floor_ms = ms;
 	else if (strcmp(key, "failback_after") == 0)
-		c->mcfg.failback_after_ms = ms;
+		c->set.mcfg.failback_after_ms = ms;
 	else if (strcmp(key, "probe_interval") == 0)
-		c->mcfg.probe_interval_ms = ms;
+		c->set.mcfg.probe_interval_ms = ms;
 	else {
 		set_error(c,
 			  "unknown timing '%s' (expected connect_timeout, "
@@ -274,9 +274,9 @@ TETHER_EXPORT int tether_conn_set_heartbeat(tether_conn *c,
 		return TETHER_EINVAL;
 	if (c->inited)
 		return TETHER_ESTATE;
-	c->hb_interval = interval_ms;
-	c->hb_timeout = timeout_ms;
-	c->hb_misses = misses;
+	c->set.hb_interval = interval_ms;
+	c->set.hb_timeout = timeout_ms;
+	c->set.hb_misses = misses;
 	return 0;
 }
 
@@ -287,12 +287,12 @@ TETHER_EXPORT int tether_conn_classify(tether_conn *c, const char *key,
 		return TETHER_EINVAL;
 	if (c->inited)
 		return TETHER_ESTATE;
-	if (!c->classifier) {
-		c->classifier = tether_classifier_new();
-		if (!c->classifier)
+	if (!c->set.classifier) {
+		c->set.classifier = tether_classifier_new();
+		if (!c->set.classifier)
 			return TETHER_ENOMEM;
 	}
-	return tether_classifier_add_rule(c->classifier, key, cls,
+	return tether_classifier_add_rule(c->set.classifier, key, cls,
 					  tth_conn_errbuf(c),
 					  TTH_CONN_ERROR_MAX);
 }
@@ -327,10 +327,10 @@ static int opts_verdict(tether_conn *c, int rc)
 	char what[128];
 
 	snprintf(what, sizeof(what), "transport '%s'", c->tops->name);
-	if (tth_params_check_unknown(c->opts, what) != 0 && rc == 0)
+	if (tth_params_check_unknown(c->set.opts, what) != 0 && rc == 0)
 		rc = TETHER_ECONFIG;
 	if (rc != 0) {
-		const char *e = tether_params_errors(c->opts);
+		const char *e = tether_params_errors(c->set.opts);
 		snprintf(tth_conn_errbuf(c), TTH_CONN_ERROR_MAX, "%s",
 			 e ? e : tether_strerror(rc));
 	}
@@ -352,8 +352,8 @@ static int make_link(tether_conn *c, void **link)
 	pthread_mutex_lock(&m->lock);
 	ctx = transport_ctx(m, c->tops, &rc);
 	if (ctx) {
-		tth_params_reset_usage(c->opts);
-		rc = opts_verdict(c, c->tops->link_new(ctx, c, c->opts, link));
+		tth_params_reset_usage(c->set.opts);
+		rc = opts_verdict(c, c->tops->link_new(ctx, c, c->set.opts, link));
 		if (rc != 0) {
 			if (*link)
 				c->tops->link_free(*link);
@@ -374,18 +374,18 @@ int tth_conn_prepare(tether_conn *c)
 	tether_mgr *m = c->mgr;
 	int rc = 0;
 
-	if (c->n_endpoints == 0) {
+	if (c->set.n_endpoints == 0) {
 		set_error(c, "no endpoint%s", NULL);
 		return TETHER_EINVAL;
 	}
-	if (!c->policy) {
+	if (!c->set.policy) {
 		tether_params *def = tether_params_new(NULL);
 		if (!def || tether_params_set(def, "type", "exponential",
 					      NULL) != 0) {
 			tether_params_free(def);
 			return TETHER_ENOMEM;
 		}
-		rc = tether_policy_new(def, &c->policy, tth_conn_errbuf(c),
+		rc = tether_policy_new(def, &c->set.policy, tth_conn_errbuf(c),
 				       TTH_CONN_ERROR_MAX);
 		tether_params_free(def);
 		if (rc != 0)
@@ -397,8 +397,8 @@ int tth_conn_prepare(tether_conn *c)
 	rc = make_link(c, &c->link);
 	if (rc != 0)
 		return rc;
-	tth_econn_init(&m->eng, &c->ec, &c->mcfg, c->policy, c->classifier,
-		       c->n_endpoints, m->seed + (uint64_t)(uintptr_t)c, c);
+	tth_econn_init(&m->eng, &c->ec, &c->set.mcfg, c->set.policy, c->set.classifier,
+		       c->set.n_endpoints, m->seed + (uint64_t)(uintptr_t)c, c);
 	tth_conn_coordinate(c); /* coordinated recovery: endpoint keys */
 	c->needs_network = needs_network(c);
 	/* The loop has not seen this machine yet: set its link state
@@ -464,8 +464,8 @@ TETHER_EXPORT int tether_conn_set_queue(tether_conn *c,
 	n.size = sizeof(n);
 	if (c->inited) {
 		/* the spool is opened at the first start and stays */
-		if (!!n.spool_dir != !!c->spool_dir ||
-		    (n.spool_dir && strcmp(n.spool_dir, c->spool_dir) != 0))
+		if (!!n.spool_dir != !!c->set.spool_dir ||
+		    (n.spool_dir && strcmp(n.spool_dir, c->set.spool_dir) != 0))
 			return TETHER_ESTATE;
 		return tth_post_queue_cfg(c, &n);
 	}
@@ -474,12 +474,12 @@ TETHER_EXPORT int tether_conn_set_queue(tether_conn *c,
 		if (!dir)
 			return TETHER_ENOMEM;
 	}
-	free(c->spool_dir);
-	c->spool_dir = dir;
+	free(c->set.spool_dir);
+	c->set.spool_dir = dir;
 	n.spool_dir = dir;
-	c->qcfg = n;
+	c->set.qcfg = n;
 	tth_qout_init(&out);
-	tth_outbox_set_limits(c, &c->qcfg, &out);
+	tth_outbox_set_limits(c, &c->set.qcfg, &out);
 	if (out.n)
 		tth_conn_post_dropped(c, &out);
 	return 0;
@@ -490,8 +490,8 @@ TETHER_EXPORT int tether_conn_set_resume_cb(tether_conn *c, tether_resume_cb cb,
 {
 	if (!c)
 		return TETHER_EINVAL;
-	c->resume_cb = cb;
-	c->resume_ud = userdata;
+	c->set.resume_cb = cb;
+	c->set.resume_ud = userdata;
 	return 0;
 }
 
@@ -565,8 +565,8 @@ TETHER_EXPORT int tether_conn_check(tether_conn *c)
 		return rc;
 	}
 	/* the transport checks without a context: nothing starts */
-	tth_params_reset_usage(c->opts);
-	return opts_verdict(c, c->tops->check(c, c->opts));
+	tth_params_reset_usage(c->set.opts);
+	return opts_verdict(c, c->tops->check(c, c->set.opts));
 }
 
 TETHER_EXPORT tether_conn *tether_conn_find(tether_mgr *m, const char *name)

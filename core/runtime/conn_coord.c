@@ -16,7 +16,7 @@ TETHER_EXPORT int tether_conn_set_coordinated(tether_conn *c, int on)
 		return TETHER_EINVAL;
 	if (c->inited)
 		return TETHER_ESTATE;
-	c->uncoordinated = !on;
+	c->set.uncoordinated = !on;
 	return 0;
 }
 
@@ -26,22 +26,22 @@ void tth_conn_coordinate(tether_conn *c)
 {
 	char **keys;
 
-	if (c->uncoordinated || c->n_endpoints == 0)
+	if (c->set.uncoordinated || c->set.n_endpoints == 0)
 		return;
-	keys = calloc(c->n_endpoints, sizeof(*keys));
+	keys = calloc(c->set.n_endpoints, sizeof(*keys));
 	if (!keys)
 		return;
-	for (uint32_t i = 0; i < c->n_endpoints; i++) {
+	for (uint32_t i = 0; i < c->set.n_endpoints; i++) {
 		keys[i] = malloc(TTH_KEY_MAX);
 		if (!keys[i] ||
-		    tth_endpoint_key(c->tops->name, c->endpoints[i], keys[i],
+		    tth_endpoint_key(c->tops->name, c->set.endpoints[i], keys[i],
 				     TTH_KEY_MAX) != 0) {
 			free(keys[i]);
 			keys[i] = NULL;
 		}
 	}
-	tth_econn_set_keys(&c->ec, (const char *const *)keys, c->n_endpoints);
-	for (uint32_t i = 0; i < c->n_endpoints; i++)
+	tth_econn_set_keys(&c->ec, (const char *const *)keys, c->set.n_endpoints);
+	for (uint32_t i = 0; i < c->set.n_endpoints; i++)
 		free(keys[i]);
 	free(keys);
 }

@@ -59,7 +59,7 @@ static void io_connect(void *ud, struct tth_econn *ec, uint32_t endpoint,
 	tether_mgr *m = ud;
 	tether_conn *c = conn_of(ec);
 	const char *uri = endpoint == TTH_EP_REDIRECT ? c->redirect_uri
-			  : endpoint < c->n_endpoints ? c->endpoints[endpoint]
+			  : endpoint < c->set.n_endpoints ? c->set.endpoints[endpoint]
 						      : NULL;
 	int rc = uri ? c->tops->connect(c->link, id, uri) : TETHER_EINVAL;
 
@@ -106,9 +106,9 @@ static void apply_subscriptions(tether_conn *c)
 {
 	if (!c->tops->subscribe)
 		return;
-	for (size_t i = 0; i < c->nsubs; i++)
-		c->tops->subscribe(c->link, c->online_attempt, c->subs[i].topic,
-				   c->subs[i].qos);
+	for (size_t i = 0; i < c->set.nsubs; i++)
+		c->tops->subscribe(c->link, c->online_attempt, c->set.subs[i].topic,
+				   c->set.subs[i].qos);
 }
 
 static void io_event(void *ud, struct tth_econn *ec,

@@ -19,10 +19,10 @@
 /* t rounded up to c's heartbeat grain. */
 static uint64_t hb_at(const tether_conn *c, uint64_t t)
 {
-	uint64_t g = c->hb_interval / 16;
+	uint64_t g = c->set.hb_interval / 16;
 
-	if (g > c->hb_timeout / 8)
-		g = c->hb_timeout / 8;
+	if (g > c->set.hb_timeout / 8)
+		g = c->set.hb_timeout / 8;
 	if (g > HB_GRAIN_MAX_MS)
 		g = HB_GRAIN_MAX_MS;
 	if (g <= 1)
@@ -32,29 +32,29 @@ static uint64_t hb_at(const tether_conn *c, uint64_t t)
 
 void tth_hb_stop(tether_conn *c)
 {
-	tth_engine_cancel(&c->mgr->eng, &c->hb_timer);
-	c->hb_waiting = 0;
-	c->hb_missed = 0;
+	tth_engine_cancel(&c->mgr->eng, &c->hb.timer);
+	c->hb.waiting = 0;
+	c->hb.missed = 0;
 }
 
 void tth_hb_start(tether_conn *c)
 {
-	if (!c->hb_interval || !c->tops->ping)
+	if (!c->set.hb_interval || !c->tops->ping)
 		return;
-	c->hb_waiting = 0;
-	c->hb_missed = 0;
-	atomic_store(&c->last_rx_ms, c->mgr->eng.now_ms);
-	tth_engine_arm(&c->mgr->eng, &c->hb_timer,
-		       hb_at(c, c->mgr->eng.now_ms + c->hb_interval));
+	c->hb.waiting = 0;
+	c->hb.missed = 0;
+	atomic_store(&c->hb.last_rx_ms, c->mgr->eng.now_ms);
+	tth_engine_arm(&c->mgr->eng, &c->hb.timer,
+		       hb_at(c, c->mgr->eng.now_ms + c->set.hb_interval));
 }
 
 static void hb_ping(tether_conn *c, uint64_t now)
 {
-	c->hb_ping_sent = now;
-	c->hb_waiting = 1;
+	c->hb.ping_sent = now;
+	c->hb.waiting = 1;
 	/* A ping that cannot be queued counts as unanswered. */
 	c->tops->ping(c->link, c->online_attempt);
-	tth_engine_arm(&c->mgr->eng, &c->hb_timer, hb_at(c, now + c->hb_timeout));
+	tth_engine_arm(&c->mgr->eng, &c->hb.timer, hb_at(c, now + c->set.hb_timeout));
 }
 
 /*
@@ -65,44 +65,44 @@ static void hb_ping(tether_conn *c, uint64_t now)
  */
 static void hb_fire(struct tth_engine *e, struct tth_etimer *et)
 {
-	tether_conn *c = TTH_CONTAINER_OF(et, tether_conn, hb_timer);
-	uint64_t now = e->now_ms, last = atomic_load(&c->last_rx_ms);
+	tether_conn *c = TTH_CONTAINER_OF(et, tether_conn, hb.timer);
+	uint64_t now = e->now_ms, last = atomic_load(&c->hb.last_rx_ms);
 
 	if (c->ec.m.state != TETHER_STATE_ONLINE)
 		return;
-	if (!c->hb_waiting) {
-		if (now >= last + c->hb_interval)
+	if (!c->hb.waiting) {
+		if (now >= last + c->set.hb_interval)
 			hb_ping(c, now);
 		else
-			tth_engine_arm(e, et, hb_at(c, last + c->hb_interval));
+			tth_engine_arm(e, et, hb_at(c, last + c->set.hb_interval));
 		return;
 	}
-	if (last >= c->hb_ping_sent) {
-		uint64_t pong = atomic_load(&c->last_pong_ms);
-		if (pong >= c->hb_ping_sent) {
+	if (last >= c->hb.ping_sent) {
+		uint64_t pong = atomic_load(&c->hb.last_pong_ms);
+		if (pong >= c->hb.ping_sent) {
 			struct tether_policy_sample s = {
-				TETHER_SAMPLE_RTT, now, pong - c->hb_ping_sent};
-			tether_policy_observe(c->policy, &s);
-			tth_metrics_rtt(c, pong - c->hb_ping_sent); /* metrics */
+				TETHER_SAMPLE_RTT, now, pong - c->hb.ping_sent};
+			tether_policy_observe(c->set.policy, &s);
+			tth_metrics_rtt(c, pong - c->hb.ping_sent); /* metrics */
 		}
-		c->hb_waiting = 0;
-		c->hb_missed = 0;
-		tth_engine_arm(e, et, hb_at(c, last + c->hb_interval));
+		c->hb.waiting = 0;
+		c->hb.missed = 0;
+		tth_engine_arm(e, et, hb_at(c, last + c->set.hb_interval));
 		return;
 	}
-	if (++c->hb_missed < c->hb_misses) {
+	if (++c->hb.missed < c->set.hb_misses) {
 		hb_ping(c, now);
 		return;
 	}
 	struct tether_reason r = {.kind = TETHER_KIND_LOCAL,
 				  .code = TETHER_LOCAL_HEARTBEAT_TIMEOUT,
 				  .text = "no answer to pings"};
-	c->hb_waiting = 0;
+	c->hb.waiting = 0;
 	tth_engine_down(e, &c->ec, c->online_attempt, &r);
 }
 
 
 void tth_hb_init(tether_conn *c)
 {
-	tth_etimer_init(&c->hb_timer, hb_fire);
+	tth_etimer_init(&c->hb.timer, hb_fire);
 }

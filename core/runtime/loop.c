@@ -437,9 +437,9 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 			continue;
 		if (c->inited)
 			tth_econn_detach(&m->eng, &c->ec);
-		tth_engine_cancel(&m->eng, &c->hb_timer);
-		tth_engine_cancel(&m->eng, &c->ttl_timer);
-		tth_engine_cancel(&m->eng, &c->flush_timer);
+		tth_engine_cancel(&m->eng, &c->hb.timer);
+		tth_engine_cancel(&m->eng, &c->out.ttl_timer);
+		tth_engine_cancel(&m->eng, &c->out.flush_timer);
 		c->tops->abort(c->link, c->ec.m.attempt_id);
 		c->tops->link_free(c->link);
 		c->link = NULL;

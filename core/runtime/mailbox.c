@@ -250,19 +250,19 @@ static void on_dropped(tether_mgr *m, struct tth_post *p)
 static void on_subscribe(tether_mgr *m, struct tth_post *p)
 {
 	tether_conn *c = p->conn;
-	struct tth_sub *v = realloc(c->subs, (c->nsubs + 1) * sizeof(*v));
+	struct tth_sub *v = realloc(c->set.subs, (c->set.nsubs + 1) * sizeof(*v));
 
 	(void)m;
 	if (!v)
 		return;
-	c->subs = v;
-	v[c->nsubs].topic = p->u.subscribe.topic;
-	v[c->nsubs].qos = p->u.subscribe.qos;
+	c->set.subs = v;
+	v[c->set.nsubs].topic = p->u.subscribe.topic;
+	v[c->set.nsubs].qos = p->u.subscribe.qos;
 	p->u.subscribe.topic = NULL; /* kept */
-	c->nsubs++;
+	c->set.nsubs++;
 	if (c->ec.m.state == TETHER_STATE_ONLINE && c->tops->subscribe)
 		c->tops->subscribe(c->link, c->online_attempt,
-				   v[c->nsubs - 1].topic, v[c->nsubs - 1].qos);
+				   v[c->set.nsubs - 1].topic, v[c->set.nsubs - 1].qos);
 }
 
 static void on_limits(tether_mgr *m, struct tth_post *p)
@@ -274,13 +274,13 @@ static void on_limits(tether_mgr *m, struct tth_post *p)
 /* New bounds for a started connection (the spool directory stays). */
 void tth_queue_cfg_live(tether_conn *c, const struct tether_queue_cfg *q)
 {
-	const char *dir = c->qcfg.spool_dir;
+	const char *dir = c->set.qcfg.spool_dir;
 	struct tth_qout out;
 
-	c->qcfg = *q;
-	c->qcfg.spool_dir = dir;
+	c->set.qcfg = *q;
+	c->set.qcfg.spool_dir = dir;
 	tth_qout_init(&out);
-	tth_outbox_set_limits(c, &c->qcfg, &out);
+	tth_outbox_set_limits(c, &c->set.qcfg, &out);
 	tth_outbox_emit(c, &out);
 }
 
@@ -384,11 +384,11 @@ void tth_conn_kick(tether_conn *c)
 {
 	struct tth_post *p;
 
-	if (atomic_exchange(&c->kicked, 1))
+	if (atomic_exchange(&c->out.kicked, 1))
 		return; /* one is on its way */
 	p = tth_post_new(TTH_POST_PUMP, c, 0);
 	if (!p) {
-		atomic_store(&c->kicked, 0); /* the next send tries again */
+		atomic_store(&c->out.kicked, 0); /* the next send tries again */
 		return;
 	}
 	tth_post(c->mgr, p);

@@ -114,34 +114,41 @@ struct tth_sub {
 	int qos;
 };
 
-struct tether_conn {
-	struct tth_econn ec; /* the machine, run by the manager's engine */
-	tether_mgr *mgr;
-	struct tether_conn *next;
-	char *name;
-	const struct tether_transport_ops *tops;
-	void *link;             /* the transport's side, once started */
+/* What a connection was told: set before its first start (or replaced by
+ * a reload, core/runtime/reload_live.c), read by the loop. */
+struct tth_conn_settings {
 	tether_params *opts;    /* transport options */
 	tether_policy *policy;
 	tether_params *policy_params; /* what policy was made from; NULL:
 					 the default */
 	tether_classifier *classifier;
-	struct tth_machine_cfg mcfg;
+	struct tth_machine_cfg mcfg; /* timings */
 	char **endpoints;
 	uint32_t n_endpoints;
-	char *redirect_uri;     /* target of the last redirect */
 	uint64_t hb_interval, hb_timeout; /* heartbeat, 0 = off */
-	uint32_t hb_misses, hb_missed;
-	uint64_t hb_ping_sent;
-	int hb_waiting;
-	struct tth_etimer hb_timer;
+	uint32_t hb_misses;
+	struct tth_sub *subs;
+	size_t nsubs;
+	struct tether_queue_cfg qcfg; /* qcfg.spool_dir points at spool_dir */
+	char *spool_dir;
+	tether_resume_cb resume_cb;
+	void *resume_ud;
+	int uncoordinated;      /* coordinated recovery off (conn_coord.c) */
+};
+
+/* The heartbeat's state (core/runtime/heartbeat.c). */
+struct tth_conn_hb {
+	struct tth_etimer timer;
+	uint32_t missed;
+	int waiting;            /* a ping is out */
+	uint64_t ping_sent;
 	_Atomic uint64_t last_rx_ms;  /* written by transport threads */
 	_Atomic uint64_t last_pong_ms;
-	_Atomic int state;            /* as of the last STATE event */
-	_Atomic uint64_t next_msg_id;
-	uint32_t online_attempt;
-	/* Outbound messages (core/runtime/outbox.c): the queue, pushed to from any
-	   thread under qmu, everything else on the loop thread. */
+};
+
+/* Outbound messages (core/runtime/outbox.c): the queue, pushed to from
+ * any thread under qmu, everything else on the loop thread. */
+struct tth_conn_out {
 	pthread_mutex_t qmu;
 	struct tth_queue q;
 	int q_ready;
@@ -149,22 +156,32 @@ struct tether_conn {
 	struct tth_spool *spool;  /* opened at the first start; NULL: none */
 	struct tth_etimer flush_timer; /* fsync INTERVAL */
 	char *spool_warnings;     /* of its recovery, until told (loop) */
-	atomic_int kicked;      /* a pump is posted */
-	int in_resume;          /* inside the resume hook (loop thread) */
-	int session_present;    /* of the latest up (loop thread) */
-	struct tth_sub *subs;
-	size_t nsubs;
+	atomic_int kicked;        /* a pump is posted */
+	int in_resume;            /* inside the resume hook (loop thread) */
+};
+
+struct tether_conn {
+	struct tth_econn ec; /* the machine, run by the manager's engine */
+	tether_mgr *mgr;
+	struct tether_conn *next;
+	char *name;
+	const struct tether_transport_ops *tops;
+	struct tth_conn_settings set;
+	/* the link (loop thread, but state and next_msg_id) */
+	void *link;             /* the transport's side, once started */
 	int inited;             /* machine initialised (first start) */
-	/* Reload (core/config/reload.c), loop thread: settings waiting for this
-	   connection to reach CLOSED, then it starts again with them. */
+	int needs_network;      /* some endpoint is not on loopback */
+	char *redirect_uri;     /* target of the last redirect */
+	uint32_t online_attempt;
+	int session_present;    /* of the latest up */
+	_Atomic int state;      /* as of the last STATE event */
+	_Atomic uint64_t next_msg_id;
+	struct tth_conn_hb hb;
+	struct tth_conn_out out;
+	/* Reload (core/config/reload.c), loop thread: settings waiting for
+	   this connection to reach CLOSED, then it starts again with them. */
 	struct tether_conn *replace_with;
 	int removed;            /* stopped by a reload that dropped it */
-	struct tether_queue_cfg qcfg; /* qcfg.spool_dir points at spool_dir */
-	char *spool_dir;
-	tether_resume_cb resume_cb;
-	void *resume_ud;
-	int needs_network;      /* some endpoint is not on loopback */
-	int uncoordinated;      /* coordinated recovery off (core/runtime/conn_coord.c) */
 	void *userdata;
 	struct tth_conn_metrics met;
 	char *error; /* TTH_CONN_ERROR_MAX bytes, made at the first error

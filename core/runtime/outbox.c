@@ -42,13 +42,13 @@ static uint64_t wall_ms(void)
 
 static uint64_t msg_ttl(const tether_conn *c, const struct tether_message *m)
 {
-	return m->ttl_ms ? m->ttl_ms : c->qcfg.ttl_ms;
+	return m->ttl_ms ? m->ttl_ms : c->set.qcfg.ttl_ms;
 }
 
 /* Whether msg goes to the spool (QoS >= 1 only; docs/architecture.md). */
 static int spooled(const tether_conn *c, const struct tether_message *m)
 {
-	return c->spool && m->qos >= 1;
+	return c->out.spool && m->qos >= 1;
 }
 
 static void ttl_fire(struct tth_engine *e, struct tth_etimer *et);
@@ -87,28 +87,28 @@ int tth_outbox_init(tether_conn *c)
 {
 	struct tth_queue_limits lim;
 
-	if (tth_queue_limits_from_cfg(&lim, &c->qcfg) != 0)
+	if (tth_queue_limits_from_cfg(&lim, &c->set.qcfg) != 0)
 		return TETHER_EINVAL;
-	if (pthread_mutex_init(&c->qmu, NULL) != 0)
+	if (pthread_mutex_init(&c->out.qmu, NULL) != 0)
 		return TETHER_ENOMEM;
-	tth_queue_init(&c->q, &lim);
-	tth_etimer_init(&c->ttl_timer, ttl_fire);
-	tth_etimer_init(&c->flush_timer, flush_fire);
-	c->q_ready = 1;
+	tth_queue_init(&c->out.q, &lim);
+	tth_etimer_init(&c->out.ttl_timer, ttl_fire);
+	tth_etimer_init(&c->out.flush_timer, flush_fire);
+	c->out.q_ready = 1;
 	return 0;
 }
 
 void tth_outbox_cleanup(tether_conn *c)
 {
-	if (!c->q_ready)
+	if (!c->out.q_ready)
 		return;
-	tth_queue_cleanup(&c->q);
-	tth_spool_close(c->spool);
-	c->spool = NULL;
-	free(c->spool_warnings);
-	c->spool_warnings = NULL;
-	pthread_mutex_destroy(&c->qmu);
-	c->q_ready = 0;
+	tth_queue_cleanup(&c->out.q);
+	tth_spool_close(c->out.spool);
+	c->out.spool = NULL;
+	free(c->out.spool_warnings);
+	c->out.spool_warnings = NULL;
+	pthread_mutex_destroy(&c->out.qmu);
+	c->out.q_ready = 0;
 }
 
 /* One outcome: the event, the metrics; e is freed. A spooled message
@@ -116,10 +116,10 @@ void tth_outbox_cleanup(tether_conn *c)
    then the next start sends it again. */
 static void finish(tether_conn *c, struct tth_qentry *e, int err)
 {
-	if (e->spool_id && c->spool && err != TETHER_ECLOSED) {
-		pthread_mutex_lock(&c->qmu);
-		tth_spool_ack(c->spool, e->spool_id);
-		pthread_mutex_unlock(&c->qmu);
+	if (e->spool_id && c->out.spool && err != TETHER_ECLOSED) {
+		pthread_mutex_lock(&c->out.qmu);
+		tth_spool_ack(c->out.spool, e->spool_id);
+		pthread_mutex_unlock(&c->out.qmu);
 	}
 	if (err == 0)
 		tth_metrics_message(c, 1); /* metrics */
@@ -142,13 +142,13 @@ static void arm_ttl(tether_conn *c)
 {
 	uint64_t next;
 
-	pthread_mutex_lock(&c->qmu);
-	next = tth_queue_next_expiry(&c->q);
-	pthread_mutex_unlock(&c->qmu);
+	pthread_mutex_lock(&c->out.qmu);
+	next = tth_queue_next_expiry(&c->out.q);
+	pthread_mutex_unlock(&c->out.qmu);
 	if (next == TTH_NEVER)
-		tth_engine_cancel(&c->mgr->eng, &c->ttl_timer);
+		tth_engine_cancel(&c->mgr->eng, &c->out.ttl_timer);
 	else
-		tth_engine_arm(&c->mgr->eng, &c->ttl_timer, next);
+		tth_engine_arm(&c->mgr->eng, &c->out.ttl_timer, next);
 }
 
 /* fsync INTERVAL: flush when the spool says so (loop thread). */
@@ -156,37 +156,37 @@ static void arm_flush(tether_conn *c)
 {
 	uint64_t next;
 
-	if (!c->spool)
+	if (!c->out.spool)
 		return;
-	pthread_mutex_lock(&c->qmu);
-	next = tth_spool_next_flush(c->spool);
-	pthread_mutex_unlock(&c->qmu);
+	pthread_mutex_lock(&c->out.qmu);
+	next = tth_spool_next_flush(c->out.spool);
+	pthread_mutex_unlock(&c->out.qmu);
 	if (next == TTH_NEVER)
-		tth_engine_cancel(&c->mgr->eng, &c->flush_timer);
+		tth_engine_cancel(&c->mgr->eng, &c->out.flush_timer);
 	else
-		tth_engine_arm(&c->mgr->eng, &c->flush_timer, next);
+		tth_engine_arm(&c->mgr->eng, &c->out.flush_timer, next);
 }
 
 static void flush_fire(struct tth_engine *e, struct tth_etimer *et)
 {
-	tether_conn *c = TTH_CONTAINER_OF(et, tether_conn, flush_timer);
+	tether_conn *c = TTH_CONTAINER_OF(et, tether_conn, out.flush_timer);
 
 	(void)e;
-	pthread_mutex_lock(&c->qmu);
-	tth_spool_flush(c->spool, tth_mono_ms());
-	pthread_mutex_unlock(&c->qmu);
+	pthread_mutex_lock(&c->out.qmu);
+	tth_spool_flush(c->out.spool, tth_mono_ms());
+	pthread_mutex_unlock(&c->out.qmu);
 	arm_flush(c);
 }
 
 static void ttl_fire(struct tth_engine *e, struct tth_etimer *et)
 {
-	tether_conn *c = TTH_CONTAINER_OF(et, tether_conn, ttl_timer);
+	tether_conn *c = TTH_CONTAINER_OF(et, tether_conn, out.ttl_timer);
 	struct tth_qout out;
 
 	tth_qout_init(&out);
-	pthread_mutex_lock(&c->qmu);
-	tth_queue_expire(&c->q, e->now_ms, &out);
-	pthread_mutex_unlock(&c->qmu);
+	pthread_mutex_lock(&c->out.qmu);
+	tth_queue_expire(&c->out.q, e->now_ms, &out);
+	pthread_mutex_unlock(&c->out.qmu);
 	tth_outbox_emit(c, &out);
 	arm_ttl(c);
 }
@@ -196,20 +196,20 @@ void tth_outbox_pump(tether_conn *c)
 {
 	int more = 0;
 
-	atomic_store(&c->kicked, 0);
+	atomic_store(&c->out.kicked, 0);
 	for (int n = 0; online(c);
 	     n++) {
 		struct tth_qentry *e = NULL;
 		int rc;
 
-		pthread_mutex_lock(&c->qmu);
-		if (tth_queue_inflight(&c->q) < TTH_OUTBOX_WINDOW) {
+		pthread_mutex_lock(&c->out.qmu);
+		if (tth_queue_inflight(&c->out.q) < TTH_OUTBOX_WINDOW) {
 			if (n < TTH_OUTBOX_BATCH)
-				e = tth_queue_take(&c->q);
+				e = tth_queue_take(&c->out.q);
 			else
-				more = tth_queue_waiting(&c->q) > 0;
+				more = tth_queue_waiting(&c->out.q) > 0;
 		}
-		pthread_mutex_unlock(&c->qmu);
+		pthread_mutex_unlock(&c->out.qmu);
 		if (!e)
 			break;
 		rc = c->tops->send(c->link, c->online_attempt, e->id, &e->msg);
@@ -221,9 +221,9 @@ void tth_outbox_pump(tether_conn *c)
 			more = 0;
 			break;
 		}
-		pthread_mutex_lock(&c->qmu);
-		e = tth_queue_settle(&c->q, e->id);
-		pthread_mutex_unlock(&c->qmu);
+		pthread_mutex_lock(&c->out.qmu);
+		e = tth_queue_settle(&c->out.q, e->id);
+		pthread_mutex_unlock(&c->out.qmu);
 		if (e)
 			finish(c, e, rc);
 	}
@@ -244,10 +244,10 @@ void tth_outbox_sent(tether_conn *c, uint32_t attempt, uint64_t id, int err)
 	struct tth_qentry *e;
 	int known;
 
-	pthread_mutex_lock(&c->qmu);
-	e = err == 0 || message_error(err) ? tth_queue_settle(&c->q, id) : NULL;
-	known = !e && tth_queue_find(&c->q, id) != NULL;
-	pthread_mutex_unlock(&c->qmu);
+	pthread_mutex_lock(&c->out.qmu);
+	e = err == 0 || message_error(err) ? tth_queue_settle(&c->out.q, id) : NULL;
+	known = !e && tth_queue_find(&c->out.q, id) != NULL;
+	pthread_mutex_unlock(&c->out.qmu);
 	if (e) {
 		finish(c, e, err);
 		tth_outbox_pump(c); /* room in the window */
@@ -268,11 +268,11 @@ void tth_outbox_link_end(tether_conn *c, int closed)
 	struct tth_qout out;
 
 	tth_qout_init(&out);
-	pthread_mutex_lock(&c->qmu);
-	tth_queue_requeue(&c->q, 1, 0, &out);
+	pthread_mutex_lock(&c->out.qmu);
+	tth_queue_requeue(&c->out.q, 1, 0, &out);
 	if (closed)
-		tth_queue_drain(&c->q, TETHER_ECLOSED, &out);
-	pthread_mutex_unlock(&c->qmu);
+		tth_queue_drain(&c->out.q, TETHER_ECLOSED, &out);
+	pthread_mutex_unlock(&c->out.qmu);
 	tth_outbox_emit(c, &out);
 	arm_ttl(c);
 }
@@ -280,10 +280,10 @@ void tth_outbox_link_end(tether_conn *c, int closed)
 /* Up again: the resume hook first, then the backlog (loop thread). */
 void tth_outbox_up(tether_conn *c)
 {
-	if (c->resume_cb) {
-		c->in_resume = 1;
-		c->resume_cb(c, c->resume_ud);
-		c->in_resume = 0;
+	if (c->set.resume_cb) {
+		c->out.in_resume = 1;
+		c->set.resume_cb(c, c->set.resume_ud);
+		c->out.in_resume = 0;
 	}
 	tth_outbox_pump(c);
 }
@@ -296,9 +296,9 @@ void tth_outbox_set_limits(tether_conn *c, const struct tether_queue_cfg *q,
 
 	if (tth_queue_limits_from_cfg(&lim, q) != 0)
 		return;
-	pthread_mutex_lock(&c->qmu);
-	tth_queue_set_limits(&c->q, &lim, out);
-	pthread_mutex_unlock(&c->qmu);
+	pthread_mutex_lock(&c->out.qmu);
+	tth_queue_set_limits(&c->out.q, &lim, out);
+	pthread_mutex_unlock(&c->out.qmu);
 }
 
 TETHER_EXPORT int tether_conn_send(tether_conn *c,
@@ -320,25 +320,25 @@ TETHER_EXPORT int tether_conn_send(tether_conn *c,
 	if (!e)
 		return TETHER_ENOMEM;
 	/* the resume hook's messages go before the backlog */
-	first = tether_mgr_is_loop_thread(c->mgr) && c->in_resume;
+	first = tether_mgr_is_loop_thread(c->mgr) && c->out.in_resume;
 	tth_qout_init(&out);
-	pthread_mutex_lock(&c->qmu);
+	pthread_mutex_lock(&c->out.qmu);
 	rc = 0;
 	if (spooled(c, msg)) {
 		uint64_t ttl = msg_ttl(c, msg);
 		/* durable before send returns (per the fsync policy) */
-		rc = tth_spool_append(c->spool, msg, ttl ? wall_ms() + ttl : 0,
+		rc = tth_spool_append(c->out.spool, msg, ttl ? wall_ms() + ttl : 0,
 				      tth_mono_ms(), &e->spool_id);
 		if (rc == TETHER_ENOMEM || rc == TETHER_EINVAL)
 			rc = rc == TETHER_ENOMEM ? rc : TETHER_EIO;
 	}
 	if (rc == 0) {
-		rc = first ? tth_queue_push_first(&c->q, e, tth_mono_ms(), &out)
-			   : tth_queue_push(&c->q, e, tth_mono_ms(), &out);
+		rc = first ? tth_queue_push_first(&c->out.q, e, tth_mono_ms(), &out)
+			   : tth_queue_push(&c->out.q, e, tth_mono_ms(), &out);
 		if (rc != 0 && e->spool_id)
-			tth_spool_ack(c->spool, e->spool_id); /* undone */
+			tth_spool_ack(c->out.spool, e->spool_id); /* undone */
 	}
-	pthread_mutex_unlock(&c->qmu);
+	pthread_mutex_unlock(&c->out.qmu);
 	if (rc != 0) {
 		tth_qentry_free(e);
 		return rc;
@@ -356,11 +356,11 @@ TETHER_EXPORT size_t tether_conn_queued(const tether_conn *c)
 {
 	size_t n;
 
-	if (!c || !c->q_ready)
+	if (!c || !c->out.q_ready)
 		return 0;
-	pthread_mutex_lock((pthread_mutex_t *)&c->qmu);
-	n = tth_queue_waiting(&c->q);
-	pthread_mutex_unlock((pthread_mutex_t *)&c->qmu);
+	pthread_mutex_lock((pthread_mutex_t *)&c->out.qmu);
+	n = tth_queue_waiting(&c->out.q);
+	pthread_mutex_unlock((pthread_mutex_t *)&c->out.qmu);
 	return n;
 }
 
@@ -400,7 +400,7 @@ static void recovered_warning(void *ud, const char *file, uint64_t offset,
 	struct recovery *r = ud;
 	char line[512];
 	int n = snprintf(line, sizeof(line), "spool %s/%s at byte %llu: %s\n",
-			 r->c->spool_dir, file, (unsigned long long)offset,
+			 r->c->set.spool_dir, file, (unsigned long long)offset,
 			 what);
 	char *w;
 
@@ -435,56 +435,56 @@ int tth_outbox_open_spool(tether_conn *c)
 	struct tth_qentry *e;
 	int rc;
 
-	if (!c->spool_dir || c->spool)
+	if (!c->set.spool_dir || c->out.spool)
 		return 0;
 	tth_qout_init(&r.got);
-	rc = tth_spool_cfg_from_queue(&scfg, &c->qcfg);
+	rc = tth_spool_cfg_from_queue(&scfg, &c->set.qcfg);
 	if (rc == 0)
-		rc = tth_spool_open(&sp, c->spool_dir, &scfg, &ops, &r,
+		rc = tth_spool_open(&sp, c->set.spool_dir, &scfg, &ops, &r,
 				    tth_conn_errbuf(c), TTH_CONN_ERROR_MAX);
 	if (rc != 0) {
 		tth_qout_free_all(&r.got);
 		free(r.warn);
 		if (!c->error || !c->error[0])
 			snprintf(tth_conn_errbuf(c), TTH_CONN_ERROR_MAX, "spool %s: %s",
-				 c->spool_dir, tether_strerror(rc));
+				 c->set.spool_dir, tether_strerror(rc));
 		return rc;
 	}
 	tth_qout_init(&before);
 	tth_qout_init(&out);
-	pthread_mutex_lock(&c->qmu);
-	c->spool = sp; /* senders read it under the lock */
-	tth_queue_drain(&c->q, 0, &before); /* nothing in flight yet */
+	pthread_mutex_lock(&c->out.qmu);
+	c->out.spool = sp; /* senders read it under the lock */
+	tth_queue_drain(&c->out.q, 0, &before); /* nothing in flight yet */
 	while ((e = tth_qout_pop(&r.got)))
-		if (tth_queue_push(&c->q, e, tth_mono_ms(), &out) != 0)
+		if (tth_queue_push(&c->out.q, e, tth_mono_ms(), &out) != 0)
 			tth_qentry_free(e); /* beyond the bounds: kept on disk */
 	while ((e = tth_qout_pop(&before))) {
 		if (spooled(c, &e->msg) && !e->spool_id) {
 			uint64_t ttl = e->expires_ms == TTH_NEVER
 					       ? 0
 					       : e->expires_ms - tth_mono_ms();
-			tth_spool_append(c->spool, &e->msg,
+			tth_spool_append(c->out.spool, &e->msg,
 					 ttl ? wall_ms() + ttl : 0, tth_mono_ms(),
 					 &e->spool_id);
 		}
-		if (tth_queue_push(&c->q, e, tth_mono_ms(), &out) != 0)
+		if (tth_queue_push(&c->out.q, e, tth_mono_ms(), &out) != 0)
 			tth_qout_add(&out, e, TETHER_EFULL);
 	}
-	pthread_mutex_unlock(&c->qmu);
+	pthread_mutex_unlock(&c->out.qmu);
 	if (out.n)
 		tth_conn_post_dropped(c, &out);
-	c->spool_warnings = r.warn;
+	c->out.spool_warnings = r.warn;
 	return 0;
 }
 
 /* Warnings of the spool's recovery, as events (loop thread, once). */
 void tth_outbox_warnings(tether_conn *c)
 {
-	char *w = c->spool_warnings, *line;
+	char *w = c->out.spool_warnings, *line;
 
 	if (!w)
 		return;
-	c->spool_warnings = NULL;
+	c->out.spool_warnings = NULL;
 	for (line = w; *line;) {
 		size_t n = strcspn(line, "\n");
 		char saved = line[n];

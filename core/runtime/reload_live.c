@@ -20,13 +20,13 @@
 /* Whether a and b would make the same link. */
 static int same_link(const tether_conn *a, const tether_conn *b)
 {
-	if (a->tops != b->tops || a->n_endpoints != b->n_endpoints ||
-	    a->uncoordinated != b->uncoordinated)
+	if (a->tops != b->tops || a->set.n_endpoints != b->set.n_endpoints ||
+	    a->set.uncoordinated != b->set.uncoordinated)
 		return 0; /* coordination's keys are set at the first start */
-	for (uint32_t i = 0; i < a->n_endpoints; i++)
-		if (strcmp(a->endpoints[i], b->endpoints[i]) != 0)
+	for (uint32_t i = 0; i < a->set.n_endpoints; i++)
+		if (strcmp(a->set.endpoints[i], b->set.endpoints[i]) != 0)
 			return 0;
-	return tth_params_equal(a->opts, b->opts);
+	return tth_params_equal(a->set.opts, b->set.opts);
 }
 
 #define SWAP(x, y)                                                             \
@@ -38,9 +38,9 @@ static int same_link(const tether_conn *a, const tether_conn *b)
 
 static int has_sub(const tether_conn *c, const struct tth_sub *sub)
 {
-	for (size_t i = 0; i < c->nsubs; i++)
-		if (strcmp(c->subs[i].topic, sub->topic) == 0 &&
-		    c->subs[i].qos == sub->qos)
+	for (size_t i = 0; i < c->set.nsubs; i++)
+		if (strcmp(c->set.subs[i].topic, sub->topic) == 0 &&
+		    c->set.subs[i].qos == sub->qos)
 			return 1;
 	return 0;
 }
@@ -51,60 +51,60 @@ static int swap_live(tether_conn *c, tether_conn *s)
 	int changed = 0, online = c->inited &&
 				  c->ec.m.state == TETHER_STATE_ONLINE;
 
-	if (!tth_params_equal(c->policy_params, s->policy_params)) {
-		SWAP(c->policy, s->policy);
-		SWAP(c->policy_params, s->policy_params);
+	if (!tth_params_equal(c->set.policy_params, s->set.policy_params)) {
+		SWAP(c->set.policy, s->set.policy);
+		SWAP(c->set.policy_params, s->set.policy_params);
 		changed = 1;
 	}
-	if (memcmp(&c->mcfg, &s->mcfg, sizeof(c->mcfg)) != 0) {
-		c->mcfg = s->mcfg;
+	if (memcmp(&c->set.mcfg, &s->set.mcfg, sizeof(c->set.mcfg)) != 0) {
+		c->set.mcfg = s->set.mcfg;
 		changed = 1;
 	}
-	if (!tth_classifier_equal(c->classifier, s->classifier)) {
-		SWAP(c->classifier, s->classifier);
+	if (!tth_classifier_equal(c->set.classifier, s->set.classifier)) {
+		SWAP(c->set.classifier, s->set.classifier);
 		changed = 1;
 	}
 	if (c->inited) {
 		/* the machine borrows these */
-		if (c->policy)
-			c->ec.m.policy = c->policy;
-		c->ec.m.classifier = c->classifier;
+		if (c->set.policy)
+			c->ec.m.policy = c->set.policy;
+		c->ec.m.classifier = c->set.classifier;
 	}
-	if (c->hb_interval != s->hb_interval || c->hb_timeout != s->hb_timeout ||
-	    c->hb_misses != s->hb_misses) {
-		c->hb_interval = s->hb_interval;
-		c->hb_timeout = s->hb_timeout;
-		c->hb_misses = s->hb_misses;
+	if (c->set.hb_interval != s->set.hb_interval || c->set.hb_timeout != s->set.hb_timeout ||
+	    c->set.hb_misses != s->set.hb_misses) {
+		c->set.hb_interval = s->set.hb_interval;
+		c->set.hb_timeout = s->set.hb_timeout;
+		c->set.hb_misses = s->set.hb_misses;
 		if (online) {
 			tth_hb_stop(c);
 			tth_hb_start(c);
 		}
 		changed = 1;
 	}
-	if (c->qcfg.max_messages != s->qcfg.max_messages ||
-	    c->qcfg.max_bytes != s->qcfg.max_bytes ||
-	    c->qcfg.overflow != s->qcfg.overflow ||
-	    c->qcfg.ttl_ms != s->qcfg.ttl_ms ||
-	    c->qcfg.fsync != s->qcfg.fsync ||
-	    c->qcfg.fsync_interval_ms != s->qcfg.fsync_interval_ms ||
-	    c->qcfg.spool_max_bytes != s->qcfg.spool_max_bytes) {
-		tth_queue_cfg_live(c, &s->qcfg);
+	if (c->set.qcfg.max_messages != s->set.qcfg.max_messages ||
+	    c->set.qcfg.max_bytes != s->set.qcfg.max_bytes ||
+	    c->set.qcfg.overflow != s->set.qcfg.overflow ||
+	    c->set.qcfg.ttl_ms != s->set.qcfg.ttl_ms ||
+	    c->set.qcfg.fsync != s->set.qcfg.fsync ||
+	    c->set.qcfg.fsync_interval_ms != s->set.qcfg.fsync_interval_ms ||
+	    c->set.qcfg.spool_max_bytes != s->set.qcfg.spool_max_bytes) {
+		tth_queue_cfg_live(c, &s->set.qcfg);
 		changed = 1;
 	}
 	/* subscriptions: new ones are made now; dropped ones are no longer
 	   made after a reconnect (there is no unsubscribe) */
-	if (c->nsubs != s->nsubs)
+	if (c->set.nsubs != s->set.nsubs)
 		changed = 1;
-	for (size_t i = 0; i < s->nsubs; i++) {
-		if (has_sub(c, &s->subs[i]))
+	for (size_t i = 0; i < s->set.nsubs; i++) {
+		if (has_sub(c, &s->set.subs[i]))
 			continue;
 		changed = 1;
 		if (online && c->tops->subscribe)
 			c->tops->subscribe(c->link, c->online_attempt,
-					   s->subs[i].topic, s->subs[i].qos);
+					   s->set.subs[i].topic, s->set.subs[i].qos);
 	}
-	SWAP(c->subs, s->subs);
-	SWAP(c->nsubs, s->nsubs);
+	SWAP(c->set.subs, s->set.subs);
+	SWAP(c->set.nsubs, s->set.nsubs);
 	return changed;
 }
 
@@ -140,10 +140,10 @@ static void replace_now(tether_conn *c, tether_conn *s)
 	}
 	swap_live(c, s);
 	SWAP(c->tops, s->tops);
-	SWAP(c->endpoints, s->endpoints);
-	SWAP(c->n_endpoints, s->n_endpoints);
-	SWAP(c->opts, s->opts);
-	SWAP(c->uncoordinated, s->uncoordinated);
+	SWAP(c->set.endpoints, s->set.endpoints);
+	SWAP(c->set.n_endpoints, s->set.n_endpoints);
+	SWAP(c->set.opts, s->set.opts);
+	SWAP(c->set.uncoordinated, s->set.uncoordinated);
 	free(c->redirect_uri);
 	c->redirect_uri = NULL;
 	tth_conn_free(s);

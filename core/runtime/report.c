@@ -35,7 +35,7 @@ TETHER_EXPORT void tether_transport_up(tether_conn *c, uint32_t attempt,
 	if (!p)
 		return;
 	p->u.up.session_present = session_present;
-	atomic_store(&c->last_rx_ms, tth_mono_ms());
+	atomic_store(&c->hb.last_rx_ms, tth_mono_ms());
 	tth_post(c->mgr, p);
 }
 
@@ -61,15 +61,15 @@ TETHER_EXPORT void tether_transport_closed(tether_conn *c, uint32_t attempt)
 TETHER_EXPORT void tether_transport_activity(tether_conn *c, uint32_t attempt)
 {
 	(void)attempt;
-	atomic_store(&c->last_rx_ms, tth_mono_ms());
+	atomic_store(&c->hb.last_rx_ms, tth_mono_ms());
 }
 
 TETHER_EXPORT void tether_transport_pong(tether_conn *c, uint32_t attempt)
 {
 	uint64_t now = tth_mono_ms();
 	(void)attempt;
-	atomic_store(&c->last_pong_ms, now);
-	atomic_store(&c->last_rx_ms, now);
+	atomic_store(&c->hb.last_pong_ms, now);
+	atomic_store(&c->hb.last_rx_ms, now);
 }
 
 TETHER_EXPORT void tether_transport_message(tether_conn *c, uint32_t attempt,
@@ -77,7 +77,7 @@ TETHER_EXPORT void tether_transport_message(tether_conn *c, uint32_t attempt,
 {
 	struct tth_post *p;
 
-	atomic_store(&c->last_rx_ms, tth_mono_ms());
+	atomic_store(&c->hb.last_rx_ms, tth_mono_ms());
 	p = tth_post_new(TTH_POST_MESSAGE, c, attempt);
 	if (!p)
 		return;
