@@ -188,6 +188,15 @@ START_TEST(test_transport_options_other_sections_refused)
 }
 END_TEST
 
+/* echo has no ping: tether's heartbeat does not apply to it. */
+START_TEST(test_transport_options_heartbeat_needs_ping)
+{
+	expect_error("    heartbeat: { interval: 5s }\n",
+		     "gw.yaml:6:16: connections.0.heartbeat: not for transport "
+		     "echo: its protocol keeps the link alive\n");
+}
+END_TEST
+
 /* The transports a file may name are the registry's. */
 START_TEST(test_transport_options_registry_names_transports)
 {
@@ -343,6 +352,7 @@ static Suite *transport_options_suite(void)
 	tcase_add_test(tc, test_transport_options_cross_field_located);
 	tcase_add_test(tc, test_transport_options_other_sections_refused);
 	tcase_add_test(tc, test_transport_options_registry_names_transports);
+	tcase_add_test(tc, test_transport_options_heartbeat_needs_ping);
 	tcase_add_test(tc, test_transport_options_default_port);
 	suite_add_tcase(s, tc);
 

@@ -157,7 +157,9 @@ static int apply_conn(const struct cfg_conn *cc, tether_mgr *m,
 	for (size_t i = 0; i < cc->nsubs; i++)
 		STEP(tether_conn_subscribe(c, cc->subs[i].topic,
 					   cc->subs[i].qos),
-		     cc->src, "mqtt");
+		     cc->src,
+		     tether_transport_section(
+			 tether_transport_lookup(cc->transport)));
 	rc = first;
 out:
 #undef STEP

@@ -385,13 +385,25 @@ static void load_heartbeat(struct cfg_conn *cc)
 	tether_params *hb;
 	uint64_t misses;
 
-	if (cc->transport && strcmp(cc->transport, "mqtt") == 0 &&
-	    tth_params_ask(cc->src, "heartbeat")) {
-		struct tth_param *e = tth_cfg_entry(cc->src, "heartbeat");
+	const struct tether_transport_ops *t =
+	    cc->transport ? tether_transport_lookup(cc->transport) : NULL;
 
+	/* tether's heartbeat pings: a transport without ping keeps its
+	   link alive itself (MQTT's keepalive) */
+	if (t && !t->ping && tth_params_ask(cc->src, "heartbeat")) {
+		struct tth_param *e = tth_cfg_entry(cc->src, "heartbeat");
+		char hint[120] = "";
+
+		for (const struct tether_option *o = tether_transport_options(t);
+		     o && o->name; o++)
+			if (strcmp(o->name, "keepalive") == 0)
+				snprintf(hint, sizeof(hint),
+					 " (set %s.keepalive)",
+					 tether_transport_section(t));
 		tth_params_add_error(cc->src, "heartbeat",
-				     "not for transport mqtt: MQTT uses its "
-				     "keepalive (set mqtt.keepalive)");
+				     "not for transport %s: its protocol keeps "
+				     "the link alive%s",
+				     t->name, hint);
 		tth_params_mark_checked(e->child);
 		return;
 	}

@@ -297,7 +297,6 @@ static void dump_conn(FILE *f, const tether_config *cfg,
 		      const struct cfg_conn *cc)
 {
 	char d[32], i2[32], t2[32];
-	int is_mqtt = strcmp(cc->transport, "mqtt") == 0;
 	const struct tether_transport_ops *t =
 	    tether_transport_lookup(cc->transport);
 	const struct tether_option *table = tether_transport_options(t);
@@ -324,7 +323,7 @@ static void dump_conn(FILE *f, const tether_config *cfg,
 		fprintf(f, "    %s: %s\n", tth_cfg_timing_keys[i], d);
 	}
 	fprintf(f, "    coordinated: %s\n", cc->coordinated ? "true" : "false");
-	if (!is_mqtt) {
+	if (!t || t->ping) { /* else its protocol keeps the link alive */
 		tether_duration_format(cc->hb_interval, i2, sizeof(i2));
 		tether_duration_format(cc->hb_timeout, t2, sizeof(t2));
 		fprintf(f,
