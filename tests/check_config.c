@@ -293,7 +293,7 @@ START_TEST(test_config_heartbeat_on_mqtt)
 {
 	expect_one("mqtt", "tcp://h:1", "    heartbeat: { interval: 5s }\n",
 		   "gw.yaml:6:16: connections.0.heartbeat: not for transport "
-		   "mqtt: MQTT uses its keepalive (set mqtt.keepalive)");
+		   "mqtt: its protocol keeps the link alive (set mqtt.keepalive)");
 }
 END_TEST
 

@@ -383,6 +383,52 @@ START_TEST(test_registry_transport_reads_options_with_public_getters)
 }
 END_TEST
 
+START_TEST(test_registry_transport_tables_of_builtins)
+{
+	const struct tether_transport_ops *mq = tether_transport_lookup("mqtt");
+	const struct tether_transport_ops *ws = tether_transport_lookup("ws");
+	const struct tether_option *o;
+	int found = 0;
+
+	ck_assert_str_eq(tether_transport_section(mq), "mqtt");
+	ck_assert_str_eq(tether_transport_section(ws), "ws");
+	ck_assert_uint_eq(tether_transport_default_port(mq, "TCP", 3), 1883);
+	ck_assert_uint_eq(tether_transport_default_port(mq, "mqtts", 5), 8883);
+	ck_assert_uint_eq(tether_transport_default_port(ws, "wss", 3), 443);
+	ck_assert_uint_eq(tether_transport_default_port(ws, "tcp", 3), 0);
+	for (o = tether_transport_options(mq); o && o->name; o++)
+		if (strcmp(o->name, "password") == 0)
+			found = o->secret;
+	ck_assert_int_eq(found, 1);
+	ck_assert_ptr_eq(tether_transport_at(0), mq);
+	ck_assert_ptr_eq(tether_transport_at(1), ws);
+}
+END_TEST
+
+/* A vtable built for ABI 1 ends before the option table: it registers,
+ * and the ABI 2 fields read as absent (the copy is exactly v1's size, so
+ * ASan catches a read past it). */
+START_TEST(test_registry_transport_abi1_accepted)
+{
+	size_t v1 = offsetof(struct tether_transport_ops, options);
+	struct tether_transport_ops full = acme_ops;
+	const struct tether_transport_ops *ops;
+	void *mem = malloc(v1);
+
+	ck_assert_ptr_nonnull(mem);
+	full.abi = 1;
+	full.name = "acme1";
+	memcpy(mem, &full, v1);
+	ops = mem;
+	ck_assert_int_eq(tether_transport_register(ops), 0);
+	ck_assert_ptr_eq(tether_transport_lookup("acme1"), ops);
+	ck_assert_ptr_null(tether_transport_options(ops));
+	ck_assert_str_eq(tether_transport_section(ops), "acme1");
+	ck_assert_uint_eq(tether_transport_default_port(ops, "acme", 4), 0);
+	/* registered for good: the registry borrows it */
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
 	Suite *s = suite_create("registry");
@@ -408,6 +454,8 @@ static Suite *registry_suite(void)
 	tc = tcase_create("transports");
 	tcase_add_test(tc, test_registry_transport_builtins_present);
 	tcase_add_test(tc, test_registry_transport_reads_options_with_public_getters);
+	tcase_add_test(tc, test_registry_transport_tables_of_builtins);
+	tcase_add_test(tc, test_registry_transport_abi1_accepted);
 	suite_add_tcase(s, tc);
 	return s;
 }

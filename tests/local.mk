@@ -36,7 +36,8 @@ tests_spool_crash_LDADD = $(TEST_COMMON_LDADD) tests/harness/libharness.la
 # Integration suites: real peers (tests/harness) on loopback, real time.
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
 	tests/check_metrics tests/check_reload tests/check_coord tests/check_ws_resume \
-	tests/check_zeroloss tests/check_zeroloss_spool tests/check_zeroloss_ws
+	tests/check_zeroloss tests/check_zeroloss_spool tests/check_zeroloss_ws \
+	tests/check_transport_options
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -59,6 +60,15 @@ tests_check_mqtt_LDADD = $(ITEST_LDADD)
 tests_check_tls_SOURCES = tests/check_tls.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_tls_CFLAGS = $(ITEST_CFLAGS)
 tests_check_tls_LDADD = $(ITEST_LDADD)
+# The "echo" test transport builds against include/ alone, as a third
+# party's would (tests/plugins_include_only.sh checks its includes too).
+noinst_LTLIBRARIES += tests/libecho-transport.la
+tests_libecho_transport_la_SOURCES = tests/echo_transport.c tests/echo_transport.h
+tests_libecho_transport_la_CPPFLAGS = -I$(top_srcdir)/include -I$(top_builddir)
+tests_libecho_transport_la_CFLAGS = $(AM_CFLAGS)
+tests_check_transport_options_SOURCES = tests/check_transport_options.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_transport_options_CFLAGS = $(ITEST_CFLAGS)
+tests_check_transport_options_LDADD = tests/libecho-transport.la $(ITEST_LDADD)
 tests_check_reload_SOURCES = tests/check_reload.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_reload_CFLAGS = $(ITEST_CFLAGS)
 tests_check_reload_LDADD = $(ITEST_LDADD)

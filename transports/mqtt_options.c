@@ -13,7 +13,48 @@
 #include "mqtt_options.h"
 
 #define KEEPALIVE_MAX_S 65535
+#define KEEPALIVE_DEFAULT_MS 30000
 #define SESSION_EXPIRY_NEVER 0xFFFFFFFFu
+
+static const char *const versions[] = {"3.1.1", "311", "4", "5", "5.0", NULL};
+
+/* The options, in the order `tether check` prints them (docs/transport-
+ * mqtt.md). Every one needs a new client, so a reload restarts. */
+const struct tether_option tth_mqtt_options[] = {
+    {.name = "version", .type = TETHER_OPTION_CHOICE, .def = "3.1.1",
+     .choices = versions, .doc = "MQTT protocol version: 3.1.1 or 5"},
+    {.name = "client_id", .type = TETHER_OPTION_TEXT, .def = "tether-${name}",
+     .doc = "client identifier"},
+    {.name = "clean_start", .type = TETHER_OPTION_BOOL, .def = "true",
+     .doc = "start a new session (false: resume the broker's)"},
+    {.name = "keepalive", .type = TETHER_OPTION_DURATION, .def = "30s",
+     .min = 0, .max = KEEPALIVE_MAX_S * 1000ull,
+     .doc = "MQTT keepalive, rounded up to seconds; 0 turns it off"},
+    {.name = "session_expiry", .type = TETHER_OPTION_DURATION,
+     .min = 0, .max = SESSION_EXPIRY_NEVER * 1000ull,
+     .doc = "MQTT 5: how long the broker keeps the session"},
+    {.name = "username", .type = TETHER_OPTION_TEXT, .doc = "user name"},
+    {.name = "password", .type = TETHER_OPTION_TEXT, .secret = 1,
+     .doc = "password (needs username)"},
+    {.name = "ca_file", .type = TETHER_OPTION_TEXT,
+     .place = TETHER_OPTION_TLS, .doc = "CA certificates (PEM file)"},
+    {.name = "ca_dir", .type = TETHER_OPTION_TEXT,
+     .place = TETHER_OPTION_TLS, .doc = "CA certificates (directory)"},
+    {.name = "cert_file", .type = TETHER_OPTION_TEXT,
+     .place = TETHER_OPTION_TLS, .doc = "client certificate (PEM)"},
+    {.name = "key_file", .type = TETHER_OPTION_TEXT,
+     .place = TETHER_OPTION_TLS, .doc = "client key (PEM)"},
+    {.name = "key_password", .type = TETHER_OPTION_TEXT, .secret = 1,
+     .place = TETHER_OPTION_TLS, .doc = "the client key's password"},
+    {.name = "verify", .type = TETHER_OPTION_BOOL, .def = "true",
+     .place = TETHER_OPTION_TLS, .doc = "verify the server's certificate"},
+    {.name = NULL},
+};
+
+const struct tether_default_port tth_mqtt_default_ports[] = {
+    {"tcp", 1883}, {"mqtt", 1883}, {"ssl", 8883}, {"mqtts", 8883},
+    {NULL, 0},
+};
 
 static int dup_opt(const char *v, char **out)
 {
@@ -27,8 +68,6 @@ static int dup_opt(const char *v, char **out)
 int tth_mqtt_options_read(struct mqtt_options *o, tether_conn *conn,
 			  tether_params *p)
 {
-	static const char *const versions[] = {"3.1.1", "311", "4",
-					       "5",     "5.0", NULL};
 	const char *s;
 	uint64_t ms, expiry_ms;
 	int ver = 0, bad = 0, rc;
@@ -39,7 +78,7 @@ int tth_mqtt_options_read(struct mqtt_options *o, tether_conn *conn,
 	o->version = ver >= 3 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
 	if (tether_params_bool(p, "clean_start", 1, &o->clean_start))
 		bad = 1;
-	if (tether_params_duration(p, "keepalive", 30000, 0,
+	if (tether_params_duration(p, "keepalive", KEEPALIVE_DEFAULT_MS, 0,
 				   KEEPALIVE_MAX_S * 1000ull, &ms))
 		bad = 1;
 	o->keepalive_s = (int)((ms + 999) / 1000);

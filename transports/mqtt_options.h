@@ -9,6 +9,12 @@
 
 #include <tether/transport.h>
 
+/* Every option tth_mqtt_options_read reads (the ops' `options`). */
+extern const struct tether_option tth_mqtt_options[];
+
+/* The schemes' default ports (the ops' `default_ports`). */
+extern const struct tether_default_port tth_mqtt_default_ports[];
+
 /* A link's settings, read from its tether_params by tth_mqtt_options_read. */
 struct mqtt_options {
 	int version; /* MQTTVERSION_3_1_1 or MQTTVERSION_5 */

@@ -1001,4 +1001,7 @@ const struct tether_transport_ops tth_transport_mqtt = {
     .subscribe = mqtt_subscribe,
     .ping = NULL,
     .check = mqtt_check,
+    .options = tth_mqtt_options,
+    .yaml_section = "mqtt",
+    .default_ports = tth_mqtt_default_ports,
 };

@@ -814,4 +814,7 @@ const struct tether_transport_ops tth_transport_ws = {
     .ping = ws_ping,
     .default_classes = ws_default_classes,
     .check = ws_check,
+    .options = tth_ws_options,
+    .yaml_section = "ws",
+    .default_ports = tth_ws_default_ports,
 };

@@ -23,6 +23,11 @@ struct ws_header {
 	char *value;
 };
 
+/* Every option tth_ws_options_read reads (the ops' `options`), and the
+   schemes' default ports (`default_ports`). */
+extern const struct tether_option tth_ws_options[];
+extern const struct tether_default_port tth_ws_default_ports[];
+
 /* A link's settings, read from its tether_params by tth_ws_options_read. */
 struct ws_options {
 	char *subprotocol;

@@ -14,6 +14,31 @@
 #include "ws_lws.h"
 
 #define WS_DEFAULT_MAX_MESSAGE (1024u * 1024u)
+#define WS_MIN_MAX_MESSAGE 125u
+#define WS_MAX_MAX_MESSAGE (1u << 30)
+
+/* The options, in the order `tether check` prints them (docs/transport-
+ * ws.md). Every one is part of the handshake, so a reload restarts. */
+const struct tether_option tth_ws_options[] = {
+    {.name = "subprotocol", .type = TETHER_OPTION_TEXT,
+     .doc = "Sec-WebSocket-Protocol to ask for"},
+    {.name = "origin", .type = TETHER_OPTION_TEXT,
+     .doc = "Origin header of the handshake"},
+    {.name = "max_message", .type = TETHER_OPTION_SIZE, .def = "1MiB",
+     .min = WS_MIN_MAX_MESSAGE, .max = WS_MAX_MAX_MESSAGE,
+     .doc = "largest inbound message"},
+    {.name = "header", .type = TETHER_OPTION_MAP, .yaml_key = "headers",
+     .doc = "extra handshake headers (header.<Name>)"},
+    {.name = "ca_file", .type = TETHER_OPTION_TEXT,
+     .place = TETHER_OPTION_TLS, .doc = "CA certificates (PEM file)"},
+    {.name = "verify", .type = TETHER_OPTION_BOOL, .def = "true",
+     .place = TETHER_OPTION_TLS, .doc = "verify the server's certificate"},
+    {.name = NULL},
+};
+
+const struct tether_default_port tth_ws_default_ports[] = {
+    {"ws", 80}, {"wss", 443}, {NULL, 0},
+};
 
 static int header_name_ok(const char *n)
 {
@@ -123,7 +148,7 @@ int tth_ws_options_read(struct ws_options *o, tether_params *opts)
 	ACC(read_text(opts, "ca_file", "a PEM CA file path", &o->ca_file));
 	ACC(tether_params_bool(opts, "verify", 1, &o->verify));
 	ACC(tether_params_size(opts, "max_message", WS_DEFAULT_MAX_MESSAGE,
-			       125, 1u << 30, &max));
+			       WS_MIN_MAX_MESSAGE, WS_MAX_MAX_MESSAGE, &max));
 	o->max_message = (size_t)max;
 	ACC(read_headers(o, opts));
 #undef ACC

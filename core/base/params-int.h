@@ -15,6 +15,8 @@ struct tth_param {
 	char *where;		/* location of the value; may be NULL */
 	tether_params *child;	/* nested set */
 	tether_params *derived; /* {type: value}, made by tether_params_child */
+	char *path;		/* the path its errors name, when it was
+				   written elsewhere (tth_params_set_from) */
 	int known;
 };
 
@@ -66,6 +68,19 @@ int tth_params_check_unknown(tether_params *p, const char *what);
 
 /* Mark p as handled (its unknown keys are not the parent's business). */
 void tth_params_mark_checked(tether_params *p);
+
+/*
+ * Set key to value in p as if it were written at from_key of from: its
+ * errors carry that location and path ("gw.yaml:7:9:
+ * connections.0.mqtt.password_env"), for a set assembled from several
+ * places. Returns 0, TETHER_EINVAL, TETHER_ENOMEM.
+ */
+int tth_params_set_from(tether_params *p, const char *key, const char *value,
+			const tether_params *from, const char *from_key);
+
+/* Move the errors recorded in from (not its nested sets) to to, keeping
+ * their order among the others. */
+void tth_params_move_errors(tether_params *to, tether_params *from);
 
 /* Location of key's value (or of the set), or NULL. Borrowed. */
 const char *tth_params_where(const tether_params *p, const char *key);

@@ -203,10 +203,14 @@ static void add_error_v(tether_params *p, const char *key, const char *fmt,
 			va_list ap)
 {
 	char path[256], msg[512];
+	struct tth_param *e = key ? find(p, key) : NULL;
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	key_path(p, key, path, sizeof(path));
-	push_error(p, entry_where(p, key ? find(p, key) : NULL), path, msg);
+	if (e && e->path)
+		snprintf(path, sizeof(path), "%s", e->path);
+	else
+		key_path(p, key, path, sizeof(path));
+	push_error(p, entry_where(p, e), path, msg);
 }
 
 __attribute__((format(printf, 3, 4))) void
@@ -259,6 +263,7 @@ static void entry_clear(struct tth_param *e)
 	free(e->key);
 	free(e->value);
 	free(e->where);
+	free(e->path);
 	tether_params_free(e->child);
 	tether_params_free(e->derived);
 	memset(e, 0, sizeof(*e));
@@ -317,9 +322,10 @@ static struct tth_param *slot(tether_params *p, const char *key)
 		/* replacing keeps the key's first position */
 		free(e->value);
 		free(e->where);
+		free(e->path);
 		tether_params_free(e->child);
 		tether_params_free(e->derived);
-		e->value = e->where = NULL;
+		e->value = e->where = e->path = NULL;
 		e->child = e->derived = NULL;
 		return e;
 	}
@@ -512,6 +518,43 @@ TETHER_EXPORT int tether_params_fail(tether_params *p, const char *key,
 }
 
 /* ------------------------------------------------------------- errors */
+
+int tth_params_set_from(tether_params *p, const char *key, const char *value,
+			const tether_params *from, const char *from_key)
+{
+	char path[256];
+	struct tth_param *e;
+	int rc = tether_params_set(p, key, value,
+				   tth_params_where(from, from_key));
+
+	if (rc != 0)
+		return rc;
+	e = find(p, key);
+	key_path(from, from_key, path, sizeof(path));
+	e->path = strdup(path);
+	return e->path ? 0 : TETHER_ENOMEM;
+}
+
+void tth_params_move_errors(tether_params *to, tether_params *from)
+{
+	if (!to || !from)
+		return;
+	for (size_t i = 0; i < from->nerrs; i++) {
+		if (to->nerrs == to->errcap) {
+			size_t cap = to->errcap ? 2 * to->errcap : 4;
+			struct tth_perr *e = realloc(to->errs, cap * sizeof(*e));
+
+			if (!e)
+				break; /* the rest are freed with from */
+			to->errs = e;
+			to->errcap = cap;
+		}
+		to->errs[to->nerrs++] = from->errs[i];
+		from->errs[i].text = NULL;
+	}
+	drop_joined(to);
+	drop_joined(from);
+}
 
 struct errv {
 	const struct tth_perr **v;

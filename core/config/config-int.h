@@ -8,14 +8,18 @@
 
 #include <tether/config.h>
 #include <tether/policy.h>
+#include <tether/transport.h>
 
-/* Sections of a connection that carry transport options. */
-enum cfg_section { SEC_MQTT = 0, SEC_WS, SEC_HEADERS, SEC_TLS, SEC_COUNT };
+/* Where a transport option of a connection is written: the transport's
+ * own section (the table's yaml_section), an entry of one of its mappings
+ * (TETHER_OPTION_MAP: `ws: {headers: {...}}`), or `tls:`. */
+enum cfg_section { SEC_OWN = 0, SEC_MAP, SEC_TLS };
 
 /* One transport option: how it was written (for the dump) and what is
  * handed to tether_conn_set_option (for a secret: the value read). */
 struct cfg_opt {
 	enum cfg_section sec;
+	const struct tether_option *topt; /* its entry in the transport's table */
 	char *ykey;   /* key in its YAML section ("keepalive", "password_env") */
 	char *value;  /* as written; what the dump prints */
 	char *okey;   /* option key ("keepalive", "password", "header.X") */
@@ -103,8 +107,18 @@ struct lctx {
 struct tth_param *tth_cfg_entry(tether_params *p, const char *key);
 
 /* Apply every connection that loaded cleanly to a scratch manager through
- * the public API, recording each failure where its value was written. */
+ * the public API, recording each failure where its value was written;
+ * its transport options are not part of that (tth_cfg_check_options). */
 void tth_cfg_check_api(struct lctx *lc);
+
+/* The cross-field checks of cc's transport (its check() op, conn NULL) on
+ * its options, each error where its option was written (config_apply.c). */
+void tth_cfg_check_options(struct lctx *lc, struct cfg_conn *cc);
+
+/* The registered transports' names joined by sep, the last by last
+ * ("mqtt, ws" or "mqtt or ws"), in buf (config_conn.c). */
+void tth_cfg_transport_names(char *buf, size_t len, const char *sep,
+			     const char *last);
 
 /* Non-zero: tether_config_load_* skip tth_cfg_check_api (no scratch
  * manager, no transports: URI schemes and transport options go

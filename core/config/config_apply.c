@@ -1,8 +1,11 @@
 /*
  * Applying a configuration through the public API: to the caller's
  * manager (tether_config_apply), and at load time to a scratch manager,
- * which checks what only the transports know (URI schemes, transport
- * options) and puts each message where the value was written.
+ * which checks what the API checks (URI schemes, policies, timings,
+ * heartbeat, classification, queue, subscriptions) and puts each message
+ * where the value was written. Transport options are not applied there:
+ * the load checks each against its transport's option table, and
+ * tth_cfg_check_options runs the transport's check() for the rest.
  */
 #include "config.h"
 
@@ -17,41 +20,41 @@
 
 /* --------------------------------------------------------------- apply */
 
-/* Messages from tether_conn_check are "option: what": put them where the
- * option was written. */
-static void map_check_errors(struct cfg_conn *cc, const char *text)
+/*
+ * What involves several options of cc ("password needs a username"): the
+ * transport's check() on a set of them assembled for it, each entry
+ * located where it was written, so each error lands there. The values
+ * were checked one by one against the table at load (config_conn.c);
+ * the set holds only those that passed.
+ */
+void tth_cfg_check_options(struct lctx *lc, struct cfg_conn *cc)
 {
-	char line[1200];
+	const struct tether_transport_ops *t =
+	    tether_transport_lookup(cc->transport);
+	tether_params *set;
+	int rc = 0;
 
-	while (*text) {
-		size_t n = strcspn(text, "\n"), best = 0;
-		const struct cfg_opt *o = NULL;
-		char unk[320];
-
-		snprintf(line, sizeof(line), "%.*s", (int)n, text);
-		text += n + (text[n] == '\n');
-		for (size_t i = 0; i < cc->nopts; i++) {
-			const struct cfg_opt *c = &cc->opts[i];
-			size_t l = strlen(c->okey);
-
-			snprintf(unk, sizeof(unk), "unknown key '%s' ", c->okey);
-			if (l > best && ((strncmp(line, c->okey, l) == 0 &&
-					  strncmp(line + l, ": ", 2) == 0) ||
-					 strncmp(line, unk, strlen(unk)) == 0)) {
-				best = l;
-				o = c;
-			}
-		}
-		if (!o)
-			tth_params_add_error(cc->src, NULL, "%s", line);
-		else if (strncmp(line, "unknown key", 11) == 0)
-			tth_params_add_error(o->src, o->ykey,
-					     "not supported by transport '%s'",
-					     cc->transport);
-		else
-			tth_params_add_error(o->src, o->ykey, "%s",
-					     line + best + 2);
+	if (!t || !t->check || !tether_transport_options(t))
+		return;
+	set = tether_params_new(NULL);
+	if (!set) {
+		lc->oom = 1;
+		return;
 	}
+	for (size_t i = 0; i < cc->nopts && rc == 0; i++)
+		rc = tth_params_set_from(set, cc->opts[i].okey,
+					 cc->opts[i].ovalue, cc->opts[i].src,
+					 cc->opts[i].ykey);
+	if (rc == 0)
+		rc = t->check(NULL, set);
+	if (rc == TETHER_ENOMEM)
+		lc->oom = 1;
+	tth_params_move_errors(cc->src, set);
+	/* the set held the secrets too */
+	for (size_t i = 0; i < set->n; i++)
+		if (set->v[i].value)
+			explicit_bzero(set->v[i].value, strlen(set->v[i].value));
+	tether_params_free(set);
 }
 
 static void apply_fail(struct lctx *lc, tether_params *src, const char *key,
@@ -144,7 +147,9 @@ static int apply_conn(const struct cfg_conn *cc, tether_mgr *m,
 		STEP(tether_conn_classify(c, cc->rules[i].key,
 					  cc->rules[i].cls),
 		     cc->rules[i].src, cc->rules[i].key);
-	for (size_t i = 0; i < cc->nopts; i++)
+	/* the load checked the options against the transport's table, and
+	   tth_cfg_check_options what involves several of them */
+	for (size_t i = 0; !lc && i < cc->nopts; i++)
 		STEP(tether_conn_set_option(c, cc->opts[i].okey,
 					    cc->opts[i].ovalue),
 		     cc->opts[i].src, cc->opts[i].ykey);
@@ -152,15 +157,9 @@ static int apply_conn(const struct cfg_conn *cc, tether_mgr *m,
 	for (size_t i = 0; i < cc->nsubs; i++)
 		STEP(tether_conn_subscribe(c, cc->subs[i].topic,
 					   cc->subs[i].qos),
-		     cc->src, "mqtt");
-	if (lc) {
-		rc = tether_conn_check(c);
-		if (rc == TETHER_ECONFIG)
-			map_check_errors((struct cfg_conn *)cc,
-					 tether_conn_error(c));
-		else
-			STEP(rc, cc->src, NULL);
-	}
+		     cc->src,
+		     tether_transport_section(
+			 tether_transport_lookup(cc->transport)));
 	rc = first;
 out:
 #undef STEP
@@ -227,6 +226,7 @@ void tth_cfg_check_api(struct lctx *lc)
 			}
 		}
 		apply_conn(cc, scratch, lc, why, sizeof(why));
+		tth_cfg_check_options(lc, cc);
 	}
 	tether_mgr_free(scratch);
 }

@@ -1,7 +1,8 @@
 /*
  * The connections of a configuration file (tether.yaml(5)): each entry of
  * `connections:` checked against the schema into a cfg_conn (endpoints,
- * policy, heartbeat, timings, classify, the mqtt/ws/tls sections), and
+ * policy, heartbeat, timings, classify, the transport's section and
+ * `tls:`, both read from its option table), and
  * the secrets: `*_env` / `*_file` read at load time, never accepted
  * inline, wiped when freed and scrubbed from every message.
  */
@@ -84,26 +85,15 @@ static struct cfg_opt *add_opt(struct lctx *lc, struct cfg_conn *cc,
 	return o;
 }
 
-/* Plain text options of a section, passed on as they are. */
-static void text_opts(struct lctx *lc, struct cfg_conn *cc,
-		      enum cfg_section sec, tether_params *set,
-		      const char *const *keys)
-{
-	for (size_t i = 0; keys[i]; i++) {
-		const char *v = tth_cfg_scalar(set, keys[i], "a value");
-
-		if (v)
-			add_opt(lc, cc, sec, set, keys[i], v, keys[i], v, 0);
-	}
-}
-
 /* ------------------------------------------------------------- secrets */
 
 /* `<base>` inline is refused; `<base>_env` / `<base>_file` are read now. */
 static void secret_opts(struct lctx *lc, struct cfg_conn *cc,
 			enum cfg_section sec, tether_params *set,
-			const char *base, const char *okey)
+			const struct tether_option *t)
 {
+	const char *base = t->name, *okey = t->name;
+	struct cfg_opt *o;
 	char ek[64], fk[64];
 	const char *env, *file;
 
@@ -129,8 +119,8 @@ static void secret_opts(struct lctx *lc, struct cfg_conn *cc,
 			tth_params_add_error(
 			    set, ek, "environment variable '%s' is not set",
 			    env);
-		else
-			add_opt(lc, cc, sec, set, ek, env, okey, v, 1);
+		else if ((o = add_opt(lc, cc, sec, set, ek, env, okey, v, 1)))
+			o->topt = t;
 	}
 	if (file) {
 		char *v = NULL;
@@ -147,20 +137,13 @@ static void secret_opts(struct lctx *lc, struct cfg_conn *cc,
 			     "'%s' is readable by group or others (chmod 600 "
 			     "it)",
 			     file);
-		add_opt(lc, cc, sec, set, fk, file, okey, v, 1);
+		if ((o = add_opt(lc, cc, sec, set, fk, file, okey, v, 1)))
+			o->topt = t;
 		tether_secret_free(v);
 	}
 }
 
 /* --------------------------------------------------------- connections */
-
-static const char *const mqtt_keys[] = {"version",  "client_id",
-					"clean_start", "keepalive",
-					"session_expiry", "username", NULL};
-static const char *const ws_keys[] = {"subprotocol", "origin", "max_message",
-				      NULL};
-static const char *const tls_keys[] = {"ca_file", "ca_dir", "cert_file",
-				       "key_file", "verify", NULL};
 
 static void load_subs(struct lctx *lc, struct cfg_conn *cc, tether_params *set)
 {
@@ -195,66 +178,206 @@ static void load_subs(struct lctx *lc, struct cfg_conn *cc, tether_params *set)
 	}
 }
 
-/* A transport section: mqtt:, ws: or tls:. */
-static tether_params *section(struct cfg_conn *cc, const char *key,
-			      const char *only)
-{
-	char what[64];
-	tether_params *set;
+/* ----------------------------------------------- transport sections */
 
-	snprintf(what, sizeof(what), "a mapping (the %s options)", key);
-	set = tth_cfg_nested(cc->src, key, 0, what);
-	if (!set)
-		return NULL;
-	if (only && cc->transport && strcmp(cc->transport, only) != 0) {
-		tth_params_add_error(cc->src, key,
-				     "only for transport %s (this connection's "
-				     "transport is '%s')",
-				     only, cc->transport);
-		tth_params_mark_checked(set);
-		return NULL;
+/*
+ * A transport's sections come from its option table (transport.h): its
+ * own (`yaml_section`), holding the options placed there, and `tls:`,
+ * holding those placed there. Each value is checked against its entry
+ * (type, range, choices) where it was written; what involves several
+ * options is the transport's check() (tth_cfg_check_options).
+ */
+
+void tth_cfg_transport_names(char *buf, size_t len, const char *sep,
+			     const char *last)
+{
+	const struct tether_transport_ops *t;
+	size_t n = 0, used;
+
+	buf[0] = '\0';
+	while (tether_transport_at(n))
+		n++;
+	for (size_t i = 0; i < n && (t = tether_transport_at(i)); i++) {
+		used = strlen(buf);
+		snprintf(buf + used, len - used, "%s%s",
+			 i == 0 ? "" : i + 1 == n ? last : sep, t->name);
 	}
-	return set;
+}
+
+/* One option of the table read from set (a section) as written, checked
+ * against its entry; kept only when it passes. */
+static void table_opt(struct lctx *lc, struct cfg_conn *cc,
+		      enum cfg_section sec, tether_params *set,
+		      const struct tether_option *t)
+{
+	uint64_t lo = t->min, hi = t->max ? t->max : UINT64_MAX, u;
+	struct tth_param *e;
+	struct cfg_opt *o;
+	int rc = 0, b, idx;
+
+	if (t->secret) {
+		secret_opts(lc, cc, sec, set, t);
+		return;
+	}
+	if (!tth_params_ask(set, t->name))
+		return;
+	switch (t->type) {
+	case TETHER_OPTION_BOOL:
+		rc = tether_params_bool(set, t->name, 0, &b);
+		break;
+	case TETHER_OPTION_UINT:
+		rc = tether_params_uint(set, t->name, 0, lo, hi, &u);
+		break;
+	case TETHER_OPTION_SIZE:
+		rc = tether_params_size(set, t->name, 0, lo, hi, &u);
+		break;
+	case TETHER_OPTION_DURATION:
+		rc = tether_params_duration(set, t->name, 0, lo, hi, &u);
+		break;
+	case TETHER_OPTION_CHOICE:
+		rc = tether_params_choice(set, t->name, t->choices, 0, &idx,
+					  NULL);
+		break;
+	default:
+		rc = tth_cfg_scalar(set, t->name, "a value") ? 0
+							     : TETHER_ECONFIG;
+		break;
+	}
+	e = tth_cfg_entry(set, t->name);
+	if (rc != 0 || !e || !e->value)
+		return;
+	o = add_opt(lc, cc, sec, set, t->name, e->value, t->name, e->value, 0);
+	if (o)
+		o->topt = t;
+}
+
+/* A TETHER_OPTION_MAP: `<yaml_key>: {k: v}`, each "<name>.<k>". */
+static void map_opt(struct lctx *lc, struct cfg_conn *cc, tether_params *set,
+		    const struct tether_option *t)
+{
+	const char *ykey = t->yaml_key ? t->yaml_key : t->name;
+	tether_params *h =
+	    tth_cfg_nested(set, ykey, 0, "a mapping of names to values");
+
+	for (size_t i = 0; h && i < h->n; i++) {
+		const char *v = tth_cfg_scalar(h, h->v[i].key, "a text value");
+		char okey[300];
+		struct cfg_opt *o;
+
+		snprintf(okey, sizeof(okey), "%s.%s", t->name, h->v[i].key);
+		if (v && (o = add_opt(lc, cc, SEC_MAP, h, h->v[i].key, v, okey,
+				      v, 0)))
+			o->topt = t;
+	}
+	tth_params_mark_checked(h);
+}
+
+/* Whether another registered transport places key in `tls:`. */
+static const char *tls_key_elsewhere(const struct tether_transport_ops *own,
+				     const char *key)
+{
+	const struct tether_transport_ops *t;
+
+	for (size_t i = 0; (t = tether_transport_at(i)); i++) {
+		const struct tether_option *o = tether_transport_options(t);
+
+		for (; t != own && o && o->name; o++)
+			if (o->place == TETHER_OPTION_TLS &&
+			    strcmp(o->name, key) == 0)
+				return t->name;
+	}
+	return NULL;
+}
+
+static void load_section(struct lctx *lc, struct cfg_conn *cc,
+			 const struct tether_transport_ops *t,
+			 tether_params *set)
+{
+	char what[80];
+
+	for (const struct tether_option *o = tether_transport_options(t);
+	     o && o->name; o++) {
+		if (o->place != TETHER_OPTION_SECTION)
+			continue;
+		if (o->type == TETHER_OPTION_MAP)
+			map_opt(lc, cc, set, o);
+		else
+			table_opt(lc, cc, SEC_OWN, set, o);
+	}
+	/* subscriptions are the connection's (tether_conn_subscribe), in
+	   the section of a transport that can subscribe */
+	if (t->subscribe)
+		load_subs(lc, cc, set);
+	snprintf(what, sizeof(what), "the %s section",
+		 tether_transport_section(t));
+	tth_params_check_unknown(set, what);
+}
+
+static void load_tls(struct lctx *lc, struct cfg_conn *cc,
+		     const struct tether_transport_ops *own, tether_params *set)
+{
+	for (const struct tether_option *o = tether_transport_options(own);
+	     o && o->name; o++)
+		if (o->place == TETHER_OPTION_TLS)
+			table_opt(lc, cc, SEC_TLS, set, o);
+	for (size_t i = 0; i < set->n; i++) {
+		const char *key = set->v[i].key;
+		char base[64];
+		size_t l = strlen(key);
+
+		if (set->v[i].known)
+			continue;
+		/* a secret of another transport: "<name>_env", "_file" */
+		snprintf(base, sizeof(base), "%s", key);
+		if (l > 4 && strcmp(key + l - 4, "_env") == 0)
+			base[l - 4] = '\0';
+		else if (l > 5 && strcmp(key + l - 5, "_file") == 0)
+			base[l - 5] = '\0';
+		if (!tls_key_elsewhere(own, key) &&
+		    !tls_key_elsewhere(own, base))
+			continue;
+		tth_params_ask(set, key);
+		if (own)
+			tth_params_add_error(set, key,
+					     "not supported by transport '%s'",
+					     own->name);
+	}
+	tth_params_check_unknown(set, "the tls section");
 }
 
 static void load_transport(struct lctx *lc, struct cfg_conn *cc)
 {
+	const struct tether_transport_ops *own =
+	    cc->transport ? tether_transport_lookup(cc->transport) : NULL;
+	const struct tether_transport_ops *t;
 	tether_params *set;
+	char what[80];
 
-	set = section(cc, "mqtt", "mqtt");
-	if (set) {
-		text_opts(lc, cc, SEC_MQTT, set, mqtt_keys);
-		secret_opts(lc, cc, SEC_MQTT, set, "password", "password");
-		load_subs(lc, cc, set);
-		tth_params_check_unknown(set, "the mqtt section");
-	}
-	set = section(cc, "ws", "ws");
-	if (set) {
-		tether_params *h;
+	for (size_t i = 0; (t = tether_transport_at(i)); i++) {
+		const char *key = tether_transport_section(t);
 
-		text_opts(lc, cc, SEC_WS, set, ws_keys);
-		h = tth_cfg_nested(set, "headers", 0,
-				   "a mapping of header names to values");
-		for (size_t i = 0; h && i < h->n; i++) {
-			const char *v =
-			    tth_cfg_scalar(h, h->v[i].key, "a header value");
-			char okey[300];
-
-			snprintf(okey, sizeof(okey), "header.%s", h->v[i].key);
-			if (v)
-				add_opt(lc, cc, SEC_HEADERS, h, h->v[i].key, v,
-					okey, v, 0);
+		if (!tether_transport_options(t))
+			continue;
+		snprintf(what, sizeof(what), "a mapping (the %s options)", key);
+		set = tth_cfg_nested(cc->src, key, 0, what);
+		if (!set)
+			continue;
+		/* an unknown transport (reported): its sections still load,
+		   so their own mistakes are found too */
+		if (own && own != t) {
+			tth_params_add_error(cc->src, key,
+					     "only for transport %s (this "
+					     "connection's transport is '%s')",
+					     t->name, cc->transport);
+			tth_params_mark_checked(set);
+			continue;
 		}
-		tth_params_mark_checked(h);
-		tth_params_check_unknown(set, "the ws section");
+		load_section(lc, cc, t, set);
 	}
-	set = section(cc, "tls", NULL);
-	if (set) {
-		text_opts(lc, cc, SEC_TLS, set, tls_keys);
-		secret_opts(lc, cc, SEC_TLS, set, "key_password",
-			    "key_password");
-		tth_params_check_unknown(set, "the tls section");
-	}
+	snprintf(what, sizeof(what), "a mapping (the %s options)", "tls");
+	set = tth_cfg_nested(cc->src, "tls", 0, what);
+	if (set)
+		load_tls(lc, cc, own, set);
 }
 
 static void load_heartbeat(struct cfg_conn *cc)
@@ -262,13 +385,25 @@ static void load_heartbeat(struct cfg_conn *cc)
 	tether_params *hb;
 	uint64_t misses;
 
-	if (cc->transport && strcmp(cc->transport, "mqtt") == 0 &&
-	    tth_params_ask(cc->src, "heartbeat")) {
-		struct tth_param *e = tth_cfg_entry(cc->src, "heartbeat");
+	const struct tether_transport_ops *t =
+	    cc->transport ? tether_transport_lookup(cc->transport) : NULL;
 
+	/* tether's heartbeat pings: a transport without ping keeps its
+	   link alive itself (MQTT's keepalive) */
+	if (t && !t->ping && tth_params_ask(cc->src, "heartbeat")) {
+		struct tth_param *e = tth_cfg_entry(cc->src, "heartbeat");
+		char hint[120] = "";
+
+		for (const struct tether_option *o = tether_transport_options(t);
+		     o && o->name; o++)
+			if (strcmp(o->name, "keepalive") == 0)
+				snprintf(hint, sizeof(hint),
+					 " (set %s.keepalive)",
+					 tether_transport_section(t));
 		tth_params_add_error(cc->src, "heartbeat",
-				     "not for transport mqtt: MQTT uses its "
-				     "keepalive (set mqtt.keepalive)");
+				     "not for transport %s: its protocol keeps "
+				     "the link alive%s",
+				     t->name, hint);
 		tth_params_mark_checked(e->child);
 		return;
 	}
@@ -396,12 +531,26 @@ static void load_queue(struct lctx *lc, struct cfg_conn *cc)
 	tth_params_check_unknown(q, "queue");
 }
 
+/* "expected one of mqtt, ws, found 'wss' (did you mean 'ws'?)": the
+ * registered transports are the choices. */
+static void unknown_transport(tether_params *it)
+{
+	const struct tether_transport_ops *t;
+	const char *names[65];
+	size_t n = 0;
+	int idx;
+
+	while (n < 64 && (t = tether_transport_at(n)) != NULL)
+		names[n++] = t->name;
+	names[n] = NULL;
+	tether_params_choice(it, "transport", names, 0, &idx, NULL);
+}
+
 static void load_conn(struct lctx *lc, struct cfg_conn *cc, tether_params *it)
 {
-	static const char *const transports[] = {"mqtt", "ws", NULL};
 	tether_config *cfg = lc->cfg;
 	const char *name, *tr;
-	int idx;
+	char names[300], what[340];
 
 	cc->src = it;
 	memcpy(cc->timing, tth_cfg_timing_defaults, sizeof(cc->timing));
@@ -420,12 +569,13 @@ static void load_conn(struct lctx *lc, struct cfg_conn *cc, tether_params *it)
 		}
 	}
 	cc->name = tth_cfg_strdup(lc, name);
-	tr = tth_cfg_scalar(it, "transport", "a transport (mqtt or ws)");
+	tth_cfg_transport_names(names, sizeof(names), ", ", " or ");
+	snprintf(what, sizeof(what), "a transport (%s)", names);
+	tr = tth_cfg_scalar(it, "transport", what);
 	if (!tth_cfg_entry(it, "transport"))
-		tth_cfg_missing(it, "transport", "a transport (mqtt or ws)");
+		tth_cfg_missing(it, "transport", what);
 	if (tr && !tether_transport_lookup(tr)) {
-		tether_params_choice(it, "transport", transports, 0, &idx,
-				     NULL);
+		unknown_transport(it);
 		tr = NULL;
 	}
 	cc->transport = tth_cfg_strdup(lc, tr);

@@ -136,32 +136,6 @@ static const struct cfg_opt *opt(const struct cfg_conn *cc,
 	return NULL;
 }
 
-struct dkey {
-	const char *key, *def;
-};
-
-static void section(FILE *f, const struct cfg_conn *cc, enum cfg_section sec,
-		    const struct dkey *keys)
-{
-	for (size_t i = 0; keys[i].key; i++) {
-		const struct cfg_opt *o = opt(cc, sec, keys[i].key);
-		char def[300];
-
-		if (!o && !keys[i].def)
-			continue;
-		fprintf(f, "      %s: ", keys[i].key);
-		if (o) {
-			scalar(f, o->value);
-		} else if (strcmp(keys[i].def, "@id") == 0) {
-			snprintf(def, sizeof(def), "tether-%s", cc->name);
-			scalar(f, def);
-		} else {
-			scalar(f, keys[i].def);
-		}
-		fputc('\n', f);
-	}
-}
-
 static int credential_header(const char *name)
 {
 	static const char *const words[] = {"auth", "token", "secret", "key",
@@ -174,20 +148,130 @@ static int credential_header(const char *name)
 	return 0;
 }
 
-static const struct dkey mqtt_dkeys[] = {
-    {"version", "3.1.1"},   {"client_id", "@id"}, {"clean_start", "true"},
-    {"keepalive", "30s"},   {"session_expiry", NULL},
-    {"username", NULL},     {"password_env", NULL},
-    {"password_file", NULL}, {NULL, NULL}};
-static const struct dkey ws_dkeys[] = {{"subprotocol", NULL},
-				       {"origin", NULL},
-				       {"max_message", "1MiB"},
-				       {NULL, NULL}};
-static const struct dkey tls_dkeys[] = {
-    {"ca_file", NULL},		{"ca_dir", NULL},
-    {"cert_file", NULL},	{"key_file", NULL},
-    {"key_password_env", NULL}, {"key_password_file", NULL},
-    {"verify", "true"},		{NULL, NULL}};
+/* A section being written: its "    name:" line comes before its first
+ * key, and "    name: {}" stands for one with none. */
+struct sec_out {
+	FILE *f;
+	const char *name;
+	int open;
+};
+
+static void sec_open(struct sec_out *so)
+{
+	if (!so->open++)
+		fprintf(so->f, "    %s:\n", so->name);
+}
+
+static void sec_close(struct sec_out *so)
+{
+	if (!so->open)
+		fprintf(so->f, "    %s: {}\n", so->name);
+}
+
+/* "tether-${name}" -> "tether-gw" */
+static void dump_default(FILE *f, const struct cfg_conn *cc, const char *def)
+{
+	const char *var = strstr(def, "${name}");
+	char buf[300];
+
+	if (!var) {
+		scalar(f, def);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%.*s%s%s", (int)(var - def), def, cc->name,
+		 var + 7);
+	scalar(f, buf);
+}
+
+/* "      key: value" as written, else the default, else nothing. */
+static void section_key(struct sec_out *so, const struct cfg_conn *cc,
+			enum cfg_section sec, const char *key, const char *def)
+{
+	const struct cfg_opt *o = opt(cc, sec, key);
+
+	if (!o && !def)
+		return;
+	sec_open(so);
+	fprintf(so->f, "      %s: ", key);
+	if (o)
+		scalar(so->f, o->value);
+	else
+		dump_default(so->f, cc, def);
+	fputc('\n', so->f);
+}
+
+/* A mapping option; a value is "***" when the option is a secret or its
+ * key looks like a credential ("Authorization: Bearer ..."). */
+static void dump_map(struct sec_out *so, const struct cfg_conn *cc,
+		     const struct tether_option *t)
+{
+	FILE *f = so->f;
+	int any = 0;
+
+	sec_open(so);
+	fprintf(f, "      %s: {", t->yaml_key ? t->yaml_key : t->name);
+	for (size_t i = 0; i < cc->nopts; i++) {
+		const struct cfg_opt *o = &cc->opts[i];
+
+		if (o->sec != SEC_MAP || o->topt != t)
+			continue;
+		fputs(any++ ? ", " : "", f);
+		scalar(f, o->ykey);
+		fputs(": ", f);
+		scalar(f, t->secret || credential_header(o->ykey) ? "***"
+								   : o->value);
+	}
+	fputs("}\n", f);
+}
+
+/* The options of table placed at place, in the table's order: as written,
+ * else the default; a secret only as where it comes from. */
+static void dump_options(struct sec_out *so, const struct cfg_conn *cc,
+			 const struct tether_option *table,
+			 enum tether_option_place place)
+{
+	enum cfg_section sec = place == TETHER_OPTION_TLS ? SEC_TLS : SEC_OWN;
+
+	for (const struct tether_option *t = table; t && t->name; t++) {
+		char k[80];
+
+		if (t->place != place)
+			continue;
+		if (t->type == TETHER_OPTION_MAP) {
+			dump_map(so, cc, t);
+		} else if (t->secret) {
+			snprintf(k, sizeof(k), "%s_env", t->name);
+			section_key(so, cc, sec, k, NULL);
+			snprintf(k, sizeof(k), "%s_file", t->name);
+			section_key(so, cc, sec, k, NULL);
+		} else {
+			section_key(so, cc, sec, t->name, t->def);
+		}
+	}
+}
+
+/* Whether table places an option at place. */
+static int has_place(const struct tether_option *table,
+		     enum tether_option_place place)
+{
+	for (const struct tether_option *t = table; t && t->name; t++)
+		if (t->place == place)
+			return 1;
+	return 0;
+}
+
+static void dump_subs(FILE *f, const struct cfg_conn *cc)
+{
+	fputs("      subscriptions:", f);
+	if (!cc->nsubs)
+		fputs(" []", f);
+	fputc('\n', f);
+	for (size_t i = 0; i < cc->nsubs; i++) {
+		fputs("        - {topic: ", f);
+		scalar(f, cc->subs[i].topic);
+		fprintf(f, ", qos: %d}\n", cc->subs[i].qos);
+	}
+}
 
 static void dump_queue(FILE *f, const struct tether_queue_cfg *q)
 {
@@ -213,8 +297,9 @@ static void dump_conn(FILE *f, const tether_config *cfg,
 		      const struct cfg_conn *cc)
 {
 	char d[32], i2[32], t2[32];
-	int is_mqtt = strcmp(cc->transport, "mqtt") == 0;
-	int is_ws = strcmp(cc->transport, "ws") == 0;
+	const struct tether_transport_ops *t =
+	    tether_transport_lookup(cc->transport);
+	const struct tether_option *table = tether_transport_options(t);
 
 	(void)cfg;
 	fputs("  - name: ", f);
@@ -238,7 +323,7 @@ static void dump_conn(FILE *f, const tether_config *cfg,
 		fprintf(f, "    %s: %s\n", tth_cfg_timing_keys[i], d);
 	}
 	fprintf(f, "    coordinated: %s\n", cc->coordinated ? "true" : "false");
-	if (!is_mqtt) {
+	if (!t || t->ping) { /* else its protocol keeps the link alive */
 		tether_duration_format(cc->hb_interval, i2, sizeof(i2));
 		tether_duration_format(cc->hb_timeout, t2, sizeof(t2));
 		fprintf(f,
@@ -255,40 +340,22 @@ static void dump_conn(FILE *f, const tether_config *cfg,
 	}
 	fputs("}\n", f);
 	dump_queue(f, &cc->q);
-	if (is_mqtt) {
-		fputs("    mqtt:\n", f);
-		section(f, cc, SEC_MQTT, mqtt_dkeys);
-		fputs("      subscriptions:", f);
-		if (!cc->nsubs)
-			fputs(" []", f);
-		fputc('\n', f);
-		for (size_t i = 0; i < cc->nsubs; i++) {
-			fputs("        - {topic: ", f);
-			scalar(f, cc->subs[i].topic);
-			fprintf(f, ", qos: %d}\n", cc->subs[i].qos);
-		}
-	}
-	if (is_ws) {
-		int any = 0;
+	if (table) {
+		struct sec_out so = {f, tether_transport_section(t), 0};
 
-		fputs("    ws:\n", f);
-		section(f, cc, SEC_WS, ws_dkeys);
-		fputs("      headers: {", f);
-		for (size_t i = 0; i < cc->nopts; i++) {
-			const struct cfg_opt *o = &cc->opts[i];
-
-			if (o->sec != SEC_HEADERS)
-				continue;
-			fputs(any++ ? ", " : "", f);
-			scalar(f, o->ykey);
-			fputs(": ", f);
-			scalar(f, credential_header(o->ykey) ? "***"
-							     : o->value);
+		dump_options(&so, cc, table, TETHER_OPTION_SECTION);
+		if (t->subscribe) {
+			sec_open(&so);
+			dump_subs(f, cc);
 		}
-		fputs("}\n", f);
+		sec_close(&so);
 	}
-	fputs("    tls:\n", f);
-	section(f, cc, SEC_TLS, tls_dkeys);
+	if (has_place(table, TETHER_OPTION_TLS)) {
+		struct sec_out so = {f, "tls", 0};
+
+		dump_options(&so, cc, table, TETHER_OPTION_TLS);
+		sec_close(&so);
+	}
 }
 
 TETHER_EXPORT char *tether_config_dump(const tether_config *cfg)

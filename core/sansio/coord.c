@@ -28,26 +28,36 @@
 #include <string.h>
 #include <strings.h>
 
+#include <tether/transport.h>
+
 #include "engine-int.h"
 #include "util-int.h"
 
 /* ------------------------------------------------------------- keys */
 
-static const struct {
-	const char *scheme;
-	const char *port;
-} default_ports[] = {
-	{"tcp", "1883"}, {"mqtt", "1883"}, {"ssl", "8883"},
-	{"mqtts", "8883"}, {"ws", "80"}, {"wss", "443"},
-	{"http", "80"}, {"https", "443"},
-};
+/* The port of a URI without one: the transport's table says (its
+ * default_ports), else the web's own, which a redirect may name. */
+static unsigned default_port(const char *transport, const char *scheme,
+			     size_t len)
+{
+	unsigned port = tether_transport_default_port(
+	    tether_transport_lookup(transport), scheme, len);
+
+	if (port)
+		return port;
+	if (len == 4 && strncasecmp(scheme, "http", 4) == 0)
+		return 80;
+	if (len == 5 && strncasecmp(scheme, "https", 5) == 0)
+		return 443;
+	return 0;
+}
 
 int tth_endpoint_key(const char *transport, const char *uri, char *out,
 		     size_t len)
 {
 	const char *sep, *auth, *end, *at, *host_end, *port = NULL;
 	size_t scheme_len, host_len, port_len = 0;
-	char host[256];
+	char host[256], defport[12];
 	int n;
 
 	if (!out || len == 0)
@@ -85,15 +95,13 @@ int tth_endpoint_key(const char *transport, const char *uri, char *out,
 		host[i] = (char)tolower((unsigned char)auth[i]);
 	host[host_len] = '\0';
 	if (!port || port_len == 0) {
-		port = "";
-		port_len = 0;
-		for (size_t i = 0; i < TTH_ARRAY_LEN(default_ports); i++)
-			if (strlen(default_ports[i].scheme) == scheme_len &&
-			    strncasecmp(uri, default_ports[i].scheme,
-					scheme_len) == 0) {
-				port = default_ports[i].port;
-				port_len = strlen(port);
-			}
+		unsigned dp = default_port(transport, uri, scheme_len);
+
+		defport[0] = '\0';
+		if (dp)
+			snprintf(defport, sizeof(defport), "%u", dp);
+		port = defport;
+		port_len = strlen(defport);
 	}
 	n = snprintf(out, len, "%s %.*s://%s:%.*s", transport,
 		     (int)scheme_len, uri, host, (int)port_len, port);

@@ -28,8 +28,77 @@
 extern "C" {
 #endif
 
-/** Bump when struct tether_transport_ops changes. */
-#define TETHER_TRANSPORT_ABI 1
+/**
+ * Bump when struct tether_transport_ops or struct tether_option changes.
+ * 2 added the option table, the YAML section and the default ports (at
+ * the end of the ops); a transport built for 1 still registers, and the
+ * fields it does not have are treated as absent.
+ */
+#define TETHER_TRANSPORT_ABI 2
+
+/** How an option's text is read (the tether_params getter it goes through). */
+enum tether_option_type {
+	TETHER_OPTION_TEXT = 0, /**< any text (tether_params_string) */
+	TETHER_OPTION_BOOL,     /**< true/false/yes/no/on/off (_bool) */
+	TETHER_OPTION_UINT,     /**< a whole number in [min, max] (_uint) */
+	TETHER_OPTION_SIZE,     /**< bytes, "64KiB", in [min, max] (_size) */
+	TETHER_OPTION_DURATION, /**< "250ms", "10s", ms in [min, max] */
+	TETHER_OPTION_CHOICE,   /**< one of `choices` (_choice) */
+	/** A mapping in YAML (`yaml_key`), each entry an option
+	    "<name>.<key>" with a text value ("headers" -> "header.X"). */
+	TETHER_OPTION_MAP,
+};
+
+/** What a tether_mgr_reload() that changes the option does. */
+enum tether_option_reload {
+	/** The connection closes and starts again with the new value. */
+	TETHER_OPTION_RESTART = 0,
+	/** Applied to the running link (no transport does this yet: the
+	    runtime restarts for any change, see docs/architecture.md). */
+	TETHER_OPTION_LIVE,
+};
+
+/** Where the option is written in a connection of tether.yaml(5). */
+enum tether_option_place {
+	TETHER_OPTION_SECTION = 0, /**< the transport's own section */
+	TETHER_OPTION_TLS,         /**< the shared `tls:` section */
+};
+
+/**
+ * One option a transport reads from its tether_params (curl's option
+ * table): declared once, read by the configuration loader (the YAML
+ * section, its checks, `tether check` output) and the documentation. An
+ * array of them ends with an entry whose name is NULL. Its layout is part
+ * of TETHER_TRANSPORT_ABI.
+ */
+struct tether_option {
+	/** Option key (tether_conn_set_option) and YAML key. */
+	const char *name;
+	enum tether_option_type type;
+	/** The default as text, as `tether check` prints it; "${name}" is
+	    replaced by the connection's name. NULL: none (not printed). */
+	const char *def;
+	/** A secret: never inline in YAML, only `<name>_env` or
+	    `<name>_file`, read at load time; never printed. */
+	int secret;
+	/** One line for people: what it does. */
+	const char *doc;
+	enum tether_option_reload reload;
+	enum tether_option_place place;
+	/** UINT, SIZE, DURATION (ms): the accepted range (both 0: any). */
+	uint64_t min, max;
+	/** CHOICE: the accepted words, NULL-ended. */
+	const char *const *choices;
+	/** MAP: the YAML key of the mapping (NULL: name). */
+	const char *yaml_key;
+};
+
+/** A URI scheme's port when the URI gives none (coordinated recovery
+    groups "tcp://h" with "tcp://h:1883"). An array ends with scheme NULL. */
+struct tether_default_port {
+	const char *scheme; /**< "tcp", "ws" */
+	unsigned port;      /**< 1883, 80 */
+};
 
 /** The vtable of a transport. All ops run on the loop thread. */
 struct tether_transport_ops {
@@ -84,13 +153,34 @@ struct tether_transport_ops {
 	 * without a context (no thread, no library state), for
 	 * tether_conn_check(). Return 0, TETHER_ECONFIG (errors recorded in
 	 * opts), TETHER_ENOMEM. NULL: tether_conn_check creates a link.
+	 * Since ABI 2 `conn` may be NULL: the configuration loader calls it
+	 * with the options of a file, after checking each one against
+	 * `options`, for what involves several of them ("password needs a
+	 * username").
 	 */
 	int (*check)(tether_conn *conn, tether_params *opts);
+
+	/* ---- ABI 2 ---- */
+
+	/**
+	 * Optional: every option link_new reads, NULL-name ended. With it the
+	 * configuration file has a section for this transport (keys, types,
+	 * defaults, secrets checked at load time, each error at its own
+	 * line); without it, none.
+	 */
+	const struct tether_option *options;
+	/** Optional: the YAML section's key ("mqtt"); NULL: `name`. */
+	const char *yaml_section;
+	/** Optional: default ports of the schemes, NULL-scheme ended. */
+	const struct tether_default_port *default_ports;
 };
 
 /**
  * @brief Make a transport selectable by name.
- * @return 0; TETHER_EINVAL, TETHER_EABI, TETHER_EEXIST, TETHER_ENOMEM.
+ * @param ops the vtable, `abi` TETHER_TRANSPORT_ABI or 1 (then the ABI 2
+ *   fields are not read); borrowed, it must outlive the process.
+ * @return 0; TETHER_EINVAL, TETHER_EABI (another abi), TETHER_EEXIST,
+ *   TETHER_ENOMEM.
  * @thread init
  */
 TETHER_EXPORT int
@@ -103,6 +193,45 @@ tether_transport_register(const struct tether_transport_ops *ops);
  */
 TETHER_EXPORT const struct tether_transport_ops *
 tether_transport_lookup(const char *name);
+
+/**
+ * @brief The registered transports, in registration order.
+ * @param i index from 0.
+ * @return the vtable at i, or NULL past the end.
+ * @thread any
+ */
+TETHER_EXPORT const struct tether_transport_ops *tether_transport_at(size_t i);
+
+/**
+ * @brief A transport's option table, NULL for an ABI 1 transport or one
+ *   without options. Read the ABI 2 fields through these, never directly
+ *   from a vtable that may be an ABI 1 one.
+ * @return the table (NULL-name ended) or NULL.
+ * @thread any
+ */
+TETHER_EXPORT const struct tether_option *
+tether_transport_options(const struct tether_transport_ops *ops);
+
+/**
+ * @brief A transport's YAML section key: `yaml_section`, else its name.
+ * @return the key; NULL for NULL.
+ * @thread any
+ */
+TETHER_EXPORT const char *
+tether_transport_section(const struct tether_transport_ops *ops);
+
+/**
+ * @brief The default port of a URI scheme for a transport, from its
+ *   `default_ports` (case-insensitive).
+ * @param ops the transport.
+ * @param scheme the scheme, `len` bytes (not necessarily NUL-ended).
+ * @param len its length.
+ * @return the port, or 0 when the transport names none.
+ * @thread any
+ */
+TETHER_EXPORT unsigned
+tether_transport_default_port(const struct tether_transport_ops *ops,
+			      const char *scheme, size_t len);
 
 /**
  * @brief Attempt `attempt` is up.
