@@ -220,11 +220,26 @@ static int on_writable(struct ws_sess *s, struct lws *wsi)
 	return 0;
 }
 
+/* Hand a whole message to tether; the next frame starts a new one. */
+static void deliver(struct ws_sess *s, const void *payload, size_t len)
+{
+	struct tether_message m;
+
+	memset(&m, 0, sizeof(m));
+	m.size = sizeof(m);
+	m.payload = payload;
+	m.len = len;
+	m.binary = s->rx_binary;
+	tether_transport_message(s->conn, s->attempt, &m);
+	s->rx_open = 0;
+}
+
 static int on_receive(struct ws_sess *s, struct lws *wsi, const void *in,
 		      size_t len)
 {
 	size_t need, cap;
 	unsigned char *p;
+	int last;
 
 	tether_transport_activity(s->conn, s->attempt);
 	if (!s->rx_open) {
@@ -245,18 +260,11 @@ static int on_receive(struct ws_sess *s, struct lws *wsi, const void *in,
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
-	if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0 &&
-	    s->rx_len == 0) {
+	last = lws_is_final_fragment(wsi) &&
+	       lws_remaining_packet_payload(wsi) == 0;
+	if (last && s->rx_len == 0) {
 		/* a whole message in one piece (the usual case): no copy */
-		struct tether_message m;
-
-		memset(&m, 0, sizeof(m));
-		m.size = sizeof(m);
-		m.payload = in;
-		m.len = len;
-		m.binary = s->rx_binary;
-		tether_transport_message(s->conn, s->attempt, &m);
-		s->rx_open = 0;
+		deliver(s, in, len);
 		return 0;
 	}
 	if (need > s->rx_cap) {
@@ -274,18 +282,9 @@ static int on_receive(struct ws_sess *s, struct lws *wsi, const void *in,
 	if (len)
 		memcpy(s->rx + s->rx_len, in, len);
 	s->rx_len = need;
-	if (lws_is_final_fragment(wsi) &&
-	    lws_remaining_packet_payload(wsi) == 0) {
-		struct tether_message m;
-
-		memset(&m, 0, sizeof(m));
-		m.size = sizeof(m);
-		m.payload = s->rx;
-		m.len = s->rx_len;
-		m.binary = s->rx_binary;
-		tether_transport_message(s->conn, s->attempt, &m);
+	if (last) {
+		deliver(s, s->rx, s->rx_len);
 		s->rx_len = 0;
-		s->rx_open = 0;
 		/* an idle link keeps no large buffer */
 		free(s->rx);
 		s->rx = NULL;
@@ -590,7 +589,6 @@ static struct ws_sess *sess_new(struct ws_link *l, uint32_t attempt,
 		free(copy);
 		return NULL;
 	}
-	s->ctx = l->ctx;
 	s->link = l;
 	s->conn = l->conn;
 	s->attempt = attempt;

@@ -55,7 +55,6 @@ void tth_ws_options_cleanup(struct ws_options *o);
  * thread only (lws runs on the manager's libuv loop).
  */
 struct ws_sess {
-	struct ws_ctx *ctx;
 	struct ws_link *link;
 	tether_conn *conn;
 	uint32_t attempt;
