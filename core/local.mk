@@ -36,6 +36,7 @@ libtether_internal_la_SOURCES = \
 	core/runtime/heartbeat.c core/runtime/mgr-int.h \
 	core/runtime/outbox.c core/runtime/conn_coord.c \
 	core/runtime/metrics.c core/runtime/reload_live.c \
+	core/runtime/settings.c core/runtime/settings-int.h \
 	core/runtime/linkmon.c core/runtime/linkmon-int.h \
 	core/config/config.c core/config/config_conn.c \
 	core/config/config_apply.c core/config/config_dump.c \

@@ -7,12 +7,10 @@
  * is the same text (the round trip the header promises). Built and run by
  * scripts/fuzz.sh (clang -fsanitize=fuzzer,address,undefined).
  *
- * The load's last step, applying each connection to a scratch manager with
- * the real transports (threads, an lws context), runs at ~30 inputs a
- * second; this target skips it (tth_cfg_skip_api_check, config-int.h) and
- * so fuzzes the YAML reader, the schema, policies, secrets and the dump at
- * thousands a second. TETHER_FUZZ_API_CHECK=1 keeps it, for a slow run
- * that also covers config_apply.c and the transports' option checks. */
+ * The load checks everything without starting anything (each connection's
+ * settings value through its checked setters, the transports' check()),
+ * so the whole load is fuzzed: the YAML reader, the schema, policies,
+ * secrets, the settings, the transports' option checks and the dump. */
 #include "config.h"
 
 #include <stdint.h>
@@ -23,8 +21,6 @@
 #include <tether/config.h>
 #include <tether/tether.h>
 
-#include "config-int.h"
-
 #define NAME "fuzz.yaml"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -32,11 +28,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *full = getenv("TETHER_FUZZ_API_CHECK");
-
 	(void)argc;
 	(void)argv;
-	tth_cfg_skip_api_check = !(full && strcmp(full, "1") == 0);
 	return 0;
 }
 

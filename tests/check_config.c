@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <tether/config.h>
+#include <tether/policy.h>
 #include <tether/tether.h>
 
 #include "check-int.h"
@@ -599,6 +600,116 @@ START_TEST(test_config_apply_creates_connections)
 }
 END_TEST
 
+/* A policy that counts how often it is made. */
+static int counted_creates;
+
+static int counted_create(tether_params *p, void **state)
+{
+	uint64_t ms;
+
+	counted_creates++;
+	if (tether_params_duration(p, "delay", 1000, 1, 60000, &ms))
+		return TETHER_ECONFIG;
+	*state = malloc(1);
+	return *state ? 0 : TETHER_ENOMEM;
+}
+
+static void counted_destroy(void *state)
+{
+	free(state);
+}
+
+static void counted_next(void *state, const struct tether_policy_input *in,
+			 struct tether_rng *rng,
+			 struct tether_policy_decision *out)
+{
+	(void)state;
+	(void)in;
+	(void)rng;
+	out->verdict = TETHER_VERDICT_RETRY;
+	out->delay_ms = 1000;
+	out->why = NULL;
+}
+
+static void counted_on_success(void *state, uint64_t now_ms)
+{
+	(void)state;
+	(void)now_ms;
+}
+
+static const struct tether_policy_ops counted_ops = {
+    .abi = TETHER_POLICY_ABI,
+    .name = "counted",
+    .summary = "counts its instances (tests)",
+    .create = counted_create,
+    .destroy = counted_destroy,
+    .next = counted_next,
+    .on_success = counted_on_success,
+};
+
+static int thread_count(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	int n = -1;
+
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/*
+ * A load checks each connection's settings as a value: no manager, no
+ * transport context, no thread; each policy of the file is made once to
+ * check it (a named one once, however many connections use it), and
+ * applying makes none: a connection makes its own at its first start.
+ */
+START_TEST(test_config_load_makes_each_policy_once)
+{
+	static const char text[] =
+	    "version: 1\n"
+	    "policies:\n"
+	    "  shared: { type: counted, delay: 2s }\n"
+	    "connections:\n"
+	    "  - { name: a, transport: ws, endpoints: [\"ws://127.0.0.1:1\"],"
+	    " policy: shared }\n"
+	    "  - { name: b, transport: ws, endpoints: [\"ws://127.0.0.1:1\"],"
+	    " policy: shared }\n"
+	    "  - { name: c, transport: mqtt, endpoints: [\"tcp://127.0.0.1:1\"],"
+	    " policy: { type: counted, delay: 3s } }\n";
+	tether_config *cfg;
+	tether_mgr *m;
+	int threads;
+	char *errors = NULL;
+	int rc = tether_policy_register(&counted_ops);
+
+	ck_assert(rc == 0 || rc == TETHER_EEXIST);
+	counted_creates = 0;
+	threads = thread_count();
+	cfg = load_ok(text);
+	ck_assert_int_eq(counted_creates, 2);
+	ck_assert_int_eq(thread_count(), threads);
+	/* a bad value is found by that one check, where it was written */
+	errors = errors_of("version: 1\n"
+			   "connections:\n"
+			   "  - { name: a, transport: ws, endpoints: "
+			   "[\"ws://127.0.0.1:1\"], policy: { type: counted, "
+			   "delay: 2x } }\n");
+	ck_assert_ptr_nonnull(strstr(errors, "gw.yaml:3:"));
+	ck_assert_ptr_nonnull(strstr(errors, "delay"));
+	free(errors);
+	counted_creates = 0;
+	ck_assert_int_eq(tether_mgr_new(&m), 0);
+	ck_assert_int_eq(tether_config_apply(cfg, m, &errors), 0);
+	ck_assert_int_eq(counted_creates, 0);
+	tether_mgr_free(m);
+	tether_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_config_check_conn_reports_options)
 {
 	tether_mgr *m;
@@ -657,6 +768,7 @@ static Suite *config_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_config_apply_creates_connections);
 	tcase_add_test(tc, test_config_check_conn_reports_options);
+	tcase_add_test(tc, test_config_load_makes_each_policy_once);
 	suite_add_tcase(s, tc);
 	return s;
 }

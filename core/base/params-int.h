@@ -41,6 +41,10 @@ struct tether_params {
 	int is_seq; /* read from a YAML sequence (TTH_YAML_SEQUENCES) */
 };
 
+/* Overwrite every value of p (and its nested sets) with zeros: they may
+ * be secrets; free p next. NULL is a no-op. */
+void tth_params_wipe(tether_params *p);
+
 /* Mark key known and remember that some getter asked for its name. */
 struct tth_param *tth_params_ask(tether_params *p, const char *key);
 

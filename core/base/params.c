@@ -299,6 +299,15 @@ static void clear_usage(tether_params *p)
 	p->checked = 0;
 }
 
+void tth_params_wipe(tether_params *p)
+{
+	for (size_t i = 0; p && i < p->n; i++) {
+		if (p->v[i].value)
+			explicit_bzero(p->v[i].value, strlen(p->v[i].value));
+		tth_params_wipe(p->v[i].child);
+	}
+}
+
 TETHER_EXPORT void tether_params_free(tether_params *p)
 {
 	if (!p)

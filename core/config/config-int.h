@@ -10,6 +10,8 @@
 #include <tether/policy.h>
 #include <tether/transport.h>
 
+#include "settings-int.h"
+
 /* Where a transport option of a connection is written: the transport's
  * own section (the table's yaml_section), an entry of one of its mappings
  * (TETHER_OPTION_MAP: `ws: {headers: {...}}`), or `tls:`. */
@@ -33,36 +35,26 @@ struct cfg_rule {
 	tether_params *src; /* load only */
 };
 
-struct cfg_sub {
-	char *topic;
-	int qos;
-};
-
 #define CFG_TIMINGS 6
 extern const char *const tth_cfg_timing_keys[CFG_TIMINGS];
 extern const uint64_t tth_cfg_timing_defaults[CFG_TIMINGS];
 
+/* A connection of the file: its settings value, made by the load through
+ * the settings' own checked setters (settings-int.h), and what the dump
+ * prints as written (policy reference, rules, options and their places). */
 struct cfg_conn {
 	char *name, *transport;
-	char **endpoints;
-	size_t nendpoints;
+	struct tth_conn_settings set; /* valid when set_ok */
+	int set_ok;
 	char *policy_ref;      /* a name from policies:, or NULL */
 	tether_params *policy; /* resolved (no references left) */
 	char *policy_desc;     /* "type k=v ..." with defaults */
-	uint64_t timing[CFG_TIMINGS];
-	int coordinated; /* coordinated recovery (default on) */
 	int hb_set; /* heartbeat: written (ws only) */
-	uint64_t hb_interval, hb_timeout;
-	uint32_t hb_misses;
 	struct cfg_rule *rules;
 	size_t nrules;
 	struct cfg_opt *opts;
 	size_t nopts;
-	struct cfg_sub *subs;
-	size_t nsubs;
 	int q_set;                  /* `queue:` written */
-	struct tether_queue_cfg q;  /* q.spool_dir points at spool */
-	char *spool;
 	tether_params *src; /* load only: the connection's mapping */
 	int bad;            /* load only: not worth a transport check */
 };
@@ -106,26 +98,15 @@ struct lctx {
 /* The entry of key in p, or NULL. */
 struct tth_param *tth_cfg_entry(tether_params *p, const char *key);
 
-/* Apply every connection that loaded cleanly to a scratch manager through
- * the public API, recording each failure where its value was written;
- * its transport options are not part of that (tth_cfg_check_options). */
-void tth_cfg_check_api(struct lctx *lc);
-
 /* The cross-field checks of cc's transport (its check() op, conn NULL) on
- * its options, each error where its option was written (config_apply.c). */
+ * the options of its settings, each error where its option was written
+ * (config_apply.c). */
 void tth_cfg_check_options(struct lctx *lc, struct cfg_conn *cc);
 
 /* The registered transports' names joined by sep, the last by last
  * ("mqtt, ws" or "mqtt or ws"), in buf (config_conn.c). */
 void tth_cfg_transport_names(char *buf, size_t len, const char *sep,
 			     const char *last);
-
-/* Non-zero: tether_config_load_* skip tth_cfg_check_api (no scratch
- * manager, no transports: URI schemes and transport options go
- * unchecked). Only the fuzz target (fuzz/config_fuzz.c) sets it, to fuzz
- * the schema at thousands of inputs a second; hidden, so a program using
- * libtether cannot. Default 0. */
-extern int tth_cfg_skip_api_check;
 
 /* Schema helpers (config.c). Each records what is wrong where it was
  * written; a set read from a YAML sequence is one (is_seq). */

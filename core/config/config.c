@@ -3,10 +3,10 @@
  * (params_yaml.c), check every key against the schema with the params
  * getters (so every error has its file:line:column, its key path and a
  * "did you mean"), resolve named policies, load the connections and read
- * their secrets (config_conn.c), then apply the result to a scratch
- * manager through the public API (config_apply.c), which checks what only
- * the transports know (URI schemes, transport options). A file that loads
- * can therefore be applied to a real manager without surprises.
+ * their secrets into each connection's settings value, through the
+ * settings' own checked setters and the transports' option tables and
+ * check() (config_conn.c, config_apply.c). Nothing starts. A file that
+ * loads can therefore be applied to a real manager without surprises.
  */
 #include "config.h"
 
@@ -25,7 +25,6 @@ const char *const tth_cfg_timing_keys[CFG_TIMINGS] = {
 const uint64_t tth_cfg_timing_defaults[CFG_TIMINGS] = {10000, 2000, 5000, 5000,
 							0, 1000};
 
-int tth_cfg_skip_api_check;
 
 /* ------------------------------------------------------------- helpers */
 
@@ -613,8 +612,6 @@ TETHER_EXPORT int tether_config_load_string(const char *text, size_t len,
 	}
 	lc.cfg = cfg;
 	load_root(&lc, cfg->root);
-	if (!lc.oom && !tth_cfg_skip_api_check)
-		tth_cfg_check_api(&lc);
 	if (lc.oom) {
 		free(lc.warn);
 		tether_config_free(cfg);

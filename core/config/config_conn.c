@@ -82,6 +82,10 @@ static struct cfg_opt *add_opt(struct lctx *lc, struct cfg_conn *cc,
 	o->value = tth_cfg_strdup(lc, value);
 	o->okey = tth_cfg_strdup(lc, okey);
 	o->ovalue = tth_cfg_strdup(lc, ovalue);
+	/* into the settings, located where it was written */
+	if (cc->set_ok && o->okey && o->ovalue &&
+	    tth_params_set_from(cc->set.opts, o->okey, o->ovalue, src, ykey))
+		lc->oom = 1;
 	return o;
 }
 
@@ -153,11 +157,6 @@ static void load_subs(struct lctx *lc, struct cfg_conn *cc, tether_params *set)
 	if (!seq)
 		return;
 	tth_params_mark_checked(seq);
-	cc->subs = calloc(seq->n ? seq->n : 1, sizeof(*cc->subs));
-	if (!cc->subs) {
-		lc->oom = 1;
-		return;
-	}
 	for (size_t i = 0; i < seq->n; i++) {
 		tether_params *s = tth_cfg_nested(seq, seq->v[i].key, 0,
 						  "a mapping {topic, qos}");
@@ -171,10 +170,9 @@ static void load_subs(struct lctx *lc, struct cfg_conn *cc, tether_params *set)
 			tth_cfg_missing(s, "topic", "a topic filter");
 		tth_cfg_whole(s, "qos", 0, 0, 2, &qos);
 		tth_params_check_unknown(s, "a subscription");
-		if (topic) {
-			cc->subs[cc->nsubs].topic = tth_cfg_strdup(lc, topic);
-			cc->subs[cc->nsubs++].qos = (int)qos;
-		}
+		if (topic && cc->set_ok &&
+		    tth_settings_subscribe(&cc->set, topic, (int)qos) != 0)
+			lc->oom = 1;
 	}
 }
 
@@ -383,7 +381,7 @@ static void load_transport(struct lctx *lc, struct cfg_conn *cc)
 static void load_heartbeat(struct cfg_conn *cc)
 {
 	tether_params *hb;
-	uint64_t misses;
+	uint64_t interval = 0, timeout, misses;
 
 	const struct tether_transport_ops *t =
 	    cc->transport ? tether_transport_lookup(cc->transport) : NULL;
@@ -409,16 +407,17 @@ static void load_heartbeat(struct cfg_conn *cc)
 	}
 	hb = tth_cfg_nested(cc->src, "heartbeat", 0,
 			    "a mapping {interval, timeout, misses}");
-	cc->hb_timeout = 5000;
-	cc->hb_misses = 2;
 	if (!hb)
 		return;
 	cc->hb_set = 1;
-	tth_cfg_duration(hb, "interval", 0, 0, DAY_MS, &cc->hb_interval);
-	tth_cfg_duration(hb, "timeout", 5000, 1, 3600000, &cc->hb_timeout);
+	tth_cfg_duration(hb, "interval", 0, 0, DAY_MS, &interval);
+	tth_cfg_duration(hb, "timeout", 5000, 1, 3600000, &timeout);
 	tth_cfg_whole(hb, "misses", 2, 1, 100, &misses);
-	cc->hb_misses = (uint32_t)misses;
 	tth_params_check_unknown(hb, "heartbeat");
+	/* in range, so the value is accepted */
+	if (cc->set_ok)
+		tth_settings_set_heartbeat(&cc->set, interval, timeout,
+					   (uint32_t)misses);
 }
 
 static void load_classify(struct lctx *lc, struct cfg_conn *cc)
@@ -447,6 +446,18 @@ static void load_classify(struct lctx *lc, struct cfg_conn *cc)
 		r->cls = tth_cfg_strdup(lc, cls);
 		r->src = set;
 		cc->nrules++;
+		if (cc->set_ok) {
+			char err[300];
+			int rc = tth_settings_classify(&cc->set, set->v[i].key,
+						       cls, err, sizeof(err));
+
+			if (rc == TETHER_ENOMEM)
+				lc->oom = 1;
+			else if (rc != 0)
+				tth_params_add_error(set, set->v[i].key, "%s",
+						     err[0] ? err
+							    : tether_strerror(rc));
+		}
 	}
 }
 
@@ -469,19 +480,23 @@ static void load_endpoints(struct lctx *lc, struct cfg_conn *cc)
 		cc->bad = 1;
 		return;
 	}
-	cc->endpoints = calloc(seq->n, sizeof(*cc->endpoints));
-	if (!cc->endpoints) {
-		lc->oom = 1;
-		return;
-	}
 	for (size_t i = 0; i < seq->n; i++) {
 		const char *uri = tth_cfg_scalar(seq, seq->v[i].key, "a URI");
+		char err[400];
+		int rc;
 
-		if (uri)
-			cc->endpoints[cc->nendpoints++] =
-			    tth_cfg_strdup(lc, uri);
-		else
+		if (!uri) {
 			cc->bad = 1;
+			continue;
+		}
+		if (!cc->set_ok)
+			continue;
+		rc = tth_settings_add_endpoint(&cc->set, uri, err, sizeof(err));
+		if (rc == TETHER_ENOMEM)
+			lc->oom = 1;
+		else if (rc != 0)
+			tth_params_add_error(seq, seq->v[i].key,
+					     "%s, found '%s'", err, uri);
 	}
 }
 
@@ -492,43 +507,51 @@ const char *const tth_cfg_fsyncs[] = {"always", "interval", "never", NULL};
 /* `queue:` (tether.yaml(5)): bounds, overflow, TTL, the spool. */
 static void load_queue(struct lctx *lc, struct cfg_conn *cc)
 {
+	struct tether_queue_cfg qc;
 	tether_params *q;
 	uint64_t v;
-	int idx;
+	int idx, rc;
 	const char *spool;
 
-	tether_queue_cfg_defaults(&cc->q);
+	tether_queue_cfg_defaults(&qc);
 	q = tth_cfg_nested(cc->src, "queue", 0,
 			   "a mapping {max_messages, max_bytes, overflow, "
 			   "ttl, spool, fsync, fsync_interval, spool_max_bytes}");
 	if (!q)
 		return;
 	cc->q_set = 1;
-	if (tth_cfg_whole(q, "max_messages", cc->q.max_messages, 1, 100000000,
+	if (tth_cfg_whole(q, "max_messages", qc.max_messages, 1, 100000000,
 			  &v) == 0)
-		cc->q.max_messages = (uint32_t)v;
-	tether_params_size(q, "max_bytes", cc->q.max_bytes, 1, 1ull << 40,
-			   &cc->q.max_bytes);
+		qc.max_messages = (uint32_t)v;
+	tether_params_size(q, "max_bytes", qc.max_bytes, 1, 1ull << 40,
+			   &qc.max_bytes);
 	if (tether_params_choice(q, "overflow", tth_cfg_overflows, 0, &idx,
 				 NULL) == 0)
-		cc->q.overflow = (enum tether_overflow)idx;
-	tth_cfg_duration(q, "ttl", 0, 0, 365 * DAY_MS, &cc->q.ttl_ms);
+		qc.overflow = (enum tether_overflow)idx;
+	tth_cfg_duration(q, "ttl", 0, 0, 365 * DAY_MS, &qc.ttl_ms);
 	spool = tth_cfg_scalar(q, "spool", "a directory path");
 	if (spool && !*spool)
 		tth_params_add_error(q, "spool",
 				     "expected a directory path, found an "
 				     "empty string");
 	else if (spool)
-		cc->spool = tth_cfg_strdup(lc, spool);
-	cc->q.spool_dir = cc->spool;
+		qc.spool_dir = spool;
 	if (tether_params_choice(q, "fsync", tth_cfg_fsyncs, 0, &idx, NULL) ==
 	    0)
-		cc->q.fsync = (enum tether_fsync)idx;
-	tth_cfg_duration(q, "fsync_interval", cc->q.fsync_interval_ms, 1,
-			 DAY_MS, &cc->q.fsync_interval_ms);
-	tether_params_size(q, "spool_max_bytes", cc->q.spool_max_bytes, 4096,
-			   1ull << 44, &cc->q.spool_max_bytes);
+		qc.fsync = (enum tether_fsync)idx;
+	tth_cfg_duration(q, "fsync_interval", qc.fsync_interval_ms, 1,
+			 DAY_MS, &qc.fsync_interval_ms);
+	tether_params_size(q, "spool_max_bytes", qc.spool_max_bytes, 4096,
+			   1ull << 44, &qc.spool_max_bytes);
 	tth_params_check_unknown(q, "queue");
+	if (!cc->set_ok)
+		return;
+	rc = tth_settings_set_queue(&cc->set, &qc);
+	if (rc == TETHER_ENOMEM)
+		lc->oom = 1;
+	else if (rc != 0)
+		tth_params_add_error(cc->src, "queue", "%s",
+				     tether_strerror(rc));
 }
 
 /* "expected one of mqtt, ws, found 'wss' (did you mean 'ws'?)": the
@@ -551,9 +574,9 @@ static void load_conn(struct lctx *lc, struct cfg_conn *cc, tether_params *it)
 	tether_config *cfg = lc->cfg;
 	const char *name, *tr;
 	char names[300], what[340];
+	int coordinated;
 
 	cc->src = it;
-	memcpy(cc->timing, tth_cfg_timing_defaults, sizeof(cc->timing));
 	name = tth_cfg_scalar(it, "name", "the connection's name");
 	if (!tth_cfg_entry(it, "name"))
 		tth_cfg_missing(it, "name", "the connection's name");
@@ -581,18 +604,38 @@ static void load_conn(struct lctx *lc, struct cfg_conn *cc, tether_params *it)
 	cc->transport = tth_cfg_strdup(lc, tr);
 	if (!cc->name || !cc->transport)
 		cc->bad = 1;
+	/* the settings value, filled as the file is read */
+	if (tr) {
+		if (tth_settings_init(&cc->set, tether_transport_lookup(tr)))
+			lc->oom = 1;
+		else
+			cc->set_ok = 1;
+	}
 	load_endpoints(lc, cc);
 	tth_cfg_conn_policy(lc, cc);
+	if (cc->set_ok && cc->policy &&
+	    tth_settings_set_policy(&cc->set, cc->policy) != 0)
+		lc->oom = 1;
 	load_heartbeat(cc);
-	for (int i = 0; i < CFG_TIMINGS; i++)
-		tth_cfg_duration(it, tth_cfg_timing_keys[i],
-				 tth_cfg_timing_defaults[i], i == 0 ? 1 : 0,
-				 DAY_MS, &cc->timing[i]);
-	tether_params_bool(it, "coordinated", 1, &cc->coordinated);
+	for (int i = 0; i < CFG_TIMINGS; i++) {
+		uint64_t ms;
+
+		/* known keys, in range: accepted */
+		if (tth_cfg_duration(it, tth_cfg_timing_keys[i],
+				     tth_cfg_timing_defaults[i], i == 0 ? 1 : 0,
+				     DAY_MS, &ms) == 0 &&
+		    cc->set_ok)
+			tth_settings_set_timing(&cc->set, tth_cfg_timing_keys[i],
+						ms, NULL, 0);
+	}
+	if (tether_params_bool(it, "coordinated", 1, &coordinated) == 0)
+		cc->set.uncoordinated = !coordinated;
 	load_classify(lc, cc);
 	load_transport(lc, cc);
 	load_queue(lc, cc);
 	tth_params_check_unknown(it, "a connection");
+	if (!cc->bad && cc->set_ok)
+		tth_cfg_check_options(lc, cc);
 }
 
 void tth_cfg_load_connections(struct lctx *lc, tether_params *root)
@@ -625,12 +668,10 @@ void tth_cfg_load_connections(struct lctx *lc, tether_params *root)
 
 void tth_cfg_conn_free(struct cfg_conn *cc)
 {
-	free(cc->spool);
+	if (cc->set_ok)
+		tth_settings_cleanup(&cc->set);
 	free(cc->name);
 	free(cc->transport);
-	for (size_t i = 0; i < cc->nendpoints; i++)
-		free(cc->endpoints[i]);
-	free(cc->endpoints);
 	free(cc->policy_ref);
 	tether_params_free(cc->policy);
 	free(cc->policy_desc);
@@ -649,9 +690,6 @@ void tth_cfg_conn_free(struct cfg_conn *cc)
 			free(cc->opts[i].ovalue);
 	}
 	free(cc->opts);
-	for (size_t i = 0; i < cc->nsubs; i++)
-		free(cc->subs[i].topic);
-	free(cc->subs);
 }
 
 /* Replace every secret of cfg found in text by "***" (belt and braces:

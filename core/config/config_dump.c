@@ -263,13 +263,13 @@ static int has_place(const struct tether_option *table,
 static void dump_subs(FILE *f, const struct cfg_conn *cc)
 {
 	fputs("      subscriptions:", f);
-	if (!cc->nsubs)
+	if (!cc->set.nsubs)
 		fputs(" []", f);
 	fputc('\n', f);
-	for (size_t i = 0; i < cc->nsubs; i++) {
+	for (size_t i = 0; i < cc->set.nsubs; i++) {
 		fputs("        - {topic: ", f);
-		scalar(f, cc->subs[i].topic);
-		fprintf(f, ", qos: %d}\n", cc->subs[i].qos);
+		scalar(f, cc->set.subs[i].topic);
+		fprintf(f, ", qos: %d}\n", cc->set.subs[i].qos);
 	}
 }
 
@@ -307,9 +307,9 @@ static void dump_conn(FILE *f, const tether_config *cfg,
 	fputs("\n    transport: ", f);
 	scalar(f, cc->transport);
 	fputs("\n    endpoints:\n", f);
-	for (size_t i = 0; i < cc->nendpoints; i++) {
+	for (size_t i = 0; i < cc->set.n_endpoints; i++) {
 		fputs("      - ", f);
-		scalar(f, cc->endpoints[i]);
+		scalar(f, cc->set.endpoints[i]);
 		fputc('\n', f);
 	}
 	fputs("    policy: ", f);
@@ -319,17 +319,21 @@ static void dump_conn(FILE *f, const tether_config *cfg,
 		flow_policy(f, cc->policy_desc, NULL, cc->policy);
 	fputc('\n', f);
 	for (int i = 0; i < CFG_TIMINGS; i++) {
-		tether_duration_format(cc->timing[i], d, sizeof(d));
+		tether_duration_format(
+		    tth_settings_timing(&cc->set, tth_cfg_timing_keys[i]), d,
+		    sizeof(d));
 		fprintf(f, "    %s: %s\n", tth_cfg_timing_keys[i], d);
 	}
-	fprintf(f, "    coordinated: %s\n", cc->coordinated ? "true" : "false");
+	fprintf(f, "    coordinated: %s\n", cc->set.uncoordinated ? "false" : "true");
 	if (!t || t->ping) { /* else its protocol keeps the link alive */
-		tether_duration_format(cc->hb_interval, i2, sizeof(i2));
-		tether_duration_format(cc->hb_timeout, t2, sizeof(t2));
+		/* not written: off, the rest the defaults */
+		tether_duration_format(cc->set.hb_interval, i2, sizeof(i2));
+		tether_duration_format(cc->hb_set ? cc->set.hb_timeout : 5000,
+				       t2, sizeof(t2));
 		fprintf(f,
 			"    heartbeat: {interval: %s, timeout: %s, misses: "
 			"%u}\n",
-			i2, t2, (unsigned)cc->hb_misses);
+			i2, t2, cc->hb_set ? (unsigned)cc->set.hb_misses : 2);
 	}
 	fputs("    classify: {", f);
 	for (size_t i = 0; i < cc->nrules; i++) {
@@ -339,7 +343,7 @@ static void dump_conn(FILE *f, const tether_config *cfg,
 		scalar(f, cc->rules[i].cls);
 	}
 	fputs("}\n", f);
-	dump_queue(f, &cc->q);
+	dump_queue(f, &cc->set.qcfg);
 	if (table) {
 		struct sec_out so = {f, tether_transport_section(t), 0};
 

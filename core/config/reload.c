@@ -1,14 +1,13 @@
 /*
  * Live reload (tether.yaml(5)): make a running manager match a configuration.
  *
- * The new configuration is first applied, through the public API, to a
- * scratch manager; its connections are complete, unstarted settings.
- * Each one then either moves into the running manager (a new name), or
- * travels to the loop thread as a detached bundle: swapped into the live
- * connection field by field (policy, timings, heartbeat, classification,
- * subscriptions), or, when what the link is made of changed (transport,
- * endpoints, transport options such as credentials), kept until that
- * connection has closed and then used to start it again.
+ * The load checked every connection's settings value. Each one is copied
+ * (everything that can fail comes before the first change), then either
+ * makes a new connection (a new name), or is posted to the loop thread,
+ * which applies what can change live (policy, timings, heartbeat,
+ * classification, queue bounds, subscriptions) and restarts the link only
+ * when what it is made of changed (transport, endpoints, transport options
+ * such as credentials): core/runtime/reload_live.c.
  */
 #include "config.h"
 
@@ -20,21 +19,19 @@
 
 #include "config-int.h"
 #include "mgr-int.h"
-#include "params-int.h"
-#include "reason-int.h"
 
 /* ---------------------------------------------------- the caller side */
 
 /* The spool is opened at the first start and holds the queue's records:
    it cannot move under a running connection. */
-static int same_spool(const tether_conn *a, const tether_conn *b)
+static int same_spool(const char *a, const char *b)
 {
-	if (!a->set.spool_dir || !b->set.spool_dir)
-		return a->set.spool_dir == b->set.spool_dir;
-	return strcmp(a->set.spool_dir, b->set.spool_dir) == 0;
+	if (!a || !b)
+		return a == b;
+	return strcmp(a, b) == 0;
 }
 
-static char *spool_error(const tether_conn *c, const tether_conn *s)
+static char *spool_error(const tether_conn *c, const char *to)
 {
 	char buf[600];
 
@@ -42,57 +39,24 @@ static char *spool_error(const tether_conn *c, const tether_conn *s)
 		 "connection '%s': queue.spool cannot change while it runs "
 		 "(from %s to %s); restart to move the spool",
 		 c->name, c->set.spool_dir ? c->set.spool_dir : "none",
-		 s->set.spool_dir ? s->set.spool_dir : "none");
+		 to ? to : "none");
 	return strdup(buf);
-}
-
-/* Unlink the connection named name from m (not started), or NULL. */
-static tether_conn *take_conn(tether_mgr *m, const char *name)
-{
-	tether_conn **pp, *c = NULL;
-
-	pthread_mutex_lock(&m->lock);
-	for (pp = &m->conns; *pp; pp = &(*pp)->next)
-		if (strcmp((*pp)->name, name) == 0) {
-			c = *pp;
-			*pp = c->next;
-			c->next = NULL;
-			m->nconns--;
-			break;
-		}
-	pthread_mutex_unlock(&m->lock);
-	return c;
-}
-
-static void adopt_conn(tether_mgr *m, tether_conn *c)
-{
-	c->mgr = m;
-	pthread_mutex_lock(&m->lock);
-	c->next = m->conns;
-	m->conns = c;
-	m->nconns++;
-	pthread_mutex_unlock(&m->lock);
 }
 
 TETHER_EXPORT int tether_config_reload(const tether_config *cfg,
 				       tether_mgr *m, char **errors)
 {
-	tether_mgr *scratch = NULL;
-	tether_conn **live = NULL, **next = NULL;
+	tether_conn **live = NULL;
+	struct tth_conn_settings **next = NULL;
 	size_t nlive = 0, n = tether_config_count(cfg);
-	int rc;
+	int rc = 0;
 
 	if (errors)
 		*errors = NULL;
 	if (!cfg || !m)
 		return TETHER_EINVAL;
 	/* everything that can fail comes before the first change */
-	rc = tether_mgr_new(&scratch);
-	if (rc == 0)
-		rc = tether_config_apply(cfg, scratch, errors);
-	if (rc == 0)
-		tether_mgr_dispatch(scratch); /* settles the subscriptions */
-	if (rc == 0 && tth_mgr_conns(m, &live, &nlive) != 0)
+	if (tth_mgr_conns(m, &live, &nlive) != 0)
 		rc = TETHER_ENOMEM;
 	if (rc == 0 && n) {
 		next = calloc(n, sizeof(*next));
@@ -100,52 +64,57 @@ TETHER_EXPORT int tether_config_reload(const tether_config *cfg,
 			rc = TETHER_ENOMEM;
 	}
 	for (size_t i = 0; rc == 0 && i < n; i++) {
-		tether_conn *c;
+		const struct cfg_conn *cc = &cfg->conns[i];
+		tether_conn *c = tether_conn_find(m, cc->name);
 
-		next[i] = take_conn(scratch, tether_config_name(cfg, i));
-		if (!next[i]) {
-			rc = TETHER_ENOMEM; /* cannot happen: apply made it */
-			break;
-		}
-		c = tether_conn_find(m, next[i]->name);
-		if (c && !same_spool(c, next[i])) {
+		if (c && !same_spool(c->set.spool_dir, cc->set.spool_dir)) {
 			rc = TETHER_ESTATE;
 			if (errors)
-				*errors = spool_error(c, next[i]);
+				*errors = spool_error(c, cc->set.spool_dir);
+			break;
+		}
+		next[i] = malloc(sizeof(*next[i]));
+		if (!next[i] || tth_settings_copy(next[i], &cc->set) != 0) {
+			free(next[i]);
+			next[i] = NULL;
+			rc = TETHER_ENOMEM;
 		}
 	}
 	if (rc != 0) {
 		for (size_t i = 0; next && i < n; i++)
-			if (next[i])
-				tth_conn_free(next[i]);
+			tth_settings_free(next[i]);
 		free(next);
 		free(live);
-		tether_mgr_free(scratch);
 		return rc;
 	}
-	tether_mgr_free(scratch);
 	/* dropped connections stop */
 	for (size_t i = 0; i < nlive; i++) {
 		int kept = 0;
 		for (size_t j = 0; j < n && !kept; j++)
-			kept = strcmp(live[i]->name, next[j]->name) == 0;
+			kept = strcmp(live[i]->name, cfg->conns[j].name) == 0;
 		if (!kept)
-			tth_post_reload(live[i], NULL, TTH_RELOAD_DROP);
+			tth_post_reload(live[i], TTH_RELOAD_DROP);
 	}
 	for (size_t i = 0; i < n; i++) {
-		tether_conn *c = tether_conn_find(m, next[i]->name);
+		const char *name = cfg->conns[i].name;
+		tether_conn *c = tether_conn_find(m, name);
 
-		if (!c) {
-			tether_conn *s = next[i];
-			adopt_conn(m, s);
-			tth_post_reload(s, NULL, TTH_RELOAD_ADDED);
-			tether_conn_start(s); /* checked by the load */
+		if (c) {
+			tth_post_settings(c, next[i]); /* takes it */
 			continue;
 		}
-		tth_post_reload(c, next[i], TTH_RELOAD_REPLACE);
+		if (tth_conn_new_with(m, name, next[i], &c) == 0) {
+			tth_post_reload(c, TTH_RELOAD_ADDED);
+			tether_conn_start(c); /* checked by the load */
+		} else if (rc == 0) {
+			rc = TETHER_ENOMEM; /* the others went on */
+		}
+		tth_settings_free(next[i]);
 	}
 	free(next);
 	free(live);
+	if (rc != 0)
+		return rc;
 	return tether_mgr_set_limits(m, cfg->rate, (uint32_t)cfg->burst,
 				     (uint32_t)cfg->max_connecting);
 }

@@ -51,21 +51,11 @@ static int needs_network(const tether_conn *c)
 
 void tth_conn_free(tether_conn *c)
 {
-	for (uint32_t i = 0; i < c->set.n_endpoints; i++)
-		free(c->set.endpoints[i]);
-	free(c->set.endpoints);
-	for (size_t i = 0; i < c->set.nsubs; i++)
-		free(c->set.subs[i].topic);
-	free(c->set.subs);
 	tth_outbox_cleanup(c);
 	free(c->redirect_uri);
-	free(c->set.spool_dir);
-	tether_params_free(c->set.opts);
-	tether_policy_free(c->set.policy);
-	tether_params_free(c->set.policy_params);
-	tether_classifier_free(c->set.classifier);
-	if (c->replace_with)
-		tth_conn_free(c->replace_with);
+	tth_settings_cleanup(&c->set);
+	tether_policy_free(c->policy);
+	tth_settings_free(c->replace_with);
 	free(c->name);
 	free(c->error);
 	free(c);
@@ -85,55 +75,32 @@ static void set_error(tether_conn *c, const char *fmt, const char *arg)
 	snprintf(tth_conn_errbuf(c), TTH_CONN_ERROR_MAX, fmt, arg ? arg : "");
 }
 
-TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
-				  const char *transport, tether_conn **out)
+/* A connection with settings set (taken: cleaned up on failure), linked
+ * into m unless the name is taken. */
+static int conn_make(tether_mgr *m, const char *name,
+		     struct tth_conn_settings *set, tether_conn **out)
 {
-	const struct tether_transport_ops *ops;
 	tether_conn *c, *it;
 	int rc = 0;
 
-	if (!m || !name || !*name || !transport || !out)
-		return TETHER_EINVAL;
-	*out = NULL;
-	ops = tether_transport_lookup(transport);
-	if (!ops)
-		return TETHER_ENOENT;
 	c = calloc(1, sizeof(*c));
-	if (!c)
+	if (!c) {
+		tth_settings_cleanup(set);
 		return TETHER_ENOMEM;
+	}
 	c->mgr = m;
-	c->tops = ops;
+	c->set = *set;
+	c->tops = set->tops;
 	c->name = strdup(name);
-	c->set.opts = tether_params_new(NULL);
-	if (!c->name || !c->set.opts) {
+	if (!c->name) {
 		tth_conn_free(c);
 		return TETHER_ENOMEM;
 	}
-	tth_machine_cfg_defaults(&c->set.mcfg);
-	tether_queue_cfg_defaults(&c->set.qcfg);
 	tth_hb_init(c);
 	rc = tth_outbox_init(c);
 	if (rc != 0) {
 		tth_conn_free(c);
 		return rc;
-	}
-	if (ops->default_classes) {
-		c->set.classifier = tether_classifier_new();
-		if (!c->set.classifier) {
-			tth_conn_free(c);
-			return TETHER_ENOMEM;
-		}
-		for (size_t i = 0; ops->default_classes[i] &&
-				   ops->default_classes[i + 1];
-		     i += 2) {
-			rc = tether_classifier_add_rule(
-				c->set.classifier, ops->default_classes[i],
-				ops->default_classes[i + 1], NULL, 0);
-			if (rc != 0) {
-				tth_conn_free(c);
-				return rc;
-			}
-		}
 	}
 	atomic_store(&c->state, TETHER_STATE_IDLE);
 	atomic_store(&c->next_msg_id, 1);
@@ -155,6 +122,34 @@ TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
 	return 0;
 }
 
+TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
+				  const char *transport, tether_conn **out)
+{
+	const struct tether_transport_ops *ops;
+	struct tth_conn_settings set;
+
+	if (!m || !name || !*name || !transport || !out)
+		return TETHER_EINVAL;
+	*out = NULL;
+	ops = tether_transport_lookup(transport);
+	if (!ops)
+		return TETHER_ENOENT;
+	if (tth_settings_init(&set, ops) != 0)
+		return TETHER_ENOMEM;
+	return conn_make(m, name, &set, out);
+}
+
+int tth_conn_new_with(tether_mgr *m, const char *name,
+		      const struct tth_conn_settings *s, tether_conn **out)
+{
+	struct tth_conn_settings set;
+
+	*out = NULL;
+	if (tth_settings_copy(&set, s) != 0)
+		return TETHER_ENOMEM;
+	return conn_make(m, name, &set, out);
+}
+
 static int started(const tether_conn *c)
 {
 	return c->link != NULL;
@@ -162,42 +157,18 @@ static int started(const tether_conn *c)
 
 TETHER_EXPORT int tether_conn_add_endpoint(tether_conn *c, const char *uri)
 {
-	const char *colon;
-	char **v;
-	int ok = 0;
+	char err[300];
+	int rc;
 
 	if (!c || !uri)
 		return TETHER_EINVAL;
 	if (started(c))
 		return TETHER_ESTATE;
-	colon = strstr(uri, "://");
-	for (size_t i = 0; colon && c->tops->schemes[i]; i++) {
-		size_t n = strlen(c->tops->schemes[i]);
-		if ((size_t)(colon - uri) == n &&
-		    strncmp(uri, c->tops->schemes[i], n) == 0)
-			ok = 1;
-	}
-	if (!ok || !colon[3]) {
-		char schemes[128] = "";
-		for (size_t i = 0; c->tops->schemes[i]; i++) {
-			size_t l = strlen(schemes);
-			snprintf(schemes + l, sizeof(schemes) - l, "%s%s://",
-				 i ? ", " : "", c->tops->schemes[i]);
-		}
+	rc = tth_settings_add_endpoint(&c->set, uri, err, sizeof(err));
+	if (rc == TETHER_EINVAL)
 		snprintf(tth_conn_errbuf(c), TTH_CONN_ERROR_MAX,
-			 "endpoint '%s': expected a URI for transport '%s' (%s)",
-			 uri, c->tops->name, schemes);
-		return TETHER_EINVAL;
-	}
-	v = realloc(c->set.endpoints, (c->set.n_endpoints + 1) * sizeof(*v));
-	if (!v)
-		return TETHER_ENOMEM;
-	c->set.endpoints = v;
-	v[c->set.n_endpoints] = strdup(uri);
-	if (!v[c->set.n_endpoints])
-		return TETHER_ENOMEM;
-	c->set.n_endpoints++;
-	return 0;
+			 "endpoint '%s': %s", uri, err);
+	return rc;
 }
 
 TETHER_EXPORT int tether_conn_set_option(tether_conn *c, const char *key,
@@ -213,25 +184,22 @@ TETHER_EXPORT int tether_conn_set_option(tether_conn *c, const char *key,
 TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy)
 {
 	tether_policy *pol = NULL;
-	tether_params *kept;
 	int rc;
 
 	if (!c || !policy)
 		return TETHER_EINVAL;
 	if (c->inited)
 		return TETHER_ESTATE;
-	rc = tether_policy_new(policy, &pol, tth_conn_errbuf(c), TTH_CONN_ERROR_MAX);
-	if (rc != 0)
-		return rc;
-	kept = tether_params_dup(policy);
-	if (!kept) {
+	rc = tether_policy_new(policy, &pol, tth_conn_errbuf(c),
+			       TTH_CONN_ERROR_MAX);
+	if (rc == 0)
+		rc = tth_settings_set_policy(&c->set, policy);
+	if (rc != 0) {
 		tether_policy_free(pol);
-		return TETHER_ENOMEM;
+		return rc;
 	}
-	tether_policy_free(c->set.policy);
-	tether_params_free(c->set.policy_params);
-	c->set.policy = pol;
-	c->set.policy_params = kept;
+	tether_policy_free(c->policy);
+	c->policy = pol;
 	return 0;
 }
 
@@ -242,27 +210,8 @@ TETHER_EXPORT int tether_conn_set_timing(tether_conn *c, const char *key,
 		return TETHER_EINVAL;
 	if (c->inited)
 		return TETHER_ESTATE;
-	if (strcmp(key, "connect_timeout") == 0)
-		c->set.mcfg.connect_timeout_ms = ms;
-	else if (strcmp(key, "close_timeout") == 0)
-		c->set.mcfg.close_timeout_ms = ms;
-	else if (strcmp(key, "stable_after") == 0)
-		c->set.mcfg.stable_after_ms = ms;
-	else if (strcmp(key, "overload_floor") == 0)
-		c->set.mcfg.overload_floor_ms = ms;
-	else if (strcmp(key, "failback_after") == 0)
-		c->set.mcfg.failback_after_ms = ms;
-	else if (strcmp(key, "probe_interval") == 0)
-		c->set.mcfg.probe_interval_ms = ms;
-	else {
-		set_error(c,
-			  "unknown timing '%s' (expected connect_timeout, "
-			  "close_timeout, stable_after, overload_floor, "
-			  "failback_after or probe_interval)",
-			  key);
-		return TETHER_EINVAL;
-	}
-	return 0;
+	return tth_settings_set_timing(&c->set, key, ms, tth_conn_errbuf(c),
+				       TTH_CONN_ERROR_MAX);
 }
 
 TETHER_EXPORT int tether_conn_set_heartbeat(tether_conn *c,
@@ -270,14 +219,12 @@ TETHER_EXPORT int tether_conn_set_heartbeat(tether_conn *c,
 					    uint64_t timeout_ms,
 					    uint32_t misses)
 {
-	if (!c || (interval_ms && (timeout_ms == 0 || misses == 0)))
+	if (!c)
 		return TETHER_EINVAL;
 	if (c->inited)
 		return TETHER_ESTATE;
-	c->set.hb_interval = interval_ms;
-	c->set.hb_timeout = timeout_ms;
-	c->set.hb_misses = misses;
-	return 0;
+	return tth_settings_set_heartbeat(&c->set, interval_ms, timeout_ms,
+					  misses);
 }
 
 TETHER_EXPORT int tether_conn_classify(tether_conn *c, const char *key,
@@ -287,14 +234,8 @@ TETHER_EXPORT int tether_conn_classify(tether_conn *c, const char *key,
 		return TETHER_EINVAL;
 	if (c->inited)
 		return TETHER_ESTATE;
-	if (!c->set.classifier) {
-		c->set.classifier = tether_classifier_new();
-		if (!c->set.classifier)
-			return TETHER_ENOMEM;
-	}
-	return tether_classifier_add_rule(c->set.classifier, key, cls,
-					  tth_conn_errbuf(c),
-					  TTH_CONN_ERROR_MAX);
+	return tth_settings_classify(&c->set, key, cls, tth_conn_errbuf(c),
+				     TTH_CONN_ERROR_MAX);
 }
 
 static void *transport_ctx(tether_mgr *m, const struct tether_transport_ops *ops,
@@ -368,6 +309,26 @@ static int make_link(tether_conn *c, void **link)
 	return rc;
 }
 
+/* c's policy from its settings (the default: exponential). */
+int tth_conn_make_policy(tether_conn *c, tether_policy **out)
+{
+	tether_params *def = NULL;
+	int rc;
+
+	if (!c->set.policy_params) {
+		def = tether_params_new(NULL);
+		if (!def || tether_params_set(def, "type", "exponential",
+					      NULL) != 0) {
+			tether_params_free(def);
+			return TETHER_ENOMEM;
+		}
+	}
+	rc = tether_policy_new(def ? def : c->set.policy_params, out,
+			       tth_conn_errbuf(c), TTH_CONN_ERROR_MAX);
+	tether_params_free(def);
+	return rc;
+}
+
 /* First start: the transport link and the machine. */
 int tth_conn_prepare(tether_conn *c)
 {
@@ -378,16 +339,8 @@ int tth_conn_prepare(tether_conn *c)
 		set_error(c, "no endpoint%s", NULL);
 		return TETHER_EINVAL;
 	}
-	if (!c->set.policy) {
-		tether_params *def = tether_params_new(NULL);
-		if (!def || tether_params_set(def, "type", "exponential",
-					      NULL) != 0) {
-			tether_params_free(def);
-			return TETHER_ENOMEM;
-		}
-		rc = tether_policy_new(def, &c->set.policy, tth_conn_errbuf(c),
-				       TTH_CONN_ERROR_MAX);
-		tether_params_free(def);
+	if (!c->policy) {
+		rc = tth_conn_make_policy(c, &c->policy);
 		if (rc != 0)
 			return rc;
 	}
@@ -397,7 +350,7 @@ int tth_conn_prepare(tether_conn *c)
 	rc = make_link(c, &c->link);
 	if (rc != 0)
 		return rc;
-	tth_econn_init(&m->eng, &c->ec, &c->set.mcfg, c->set.policy, c->set.classifier,
+	tth_econn_init(&m->eng, &c->ec, &c->set.mcfg, c->policy, c->set.classifier,
 		       c->set.n_endpoints, m->seed + (uint64_t)(uintptr_t)c, c);
 	tth_conn_coordinate(c); /* coordinated recovery: endpoint keys */
 	c->needs_network = needs_network(c);
@@ -450,34 +403,29 @@ TETHER_EXPORT void tether_queue_cfg_defaults(struct tether_queue_cfg *q)
 TETHER_EXPORT int tether_conn_set_queue(tether_conn *c,
 					const struct tether_queue_cfg *q)
 {
-	struct tether_queue_cfg n;
+	struct tth_conn_settings check;
 	struct tth_qout out;
-	char *dir = NULL;
+	int rc;
 
-	if (!c || !q || q->size < sizeof(n) || q->max_messages == 0 ||
-	    q->max_bytes == 0 || (unsigned)q->overflow > TETHER_OVERFLOW_REJECT ||
-	    (unsigned)q->fsync > TETHER_FSYNC_NEVER ||
-	    (q->spool_dir && (!*q->spool_dir || q->spool_max_bytes == 0)) ||
-	    (q->fsync == TETHER_FSYNC_INTERVAL && !q->fsync_interval_ms))
+	if (!c || !q)
 		return TETHER_EINVAL;
-	n = *q;
-	n.size = sizeof(n);
 	if (c->inited) {
 		/* the spool is opened at the first start and stays */
-		if (!!n.spool_dir != !!c->set.spool_dir ||
-		    (n.spool_dir && strcmp(n.spool_dir, c->set.spool_dir) != 0))
-			return TETHER_ESTATE;
-		return tth_post_queue_cfg(c, &n);
+		memset(&check, 0, sizeof(check));
+		rc = tth_settings_set_queue(&check, q);
+		if (rc == 0 &&
+		    (!!q->spool_dir != !!c->set.spool_dir ||
+		     (q->spool_dir &&
+		      strcmp(q->spool_dir, c->set.spool_dir) != 0)))
+			rc = TETHER_ESTATE;
+		if (rc == 0)
+			rc = tth_post_queue_cfg(c, &check.qcfg);
+		free(check.spool_dir);
+		return rc;
 	}
-	if (n.spool_dir) {
-		dir = strdup(n.spool_dir);
-		if (!dir)
-			return TETHER_ENOMEM;
-	}
-	free(c->set.spool_dir);
-	c->set.spool_dir = dir;
-	n.spool_dir = dir;
-	c->set.qcfg = n;
+	rc = tth_settings_set_queue(&c->set, q);
+	if (rc != 0)
+		return rc;
 	tth_qout_init(&out);
 	tth_outbox_set_limits(c, &c->set.qcfg, &out);
 	if (out.n)
@@ -490,8 +438,8 @@ TETHER_EXPORT int tether_conn_set_resume_cb(tether_conn *c, tether_resume_cb cb,
 {
 	if (!c)
 		return TETHER_EINVAL;
-	c->set.resume_cb = cb;
-	c->set.resume_ud = userdata;
+	c->resume_cb = cb;
+	c->resume_ud = userdata;
 	return 0;
 }
 

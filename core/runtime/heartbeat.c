@@ -82,7 +82,7 @@ static void hb_fire(struct tth_engine *e, struct tth_etimer *et)
 		if (pong >= c->hb.ping_sent) {
 			struct tether_policy_sample s = {
 				TETHER_SAMPLE_RTT, now, pong - c->hb.ping_sent};
-			tether_policy_observe(c->set.policy, &s);
+			tether_policy_observe(c->policy, &s);
 			tth_metrics_rtt(c, pong - c->hb.ping_sent); /* metrics */
 		}
 		c->hb.waiting = 0;

@@ -17,6 +17,7 @@
 #include "queue-int.h"
 
 struct tether_mgr;
+struct tth_conn_settings;
 
 enum tth_post_kind {
 	/* reports from transports (tether_transport_*, core/runtime/report.c) */
@@ -37,7 +38,7 @@ enum tth_post_kind {
 	/* from the engine's own actions */
 	TTH_POST_BAD_ENDPOINT, /* the transport refused the URI at once */
 	/* reload steps (core/config/reload.c) */
-	TTH_POST_REPLACE,     /* settings, live or by a restart */
+	TTH_POST_SETTINGS,    /* new settings, live or by a restart */
 	TTH_POST_DROP,        /* stop: the configuration dropped it */
 	TTH_POST_ADDED,       /* a new connection */
 	TTH_POST_REPLACE_NOW, /* reached CLOSED: apply the replacement */
@@ -79,9 +80,7 @@ struct tth_post {
 		struct {
 			int err;
 		} bad_endpoint;
-		struct {
-			tether_conn *settings; /* detached, owned */
-		} replace;
+		struct tth_conn_settings *settings; /* SETTINGS, owned */
 		struct tether_queue_cfg queue_cfg; /* spool_dir not used */
 		struct tth_qout dropped;           /* owned entries */
 	} u;

@@ -54,9 +54,8 @@ void tth_post_free(struct tth_post *p)
 	case TTH_POST_SUBSCRIBE:
 		free(p->u.subscribe.topic);
 		break;
-	case TTH_POST_REPLACE:
-		if (p->u.replace.settings)
-			tth_conn_free(p->u.replace.settings);
+	case TTH_POST_SETTINGS:
+		tth_settings_free(p->u.settings);
 		break;
 	case TTH_POST_DROPPED:
 		tth_qout_free_all(&p->u.dropped);
@@ -302,11 +301,11 @@ static void on_bad_endpoint(tether_mgr *m, struct tth_post *p)
 	tth_engine_fail(&m->eng, &p->conn->ec, p->attempt, &r);
 }
 
-static void on_replace(tether_mgr *m, struct tth_post *p)
+static void on_settings(tether_mgr *m, struct tth_post *p)
 {
 	(void)m;
-	tth_reload_replace(p->conn, p->u.replace.settings);
-	p->u.replace.settings = NULL;
+	tth_reload_replace(p->conn, p->u.settings);
+	p->u.settings = NULL;
 }
 
 static void on_drop(tether_mgr *m, struct tth_post *p)
@@ -343,7 +342,7 @@ static void (*const handlers[TTH_POST_KINDS])(tether_mgr *,
     [TTH_POST_LIMITS] = on_limits,
     [TTH_POST_QUEUE_CFG] = on_queue_cfg,
     [TTH_POST_BAD_ENDPOINT] = on_bad_endpoint,
-    [TTH_POST_REPLACE] = on_replace,
+    [TTH_POST_SETTINGS] = on_settings,
     [TTH_POST_DROP] = on_drop,
     [TTH_POST_ADDED] = on_added,
     [TTH_POST_REPLACE_NOW] = on_replace_now,
@@ -351,20 +350,26 @@ static void (*const handlers[TTH_POST_KINDS])(tether_mgr *,
 
 /* ------------------------------------------------- posts of the runtime */
 
-int tth_post_reload(tether_conn *c, tether_conn *s, enum tth_reload_step step)
+int tth_post_settings(tether_conn *c, struct tth_conn_settings *s)
 {
-	static const enum tth_post_kind kind[] = {
-	    TTH_POST_REPLACE, TTH_POST_DROP, TTH_POST_ADDED};
-	struct tth_post *p = tth_post_new(kind[step], c, 0);
+	struct tth_post *p = tth_post_new(TTH_POST_SETTINGS, c, 0);
+
 	if (!p) {
-		if (s)
-			tth_conn_free(s);
+		tth_settings_free(s);
 		return TETHER_ENOMEM;
 	}
-	if (step == TTH_RELOAD_REPLACE)
-		p->u.replace.settings = s;
-	else if (s)
-		tth_conn_free(s);
+	p->u.settings = s;
+	tth_post(c->mgr, p);
+	return 0;
+}
+
+int tth_post_reload(tether_conn *c, enum tth_reload_step step)
+{
+	struct tth_post *p = tth_post_new(
+	    step == TTH_RELOAD_DROP ? TTH_POST_DROP : TTH_POST_ADDED, c, 0);
+
+	if (!p)
+		return TETHER_ENOMEM;
 	tth_post(c->mgr, p);
 	return 0;
 }

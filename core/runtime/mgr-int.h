@@ -18,6 +18,7 @@
 
 #include "engine-int.h"
 #include "queue-int.h"
+#include "settings-int.h"
 
 /* Reconnect-time histogram bounds in ms (a last +Inf bucket follows). */
 #define TTH_MET_BUCKETS 10
@@ -109,33 +110,6 @@ struct tether_mgr {
 					       queued_total, mirrored */
 };
 
-struct tth_sub {
-	char *topic;
-	int qos;
-};
-
-/* What a connection was told: set before its first start (or replaced by
- * a reload, core/runtime/reload_live.c), read by the loop. */
-struct tth_conn_settings {
-	tether_params *opts;    /* transport options */
-	tether_policy *policy;
-	tether_params *policy_params; /* what policy was made from; NULL:
-					 the default */
-	tether_classifier *classifier;
-	struct tth_machine_cfg mcfg; /* timings */
-	char **endpoints;
-	uint32_t n_endpoints;
-	uint64_t hb_interval, hb_timeout; /* heartbeat, 0 = off */
-	uint32_t hb_misses;
-	struct tth_sub *subs;
-	size_t nsubs;
-	struct tether_queue_cfg qcfg; /* qcfg.spool_dir points at spool_dir */
-	char *spool_dir;
-	tether_resume_cb resume_cb;
-	void *resume_ud;
-	int uncoordinated;      /* coordinated recovery off (conn_coord.c) */
-};
-
 /* The heartbeat's state (core/runtime/heartbeat.c). */
 struct tth_conn_hb {
 	struct tth_etimer timer;
@@ -166,7 +140,11 @@ struct tether_conn {
 	struct tether_conn *next;
 	char *name;
 	const struct tether_transport_ops *tops;
-	struct tth_conn_settings set;
+	struct tth_conn_settings set; /* what it was told (settings-int.h) */
+	tether_policy *policy;  /* made from set.policy_params at the first
+				   start, or by tether_conn_set_policy */
+	tether_resume_cb resume_cb;
+	void *resume_ud;
 	/* the link (loop thread, but state and next_msg_id) */
 	void *link;             /* the transport's side, once started */
 	int inited;             /* machine initialised (first start) */
@@ -180,7 +158,7 @@ struct tether_conn {
 	struct tth_conn_out out;
 	/* Reload (core/config/reload.c), loop thread: settings waiting for
 	   this connection to reach CLOSED, then it starts again with them. */
-	struct tether_conn *replace_with;
+	struct tth_conn_settings *replace_with;
 	int removed;            /* stopped by a reload that dropped it */
 	void *userdata;
 	struct tth_conn_metrics met;
@@ -233,18 +211,24 @@ void tth_hb_init(tether_conn *c);
 /* The runtime's pieces that reload.c uses. */
 void tth_conn_free(tether_conn *c);
 int tth_conn_prepare(tether_conn *c); /* first start: link and machine */
+/* c's policy made from c->set.policy_params (or the default). */
+int tth_conn_make_policy(tether_conn *c, tether_policy **out);
 void tth_hb_start(tether_conn *c);
 void tth_hb_stop(tether_conn *c);
 void tth_conn_event(tether_conn *c, enum tether_event_type t,
 		    const char *detail);
-/* Post a reload step to the loop (s is consumed): REPLACE: c takes s's
-   settings, live or by a restart; DROP: c is stopped and marked removed;
-   ADDED: c (just adopted) is announced. */
-enum tth_reload_step { TTH_RELOAD_REPLACE, TTH_RELOAD_DROP, TTH_RELOAD_ADDED };
-int tth_post_reload(tether_conn *c, tether_conn *s, enum tth_reload_step step);
-/* Loop side of those posts (reload.c); each consumes s. */
-void tth_reload_live(tether_conn *c, tether_conn *s);
-void tth_reload_replace(tether_conn *c, tether_conn *s);
+/* A connection named name, made with a copy of settings s, not started
+ * (tether_config_apply, reload). 0, TETHER_EEXIST, TETHER_ENOMEM. */
+int tth_conn_new_with(tether_mgr *m, const char *name,
+		      const struct tth_conn_settings *s, tether_conn **out);
+/* Reload steps, posted to the loop. SETTINGS: c takes the value s (heap,
+   consumed, also on error), live or by a restart; DROP: c is stopped and
+   marked removed; ADDED: c (new) is announced. */
+int tth_post_settings(tether_conn *c, struct tth_conn_settings *s);
+enum tth_reload_step { TTH_RELOAD_DROP, TTH_RELOAD_ADDED };
+int tth_post_reload(tether_conn *c, enum tth_reload_step step);
+/* Loop side of those posts (reload_live.c); replace consumes s. */
+void tth_reload_replace(tether_conn *c, struct tth_conn_settings *s);
 void tth_reload_drop(tether_conn *c);
 /* Queue settings of a started connection: posted, then applied by the
    loop (the spool directory stays). */

@@ -280,9 +280,9 @@ void tth_outbox_link_end(tether_conn *c, int closed)
 /* Up again: the resume hook first, then the backlog (loop thread). */
 void tth_outbox_up(tether_conn *c)
 {
-	if (c->set.resume_cb) {
+	if (c->resume_cb) {
 		c->out.in_resume = 1;
-		c->set.resume_cb(c, c->set.resume_ud);
+		c->resume_cb(c, c->resume_ud);
 		c->out.in_resume = 0;
 	}
 	tth_outbox_pump(c);

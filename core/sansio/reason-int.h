@@ -19,5 +19,7 @@ extern const size_t tth_default_rules_len;
 
 /* Whether a and b hold the same rules in the same order (NULL: none). */
 int tth_classifier_equal(const tether_classifier *a, const tether_classifier *b);
+/* A copy of c's rules (an empty classifier for NULL); NULL: out of memory. */
+tether_classifier *tth_classifier_dup(const tether_classifier *c);
 
 #endif

@@ -314,6 +314,22 @@ enum tether_reason_class tether_classify(const tether_classifier *c,
 	return tether_reason_default_class(kind, code, by_peer);
 }
 
+tether_classifier *tth_classifier_dup(const tether_classifier *c)
+{
+	tether_classifier *d = tether_classifier_new();
+
+	if (!d || !c || !c->n)
+		return d;
+	d->rules = malloc(c->n * sizeof(*d->rules));
+	if (!d->rules) {
+		free(d);
+		return NULL;
+	}
+	memcpy(d->rules, c->rules, c->n * sizeof(*d->rules));
+	d->n = d->cap = c->n;
+	return d;
+}
+
 int tth_classifier_equal(const tether_classifier *a, const tether_classifier *b)
 {
 	size_t na = a ? a->n : 0, nb = b ? b->n : 0;

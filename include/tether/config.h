@@ -5,8 +5,8 @@
  *
  * A configuration is checked completely when it is loaded: the schema,
  * every value, every policy (created once with tether_policy_new), every
- * endpoint's scheme and every transport option (with tether_conn_check()
- * on a scratch manager). Secrets (`password_env`, `password_file`,
+ * endpoint's scheme and every transport option (its transport's option
+ * table and check()), without starting anything. Secrets (`password_env`, `password_file`,
  * `key_password_env`, `key_password_file`) are read at load time and never
  * appear in errors, warnings or the dump. A loaded configuration is
  * immutable and may be read from any thread.
