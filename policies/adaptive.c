@@ -64,24 +64,47 @@ struct adaptive {
 	uint32_t count;
 };
 
+static const struct tether_option adaptive_options[] = {
+    {.name = "initial", .type = TETHER_OPTION_DURATION, .def = "1s",
+     .doc = "the delay before any RTT is known",
+     .reload = TETHER_OPTION_LIVE, .min = 1, .max = 24 * HOUR_MS},
+    {.name = "min", .type = TETHER_OPTION_DURATION, .def = "100ms",
+     .doc = "the smallest delay", .reload = TETHER_OPTION_LIVE, .min = 1,
+     .max = 24 * HOUR_MS},
+    {.name = "max", .type = TETHER_OPTION_DURATION, .def = "1m",
+     .doc = "the largest delay (at least min)",
+     .reload = TETHER_OPTION_LIVE, .min = 1, .max = 24 * HOUR_MS},
+    {.name = "multiplier", .type = TETHER_OPTION_DOUBLE, .def = "2",
+     .doc = "how much the delay grows per failed round",
+     .reload = TETHER_OPTION_LIVE, .min = 1, .max = 100},
+    {.name = "window", .type = TETHER_OPTION_UINT, .def = "16",
+     .doc = "how many recent outcomes the health penalty looks at",
+     .reload = TETHER_OPTION_LIVE, .min = 4, .max = MAX_WINDOW},
+    {.name = NULL},
+};
+
 static int adaptive_create(tether_params *p, void **state)
 {
+	const struct tether_option *t = adaptive_options;
+	union tether_option_value v;
 	struct adaptive *a;
 	uint64_t initial, min, max, window;
 	double multiplier;
 	int rc = 0, bounds_ok = 1;
 
-	if (tether_params_duration(p, "initial", 1000, 1, 24 * HOUR_MS,
-				   &initial))
+	if (tether_params_option(p, t, "initial", &v))
 		rc = TETHER_ECONFIG;
-	if (tether_params_duration(p, "min", 100, 1, 24 * HOUR_MS, &min)) {
-		rc = TETHER_ECONFIG;
-		bounds_ok = 0;
-	}
-	if (tether_params_duration(p, "max", 60000, 1, 24 * HOUR_MS, &max)) {
+	initial = v.u;
+	if (tether_params_option(p, t, "min", &v)) {
 		rc = TETHER_ECONFIG;
 		bounds_ok = 0;
 	}
+	min = v.u;
+	if (tether_params_option(p, t, "max", &v)) {
+		rc = TETHER_ECONFIG;
+		bounds_ok = 0;
+	}
+	max = v.u;
 	if (bounds_ok && max < min) {
 		char a1[32], a2[32];
 
@@ -92,10 +115,12 @@ static int adaptive_create(tether_params *p, void **state)
 					"'%s'",
 					a1, a2);
 	}
-	if (tether_params_double(p, "multiplier", 2, 1, 100, &multiplier))
+	if (tether_params_option(p, t, "multiplier", &v))
 		rc = TETHER_ECONFIG;
-	if (tether_params_uint(p, "window", 16, 4, MAX_WINDOW, &window))
+	multiplier = v.d;
+	if (tether_params_option(p, t, "window", &v))
 		rc = TETHER_ECONFIG;
+	window = v.u;
 	if (rc)
 		return rc;
 	a = calloc(1, sizeof(*a));
@@ -233,4 +258,5 @@ const struct tether_policy_ops tth_policy_adaptive = {
     .on_success = adaptive_on_success,
     .observe = adaptive_observe,
     .describe = adaptive_describe,
+    .options = adaptive_options,
 };

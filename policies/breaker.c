@@ -40,6 +40,32 @@ struct breaker {
 	uint8_t ring[];
 };
 
+static const struct tether_option breaker_options[] = {
+    {.name = "inner", .type = TETHER_OPTION_POLICY, .def = "exponential",
+     .doc = "the policy that chooses the delays while closed: a mapping, "
+	    "a type name or a name from policies:",
+     .reload = TETHER_OPTION_LIVE},
+    {.name = "failures", .type = TETHER_OPTION_UINT, .def = "5",
+     .doc = "failed rounds in a row that open it",
+     .reload = TETHER_OPTION_LIVE, .min = 1, .max = 1000000},
+    {.name = "failure_rate", .type = TETHER_OPTION_DOUBLE, .def = "0",
+     .doc = "a failure rate over window that opens it (0: off)",
+     .reload = TETHER_OPTION_LIVE, .min = 0, .max = 1},
+    {.name = "window", .type = TETHER_OPTION_UINT, .def = "20",
+     .doc = "the outcomes failure_rate looks at",
+     .reload = TETHER_OPTION_LIVE, .min = 1, .max = MAX_WINDOW},
+    {.name = "min_samples", .type = TETHER_OPTION_UINT, .def = "10",
+     .doc = "outcomes needed before failure_rate counts (at most window)",
+     .reload = TETHER_OPTION_LIVE, .min = 1, .max = MAX_WINDOW},
+    {.name = "open_for", .type = TETHER_OPTION_DURATION, .def = "30s",
+     .doc = "how long it stays open before a probe",
+     .reload = TETHER_OPTION_LIVE, .min = 1, .max = 24 * HOUR_MS},
+    {.name = "half_open_probes", .type = TETHER_OPTION_UINT, .def = "1",
+     .doc = "successful probes that close it again",
+     .reload = TETHER_OPTION_LIVE, .min = 1, .max = 1000},
+    {.name = NULL},
+};
+
 static void breaker_destroy(void *state)
 {
 	struct breaker *b = state;
@@ -53,12 +79,14 @@ static void breaker_destroy(void *state)
 /* The inner policy: the nested set, a type name, or exponential. */
 static int make_inner(tether_params *p, tether_policy **inner)
 {
+	union tether_option_value v;
 	tether_params *child, *def;
 	int rc;
 
 	*inner = NULL;
-	if (tether_params_child(p, "inner", &child))
+	if (tether_params_option(p, breaker_options, "inner", &v))
 		return TETHER_ECONFIG;
+	child = v.child;
 	if (child) {
 		/* its errors are recorded in child, read as "inner.<key>" */
 		rc = tether_policy_new(child, inner, NULL, 0);
@@ -76,6 +104,8 @@ static int make_inner(tether_params *p, tether_policy **inner)
 
 static int breaker_create(tether_params *p, void **state)
 {
+	const struct tether_option *t = breaker_options;
+	union tether_option_value v;
 	struct breaker *b;
 	tether_policy *inner;
 	uint64_t failures, window, min_samples, open_for, probes;
@@ -85,28 +115,32 @@ static int breaker_create(tether_params *p, void **state)
 	rc = make_inner(p, &inner);
 	if (rc == TETHER_ENOMEM)
 		return rc;
-	if (tether_params_uint(p, "failures", 5, 1, 1000000, &failures))
+	if (tether_params_option(p, t, "failures", &v))
 		rc = TETHER_ECONFIG;
-	if (tether_params_double(p, "failure_rate", 0, 0, 1, &rate))
+	failures = v.u;
+	if (tether_params_option(p, t, "failure_rate", &v))
 		rc = TETHER_ECONFIG;
-	if (tether_params_uint(p, "window", 20, 1, MAX_WINDOW, &window)) {
+	rate = v.d;
+	if (tether_params_option(p, t, "window", &v)) {
 		rc = TETHER_ECONFIG;
 		window_ok = 0;
 	}
-	if (tether_params_uint(p, "min_samples", 10, 1, MAX_WINDOW,
-			       &min_samples))
+	window = v.u;
+	if (tether_params_option(p, t, "min_samples", &v))
 		rc = TETHER_ECONFIG;
-	else if (window_ok && rate > 0 && min_samples > window)
+	else if (window_ok && rate > 0 && v.u > window)
 		rc = tether_params_fail(p, "min_samples",
 					"expected at most window (%llu), "
 					"found '%llu'",
 					(unsigned long long)window,
-					(unsigned long long)min_samples);
-	if (tether_params_duration(p, "open_for", 30000, 1, 24 * HOUR_MS,
-				   &open_for))
+					(unsigned long long)v.u);
+	min_samples = v.u;
+	if (tether_params_option(p, t, "open_for", &v))
 		rc = TETHER_ECONFIG;
-	if (tether_params_uint(p, "half_open_probes", 1, 1, 1000, &probes))
+	open_for = v.u;
+	if (tether_params_option(p, t, "half_open_probes", &v))
 		rc = TETHER_ECONFIG;
+	probes = v.u;
 	if (rc) {
 		tether_policy_free(inner);
 		return rc;
@@ -257,4 +291,5 @@ const struct tether_policy_ops tth_policy_breaker = {
     .on_success = breaker_on_success,
     .observe = breaker_observe,
     .describe = breaker_describe,
+    .options = breaker_options,
 };

@@ -29,6 +29,29 @@ static const char *const jitter_names[] = {
     "none", "full", "equal", "decorrelated", "proportional:", NULL,
 };
 
+static const struct tether_option expo_options[] = {
+    {.name = "initial", .type = TETHER_OPTION_DURATION, .def = "1s",
+     .doc = "the cap of the first failed round's delay",
+     .reload = TETHER_OPTION_LIVE, .min = 1, .max = 24 * HOUR_MS},
+    {.name = "multiplier", .type = TETHER_OPTION_DOUBLE, .def = "2",
+     .doc = "how much the cap grows per failed round",
+     .reload = TETHER_OPTION_LIVE, .min = 1, .max = 100},
+    {.name = "max", .type = TETHER_OPTION_DURATION, .def = "1m",
+     .doc = "the largest cap (at least initial)",
+     .reload = TETHER_OPTION_LIVE, .min = 1, .max = 24 * HOUR_MS},
+    {.name = "jitter", .type = TETHER_OPTION_CHOICE, .def = "full",
+     .doc = "how a delay is drawn under the cap: none, full, equal, "
+	    "decorrelated or proportional:P (P in (0, 1])",
+     .reload = TETHER_OPTION_LIVE, .choices = jitter_names},
+    {.name = "max_attempts", .type = TETHER_OPTION_UINT, .def = "0",
+     .doc = "give up after this many failed rounds (0: never)",
+     .reload = TETHER_OPTION_LIVE, .min = 0, .max = UINT32_MAX},
+    {.name = "max_elapsed", .type = TETHER_OPTION_DURATION, .def = "0",
+     .doc = "give up after failing this long (0: never)",
+     .reload = TETHER_OPTION_LIVE, .min = 0, .max = 720 * HOUR_MS},
+    {.name = NULL},
+};
+
 struct expo {
 	uint64_t initial;
 	double multiplier;
@@ -42,49 +65,52 @@ struct expo {
 
 static int expo_create(tether_params *p, void **state)
 {
+	const struct tether_option *t = expo_options;
+	union tether_option_value v;
 	struct expo e = {0};
 	struct expo *s;
-	const char *arg = NULL;
 	char *end;
-	int rc = 0, initial_ok = 1, j;
+	int rc = 0, initial_ok = 1;
 
-	if (tether_params_duration(p, "initial", 1000, 1, 24 * HOUR_MS,
-				   &e.initial)) {
+	if (tether_params_option(p, t, "initial", &v)) {
 		initial_ok = 0;
 		rc = TETHER_ECONFIG;
 	}
-	if (tether_params_double(p, "multiplier", 2, 1, 100, &e.multiplier))
+	e.initial = v.u;
+	if (tether_params_option(p, t, "multiplier", &v))
 		rc = TETHER_ECONFIG;
-	if (tether_params_duration(p, "max", 60000, 1, 24 * HOUR_MS, &e.max))
+	e.multiplier = v.d;
+	if (tether_params_option(p, t, "max", &v))
 		rc = TETHER_ECONFIG;
-	else if (initial_ok && e.max < e.initial) {
+	else if (initial_ok && v.u < e.initial) {
 		char a[32], b[32];
 
-		tether_duration_format(e.max, a, sizeof(a));
+		tether_duration_format(v.u, a, sizeof(a));
 		tether_duration_format(e.initial, b, sizeof(b));
 		rc = tether_params_fail(p, "max",
 					"expected at least initial (%s), "
 					"found '%s'",
 					b, a);
 	}
-	if (tether_params_choice(p, "jitter", jitter_names, J_FULL, &j, &arg))
+	e.max = v.u;
+	if (tether_params_option(p, t, "jitter", &v))
 		rc = TETHER_ECONFIG;
-	e.jitter = (enum jitter)j;
+	e.jitter = (enum jitter)v.choice.index;
 	if (e.jitter == J_PROPORTIONAL) {
-		e.spread = strtod(arg, &end);
+		e.spread = strtod(v.choice.arg, &end);
 		if (*end || !(e.spread > 0 && e.spread <= 1))
 			rc = tether_params_fail(p, "jitter",
 						"expected a fraction in (0, 1] "
 						"after 'proportional:', found "
 						"'%s'",
-						arg);
+						v.choice.arg);
 	}
-	if (tether_params_uint(p, "max_attempts", 0, 0, UINT32_MAX,
-			       &e.max_attempts))
+	if (tether_params_option(p, t, "max_attempts", &v))
 		rc = TETHER_ECONFIG;
-	if (tether_params_duration(p, "max_elapsed", 0, 0, 720 * HOUR_MS,
-				   &e.max_elapsed))
+	e.max_attempts = v.u;
+	if (tether_params_option(p, t, "max_elapsed", &v))
 		rc = TETHER_ECONFIG;
+	e.max_elapsed = v.u;
 	if (rc)
 		return rc;
 	s = malloc(sizeof(*s));
@@ -205,4 +231,5 @@ const struct tether_policy_ops tth_policy_exponential = {
     .on_success = expo_on_success,
     .observe = NULL,
     .describe = expo_describe,
+    .options = expo_options,
 };

@@ -12,6 +12,22 @@
 
 #define HOUR_MS 3600000ULL
 
+static const struct tether_option fixed_options[] = {
+    {.name = "interval", .type = TETHER_OPTION_DURATION, .def = "5s",
+     .doc = "the delay before every retry", .reload = TETHER_OPTION_LIVE,
+     .min = 1, .max = 24 * HOUR_MS},
+    {.name = "jitter", .type = TETHER_OPTION_DOUBLE, .def = "0",
+     .doc = "spread each delay by +/- this fraction of it",
+     .reload = TETHER_OPTION_LIVE, .min = 0, .max = 1},
+    {.name = "max_attempts", .type = TETHER_OPTION_UINT, .def = "0",
+     .doc = "give up after this many failed rounds (0: never)",
+     .reload = TETHER_OPTION_LIVE, .min = 0, .max = UINT32_MAX},
+    {.name = "max_elapsed", .type = TETHER_OPTION_DURATION, .def = "0",
+     .doc = "give up after failing this long (0: never)",
+     .reload = TETHER_OPTION_LIVE, .min = 0, .max = 720 * HOUR_MS},
+    {.name = NULL},
+};
+
 struct fixed {
 	uint64_t interval;
 	double jitter;
@@ -21,17 +37,20 @@ struct fixed {
 
 static int fixed_create(tether_params *p, void **state)
 {
+	const struct tether_option *t = fixed_options;
+	union tether_option_value v;
 	struct fixed f;
 	struct fixed *s;
 	int rc = 0;
 
-	rc |= tether_params_duration(p, "interval", 5000, 1, 24 * HOUR_MS,
-				     &f.interval);
-	rc |= tether_params_double(p, "jitter", 0, 0, 1, &f.jitter);
-	rc |= tether_params_uint(p, "max_attempts", 0, 0, UINT32_MAX,
-				 &f.max_attempts);
-	rc |= tether_params_duration(p, "max_elapsed", 0, 0, 720 * HOUR_MS,
-				     &f.max_elapsed);
+	rc |= tether_params_option(p, t, "interval", &v);
+	f.interval = v.u;
+	rc |= tether_params_option(p, t, "jitter", &v);
+	f.jitter = v.d;
+	rc |= tether_params_option(p, t, "max_attempts", &v);
+	f.max_attempts = v.u;
+	rc |= tether_params_option(p, t, "max_elapsed", &v);
+	f.max_elapsed = v.u;
 	if (rc)
 		return TETHER_ECONFIG;
 	s = malloc(sizeof(*s));
@@ -109,4 +128,5 @@ const struct tether_policy_ops tth_policy_fixed = {
     .on_success = fixed_on_success,
     .observe = NULL,
     .describe = fixed_describe,
+    .options = fixed_options,
 };

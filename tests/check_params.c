@@ -662,6 +662,52 @@ START_TEST(test_params_yaml_nested_duplicate)
 }
 END_TEST
 
+/* tether_params_option: the table gives the type, the default, the
+ * range; errors are located like the typed getters'. */
+START_TEST(test_params_option_reads_by_table)
+{
+	static const char *const modes[] = {"a", "b:", NULL};
+	static const struct tether_option t[] = {
+	    {.name = "d", .type = TETHER_OPTION_DURATION, .def = "2s",
+	     .min = 1, .max = 10000},
+	    {.name = "x", .type = TETHER_OPTION_DOUBLE, .def = "0.5", .min = 0,
+	     .max = 1},
+	    {.name = "m", .type = TETHER_OPTION_CHOICE, .def = "b:3",
+	     .choices = modes},
+	    {.name = "s", .type = TETHER_OPTION_TEXT, .def = "dflt"},
+	    {.name = "bad", .type = TETHER_OPTION_UINT, .def = "many"},
+	    {.name = NULL},
+	};
+	tether_params *q = tether_params_new("f.yaml");
+	union tether_option_value v;
+
+	ck_assert_int_eq(tether_params_option(q, t, "d", &v), 0);
+	ck_assert_uint_eq(v.u, 2000);
+	ck_assert_int_eq(tether_params_option(q, t, "x", &v), 0);
+	ck_assert(v.d == 0.5);
+	ck_assert_int_eq(tether_params_option(q, t, "m", &v), 0);
+	ck_assert_int_eq(v.choice.index, 1);
+	ck_assert_str_eq(v.choice.arg, "3");
+	ck_assert_int_eq(tether_params_option(q, t, "s", &v), 0);
+	ck_assert_str_eq(v.text, "dflt");
+	/* a table whose default does not read, or a name not in it */
+	ck_assert_int_eq(tether_params_option(q, t, "bad", &v), TETHER_EINVAL);
+	ck_assert_int_eq(tether_params_option(q, t, "zz", &v), TETHER_EINVAL);
+	ck_assert_ptr_null(tether_params_errors(q));
+	/* written values, in range or not */
+	ck_assert_int_eq(tether_params_set(q, "d", "250ms", "f.yaml:1:4"), 0);
+	ck_assert_int_eq(tether_params_set(q, "x", "1.5", "f.yaml:2:4"), 0);
+	ck_assert_int_eq(tether_params_option(q, t, "d", &v), 0);
+	ck_assert_uint_eq(v.u, 250);
+	ck_assert_int_eq(tether_params_option(q, t, "x", &v), TETHER_ECONFIG);
+	ck_assert(v.d == 0.5); /* the default on error */
+	ck_assert_str_eq(tether_params_errors(q),
+			 "f.yaml:2:4: x: expected a number between 0 and 1, "
+			 "found '1.5'");
+	tether_params_free(q);
+}
+END_TEST
+
 static Suite *params_suite(void)
 {
 	Suite *s = suite_create("params");
@@ -715,6 +761,7 @@ static Suite *params_suite(void)
 	tcase_add_test(tc, test_params_yaml_rejects_with_position);
 	tcase_add_test(tc, test_params_yaml_syntax_error);
 	tcase_add_test(tc, test_params_yaml_nested_duplicate);
+	tcase_add_test(tc, test_params_option_reads_by_table);
 	suite_add_tcase(s, tc);
 	return s;
 }

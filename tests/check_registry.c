@@ -1,6 +1,7 @@
 /* The policy registry and the instance API. */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -429,6 +430,76 @@ START_TEST(test_registry_transport_abi1_accepted)
 }
 END_TEST
 
+/* Every built-in policy declares its options: each default reads as its
+ * type says (a table bug would make create() fail with no message). */
+START_TEST(test_registry_policy_tables_of_builtins)
+{
+	static const char *const names[] = {"fixed", "exponential", "adaptive",
+					    "breaker"};
+	union tether_option_value v;
+
+	for (size_t i = 0; i < 4; i++) {
+		const struct tether_policy_ops *ops =
+		    tether_policy_lookup(names[i]);
+		const struct tether_option *t = tether_policy_options(ops);
+		tether_params *p = tether_params_new(NULL);
+		size_t n = 0;
+
+		ck_assert_ptr_nonnull(t);
+		for (const struct tether_option *o = t; o->name; o++, n++) {
+			ck_assert_ptr_nonnull(o->doc);
+			ck_assert_ptr_nonnull(o->def);
+			ck_assert_msg(tether_params_option(p, t, o->name, &v) ==
+					  0,
+				      "%s.%s: default '%s' does not read",
+				      names[i], o->name, o->def);
+			ck_assert_int_eq(o->reload, TETHER_OPTION_LIVE);
+		}
+		ck_assert_uint_ge(n, 4);
+		ck_assert_ptr_null(tether_params_errors(p));
+		tether_params_free(p);
+	}
+	/* the defaults are the values: exponential's max is 1m */
+	{
+		tether_params *p = tether_params_new(NULL);
+		const struct tether_option *t =
+		    tether_policy_options(tether_policy_lookup("exponential"));
+
+		ck_assert_int_eq(tether_params_option(p, t, "max", &v), 0);
+		ck_assert_uint_eq(v.u, 60000);
+		ck_assert_int_eq(tether_params_option(p, t, "jitter", &v), 0);
+		ck_assert_int_eq(v.choice.index, 1); /* full */
+		ck_assert_int_eq(tether_params_option(p, t, "nope", &v),
+				 TETHER_EINVAL);
+		tether_params_free(p);
+	}
+	/* a policy without a table has none */
+	ck_assert_ptr_null(tether_policy_options(&konst_ops));
+}
+END_TEST
+
+/* A policy built for ABI 1 ends before the option table: it registers,
+ * without one (the copy is exactly v1's size, so ASan catches a read past
+ * it). */
+START_TEST(test_registry_policy_abi1_accepted)
+{
+	size_t v1 = offsetof(struct tether_policy_ops, options);
+	struct tether_policy_ops full = konst_ops;
+	const struct tether_policy_ops *ops;
+	void *mem = malloc(v1);
+
+	ck_assert_ptr_nonnull(mem);
+	full.abi = 1;
+	full.name = "konst1";
+	memcpy(mem, &full, v1);
+	ops = mem;
+	ck_assert_int_eq(tether_policy_register(ops), 0);
+	ck_assert_ptr_eq(tether_policy_lookup("konst1"), ops);
+	ck_assert_ptr_null(tether_policy_options(ops));
+	/* registered for good: the registry borrows it */
+}
+END_TEST
+
 static Suite *registry_suite(void)
 {
 	Suite *s = suite_create("registry");
@@ -456,6 +527,8 @@ static Suite *registry_suite(void)
 	tcase_add_test(tc, test_registry_transport_reads_options_with_public_getters);
 	tcase_add_test(tc, test_registry_transport_tables_of_builtins);
 	tcase_add_test(tc, test_registry_transport_abi1_accepted);
+	tcase_add_test(tc, test_registry_policy_tables_of_builtins);
+	tcase_add_test(tc, test_registry_policy_abi1_accepted);
 	suite_add_tcase(s, tc);
 	return s;
 }

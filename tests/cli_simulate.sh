@@ -79,5 +79,8 @@ grep -q '^  max attempts in any 1 s: 1000 vs ' "$tmp/out3" \
 "$TETHER" bogus >"$tmp/o" 2>"$tmp/e"; rc=$?
 [ $rc -eq 2 ] && grep -q "unknown command 'bogus'" "$tmp/e" && ok "unknown command" || bad "unknown command: rc $rc"
 "$TETHER" policies | grep -q '^breaker ' && ok "policies listed" || bad "policies list"
+# each policy's options come from its table: name, type, default
+"$TETHER" policies | grep -A7 '^exponential ' | grep -Eq '^    multiplier +decimal +2 ' &&
+	ok "policy options listed from the table" || bad "policy options list"
 
 exit $fail

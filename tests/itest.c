@@ -67,6 +67,7 @@ static void record(tether_conn *c, const struct tether_event *ev, void *ud)
 	e.code = ev->reason ? ev->reason->code : 0;
 	e.error = ev->error;
 	e.at = it_now_ms();
+	e.ev_at = ev->now_ms;
 	e.msg_id = ev->msg_id;
 	e.delay_ms = ev->delay_ms;
 	e.conn = c;

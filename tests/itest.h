@@ -21,6 +21,8 @@ struct it_ev {
 	char props[128]; /* MESSAGE: "name=value;..." (numbers in decimal,
 			    user properties as "user:name=value") */
 	uint64_t at, msg_id, delay_ms;
+	uint64_t ev_at; /* the event's own now_ms (the engine's clock when it
+			   decided), unlike `at`, the recorder's clock */
 	const tether_conn *conn;
 	char payload[128];
 	char text[128];

@@ -26,7 +26,8 @@ static void usage(FILE *f)
 		"  simulate              run a reconnect storm on virtual time and\n"
 		"                        show what a server would see\n"
 		"                        (tether simulate --help)\n"
-		"  policies              list the registered reconnect policies\n"
+		"  policies              list the registered reconnect policies,\n"
+		"                        each option with its type and default\n"
 		"  version               print the library version\n"
 		"  help                  this text\n");
 }
@@ -65,11 +66,34 @@ void cli_errors(const char *lines)
 	}
 }
 
+/* An option's type as tether.yaml(5) names it. */
+static const char *type_name(enum tether_option_type t)
+{
+	static const char *const names[] = {
+	    [TETHER_OPTION_TEXT] = "text",	 [TETHER_OPTION_BOOL] = "bool",
+	    [TETHER_OPTION_UINT] = "number",	 [TETHER_OPTION_SIZE] = "size",
+	    [TETHER_OPTION_DURATION] = "duration", [TETHER_OPTION_CHOICE] = "word",
+	    [TETHER_OPTION_MAP] = "mapping",	 [TETHER_OPTION_DOUBLE] = "decimal",
+	    [TETHER_OPTION_POLICY] = "policy",
+	};
+
+	return (size_t)t < sizeof(names) / sizeof(names[0]) && names[t]
+		   ? names[t]
+		   : "?";
+}
+
+/* Each policy type, and the options of its table (policy.h). */
 static int cmd_policies(void)
 {
 	for (size_t i = 0; i < tether_policy_count(); i++) {
 		const struct tether_policy_ops *ops = tether_policy_at(i);
+		const struct tether_option *o = tether_policy_options(ops);
+
 		printf("%-12s %s\n", ops->name, ops->summary ? ops->summary : "");
+		for (; o && o->name; o++)
+			printf("    %-17s %-9s %-8s %s\n", o->name,
+			       type_name(o->type), o->def ? o->def : "-",
+			       o->doc ? o->doc : "");
 	}
 	return CLI_EXIT_OK;
 }

@@ -394,3 +394,107 @@ TETHER_EXPORT int tether_params_child(tether_params *p, const char *key,
 		    names, tth_params_found(e, fb, sizeof(fb)));
 	return TETHER_ECONFIG;
 }
+
+/* ------------------------------------------------------ option tables */
+
+/* t read from p by its type; an absent key gives zeros. */
+static int read_typed(tether_params *p, const struct tether_option *t,
+		      union tether_option_value *out)
+{
+	uint64_t lo = t->min, hi = t->max ? t->max : UINT64_MAX;
+	int any = !t->min && !t->max;
+
+	switch (t->type) {
+	case TETHER_OPTION_BOOL:
+		return tether_params_bool(p, t->name, 0, &out->b);
+	case TETHER_OPTION_UINT:
+		return tether_params_uint(p, t->name, 0, lo, hi, &out->u);
+	case TETHER_OPTION_SIZE:
+		return tether_params_size(p, t->name, 0, lo, hi, &out->u);
+	case TETHER_OPTION_DURATION:
+		return tether_params_duration(p, t->name, 0, lo, hi, &out->u);
+	case TETHER_OPTION_DOUBLE:
+		return tether_params_double(p, t->name, 0,
+					    any ? -HUGE_VAL : (double)lo,
+					    t->max ? (double)hi : HUGE_VAL,
+					    &out->d);
+	case TETHER_OPTION_CHOICE:
+		out->choice.arg = NULL;
+		return tether_params_choice(p, t->name, t->choices, 0,
+					    &out->choice.index,
+					    &out->choice.arg);
+	case TETHER_OPTION_POLICY:
+		return tether_params_child(p, t->name, &out->child);
+	case TETHER_OPTION_TEXT:
+		return tether_params_string(p, t->name, NULL, NULL,
+					    &out->text);
+	default: /* MAP: entries of their own */
+		return TETHER_EINVAL;
+	}
+}
+
+/* t's default: its `def` read as a value would be (text and choices
+ * point into the table, which outlives the process). */
+static int read_default(const struct tether_option *t,
+			union tether_option_value *out)
+{
+	tether_params *tmp;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (t->type == TETHER_OPTION_TEXT) {
+		out->text = t->def;
+		return 0;
+	}
+	if (!t->def || t->type == TETHER_OPTION_POLICY)
+		return 0;
+	if (t->type == TETHER_OPTION_CHOICE) {
+		for (int i = 0; t->choices && t->choices[i]; i++) {
+			size_t n = strlen(t->choices[i]);
+			int colon = n && t->choices[i][n - 1] == ':';
+
+			if (colon ? strncmp(t->def, t->choices[i], n) == 0
+				  : strcmp(t->def, t->choices[i]) == 0) {
+				out->choice.index = i;
+				out->choice.arg = colon ? t->def + n : NULL;
+				return 0;
+			}
+		}
+		return TETHER_EINVAL;
+	}
+	tmp = tether_params_new(NULL);
+	if (!tmp || tether_params_set(tmp, t->name, t->def, NULL) != 0) {
+		tether_params_free(tmp);
+		return TETHER_ENOMEM;
+	}
+	rc = read_typed(tmp, t, out);
+	tether_params_free(tmp);
+	return rc ? TETHER_EINVAL : 0;
+}
+
+TETHER_EXPORT int tether_params_option(tether_params *p,
+				       const struct tether_option *table,
+				       const char *name,
+				       union tether_option_value *out)
+{
+	const struct tether_option *t = table;
+	union tether_option_value def;
+	int rc;
+
+	if (!p || !table || !name || !out)
+		return TETHER_EINVAL;
+	while (t->name && strcmp(t->name, name) != 0)
+		t++;
+	if (!t->name || t->type == TETHER_OPTION_MAP)
+		return TETHER_EINVAL;
+	rc = read_default(t, &def);
+	if (rc != 0)
+		return rc;
+	*out = def;
+	if (!tth_params_ask(p, t->name))
+		return 0; /* absent: the default */
+	rc = read_typed(p, t, out);
+	if (rc != 0)
+		*out = def;
+	return rc;
+}

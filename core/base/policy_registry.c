@@ -19,13 +19,20 @@ TETHER_EXPORT int tether_policy_register(const struct tether_policy_ops *ops)
 	if (!ops)
 		return TETHER_EINVAL;
 	/* a vtable from another ABI may not even have the fields we check */
-	if (ops->abi != TETHER_POLICY_ABI)
+	if (ops->abi != TETHER_POLICY_ABI && ops->abi != 1)
 		return TETHER_EABI;
 	if (!ops->name || !*ops->name || !ops->create || !ops->destroy ||
 	    !ops->next || !ops->on_success)
 		return TETHER_EINVAL;
 	tth_builtins_register();
 	return tth_registry_add(&types, ops->name, ops);
+}
+
+TETHER_EXPORT const struct tether_option *
+tether_policy_options(const struct tether_policy_ops *ops)
+{
+	/* an ABI 1 vtable ends before the table */
+	return ops && ops->abi >= 2 ? ops->options : NULL;
 }
 
 TETHER_EXPORT const struct tether_policy_ops *

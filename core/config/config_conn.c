@@ -203,46 +203,28 @@ void tth_cfg_transport_names(char *buf, size_t len, const char *sep,
 }
 
 /* One option of the table read from set (a section) as written, checked
- * against its entry; kept only when it passes. */
+ * against its entry (tether_params_option); kept only when it passes. */
 static void table_opt(struct lctx *lc, struct cfg_conn *cc,
 		      enum cfg_section sec, tether_params *set,
 		      const struct tether_option *t)
 {
-	uint64_t lo = t->min, hi = t->max ? t->max : UINT64_MAX, u;
+	union tether_option_value v;
 	struct tth_param *e;
 	struct cfg_opt *o;
-	int rc = 0, b, idx;
 
 	if (t->secret) {
 		secret_opts(lc, cc, sec, set, t);
 		return;
 	}
-	if (!tth_params_ask(set, t->name))
-		return;
-	switch (t->type) {
-	case TETHER_OPTION_BOOL:
-		rc = tether_params_bool(set, t->name, 0, &b);
-		break;
-	case TETHER_OPTION_UINT:
-		rc = tether_params_uint(set, t->name, 0, lo, hi, &u);
-		break;
-	case TETHER_OPTION_SIZE:
-		rc = tether_params_size(set, t->name, 0, lo, hi, &u);
-		break;
-	case TETHER_OPTION_DURATION:
-		rc = tether_params_duration(set, t->name, 0, lo, hi, &u);
-		break;
-	case TETHER_OPTION_CHOICE:
-		rc = tether_params_choice(set, t->name, t->choices, 0, &idx,
-					  NULL);
-		break;
-	default:
-		rc = tth_cfg_scalar(set, t->name, "a value") ? 0
-							     : TETHER_ECONFIG;
-		break;
+	if (t->type == TETHER_OPTION_TEXT) {
+		/* any scalar; a mapping or a sequence is reported as such */
+		if (!tth_cfg_scalar(set, t->name, "a value"))
+			return;
+	} else if (tether_params_option(set, t, t->name, &v) != 0) {
+		return; /* t is the first entry of the table starting at t */
 	}
 	e = tth_cfg_entry(set, t->name);
-	if (rc != 0 || !e || !e->value)
+	if (!e || !e->value)
 		return;
 	o = add_opt(lc, cc, sec, set, t->name, e->value, t->name, e->value, 0);
 	if (o)

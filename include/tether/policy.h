@@ -296,10 +296,112 @@ TETHER_EXPORT int tether_params_parse_yaml(const char *text, size_t len,
 					   tether_params **out, char *err,
 					   size_t errlen);
 
+/* --------------------------------------------------------- option tables */
+
+/** How an option's text is read (the tether_params getter it goes through). */
+enum tether_option_type {
+	TETHER_OPTION_TEXT = 0, /**< any text (tether_params_string) */
+	TETHER_OPTION_BOOL,     /**< true/false/yes/no/on/off (_bool) */
+	TETHER_OPTION_UINT,     /**< a whole number in [min, max] (_uint) */
+	TETHER_OPTION_SIZE,     /**< bytes, "64KiB", in [min, max] (_size) */
+	TETHER_OPTION_DURATION, /**< "250ms", "10s", ms in [min, max] */
+	TETHER_OPTION_CHOICE,   /**< one of `choices` (_choice) */
+	/** A mapping in YAML (`yaml_key`), each entry an option
+	    "<name>.<key>" with a text value ("headers" -> "header.X"). */
+	TETHER_OPTION_MAP,
+	/** A decimal number in [min, max] (_double). */
+	TETHER_OPTION_DOUBLE,
+	/** A nested policy: a mapping, or the name of a policy type
+	    (tether_params_child), as breaker's `inner`. */
+	TETHER_OPTION_POLICY,
+};
+
+/** What a tether_mgr_reload() that changes the option does. */
+enum tether_option_reload {
+	/** The connection closes and starts again with the new value. */
+	TETHER_OPTION_RESTART = 0,
+	/** Applied without closing the link: every policy option (the
+	    connection takes a new policy instance); no transport option yet
+	    (the runtime restarts for any change, docs/architecture.md). */
+	TETHER_OPTION_LIVE,
+};
+
+/** Where the option is written in a connection of tether.yaml(5). */
+enum tether_option_place {
+	TETHER_OPTION_SECTION = 0, /**< the transport's own section */
+	TETHER_OPTION_TLS,         /**< the shared `tls:` section */
+};
+
+/**
+ * One option a policy or a transport reads from its tether_params (curl's
+ * option table): declared once, read by tether_params_option() (type,
+ * default, range), the configuration loader (the YAML section, its
+ * checks, `tether check` output), `tether simulate --list` and the
+ * documentation. An array of them ends with an entry whose name is NULL.
+ * Its layout is part of TETHER_TRANSPORT_ABI and TETHER_POLICY_ABI.
+ */
+struct tether_option {
+	/** Option key (tether_conn_set_option) and YAML key. */
+	const char *name;
+	enum tether_option_type type;
+	/** The default as text, as `tether check` prints it; "${name}" is
+	    replaced by the connection's name. NULL: none (not printed). */
+	const char *def;
+	/** A secret: never inline in YAML, only `<name>_env` or
+	    `<name>_file`, read at load time; never printed. */
+	int secret;
+	/** One line for people: what it does. */
+	const char *doc;
+	enum tether_option_reload reload;
+	enum tether_option_place place;
+	/** UINT, SIZE, DURATION (ms): the accepted range (both 0: any). */
+	uint64_t min, max;
+	/** CHOICE: the accepted words, NULL-ended. */
+	const char *const *choices;
+	/** MAP: the YAML key of the mapping (NULL: name). */
+	const char *yaml_key;
+};
+
+/** An option's value as tether_params_option() reads it. */
+union tether_option_value {
+	uint64_t u;   /**< UINT, SIZE, DURATION (ms) */
+	double d;     /**< DOUBLE */
+	int b;        /**< BOOL */
+	struct {
+		int index;       /**< the word's index in `choices` */
+		const char *arg; /**< after ':' of a choice ending in ':' */
+	} choice;             /**< CHOICE */
+	const char *text;     /**< TEXT (borrowed from the set) */
+	tether_params *child; /**< POLICY: the nested set (owned by the set),
+				   or NULL when absent without a default */
+};
+
+/**
+ * @brief Read option `name` as its entry in `table` says: its type, its
+ *   range, its default (the entry's `def` text, read the same way) when
+ *   the key is absent. Marks the key known; a malformed or out-of-range
+ *   value is recorded with its location, as the typed getters do.
+ * @param p the set.
+ * @param table the options, NULL-name ended.
+ * @param name the option's name (an entry of table; not MAP).
+ * @param out receives the value (the default on error).
+ * @return 0; TETHER_ECONFIG (recorded in p); TETHER_EINVAL (name is not
+ *   in table, or its default does not read: a bug in the table).
+ * @thread any (the set is not shared)
+ */
+TETHER_EXPORT int tether_params_option(tether_params *p,
+				       const struct tether_option *table,
+				       const char *name,
+				       union tether_option_value *out);
+
 /* --------------------------------------------------------------- policy */
 
-/** Bump when struct tether_policy_ops or its argument structs change. */
-#define TETHER_POLICY_ABI 1
+/**
+ * Bump when struct tether_policy_ops or its argument structs change.
+ * 2 added the option table (at the end of the ops); a policy built for 1
+ * still registers, without a table.
+ */
+#define TETHER_POLICY_ABI 2
 
 /** What a policy tells the connection to do after a failure. */
 enum tether_verdict {
@@ -368,16 +470,32 @@ struct tether_policy_ops {
 	 * of "key=value" pairs (for `tether check`). snprintf semantics.
 	 */
 	int (*describe)(void *state, char *buf, size_t len);
+	/* ABI 2 */
+	/**
+	 * Optional: every key create() reads, NULL-name ended, read there
+	 * with tether_params_option(), so the names, types, defaults and
+	 * ranges are written once (`tether simulate --list` prints them).
+	 */
+	const struct tether_option *options;
 };
 
 /**
  * @brief Make a policy type selectable by name.
  * @param ops the vtable; must stay valid until the process exits.
- * @return 0; TETHER_EINVAL (missing fields), TETHER_EABI (ops->abi differs),
+ * @return 0; TETHER_EINVAL (missing fields), TETHER_EABI (ops->abi is
+ *   neither TETHER_POLICY_ABI nor 1),
  *   TETHER_EEXIST (name taken), TETHER_ENOMEM.
  * @thread init (before managers are created)
  */
 TETHER_EXPORT int tether_policy_register(const struct tether_policy_ops *ops);
+
+/**
+ * @brief A policy type's option table.
+ * @return the table, or NULL (none, or a policy of ABI 1).
+ * @thread any
+ */
+TETHER_EXPORT const struct tether_option *
+tether_policy_options(const struct tether_policy_ops *ops);
 
 /**
  * @brief Find a registered policy type; the four built-in ones are always

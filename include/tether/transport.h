@@ -29,69 +29,16 @@ extern "C" {
 #endif
 
 /**
- * Bump when struct tether_transport_ops or struct tether_option changes.
+ * Bump when struct tether_transport_ops or struct tether_option (policy.h)
+ * changes.
  * 2 added the option table, the YAML section and the default ports (at
  * the end of the ops); a transport built for 1 still registers, and the
  * fields it does not have are treated as absent.
  */
 #define TETHER_TRANSPORT_ABI 2
 
-/** How an option's text is read (the tether_params getter it goes through). */
-enum tether_option_type {
-	TETHER_OPTION_TEXT = 0, /**< any text (tether_params_string) */
-	TETHER_OPTION_BOOL,     /**< true/false/yes/no/on/off (_bool) */
-	TETHER_OPTION_UINT,     /**< a whole number in [min, max] (_uint) */
-	TETHER_OPTION_SIZE,     /**< bytes, "64KiB", in [min, max] (_size) */
-	TETHER_OPTION_DURATION, /**< "250ms", "10s", ms in [min, max] */
-	TETHER_OPTION_CHOICE,   /**< one of `choices` (_choice) */
-	/** A mapping in YAML (`yaml_key`), each entry an option
-	    "<name>.<key>" with a text value ("headers" -> "header.X"). */
-	TETHER_OPTION_MAP,
-};
-
-/** What a tether_mgr_reload() that changes the option does. */
-enum tether_option_reload {
-	/** The connection closes and starts again with the new value. */
-	TETHER_OPTION_RESTART = 0,
-	/** Applied to the running link (no transport does this yet: the
-	    runtime restarts for any change, see docs/architecture.md). */
-	TETHER_OPTION_LIVE,
-};
-
-/** Where the option is written in a connection of tether.yaml(5). */
-enum tether_option_place {
-	TETHER_OPTION_SECTION = 0, /**< the transport's own section */
-	TETHER_OPTION_TLS,         /**< the shared `tls:` section */
-};
-
-/**
- * One option a transport reads from its tether_params (curl's option
- * table): declared once, read by the configuration loader (the YAML
- * section, its checks, `tether check` output) and the documentation. An
- * array of them ends with an entry whose name is NULL. Its layout is part
- * of TETHER_TRANSPORT_ABI.
- */
-struct tether_option {
-	/** Option key (tether_conn_set_option) and YAML key. */
-	const char *name;
-	enum tether_option_type type;
-	/** The default as text, as `tether check` prints it; "${name}" is
-	    replaced by the connection's name. NULL: none (not printed). */
-	const char *def;
-	/** A secret: never inline in YAML, only `<name>_env` or
-	    `<name>_file`, read at load time; never printed. */
-	int secret;
-	/** One line for people: what it does. */
-	const char *doc;
-	enum tether_option_reload reload;
-	enum tether_option_place place;
-	/** UINT, SIZE, DURATION (ms): the accepted range (both 0: any). */
-	uint64_t min, max;
-	/** CHOICE: the accepted words, NULL-ended. */
-	const char *const *choices;
-	/** MAP: the YAML key of the mapping (NULL: name). */
-	const char *yaml_key;
-};
+/* struct tether_option, its types and tether_params_option() are in
+   tether/policy.h: policies declare their options the same way. */
 
 /** A URI scheme's port when the URI gives none (coordinated recovery
     groups "tcp://h" with "tcp://h:1883"). An array ends with scheme NULL. */
