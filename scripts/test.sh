@@ -8,7 +8,17 @@
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
+# "stage: NAME took N s (N s in all)" after each stage, to see where CI's
+# time goes.
+t_start=$(date +%s)
+t_stage=$t_start
+stage() {
+	now=$(date +%s)
+	echo "stage: $1 took $((now - t_stage)) s ($((now - t_start)) s in all)"
+	t_stage=$now
+}
 sh scripts/deps.sh
+stage deps
 JOBS="-j2"
 
 autoreconf -fi
@@ -20,6 +30,7 @@ rm -rf "$top/build-san"
 mkdir "$top/build-san"
 (cd "$top/build-san" && "$top/configure" --enable-werror --enable-sanitizers -q &&
 	make $JOBS && make $JOBS check) || { cat "$top/build-san/test-suite.log"; exit 1; }
+stage "ASan/UBSan build and make check"
 
 # ThreadSanitizer on the suites with threads (runtime, transports), out of
 # tree, in one process per suite.
@@ -29,24 +40,29 @@ mkdir "$top/build-tsan"
 	make $JOBS && CK_FORK=no make $JOBS check \
 		TESTS="tests/check_mgr tests/check_ws tests/check_mqtt tests/check_link tests/check_metrics tests/check_ws_resume tests/check_reload tests/check_coord") ||
 	{ cat "$top/build-tsan/test-suite.log"; exit 1; }
+stage "TSan build and threaded suites"
 
 # libFuzzer (clang, ASan + UBSan, leak detection on) on the config loader
 # for 60 s, out of tree: a crash, leak, hang or a broken dump round trip
 # fails CI. Prints a few lines: total runs, executions per second.
 rm -rf "$top/build-libfuzzer"
 FUZZ_BUILD="$top/build-libfuzzer" sh scripts/fuzz.sh 60
+stage "libFuzzer build and run"
 
 # The -Werror build in the tree, as README says.
 ./configure --enable-werror
 make $JOBS
 make $JOBS check || { cat test-suite.log; exit 1; }
+stage "-Werror build and make check"
 # The benchmarks build with -Werror, and a storm smoke run (50
 # connections, 3 s outage, tether and Paho; about 20 s) works end to end.
 make $JOBS bench
 bench/storm --quick --clients tether,paho
+stage "benchmarks build and storm smoke"
 # distcheck builds and checks the tarball once more; the full-size
 # zero-loss runs (100,000 messages) already ran twice above.
 TETHER_ZEROLOSS_N=10000 make $JOBS distcheck
+stage distcheck
 
 # Installed into a prefix, pkg-config gives what a program needs to link.
 inst="$top/_inst"
@@ -82,6 +98,7 @@ fi
 
 # And under valgrind (no sanitizers there), from the -Werror build.
 make valgrind
+stage "install checks and valgrind"
 
 # Count the Check tests of the main run for the summary line.
 passed=0 failed=0

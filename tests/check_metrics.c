@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,6 +352,45 @@ START_TEST(test_metrics_cut_and_reconnect)
 	assert_line(t, "# TYPE tether_limiter_waits_total counter");
 	assert_line(t, "tether_limiter_waits_total 0");
 	assert_line(t, "tether_connections 1");
+	assert_line(t, "tether_message_bytes_sent_total{conn=\"ws1\","
+		       "transport=\"ws\"} 4");
+	assert_line(t, "tether_message_bytes_received_total{conn=\"ws1\","
+		       "transport=\"ws\"} 4");
+
+	/* the same numbers as a struct (nothing moves now: the link is
+	   idle but for pings, which only refine the RTT) */
+	struct tether_conn_stats st = {.size = sizeof st};
+	ck_assert_int_eq(tether_conn_stats(c, &st), 0);
+	ck_assert_uint_eq(st.size, sizeof st);
+	ck_assert_int_eq(st.state, TETHER_STATE_ONLINE);
+	ck_assert_uint_eq(st.attempts_up, 2);
+	ck_assert_uint_eq(st.attempts_failed, 0);
+	ck_assert_uint_eq(st.disconnects[TETHER_CLASS_TRANSIENT], 1);
+	ck_assert_uint_eq(st.disconnects[TETHER_CLASS_TIMEOUT], 0);
+	ck_assert_uint_eq(st.reconnects, 1);
+	ck_assert_uint_eq(st.reconnect_ms, (uint64_t)(sum * 1000 + 0.5));
+	ck_assert_uint_gt(st.rtt_samples, 0);
+	ck_assert_uint_lt(st.rtt_us, 1000000);
+	ck_assert_uint_eq(st.messages_sent, 2);
+	ck_assert_uint_eq(st.messages_received, 2);
+	ck_assert_uint_eq(st.bytes_sent, 4);
+	ck_assert_uint_eq(st.bytes_received, 4);
+	ck_assert_uint_eq(st.dropped_overflow + st.dropped_expired +
+			      st.dropped_closed + st.dropped_too_large +
+			      st.dropped_error,
+			  0);
+	ck_assert_uint_eq(st.queued, 0);
+	ck_assert_uint_eq(st.queued_bytes, 0);
+	/* an older caller's smaller struct gets only what fits */
+	struct tether_conn_stats old;
+	memset(&old, 0xAB, sizeof old);
+	old.size = offsetof(struct tether_conn_stats, disconnects);
+	ck_assert_int_eq(tether_conn_stats(c, &old), 0);
+	ck_assert_uint_eq(old.attempts_failed, 0);
+	ck_assert_uint_eq(old.disconnects[0], 0xABABABABABABABABull);
+	old.size = 4;
+	ck_assert_int_eq(tether_conn_stats(c, &old), TETHER_EINVAL);
+	ck_assert_int_eq(tether_conn_stats(NULL, &st), TETHER_EINVAL);
 	free(t);
 }
 END_TEST
@@ -399,6 +439,16 @@ START_TEST(test_metrics_limiter_waits)
 	check_exposition(t);
 	assert_line(t, "tether_limiter_waits_total 1");
 	assert_line(t, "tether_connections 2");
+	/* the manager's connections, oldest first */
+	tether_conn *v[2] = {NULL, NULL};
+	ck_assert_uint_eq(tether_mgr_conns(it_mgr, NULL, 0), 2);
+	ck_assert_uint_eq(tether_mgr_conns(it_mgr, v, 1), 2);
+	ck_assert_ptr_eq(v[0], a);
+	ck_assert_ptr_null(v[1]);
+	ck_assert_uint_eq(tether_mgr_conns(it_mgr, v, 2), 2);
+	ck_assert_ptr_eq(v[0], a);
+	ck_assert_ptr_eq(v[1], b);
+	ck_assert_uint_eq(tether_mgr_conns(NULL, v, 2), 0);
 	assert_line(t, "tether_attempts_total{conn=\"b\",transport=\"ws\","
 		       "result=\"up\"} 1");
 	free(t);

@@ -500,6 +500,27 @@ int tth_mgr_conns(tether_mgr *m, tether_conn ***out, size_t *n)
 	return 0;
 }
 
+TETHER_EXPORT size_t tether_mgr_conns(tether_mgr *m, tether_conn **out,
+				      size_t cap)
+{
+	tether_conn *c;
+	size_t n, i;
+
+	if (!m)
+		return 0;
+	pthread_mutex_lock(&m->lock);
+	n = m->nconns;
+	/* the list is newest first; out is oldest first */
+	i = n;
+	for (c = m->conns; c && i > 0; c = c->next) {
+		i--;
+		if (i < cap)
+			out[i] = c;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return n;
+}
+
 uint64_t tth_mgr_limiter_waits(tether_mgr *m)
 {
 	return atomic_load(&m->met_limiter_waits);

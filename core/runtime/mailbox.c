@@ -213,7 +213,11 @@ static void on_message(tether_mgr *m, struct tth_post *p)
 		return;
 	tth_event_init(c, TETHER_EV_MESSAGE, &ev);
 	ev.message = &p->u.message.msg;
-	tth_metrics_message(c, 0); /* metrics */
+	tth_metrics_message(c, 0,
+			    p->u.message.msg.len +
+				(p->u.message.msg.topic
+				     ? strlen(p->u.message.msg.topic)
+				     : 0)); /* metrics */
 	tth_user_event(c, &ev);
 }
 

@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,9 +123,50 @@ void tth_metrics_dropped(tether_conn *c, int err)
 	inc(&c->met.dropped[k]);
 }
 
-void tth_metrics_message(tether_conn *c, int sent)
+void tth_metrics_message(tether_conn *c, int sent, uint64_t bytes)
 {
 	inc(sent ? &c->met.sent : &c->met.received);
+	atomic_fetch_add_explicit(sent ? &c->met.bytes_sent
+				       : &c->met.bytes_received,
+				  bytes, memory_order_relaxed);
+}
+
+TETHER_EXPORT int tether_conn_stats(const tether_conn *c,
+				    struct tether_conn_stats *out)
+{
+	const struct tth_conn_metrics *mt;
+	struct tether_conn_stats st;
+	uint64_t reconnects = 0;
+
+	if (!c || !out ||
+	    out->size < offsetof(struct tether_conn_stats, attempts_up))
+		return TETHER_EINVAL;
+	mt = &c->met;
+	memset(&st, 0, sizeof(st));
+	st.size = out->size < sizeof(st) ? out->size : (uint32_t)sizeof(st);
+	st.state = (enum tether_state)atomic_load(&c->state);
+	st.attempts_up = atomic_load(&mt->attempts_up);
+	st.attempts_failed = atomic_load(&mt->attempts_failed);
+	for (int k = 0; k < TETHER_CLASS_COUNT; k++)
+		st.disconnects[k] = atomic_load(&mt->disconnects[k]);
+	for (size_t k = 0; k < TTH_MET_BUCKETS; k++)
+		reconnects += atomic_load(&mt->reconnect_bucket[k]);
+	st.reconnects = reconnects;
+	st.reconnect_ms = atomic_load(&mt->reconnect_sum_ms);
+	st.rtt_samples = atomic_load(&mt->rtt_samples);
+	st.rtt_us = st.rtt_samples ? atomic_load(&mt->srtt_us) : 0;
+	st.messages_sent = atomic_load(&mt->sent);
+	st.messages_received = atomic_load(&mt->received);
+	st.bytes_sent = atomic_load(&mt->bytes_sent);
+	st.bytes_received = atomic_load(&mt->bytes_received);
+	st.dropped_overflow = atomic_load(&mt->dropped[0]);
+	st.dropped_expired = atomic_load(&mt->dropped[1]);
+	st.dropped_closed = atomic_load(&mt->dropped[2]);
+	st.dropped_too_large = atomic_load(&mt->dropped[3]);
+	st.dropped_error = atomic_load(&mt->dropped[4]);
+	tth_outbox_depth(c, &st.queued, &st.queued_bytes);
+	memcpy(out, &st, st.size);
+	return 0;
 }
 
 /* ---------------------------------------------------------------- text */
@@ -315,6 +357,18 @@ static void put_messages(struct buf *b, tether_conn **v, size_t n)
 			put(b, ",reason=\"%s\"", drop_reasons[k]);
 			put_u64(b, atomic_load(&v[i]->met.dropped[k]));
 		}
+	family(b, "tether_message_bytes_sent_total", "counter",
+	       "Payload and topic bytes of the messages reported delivered.");
+	for (size_t i = 0; i < n; i++) {
+		conn_sample(b, "tether_message_bytes_sent_total", v[i]);
+		put_u64(b, atomic_load(&v[i]->met.bytes_sent));
+	}
+	family(b, "tether_message_bytes_received_total", "counter",
+	       "Payload and topic bytes of the messages received.");
+	for (size_t i = 0; i < n; i++) {
+		conn_sample(b, "tether_message_bytes_received_total", v[i]);
+		put_u64(b, atomic_load(&v[i]->met.bytes_received));
+	}
 	family(b, "tether_queue_messages", "gauge",
 	       "Messages waiting in the queue (not handed to the transport).");
 	for (size_t i = 0; i < n; i++) {

@@ -36,6 +36,7 @@ struct tth_conn_metrics {
 	_Atomic uint64_t srtt_us;     /* smoothed RTT (RFC 6298) */
 	_Atomic uint64_t rtt_samples; /* 0: srtt_us means nothing yet */
 	_Atomic uint64_t sent, received;
+	_Atomic uint64_t bytes_sent, bytes_received; /* payload + topic */
 	_Atomic uint64_t dropped[5]; /* tth_met_drop_reasons order */
 	/* loop thread only */
 	int online;        /* up since the last attempt began */
@@ -47,7 +48,7 @@ struct tth_conn_metrics {
 /* Hooks of the runtime into the metrics; loop thread. */
 void tth_metrics_event(struct tether_conn *c, const struct tether_event *ev);
 void tth_metrics_rtt(struct tether_conn *c, uint64_t rtt_ms);
-void tth_metrics_message(struct tether_conn *c, int sent);
+void tth_metrics_message(struct tether_conn *c, int sent, uint64_t bytes);
 
 /* What metrics.c needs of the manager (loop.c); any thread. The
  * connections in creation order, as a malloc'ed array (*n 0 and NULL
@@ -186,6 +187,9 @@ void tth_outbox_set_limits(tether_conn *c, const struct tether_queue_cfg *q,
 /* First start: open the spool, queue what it kept (0, or an error with
    c->error set); its recovery warnings as events (loop thread). */
 int tth_outbox_open_spool(tether_conn *c);
+/* What the queue holds now: messages waiting, bytes held (any thread). */
+void tth_outbox_depth(const tether_conn *c, uint64_t *waiting,
+		      uint64_t *bytes);
 void tth_outbox_warnings(tether_conn *c);
 /* What outbox.c needs of the runtime: a pump on the loop (coalesced), dropped
    entries to report from the loop (out is emptied), one SENT event. */

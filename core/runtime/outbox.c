@@ -122,7 +122,7 @@ static void finish(tether_conn *c, struct tth_qentry *e, int err)
 		pthread_mutex_unlock(&c->out.qmu);
 	}
 	if (err == 0)
-		tth_metrics_message(c, 1); /* metrics */
+		tth_metrics_message(c, 1, e->bytes); /* metrics */
 	else
 		tth_metrics_dropped(c, err);
 	tth_conn_sent_event(c, e->id, err);
@@ -350,6 +350,19 @@ TETHER_EXPORT int tether_conn_send(tether_conn *c,
 	if (!first)
 		tth_conn_kick(c);
 	return 0;
+}
+
+/* What the queue holds now: messages waiting, bytes held (any thread). */
+void tth_outbox_depth(const tether_conn *c, uint64_t *waiting,
+		      uint64_t *bytes)
+{
+	*waiting = *bytes = 0;
+	if (!c->out.q_ready)
+		return;
+	pthread_mutex_lock((pthread_mutex_t *)&c->out.qmu);
+	*waiting = tth_queue_waiting(&c->out.q);
+	*bytes = tth_queue_bytes(&c->out.q);
+	pthread_mutex_unlock((pthread_mutex_t *)&c->out.qmu);
 }
 
 TETHER_EXPORT size_t tether_conn_queued(const tether_conn *c)

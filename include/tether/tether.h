@@ -556,6 +556,19 @@ TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
 TETHER_EXPORT tether_conn *tether_conn_find(tether_mgr *m, const char *name);
 
 /**
+ * @brief The connections of m, in the order they were made.
+ * @param m the manager.
+ * @param out receives up to cap handles (owned by m); may be NULL when
+ *   cap is 0.
+ * @param cap room in out.
+ * @return how many connections m has (call again with a larger out when
+ *   it exceeds cap); 0 for a NULL m.
+ * @thread any
+ */
+TETHER_EXPORT size_t tether_mgr_conns(tether_mgr *m, tether_conn **out,
+				      size_t cap);
+
+/**
  * @brief Append an endpoint URI (tried in order, failures rotate).
  * @return 0, TETHER_EINVAL (scheme not handled by the transport, with the
  *   reason in tether_conn_error()), TETHER_ESTATE (started), TETHER_ENOMEM.
@@ -763,6 +776,49 @@ TETHER_EXPORT int tether_conn_set_resume_cb(tether_conn *c, tether_resume_cb cb,
  * @thread any
  */
 TETHER_EXPORT size_t tether_conn_queued(const tether_conn *c);
+
+/**
+ * A connection's counters since it was made: the numbers behind
+ * tether_mgr_metrics_text(), without the text. Grows at the end only;
+ * `size` says how much of it the caller has.
+ */
+struct tether_conn_stats {
+	uint32_t size;               /**< the caller sets sizeof(struct
+					  tether_conn_stats) */
+	enum tether_state state;     /**< as of the latest STATE event */
+	uint64_t attempts_up;        /**< attempts that came up */
+	uint64_t attempts_failed;    /**< attempts that failed */
+	/** Links lost and attempts failed, by enum tether_reason_class
+	    (entries from TETHER_CLASS_COUNT on are 0). */
+	uint64_t disconnects[8];
+	uint64_t reconnects;         /**< links back up after a loss */
+	uint64_t reconnect_ms;       /**< their time from loss to up, summed */
+	uint64_t rtt_us;             /**< smoothed RTT (RFC 6298) */
+	uint64_t rtt_samples;        /**< 0: rtt_us means nothing yet */
+	uint64_t messages_sent;      /**< reported delivered */
+	uint64_t messages_received;  /**< handed to the application */
+	uint64_t bytes_sent;         /**< of those: payload + topic bytes */
+	uint64_t bytes_received;     /**< payload + topic bytes */
+	/** Accepted messages dropped, by cause. */
+	uint64_t dropped_overflow, dropped_expired, dropped_closed,
+	    dropped_too_large, dropped_error;
+	uint64_t queued;             /**< waiting in the queue now */
+	uint64_t queued_bytes;       /**< bytes the queue holds now (waiting
+					  and in flight: what max_bytes
+					  bounds) */
+};
+
+/**
+ * @brief Read c's counters into out.
+ * @param c the connection.
+ * @param out its `size` set by the caller; the fields that fit in it are
+ *   written, the rest is left alone.
+ * @return 0; TETHER_EINVAL (NULL, or size smaller than the struct's
+ *   first two fields).
+ * @thread any (each counter is read atomically, not all at one instant)
+ */
+TETHER_EXPORT int tether_conn_stats(const tether_conn *c,
+				    struct tether_conn_stats *out);
 
 /**
  * @brief Subscribe (MQTT); remembered and applied after every connect

@@ -51,6 +51,14 @@ def test_mqtt_connect_send_and_receive(broker, managers):
     assert st.state == State.ONLINE
     assert st.attempts_up == 1 and st.messages_sent >= 1
     assert st.messages_received >= 1
+    # the struct (tether_conn_stats) and the metrics text agree
+    assert st.bytes_sent >= len("py/test/a") + len("ping ")
+    assert st.dropped == {"overflow": 0, "expired": 0, "closed": 0,
+                          "too_large": 0, "error": 0}
+    sent = [v for name, labels, v in tether.parse_metrics(m.metrics())
+            if name == "tether_message_bytes_sent_total"
+            and labels["conn"] == c.name]
+    assert len(sent) == 1 and sent[0] >= st.bytes_sent > 0
 
 
 def test_ws_text_and_binary_echo(ws_server, managers):

@@ -88,6 +88,31 @@ class tether_queue_cfg(Structure):
     ]
 
 
+class tether_conn_stats(Structure):
+    _fields_ = [
+        ("size", c_uint32),
+        ("state", c_int),
+        ("attempts_up", c_uint64),
+        ("attempts_failed", c_uint64),
+        ("disconnects", c_uint64 * 8),
+        ("reconnects", c_uint64),
+        ("reconnect_ms", c_uint64),
+        ("rtt_us", c_uint64),
+        ("rtt_samples", c_uint64),
+        ("messages_sent", c_uint64),
+        ("messages_received", c_uint64),
+        ("bytes_sent", c_uint64),
+        ("bytes_received", c_uint64),
+        ("dropped_overflow", c_uint64),
+        ("dropped_expired", c_uint64),
+        ("dropped_closed", c_uint64),
+        ("dropped_too_large", c_uint64),
+        ("dropped_error", c_uint64),
+        ("queued", c_uint64),
+        ("queued_bytes", c_uint64),
+    ]
+
+
 def field_end(struct, name):
     """Offset just past a field: compare with a struct's `size` member
     to know whether the library that filled it has that field."""
@@ -133,6 +158,8 @@ PROTOTYPES = {
     # connection
     "tether_conn_new": (c_int, [_P, _S, _S, _PP]),
     "tether_conn_find": (_P, [_P, _S]),
+    "tether_conn_stats": (c_int, [_P, POINTER(tether_conn_stats)]),
+    "tether_mgr_conns": (c_size_t, [_P, _PP, c_size_t]),
     "tether_conn_add_endpoint": (c_int, [_P, _S]),
     "tether_conn_set_option": (c_int, [_P, _S, _S]),
     "tether_conn_set_policy": (c_int, [_P, _P]),

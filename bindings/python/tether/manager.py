@@ -10,10 +10,10 @@ import time
 
 from ctypes import byref, c_void_p
 
-from . import _yaml
+from . import _lib, _yaml
 from ._lib import EVENT_CB, dec, enc, lib, take_string
 from .connection import Connection
-from .enums import EventType, ReasonClass, State
+from .enums import EventType, ReasonClass, State, to_enum
 from .errors import (ConfigError, StateError, check, code_of, make_error,
                      raise_timeout)
 from .events import Event, EventStream
@@ -329,6 +329,12 @@ class Manager:
         return take_string(lib.tether_mgr_metrics_text(self._h())) or ""
 
     def _stats(self, conn):
+        if lib.has("tether_conn_stats"):
+            cst = _lib.tether_conn_stats()
+            cst.size = ctypes.sizeof(cst)
+            check(lib.tether_conn_stats(conn._h(), byref(cst)))
+            return Stats.from_c(cst, to_enum(State, cst.state))
+        # an older library: the same numbers from its metrics text
         st = Stats()
         st.state = conn.state
         for name, labels, v in parse_metrics(self.metrics()):

@@ -1,5 +1,5 @@
-"""A connection's counters, read from the manager's Prometheus metrics
-(tether_mgr_metrics_text: the public API has no per-connection struct)."""
+"""A connection's counters (tether_conn_stats), and a parser for the
+manager's Prometheus text (tether_mgr_metrics_text)."""
 
 import re
 
@@ -33,12 +33,12 @@ def parse_metrics(text):
 
 
 class Stats:
-    """A connection's counters, from the manager's metrics (as of the
-    loop's latest events)."""
+    """A connection's counters (as of the loop's latest events)."""
 
     __slots__ = ("state", "attempts_up", "attempts_failed", "disconnects",
                  "reconnects", "reconnect_seconds", "rtt",
-                 "messages_sent", "messages_received", "queued")
+                 "messages_sent", "messages_received", "queued",
+                 "bytes_sent", "bytes_received", "dropped", "queued_bytes")
 
     def __init__(self):
         self.state = None
@@ -55,6 +55,38 @@ class Stats:
         self.messages_received = 0
         #: messages waiting in the outbound queue (None: library too old)
         self.queued = None
+        #: payload + topic bytes of the messages sent and received, and
+        #: the bytes the queue holds (None: library too old)
+        self.bytes_sent = None
+        self.bytes_received = None
+        self.queued_bytes = None
+        #: accepted messages dropped, by cause ("overflow", "expired",
+        #: "closed", "too_large", "error"); None: library too old
+        self.dropped = None
+
+    @classmethod
+    def from_c(cls, st, state):
+        """From a filled struct tether_conn_stats."""
+        self = cls()
+        self.state = state
+        self.attempts_up = st.attempts_up
+        self.attempts_failed = st.attempts_failed
+        self.disconnects = {c: st.disconnects[int(c)] for c in ReasonClass}
+        self.reconnects = st.reconnects
+        self.reconnect_seconds = st.reconnect_ms / 1000.0
+        self.rtt = st.rtt_us / 1e6 if st.rtt_samples else None
+        self.messages_sent = st.messages_sent
+        self.messages_received = st.messages_received
+        self.bytes_sent = st.bytes_sent
+        self.bytes_received = st.bytes_received
+        self.dropped = {"overflow": st.dropped_overflow,
+                        "expired": st.dropped_expired,
+                        "closed": st.dropped_closed,
+                        "too_large": st.dropped_too_large,
+                        "error": st.dropped_error}
+        self.queued = st.queued
+        self.queued_bytes = st.queued_bytes
+        return self
 
     def as_dict(self):
         d = {k: getattr(self, k) for k in self.__slots__}
