@@ -279,6 +279,7 @@ static const struct tether_transport_ops test_transport = {
 static tether_conn *conn;
 static atomic_int on_transport_thread;
 static int stop_on_message;
+static int remove_on_up;
 
 static void hook(tether_conn *c, const struct tether_event *ev)
 {
@@ -287,6 +288,8 @@ static void hook(tether_conn *c, const struct tether_event *ev)
 		atomic_fetch_add(&on_transport_thread, 1);
 	if (ev->type == TETHER_EV_MESSAGE && stop_on_message)
 		ck_assert_int_eq(tether_conn_stop(c), 0); /* from a callback */
+	if (ev->type == TETHER_EV_UP && remove_on_up)
+		ck_assert_int_eq(tether_conn_remove(c), 0); /* from a callback */
 }
 
 static void begin(int host_driven)
@@ -294,6 +297,7 @@ static void begin(int host_driven)
 	int rc = tether_transport_register(&test_transport);
 	ck_assert(rc == 0 || rc == TETHER_EEXIST);
 	stop_on_message = 0;
+	remove_on_up = 0;
 	atomic_store(&on_transport_thread, 0);
 	/* a thread id of an earlier test's transport may be reused by this
 	   test's loop thread before this test's transport starts */
@@ -707,6 +711,64 @@ START_TEST(test_mgr_stop_drops_queued_as_closed)
 }
 END_TEST
 
+/*
+ * Removal: the name is free at once; a running connection closes first
+ * (CLOSED, then REMOVED, its last event); one never started has its
+ * queued messages dropped as ECLOSED; a callback may remove its own
+ * connection. ASan and valgrind check that each is freed.
+ */
+START_TEST(test_mgr_remove_closes_then_frees)
+{
+	tether_conn *idle, *again, *v[4];
+	uint64_t id;
+	int closed, removed;
+
+	ck_assert_int_eq(tether_conn_add_endpoint(conn, "test://ok"), 0);
+	it_start(conn);
+	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 2000));
+	ck_assert_int_eq(tether_conn_new(it_mgr, "idle", "test", &idle), 0);
+	ck_assert_int_eq(tether_conn_add_endpoint(idle, "test://ok"), 0);
+	send_text("kept?", 0, NULL);
+	{
+		struct tether_message m = {.size = sizeof(m), .payload = "q",
+					   .len = 1};
+		ck_assert_int_eq(tether_conn_send(idle, &m, &id), 0);
+	}
+	ck_assert_uint_eq(tether_mgr_conns(it_mgr, NULL, 0), 2);
+
+	ck_assert_int_eq(tether_conn_remove(conn), 0);
+	/* gone from the manager's view at once; the name is free */
+	ck_assert_ptr_null(tether_conn_find(it_mgr, "c1"));
+	ck_assert_uint_eq(tether_mgr_conns(it_mgr, v, 4), 1);
+	ck_assert_ptr_eq(v[0], idle);
+	ck_assert_int_eq(tether_conn_new(it_mgr, "c1", "test", &again), 0);
+	ck_assert(it_wait(conn, TETHER_EV_REMOVED, 1, 3000));
+	closed = it_find(conn, TETHER_EV_CLOSED, 0);
+	removed = it_find(conn, TETHER_EV_REMOVED, 0);
+	ck_assert_int_ge(closed, 0);
+	ck_assert_int_gt(removed, closed);
+	ck_assert_int_eq(it_count(conn, TETHER_EV_REMOVED), 1);
+
+	/* never started: its queued message is told ECLOSED, first */
+	ck_assert_int_eq(tether_conn_remove(idle), 0);
+	ck_assert(it_wait(idle, TETHER_EV_REMOVED, 1, 3000));
+	ck_assert_int_eq(it_count(idle, TETHER_EV_SENT), 1);
+	ck_assert_uint_eq(it_get(it_find(idle, TETHER_EV_SENT, 0)).msg_id, id);
+	ck_assert_int_eq(it_get(it_find(idle, TETHER_EV_SENT, 0)).error,
+			 TETHER_ECLOSED);
+	ck_assert_int_lt(it_find(idle, TETHER_EV_SENT, 0),
+			 it_find(idle, TETHER_EV_REMOVED, 0));
+
+	/* removed from its own callback, as it comes up */
+	remove_on_up = 1;
+	ck_assert_int_eq(tether_conn_add_endpoint(again, "test://ok"), 0);
+	it_start(again);
+	ck_assert(it_wait(again, TETHER_EV_REMOVED, 1, 3000));
+	ck_assert_uint_eq(tether_mgr_conns(it_mgr, NULL, 0), 0);
+	ck_assert_int_eq(tether_conn_remove(NULL), TETHER_EINVAL);
+}
+END_TEST
+
 /* Flip one byte of the first record's body in dir's first segment. */
 static void corrupt_first_record(const char *dir)
 {
@@ -790,6 +852,7 @@ static Suite *mgr_suite(void)
 	TCase *tc = it_tcase(s, "loop", setup, teardown, 30);
 	tcase_add_test(tc, test_mgr_threaded_connect_send_stop);
 	tcase_add_test(tc, test_mgr_configuration_errors_are_clear);
+	tcase_add_test(tc, test_mgr_remove_closes_then_frees);
 	tc = it_tcase(s, "host_loop", setup_host, teardown, 30);
 	tcase_add_test(tc, test_mgr_host_driven_loop);
 	tc = it_tcase(s, "reconnect", setup, teardown, 30);

@@ -66,6 +66,10 @@ TETHER_EXPORT int tether_config_apply(const tether_config *cfg,
 				 cc->name, tether_strerror(rc));
 			if (errors)
 				*errors = strdup(why);
+			/* all or nothing: the ones made so far go again */
+			while (i-- > 0)
+				tether_conn_remove(
+				    tether_conn_find(m, cfg->conns[i].name));
 			return rc;
 		}
 	}

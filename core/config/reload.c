@@ -87,13 +87,13 @@ TETHER_EXPORT int tether_config_reload(const tether_config *cfg,
 		free(live);
 		return rc;
 	}
-	/* dropped connections stop */
+	/* dropped connections are removed (their names are free at once) */
 	for (size_t i = 0; i < nlive; i++) {
 		int kept = 0;
 		for (size_t j = 0; j < n && !kept; j++)
 			kept = strcmp(live[i]->name, cfg->conns[j].name) == 0;
 		if (!kept)
-			tth_post_reload(live[i], TTH_RELOAD_DROP);
+			tth_conn_remove(live[i], 1);
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *name = cfg->conns[i].name;
@@ -104,7 +104,7 @@ TETHER_EXPORT int tether_config_reload(const tether_config *cfg,
 			continue;
 		}
 		if (tth_conn_new_with(m, name, next[i], &c) == 0) {
-			tth_post_reload(c, TTH_RELOAD_ADDED);
+			tth_post_added(c);
 			tether_conn_start(c); /* checked by the load */
 		} else if (rc == 0) {
 			rc = TETHER_ENOMEM; /* the others went on */

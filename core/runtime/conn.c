@@ -517,6 +517,94 @@ TETHER_EXPORT int tether_conn_check(tether_conn *c)
 	return opts_verdict(c, c->tops->check(c, c->set.opts));
 }
 
+/* ------------------------------------------------------------ removal */
+
+/*
+ * Removal: the caller's thread moves c from the manager's list to its
+ * `removed` list (so the name is free at once) and posts REMOVE; the loop
+ * closes c (tth_engine_stop), and once it is CLOSED tears it down: its
+ * machine, timers and link go, what is still queued is dropped, REMOVED
+ * is told; a FREE post, behind every post made so far, frees it. Posts
+ * for c in between are skipped (c->gone).
+ */
+int tth_conn_remove(tether_conn *c, int by_reload)
+{
+	tether_mgr *m = c->mgr;
+	struct tth_post *p;
+	tether_conn **pp;
+
+	if (atomic_exchange(&c->removing, 1))
+		return 0; /* asked already */
+	p = tth_post_new(TTH_POST_REMOVE, c, 0);
+	if (!p) {
+		atomic_store(&c->removing, 0);
+		return TETHER_ENOMEM;
+	}
+	p->u.by_reload = by_reload;
+	pthread_mutex_lock(&m->lock);
+	for (pp = &m->conns; *pp && *pp != c; pp = &(*pp)->next)
+		;
+	if (*pp) {
+		*pp = c->next;
+		m->nconns--;
+		c->rnext = m->removed;
+		m->removed = c;
+	}
+	pthread_mutex_unlock(&m->lock);
+	tth_post(m, p);
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_remove(tether_conn *c)
+{
+	if (!c)
+		return TETHER_EINVAL;
+	return tth_conn_remove(c, 0);
+}
+
+void tth_conn_removing(tether_conn *c, int by_reload)
+{
+	if (by_reload)
+		tth_conn_event(c, TETHER_EV_RELOAD, "removed");
+	tth_settings_free(c->replace_with); /* no restart any more */
+	c->replace_with = NULL;
+	if (c->inited && c->ec.m.state != TETHER_STATE_CLOSED &&
+	    c->ec.m.state != TETHER_STATE_IDLE) {
+		c->remove_pending = 1; /* CLOSED brings us back */
+		tth_engine_stop(&c->mgr->eng, &c->ec);
+		return;
+	}
+	tth_conn_teardown(c);
+}
+
+void tth_conn_teardown(tether_conn *c)
+{
+	tether_mgr *m = c->mgr;
+	struct tth_post *p;
+
+	if (c->gone)
+		return;
+	c->remove_pending = 0;
+	if (c->inited)
+		tth_econn_detach(&m->eng, &c->ec);
+	if (c->link) {
+		c->tops->abort(c->link, c->ec.m.attempt_id);
+		c->tops->link_free(c->link);
+		c->link = NULL;
+	}
+	if (c->out.q_ready)
+		tth_outbox_link_end(c, 1); /* what is left: ECLOSED */
+	tth_engine_cancel(&m->eng, &c->hb.timer);
+	tth_engine_cancel(&m->eng, &c->out.ttl_timer);
+	tth_engine_cancel(&m->eng, &c->out.flush_timer);
+	tth_conn_event(c, TETHER_EV_REMOVED, NULL);
+	c->gone = 1;
+	p = tth_post_new(TTH_POST_FREE, c, 0);
+	if (p)
+		tth_post(m, p);
+	/* else tether_mgr_free frees it, from m->removed */
+}
+
 TETHER_EXPORT tether_conn *tether_conn_find(tether_mgr *m, const char *name)
 {
 	tether_conn *c = NULL;

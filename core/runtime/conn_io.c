@@ -128,6 +128,8 @@ static void io_event(void *ud, struct tth_econn *ec,
 			/* through the queue: the engine is mid-step here */
 			tth_post_cmd(c, TTH_POST_REPLACE_NOW);
 		}
+		if (ev->state == TETHER_STATE_CLOSED && c->remove_pending)
+			tth_post_cmd(c, TTH_POST_REMOVE_NOW);
 		/* An orderly close may still deliver; any other end of the
 		   link, or the end of the close, puts back what the
 		   transport did not report; CLOSED for good drops the rest. */

@@ -88,13 +88,15 @@ static void poll_link(tether_mgr *m)
 	if (!(r & TTH_LINK_CHANGED) && !(up && (r & TTH_LINK_NEW_ROUTE)))
 		return;
 	m->link_usable = up;
-	/* Connections are only ever prepended: walking from a snapshot of
-	   the head needs no lock, and callbacks may add connections. */
+	/* Connections are prepended by any thread and unlinked by
+	   tether_conn_remove (any thread) but freed only here, on the loop:
+	   walking from a snapshot of the head needs no lock, and callbacks
+	   may add connections. A connection being removed is skipped. */
 	pthread_mutex_lock(&m->lock);
 	first = m->conns;
 	pthread_mutex_unlock(&m->lock);
 	for (c = first; c; c = c->next)
-		if (c->inited && c->needs_network)
+		if (c->inited && c->needs_network && !atomic_load(&c->removing))
 			tth_engine_link(&m->eng, &c->ec, up);
 }
 
@@ -431,19 +433,22 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 	if (m->thread_running)
 		tether_mgr_stop(m);
 	/* Links first (each aborted), then the transport contexts, which
-	   stop the transports' threads: after that nothing posts. */
-	for (c = m->conns; c; c = c->next) {
-		if (!c->link)
-			continue;
-		if (c->inited)
-			tth_econn_detach(&m->eng, &c->ec);
-		tth_engine_cancel(&m->eng, &c->hb.timer);
-		tth_engine_cancel(&m->eng, &c->out.ttl_timer);
-		tth_engine_cancel(&m->eng, &c->out.flush_timer);
-		c->tops->abort(c->link, c->ec.m.attempt_id);
-		c->tops->link_free(c->link);
-		c->link = NULL;
-	}
+	   stop the transports' threads: after that nothing posts. The
+	   connections being removed are done the same way. */
+	for (int list = 0; list < 2; list++)
+		for (c = list ? m->removed : m->conns; c;
+		     c = list ? c->rnext : c->next) {
+			if (!c->link)
+				continue;
+			if (c->inited)
+				tth_econn_detach(&m->eng, &c->ec);
+			tth_engine_cancel(&m->eng, &c->hb.timer);
+			tth_engine_cancel(&m->eng, &c->out.ttl_timer);
+			tth_engine_cancel(&m->eng, &c->out.flush_timer);
+			c->tops->abort(c->link, c->ec.m.attempt_id);
+			c->tops->link_free(c->link);
+			c->link = NULL;
+		}
 	/* Our handles are closed before the transports' contexts go: their
 	   last steps may run the loop (lws on it finishes closing), and no
 	   callback of ours may run on a half-freed manager. */
@@ -454,6 +459,10 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 	tth_mailbox_clear(m);
 	for (c = m->conns; c; c = next) {
 		next = c->next;
+		tth_conn_free(c);
+	}
+	for (c = m->removed; c; c = next) {
+		next = c->rnext;
 		tth_conn_free(c);
 	}
 	tth_engine_cleanup(&m->eng);
@@ -475,29 +484,35 @@ TETHER_EXPORT void tether_mgr_free(tether_mgr *m)
 
 /* ------------------------------------------------------ for metrics.c */
 
-int tth_mgr_conns(tether_mgr *m, tether_conn ***out, size_t *n)
+int tth_mgr_conns_locked(tether_mgr *m, tether_conn ***out, size_t *n)
 {
 	tether_conn **v = NULL, *c;
 	size_t i;
 
 	*out = NULL;
 	*n = 0;
-	pthread_mutex_lock(&m->lock);
 	if (m->nconns) {
 		v = malloc(m->nconns * sizeof(*v));
-		if (!v) {
-			pthread_mutex_unlock(&m->lock);
+		if (!v)
 			return -1;
-		}
 		/* the list is newest first */
 		i = m->nconns;
 		for (c = m->conns; c && i > 0; c = c->next)
 			v[--i] = c;
 		*n = m->nconns;
 	}
-	pthread_mutex_unlock(&m->lock);
 	*out = v;
 	return 0;
+}
+
+int tth_mgr_conns(tether_mgr *m, tether_conn ***out, size_t *n)
+{
+	int rc;
+
+	pthread_mutex_lock(&m->lock);
+	rc = tth_mgr_conns_locked(m, out, n);
+	pthread_mutex_unlock(&m->lock);
+	return rc;
 }
 
 TETHER_EXPORT size_t tether_mgr_conns(tether_mgr *m, tether_conn **out,

@@ -39,9 +39,12 @@ enum tth_post_kind {
 	TTH_POST_BAD_ENDPOINT, /* the transport refused the URI at once */
 	/* reload steps (core/config/reload.c) */
 	TTH_POST_SETTINGS,    /* new settings, live or by a restart */
-	TTH_POST_DROP,        /* stop: the configuration dropped it */
 	TTH_POST_ADDED,       /* a new connection */
 	TTH_POST_REPLACE_NOW, /* reached CLOSED: apply the replacement */
+	/* removal (tether_conn_remove, a reload that dropped it) */
+	TTH_POST_REMOVE,      /* close it, then tear it down */
+	TTH_POST_REMOVE_NOW,  /* reached CLOSED: tear it down */
+	TTH_POST_FREE,        /* after every earlier post: free it */
 	TTH_POST_KINDS
 };
 
@@ -81,6 +84,7 @@ struct tth_post {
 			int err;
 		} bad_endpoint;
 		struct tth_conn_settings *settings; /* SETTINGS, owned */
+		int by_reload; /* REMOVE: a reload dropped it */
 		struct tether_queue_cfg queue_cfg; /* spool_dir not used */
 		struct tth_qout dropped;           /* owned entries */
 	} u;

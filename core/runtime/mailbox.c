@@ -312,10 +312,31 @@ static void on_settings(tether_mgr *m, struct tth_post *p)
 	p->u.settings = NULL;
 }
 
-static void on_drop(tether_mgr *m, struct tth_post *p)
+static void on_remove(tether_mgr *m, struct tth_post *p)
 {
 	(void)m;
-	tth_reload_drop(p->conn);
+	tth_conn_removing(p->conn, p->u.by_reload);
+}
+
+static void on_remove_now(tether_mgr *m, struct tth_post *p)
+{
+	(void)m;
+	tth_conn_teardown(p->conn);
+}
+
+/* Every post made before this one was handled (or skipped): nothing
+   refers to the connection any more. */
+static void on_free(tether_mgr *m, struct tth_post *p)
+{
+	tether_conn **pp;
+
+	pthread_mutex_lock(&m->lock);
+	for (pp = &m->removed; *pp && *pp != p->conn; pp = &(*pp)->rnext)
+		;
+	if (*pp)
+		*pp = p->conn->rnext;
+	pthread_mutex_unlock(&m->lock);
+	tth_conn_free(p->conn);
 }
 
 static void on_added(tether_mgr *m, struct tth_post *p)
@@ -347,7 +368,9 @@ static void (*const handlers[TTH_POST_KINDS])(tether_mgr *,
     [TTH_POST_QUEUE_CFG] = on_queue_cfg,
     [TTH_POST_BAD_ENDPOINT] = on_bad_endpoint,
     [TTH_POST_SETTINGS] = on_settings,
-    [TTH_POST_DROP] = on_drop,
+    [TTH_POST_REMOVE] = on_remove,
+    [TTH_POST_REMOVE_NOW] = on_remove_now,
+    [TTH_POST_FREE] = on_free,
     [TTH_POST_ADDED] = on_added,
     [TTH_POST_REPLACE_NOW] = on_replace_now,
 };
@@ -367,10 +390,9 @@ int tth_post_settings(tether_conn *c, struct tth_conn_settings *s)
 	return 0;
 }
 
-int tth_post_reload(tether_conn *c, enum tth_reload_step step)
+int tth_post_added(tether_conn *c)
 {
-	struct tth_post *p = tth_post_new(
-	    step == TTH_RELOAD_DROP ? TTH_POST_DROP : TTH_POST_ADDED, c, 0);
+	struct tth_post *p = tth_post_new(TTH_POST_ADDED, c, 0);
 
 	if (!p)
 		return TETHER_ENOMEM;
@@ -449,7 +471,10 @@ void tth_mailbox_run(tether_mgr *m)
 		while (list) {
 			struct tth_post *p = list;
 			list = p->next;
-			handlers[p->kind](m, p);
+			/* a connection torn down hears nothing more */
+			if (!p->conn || !p->conn->gone ||
+			    p->kind == TTH_POST_FREE)
+				handlers[p->kind](m, p);
 			tth_post_free(p);
 		}
 	}

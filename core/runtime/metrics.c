@@ -385,11 +385,17 @@ TETHER_EXPORT char *tether_mgr_metrics_text(tether_mgr *m)
 
 	if (!m)
 		return NULL;
-	if (tth_mgr_conns(m, &v, &n) != 0)
+	/* held throughout: a connection being removed is freed only after
+	   it left the list, under this lock */
+	pthread_mutex_lock(&m->lock);
+	if (tth_mgr_conns_locked(m, &v, &n) != 0) {
+		pthread_mutex_unlock(&m->lock);
 		return NULL;
+	}
 	b.cap = 4096 + n * 4096;
 	b.s = malloc(b.cap);
 	if (!b.s) {
+		pthread_mutex_unlock(&m->lock);
 		free(v);
 		return NULL;
 	}
@@ -407,6 +413,7 @@ TETHER_EXPORT char *tether_mgr_metrics_text(tether_mgr *m)
 	family(&b, "tether_connections", "gauge",
 	       "Connections of the manager.");
 	put(&b, "tether_connections %zu\n", n);
+	pthread_mutex_unlock(&m->lock);
 	free(v);
 	if (b.oom) {
 		free(b.s);

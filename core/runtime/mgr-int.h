@@ -54,6 +54,10 @@ void tth_metrics_message(struct tether_conn *c, int sent, uint64_t bytes);
  * connections in creation order, as a malloc'ed array (*n 0 and NULL
  * when there are none); -1 when out of memory. */
 int tth_mgr_conns(tether_mgr *m, struct tether_conn ***out, size_t *n);
+/* The same with m->lock held by the caller (who reads the connections
+ * before a removal can free one: tether_mgr_metrics_text). */
+int tth_mgr_conns_locked(tether_mgr *m, struct tether_conn ***out,
+			 size_t *n);
 uint64_t tth_mgr_limiter_waits(tether_mgr *m);
 
 struct tth_post;
@@ -103,6 +107,8 @@ struct tether_mgr {
 	tether_event_cb cb;
 	void *cb_ud;
 	tether_conn *conns;
+	tether_conn *removed; /* being removed (linked by rnext): unlinked
+				 from conns, freed on the loop (FREE post) */
 	struct tctx tctx[MAX_TRANSPORT_CTX];
 	size_t ntctx;
 	uint64_t seed;
@@ -160,7 +166,13 @@ struct tether_conn {
 	/* Reload (core/config/reload.c), loop thread: settings waiting for
 	   this connection to reach CLOSED, then it starts again with them. */
 	struct tth_conn_settings *replace_with;
-	int removed;            /* stopped by a reload that dropped it */
+	/* Removal (conn.c, mailbox.c): asked (any thread), waiting for
+	   CLOSED, torn down (posts for it are skipped until it is freed). */
+	atomic_int removing;
+	int remove_pending;
+	int gone;
+	struct tether_conn *rnext; /* in mgr->removed; `next` is left as it
+				      was, for a walk of conns under way */
 	void *userdata;
 	struct tth_conn_metrics met;
 	char *error; /* TTH_CONN_ERROR_MAX bytes, made at the first error
@@ -226,14 +238,18 @@ void tth_conn_event(tether_conn *c, enum tether_event_type t,
 int tth_conn_new_with(tether_mgr *m, const char *name,
 		      const struct tth_conn_settings *s, tether_conn **out);
 /* Reload steps, posted to the loop. SETTINGS: c takes the value s (heap,
-   consumed, also on error), live or by a restart; DROP: c is stopped and
-   marked removed; ADDED: c (new) is announced. */
+   consumed, also on error), live or by a restart; ADDED: c (new) is
+   announced. A dropped connection is removed (tth_conn_remove). */
 int tth_post_settings(tether_conn *c, struct tth_conn_settings *s);
-enum tth_reload_step { TTH_RELOAD_DROP, TTH_RELOAD_ADDED };
-int tth_post_reload(tether_conn *c, enum tth_reload_step step);
+int tth_post_added(tether_conn *c);
 /* Loop side of those posts (reload_live.c); replace consumes s. */
 void tth_reload_replace(tether_conn *c, struct tth_conn_settings *s);
-void tth_reload_drop(tether_conn *c);
+/* Remove c (tether_conn_remove); by_reload: a reload dropped it (a
+   RELOAD "removed" event comes first). */
+int tth_conn_remove(tether_conn *c, int by_reload);
+/* Loop side: close c, or tear it down when it is closed. */
+void tth_conn_removing(tether_conn *c, int by_reload);
+void tth_conn_teardown(tether_conn *c);
 /* Queue settings of a started connection: posted, then applied by the
    loop (the spool directory stays). */
 int tth_post_queue_cfg(tether_conn *c, const struct tether_queue_cfg *q);

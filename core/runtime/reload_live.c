@@ -116,7 +116,6 @@ static void replace_now(tether_conn *c, struct tth_conn_settings *s)
 	free(c->redirect_uri);
 	c->redirect_uri = NULL;
 	tth_settings_free(s);
-	c->removed = 0;
 	tth_conn_event(c, TETHER_EV_RELOAD, "restart");
 	if (tether_conn_start(c) != 0)
 		tth_conn_event(c, TETHER_EV_RELOAD, tether_conn_error(c));
@@ -128,19 +127,9 @@ void tth_reload_replace(tether_conn *c, struct tth_conn_settings *s)
 		c->inited ? c->ec.m.state : TETHER_STATE_IDLE;
 
 	if (tth_settings_same_link(&c->set, s)) {
-		int was_removed = c->removed;
-
 		if (swap_live(c, s))
 			tth_conn_event(c, TETHER_EV_RELOAD, "live");
 		tth_settings_free(s);
-		if (was_removed) {
-			/* named again after a reload dropped it */
-			c->removed = 0;
-			tth_conn_event(c, TETHER_EV_RELOAD, "added");
-			if (tether_conn_start(c) != 0)
-				tth_conn_event(c, TETHER_EV_RELOAD,
-					       "start failed");
-		}
 		return;
 	}
 	tth_settings_free(c->replace_with);
@@ -150,16 +139,6 @@ void tth_reload_replace(tether_conn *c, struct tth_conn_settings *s)
 		return;
 	}
 	tth_engine_stop(&c->mgr->eng, &c->ec); /* CLOSED brings us back */
-}
-
-void tth_reload_drop(tether_conn *c)
-{
-	if (c->removed)
-		return;
-	c->removed = 1;
-	tth_conn_event(c, TETHER_EV_RELOAD, "removed");
-	if (c->inited)
-		tth_engine_stop(&c->mgr->eng, &c->ec);
 }
 
 void tth_reload_closed(tether_conn *c)

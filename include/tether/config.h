@@ -77,9 +77,9 @@ TETHER_EXPORT const char *tether_config_warnings(const tether_config *cfg);
  * the names are looked up in m (tether_conn_find()) before anything is
  * created, so a name already in m changes nothing. Only running out of
  * memory (or another thread creating one of the names meanwhile) can
- * fail half-way: a connection cannot be deleted, so the connections
- * created before stay in m (IDLE, never started). The limiter is set
- * last, only when every connection was created.
+ * fail half-way: then the connections it created are removed again
+ * (tether_conn_remove(), their names free at once), so m is as it was.
+ * The limiter is set last, only when every connection was created.
  * @param cfg the configuration.
  * @param m the manager.
  * @param errors receives a message, one line per problem (malloc'ed,

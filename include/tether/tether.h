@@ -296,11 +296,16 @@ enum tether_event_type {
 				  else dropped and why (see tether_conn_send) */
 	TETHER_EV_RELOAD,    /**< a reload changed the connection; `detail`:
 				  "live" (settings swapped), "restart" (link
-				  settings changed), "added", "removed" */
-	TETHER_EV_WARNING    /**< something to tell, nothing failed; `detail`
+				  settings changed), "added", "removed" (then
+				  REMOVED follows) */
+	TETHER_EV_WARNING,   /**< something to tell, nothing failed; `detail`
 				  (a damaged spool record skipped...) */
+	TETHER_EV_REMOVED    /**< the connection's last event: it is closed
+				  and removed (tether_conn_remove, or a reload
+				  that dropped it); its handle is freed when
+				  the callback returns */
 };
-#define TETHER_EVENT_COUNT 13
+#define TETHER_EVENT_COUNT 14
 
 /**
  * @brief Name of an event type ("retry").
@@ -554,6 +559,21 @@ TETHER_EXPORT int tether_conn_new(tether_mgr *m, const char *name,
  * @thread any
  */
 TETHER_EXPORT tether_conn *tether_conn_find(tether_mgr *m, const char *name);
+
+/**
+ * @brief Remove c from its manager: it closes (as tether_conn_stop, with
+ *   its close_timeout), messages still queued are dropped with
+ *   TETHER_ECLOSED (a spooled one stays in its spool, for the next
+ *   connection on that spool), then TETHER_EV_REMOVED is its last event
+ *   and it is freed. tether_conn_find() and tether_mgr_conns() stop
+ *   returning it at once, so its name can be used again right away.
+ * @param c the connection; invalid once TETHER_EV_REMOVED was delivered
+ *   (at the latest when tether_mgr_free() returns): the caller must not
+ *   use it from another thread after this call.
+ * @return 0; TETHER_EINVAL (NULL); TETHER_ENOMEM (nothing changed).
+ * @thread any (also from a callback)
+ */
+TETHER_EXPORT int tether_conn_remove(tether_conn *c);
 
 /**
  * @brief The connections of m, in the order they were made.

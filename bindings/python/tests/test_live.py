@@ -259,3 +259,31 @@ def test_an_unreferenced_manager_and_its_callbacks_stay_alive(ws_server):
         assert len(mgr) == 1
         mgr[0].close()
     assert mgr[0] not in tether.manager._open
+
+
+def test_remove_closes_frees_and_frees_the_name(ws_server, managers):
+    m = managers(tether.Manager())
+    c = m.connection("r", "ws", [ws_server.uri], policy=FAST)
+    with m.events(connection=c) as evs:
+        m.start()
+        c.wait_state(State.ONLINE, 10)
+        c.remove(10)
+        seen = []
+        while True:
+            ev = evs.get(0.5)
+            if ev is None:
+                break
+            seen.append(ev.type)
+    assert c.removed and c.state == State.CLOSED
+    # CLOSED first, REMOVED last
+    assert EventType.CLOSED in seen and seen[-1] == EventType.REMOVED
+    assert "r" not in m and "r" not in m.connections
+    with pytest.raises(tether.StateError):
+        c.send("late")
+    with pytest.raises(tether.StateError):
+        c.stats
+    # the name is free: a new connection of that name comes up
+    c2 = m.connection("r", "ws", [ws_server.uri], policy=FAST)
+    c2.start()
+    c2.wait_state(State.ONLINE, 10)
+    assert c2 is not c and m["r"] is c2

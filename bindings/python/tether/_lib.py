@@ -159,6 +159,7 @@ PROTOTYPES = {
     "tether_conn_new": (c_int, [_P, _S, _S, _PP]),
     "tether_conn_find": (_P, [_P, _S]),
     "tether_conn_stats": (c_int, [_P, POINTER(tether_conn_stats)]),
+    "tether_conn_remove": (c_int, [_P]),
     "tether_mgr_conns": (c_size_t, [_P, _PP, c_size_t]),
     "tether_conn_add_endpoint": (c_int, [_P, _S]),
     "tether_conn_set_option": (c_int, [_P, _S, _S]),

@@ -48,6 +48,7 @@ class Connection:
         self.name = name
         self._resume = None      # (ctypes callback, python callable)
         self._started = False
+        self._removed = False    # REMOVED was delivered: ptr is freed
 
     def __repr__(self):
         return "<tether.Connection %s %s>" % (self.name, self.state)
@@ -55,6 +56,9 @@ class Connection:
     def _h(self):
         if self._mgr._ptr is None:
             raise StateError(code_of("ESTATE"), "the manager is closed")
+        if self._removed:
+            raise StateError(code_of("ESTATE"),
+                             "connection '%s' was removed" % self.name)
         return self._ptr
 
     def _check(self, rc, what):
@@ -205,10 +209,25 @@ class Connection:
         self._check(lib.tether_conn_stop(self._h()), "stop")
         return self
 
+    def remove(self, timeout=5.0):
+        """Remove it from its manager: it closes, what is still queued
+        is dropped (SENT with ECLOSED), REMOVED is its last event; then
+        this object only answers `state` (CLOSED) and `name`. Waits (at
+        most timeout seconds, not from a callback) for REMOVED."""
+        check(lib.tether_conn_remove(self._h()), "remove")
+        if timeout and not self._mgr._on_loop_thread():
+            self._mgr._wait(lambda: self._removed, timeout)
+        return self
+
+    @property
+    def removed(self):
+        """Whether REMOVED was delivered (the handle is gone)."""
+        return self._removed
+
     def close(self, timeout=5.0):
         """Close orderly and wait (at most timeout seconds, not from a
         callback) until the connection is CLOSED."""
-        if self._mgr._ptr is None:
+        if self._mgr._ptr is None or self._removed:
             return
         st = self.state
         if st in (State.CLOSED, State.IDLE) and not self._started:
@@ -257,7 +276,7 @@ class Connection:
         """The current State (as of the last event delivered); CLOSED
         once the manager is closed."""
         from .enums import to_enum
-        if self._mgr._ptr is None:
+        if self._mgr._ptr is None or self._removed:
             return State.CLOSED
         return to_enum(State, lib.tether_conn_state(self._ptr))
 

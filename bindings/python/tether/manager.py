@@ -411,6 +411,15 @@ class Manager:
         try:
             conn = self._wrap(conn_ptr)
             ev = Event(ev_p.contents, conn)
+            if ev.type == EventType.REMOVED:
+                # its last event: the pointer is freed after this
+                # callback, and may be reused by a new connection
+                conn._removed = True
+                with self._lock:
+                    self._conns.pop(conn_ptr, None)
+                with self._cv:
+                    for k in [k for k in self._sent if k[0] == conn_ptr]:
+                        del self._sent[k]
             if ev.type == EventType.SENT:
                 with self._cv:
                     self._sent[(conn_ptr, ev.msg_id)] = ev.error
