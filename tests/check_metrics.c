@@ -268,8 +268,9 @@ static void assert_line(const char *text, const char *line)
 	char want[256];
 
 	snprintf(want, sizeof want, "\n%s\n", line);
-	ck_assert_msg(strstr(text, want), "missing line '%s' in:\n%s", line,
-		      text);
+	/* Check's messages are bounded: the first 3,000 bytes of the text */
+	ck_assert_msg(strstr(text, want), "missing line '%s' in:\n%.3000s",
+		      line, text);
 }
 
 /* ------------------------------------------------------ the scraper */
@@ -344,7 +345,9 @@ START_TEST(test_metrics_cut_and_reconnect)
 	ck_assert_msg(sum >= 0.1 && sum <= 2.5, "sum %f", sum);
 	double rtt = value_of(t, "tether_rtt_seconds{conn=\"ws1\","
 				 "transport=\"ws\"}");
-	ck_assert_msg(rtt >= 0 && rtt < 1, "rtt %f", rtt);
+	/* the handshake counts (the first one starts lws: slow under the
+	   sanitizers on a loaded machine) */
+	ck_assert_msg(rtt >= 0 && rtt < 5, "rtt %f", rtt);
 	assert_line(t, "tether_messages_sent_total{conn=\"ws1\","
 		       "transport=\"ws\"} 2");
 	assert_line(t, "tether_messages_received_total{conn=\"ws1\","
@@ -370,7 +373,7 @@ START_TEST(test_metrics_cut_and_reconnect)
 	ck_assert_uint_eq(st.reconnects, 1);
 	ck_assert_uint_eq(st.reconnect_ms, (uint64_t)(sum * 1000 + 0.5));
 	ck_assert_uint_gt(st.rtt_samples, 0);
-	ck_assert_uint_lt(st.rtt_us, 1000000);
+	ck_assert_uint_lt(st.rtt_us, 5000000);
 	ck_assert_uint_eq(st.messages_sent, 2);
 	ck_assert_uint_eq(st.messages_received, 2);
 	ck_assert_uint_eq(st.bytes_sent, 4);
@@ -426,14 +429,15 @@ START_TEST(test_metrics_limiter_waits)
 	tether_conn *a = ws_conn("a"), *b = ws_conn("b");
 	char *t;
 
-	/* one token: the second connection waits for the refill (1 s: the
+	/* one token: the second connection waits for the refill (5 s: the
 	   first connect, which starts lws on the loop, may take a while
-	   under the sanitizers, and must not outlast the refill) */
-	ck_assert_int_eq(tether_mgr_set_limits(it_mgr, 1, 1, 0), 0);
+	   under the sanitizers on a loaded machine, and must not outlast
+	   the refill) */
+	ck_assert_int_eq(tether_mgr_set_limits(it_mgr, 0.2, 1, 0), 0);
 	it_start(a);
 	it_start(b);
 	ck_assert(it_wait(a, TETHER_EV_UP, 1, 5000));
-	ck_assert(it_wait(b, TETHER_EV_UP, 1, 5000));
+	ck_assert(it_wait(b, TETHER_EV_UP, 1, 10000));
 	t = tether_mgr_metrics_text(it_mgr);
 	ck_assert_ptr_nonnull(t);
 	check_exposition(t);
