@@ -139,7 +139,7 @@ START_TEST(test_config_defaults_filled_in)
 		  "    connect_timeout: 10s\n    close_timeout: 2s\n"
 		  "    stable_after: 5s\n    overload_floor: 5s\n"
 		  "    failback_after: 0\n    probe_interval: 1s\n"
-		  "    coordinated: true\n"));
+		  "    flap_window: 10s\n    coordinated: true\n"));
 	ck_assert_ptr_nonnull(strstr(dump, "      version: 3.1.1\n"
 					   "      client_id: tether-c1\n"
 					   "      clean_start: true\n"
@@ -214,6 +214,7 @@ START_TEST(test_config_coordinated_switch)
 	char *dump = tether_config_dump(cfg);
 
 	ck_assert_ptr_nonnull(strstr(dump, "    probe_interval: 500ms\n"
+					   "    flap_window: 10s\n"
 					   "    coordinated: false\n"));
 	free(dump);
 	tether_config_free(cfg);
@@ -600,6 +601,35 @@ START_TEST(test_config_apply_creates_connections)
 }
 END_TEST
 
+/* One client id twice on one server: the broker would let one in at a
+ * time, so the load warns where the second is written; on another
+ * server, or with the default ids, it says nothing. */
+START_TEST(test_config_duplicate_client_id_warns)
+{
+	static const char same[] =
+	    "version: 1\n"
+	    "connections:\n"
+	    "  - { name: a, transport: mqtt, endpoints: "
+	    "[\"tcp://127.0.0.1:1883\"], mqtt: { client_id: gw-01 } }\n"
+	    "  - { name: b, transport: mqtt, endpoints: "
+	    "[\"tcp://127.0.0.1\"], mqtt: { client_id: gw-01 } }\n"
+	    "  - { name: c, transport: mqtt, endpoints: "
+	    "[\"tcp://127.0.0.1:1884\"], mqtt: { client_id: gw-01 } }\n"
+	    "  - { name: d, transport: mqtt, endpoints: "
+	    "[\"tcp://127.0.0.1:1883\"] }\n";
+	tether_config *cfg = load_ok(same);
+	const char *w = tether_config_warnings(cfg);
+
+	ck_assert_ptr_nonnull(w);
+	ck_assert_str_eq(w, "gw.yaml:4:84: connections.1.mqtt.client_id: "
+			    "'gw-01' is also the client id of connection "
+			    "'a' (gw.yaml:3:89): a broker lets one of them in "
+			    "at a time, and they take the session from each "
+			    "other\n");
+	tether_config_free(cfg);
+}
+END_TEST
+
 /* A policy that counts how often it is made. */
 static int counted_creates;
 
@@ -769,6 +799,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_config_apply_creates_connections);
 	tcase_add_test(tc, test_config_check_conn_reports_options);
 	tcase_add_test(tc, test_config_load_makes_each_policy_once);
+	tcase_add_test(tc, test_config_duplicate_client_id_warns);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1098,6 +1098,121 @@ START_TEST(test_machine_waiting_for_a_probe_spends_nothing)
 }
 END_TEST
 
+/* ----------------------------------------------------------- flaps */
+
+/* The retry delay of the step just fed, or -1 when it scheduled none. */
+static long long retry_delay(void)
+{
+	for (size_t i = 0; i < acts.n; i++)
+		if (acts.v[i].type == TTH_ACT_EMIT &&
+		    acts.v[i].event == TETHER_EV_RETRY)
+			return (long long)acts.v[i].delay_ms;
+	return -1;
+}
+
+static const char *warning_text(void)
+{
+	for (size_t i = 0; i < acts.n; i++)
+		if (acts.v[i].type == TTH_ACT_EMIT &&
+		    acts.v[i].event == TETHER_EV_WARNING)
+			return acts.v[i].detail;
+	return NULL;
+}
+
+/* From BACKOFF: the retry comes, is granted and comes up at once. */
+static void back_up_at_once(uint64_t after_ms)
+{
+	now += after_ms;
+	fire(TTH_T_WAKE);
+	feed(TTH_IN_GRANT);
+	feed(TTH_IN_UP);
+	ck_assert_int_eq(m.state, TETHER_STATE_ONLINE);
+}
+
+/*
+ * A peer that takes the link back soon after it came up, while taking
+ * every reconnect at once (a session taken over by another client with
+ * the same id): from the third flap in a row a WARNING names the cause
+ * and retries wait at least overload_floor, doubling, at most 1 min.
+ */
+START_TEST(test_machine_flaps_are_damped)
+{
+	reach(S_ONLINE);
+	for (int i = 1; i <= 2; i++) {
+		now += 2000;
+		feed_r(TTH_IN_DOWN, m.attempt_id, &eof);
+		ck_assert_ptr_null(warning_text());
+		ck_assert_int_eq(retry_delay(), 1000); /* the policy's */
+		back_up_at_once(1000);
+	}
+	now += 2000;
+	feed_r(TTH_IN_DOWN, m.attempt_id, &eof);
+	ck_assert_ptr_nonnull(warning_text());
+	ck_assert_ptr_nonnull(strstr(warning_text(), "3 times in a row"));
+	ck_assert_ptr_nonnull(strstr(warning_text(), "same client id"));
+	ck_assert_int_eq(retry_delay(), 5000); /* overload_floor */
+	back_up_at_once(5000);
+	now += 2000;
+	feed_r(TTH_IN_DOWN, m.attempt_id, &eof);
+	ck_assert_int_eq(retry_delay(), 10000);
+	for (int i = 0; i < 5; i++) {
+		back_up_at_once((uint64_t)retry_delay());
+		now += 1000;
+		feed_r(TTH_IN_DOWN, m.attempt_id, &eof);
+	}
+	ck_assert_int_eq(retry_delay(), 60000); /* the cap */
+	ck_assert_uint_eq(m.flaps_total, 9);
+	/* a link that outlives the window ends the run */
+	back_up_at_once(60000);
+	now += cfg.flap_window_ms;
+	feed_r(TTH_IN_DOWN, m.attempt_id, &eof);
+	ck_assert_int_eq(retry_delay(), 1000);
+	ck_assert_ptr_null(warning_text());
+}
+END_TEST
+
+/* A server that was away (an attempt failed in between), or a loss that
+ * is not the peer's close (a timeout), is no flap: outages of a
+ * restarting broker or a dead path keep the policy's delays. */
+START_TEST(test_machine_outages_are_not_flaps)
+{
+	static const struct tether_reason hb = {.kind = TETHER_KIND_LOCAL,
+						.code = TETHER_LOCAL_HEARTBEAT_TIMEOUT};
+
+	reach(S_ONLINE);
+	for (int i = 0; i < 6; i++) {
+		now += 2000;
+		feed_r(TTH_IN_DOWN, m.attempt_id, &eof);
+		ck_assert_ptr_null(warning_text());
+		ck_assert_int_eq(retry_delay(), 1000);
+		/* the first retry is refused: the broker restarts */
+		now += 1000;
+		fire(TTH_T_WAKE);
+		feed(TTH_IN_GRANT);
+		feed_r(TTH_IN_FAIL, m.attempt_id, &refused);
+		back_up_at_once(1000);
+	}
+	for (int i = 0; i < 6; i++) {
+		now += 2000;
+		feed_r(TTH_IN_DOWN, m.attempt_id, i % 2 ? &hb : &eof);
+		ck_assert_ptr_null(warning_text());
+		ck_assert_int_eq(retry_delay(), 1000);
+		back_up_at_once(1000);
+	}
+	/* each was a flap (the metric counts them), none in a run */
+	ck_assert_uint_eq(m.flaps_total, 9);
+	/* and flap_window 0 turns the damping off */
+	cfg.flap_window_ms = 0;
+	for (int i = 0; i < 5; i++) {
+		now += 1000;
+		feed_r(TTH_IN_DOWN, m.attempt_id, &eof);
+		ck_assert_ptr_null(warning_text());
+		back_up_at_once(1000);
+	}
+	ck_assert_uint_eq(m.flaps_total, 9);
+}
+END_TEST
+
 static Suite *machine_suite(void)
 {
 	Suite *s = suite_create("machine");
@@ -1128,6 +1243,8 @@ static Suite *machine_suite(void)
 	tcase_add_test(tc, test_machine_endpoints_rotate_then_back_off);
 	tcase_add_test(tc, test_machine_failback_to_first_endpoint);
 	tcase_add_test(tc, test_machine_stable_link_resets_the_streak);
+	tcase_add_test(tc, test_machine_flaps_are_damped);
+	tcase_add_test(tc, test_machine_outages_are_not_flaps);
 	tcase_add_test(tc, test_machine_stop_then_start_while_closing_reconnects);
 	tcase_add_test(tc, test_machine_link_down_spends_no_attempts);
 	suite_add_tcase(s, tc);

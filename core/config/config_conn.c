@@ -620,6 +620,90 @@ static void load_conn(struct lctx *lc, struct cfg_conn *cc, tether_params *it)
 		tth_cfg_check_options(lc, cc);
 }
 
+/* Where cc wrote its client_id, and its value; NULL when it has none
+ * (the default, "tether-<name>", differs from connection to connection). */
+static const struct cfg_opt *client_id_of(const struct cfg_conn *cc)
+{
+	for (size_t i = 0; i < cc->nopts; i++)
+		if (strcmp(cc->opts[i].okey, "client_id") == 0)
+			return &cc->opts[i];
+	return NULL;
+}
+
+/* "host:port" of uri, with the scheme's default port when it has none
+ * (the transport's table); "" when it cannot tell. */
+static void server_key(const struct tether_transport_ops *t, const char *uri,
+		       char *key, size_t len)
+{
+	const char *h = strstr(uri, "://"), *end, *colon;
+	size_t hl;
+
+	key[0] = '\0';
+	if (!h)
+		return;
+	h += 3;
+	end = h + strcspn(h, "/?#");
+	colon = *h == '[' ? strstr(h, "]:") : strchr(h, ':');
+	if (colon && colon < end) {
+		if (*h == '[')
+			colon++;
+		snprintf(key, len, "%.*s", (int)(end - h), h);
+		return;
+	}
+	hl = (size_t)(end - h);
+	snprintf(key, len, "%.*s:%u", (int)hl, h,
+		 tether_transport_default_port(t, uri,
+					       (size_t)(strstr(uri, "://") -
+							uri)));
+}
+
+/* Whether a and b have an endpoint on the same server. */
+static int share_server(const struct cfg_conn *a, const struct cfg_conn *b)
+{
+	char ka[300], kb[300];
+
+	for (uint32_t i = 0; i < a->set.n_endpoints; i++) {
+		server_key(a->set.tops, a->set.endpoints[i], ka, sizeof(ka));
+		for (uint32_t j = 0; ka[0] && j < b->set.n_endpoints; j++) {
+			server_key(b->set.tops, b->set.endpoints[j], kb,
+				   sizeof(kb));
+			if (strcmp(ka, kb) == 0)
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/* Two connections of one transport with one client id on one server take
+ * the session from each other: the later one is warned about. */
+static void warn_client_ids(struct lctx *lc)
+{
+	const tether_config *cfg = lc->cfg;
+
+	for (size_t i = 0; i < cfg->nconns; i++) {
+		const struct cfg_conn *b = &cfg->conns[i];
+		const struct cfg_opt *ob = client_id_of(b);
+
+		for (size_t j = 0; ob && j < i; j++) {
+			const struct cfg_conn *a = &cfg->conns[j];
+			const struct cfg_opt *oa = client_id_of(a);
+
+			if (!oa || !a->set_ok || !b->set_ok ||
+			    a->set.tops != b->set.tops ||
+			    strcmp(oa->ovalue, ob->ovalue) != 0 ||
+			    !share_server(a, b))
+				continue;
+			warn(lc, ob->src, ob->ykey,
+			     "'%s' is also the client id of connection '%s' "
+			     "(%s): a broker lets one of them in at a time, "
+			     "and they take the session from each other",
+			     ob->ovalue, a->name ? a->name : "?",
+			     tth_params_where(oa->src, oa->ykey));
+			break;
+		}
+	}
+}
+
 void tth_cfg_load_connections(struct lctx *lc, tether_params *root)
 {
 	tether_params *seq =
@@ -644,6 +728,7 @@ void tth_cfg_load_connections(struct lctx *lc, tether_params *root)
 		if (it)
 			load_conn(lc, &cfg->conns[cfg->nconns++], it);
 	}
+	warn_client_ids(lc);
 }
 
 /* ---------------------------------------------------------------- free */

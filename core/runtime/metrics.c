@@ -88,6 +88,7 @@ void tth_metrics_event(tether_conn *c, const struct tether_event *ev)
 		if ((unsigned)cls >= TETHER_CLASS_COUNT)
 			cls = TETHER_CLASS_TRANSIENT;
 		inc(&mt->disconnects[cls]);
+		atomic_store(&mt->flaps, c->ec.m.flaps_total);
 		if (mt->online) {
 			/* the STATE event (ONLINE -> ...) came first, so the
 			   flag, not the state, says this was a loss */
@@ -165,6 +166,7 @@ TETHER_EXPORT int tether_conn_stats(const tether_conn *c,
 	st.dropped_too_large = atomic_load(&mt->dropped[3]);
 	st.dropped_error = atomic_load(&mt->dropped[4]);
 	tth_outbox_depth(c, &st.queued, &st.queued_bytes);
+	st.flaps = atomic_load(&mt->flaps);
 	memcpy(out, &st, st.size);
 	return 0;
 }
@@ -357,6 +359,12 @@ static void put_messages(struct buf *b, tether_conn **v, size_t n)
 			put(b, ",reason=\"%s\"", drop_reasons[k]);
 			put_u64(b, atomic_load(&v[i]->met.dropped[k]));
 		}
+	family(b, "tether_flaps_total", "counter",
+	       "Links the peer closed soon after they came up (flap_window).");
+	for (size_t i = 0; i < n; i++) {
+		conn_sample(b, "tether_flaps_total", v[i]);
+		put_u64(b, atomic_load(&v[i]->met.flaps));
+	}
 	family(b, "tether_message_bytes_sent_total", "counter",
 	       "Payload and topic bytes of the messages reported delivered.");
 	for (size_t i = 0; i < n; i++) {

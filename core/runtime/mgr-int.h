@@ -37,6 +37,7 @@ struct tth_conn_metrics {
 	_Atomic uint64_t rtt_samples; /* 0: srtt_us means nothing yet */
 	_Atomic uint64_t sent, received;
 	_Atomic uint64_t bytes_sent, bytes_received; /* payload + topic */
+	_Atomic uint64_t flaps; /* the machine's flaps_total, mirrored */
 	_Atomic uint64_t dropped[5]; /* tth_met_drop_reasons order */
 	/* loop thread only */
 	int online;        /* up since the last attempt began */

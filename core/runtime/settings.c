@@ -155,6 +155,7 @@ static const struct {
     {"overload_floor", offsetof(struct tth_machine_cfg, overload_floor_ms)},
     {"failback_after", offsetof(struct tth_machine_cfg, failback_after_ms)},
     {"probe_interval", offsetof(struct tth_machine_cfg, probe_interval_ms)},
+    {"flap_window", offsetof(struct tth_machine_cfg, flap_window_ms)},
 };
 
 static uint64_t *timing_slot(struct tth_machine_cfg *m, const char *key)
@@ -176,8 +177,8 @@ int tth_settings_set_timing(struct tth_conn_settings *s, const char *key,
 	}
 	seterr(err, errlen,
 	       "unknown timing '%s' (expected connect_timeout, close_timeout, "
-	       "stable_after, overload_floor, failback_after or "
-	       "probe_interval)%s%s",
+	       "stable_after, overload_floor, failback_after, probe_interval "
+	       "or flap_window)%s%s",
 	       key, "", "");
 	return TETHER_EINVAL;
 }

@@ -114,10 +114,18 @@ struct tth_machine_cfg {
 	uint64_t probe_interval_ms; /* coordinated recovery: longest delay
 				       between shared probes while others
 				       wait (drawn in [1/2, 1] of it) */
+	uint64_t flap_window_ms;    /* a link the peer closes within this of
+				       coming up is a flap; 0 = off */
 };
 
+/* Flap damping: from the TTH_FLAP_AT-th flap in a row, a WARNING names
+ * the likely cause and a retry waits at least overload_floor doubled per
+ * further flap, at most TTH_FLAP_MAX_MS. */
+#define TTH_FLAP_AT 3
+#define TTH_FLAP_MAX_MS 60000
+
 /* Defaults: connect 10 s, close 2 s, stable 5 s, overload floor 5 s,
- * no failback, 5 redirects, probe interval 1 s. */
+ * no failback, 5 redirects, probe interval 1 s, flap window 10 s. */
 void tth_machine_cfg_defaults(struct tth_machine_cfg *cfg);
 
 struct tth_machine {
@@ -142,6 +150,14 @@ struct tth_machine {
 	struct tether_reason reason;
 	int has_reason;
 	uint32_t waiting; /* the step's input.waiting */
+	/* flaps: links the peer closed within flap_window of coming up, in
+	   a row (0 again once a link outlives the window); their total */
+	uint32_t flaps;
+	uint64_t flaps_total;
+	int failed_since_loss; /* an attempt failed since the last loss */
+	uint64_t online_since_ms;
+	uint64_t damp_ms;     /* the least retry delay while flapping */
+	char flap_note[320];  /* the WARNING's detail */
 };
 
 void tth_machine_init(struct tth_machine *m, const struct tth_machine_cfg *cfg,

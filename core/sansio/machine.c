@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "machine-int.h"
@@ -68,6 +69,7 @@ void tth_machine_cfg_defaults(struct tth_machine_cfg *cfg)
 	cfg->failback_after_ms = 0;
 	cfg->max_redirects = 5;
 	cfg->probe_interval_ms = 1000;
+	cfg->flap_window_ms = 10000;
 }
 
 void tth_machine_init(struct tth_machine *m, const struct tth_machine_cfg *cfg,
@@ -230,6 +232,8 @@ static void consult_policy(struct tth_machine *m, uint64_t now,
 	if (m->reason.cls == TETHER_CLASS_OVERLOAD &&
 	    d.delay_ms < m->cfg->overload_floor_ms)
 		d.delay_ms = m->cfg->overload_floor_ms;
+	if (m->flaps >= TTH_FLAP_AT && d.delay_ms < m->damp_ms)
+		d.delay_ms = m->damp_ms;
 	if (d.verdict == TETHER_VERDICT_SUSPEND) {
 		m->state = TETHER_STATE_SUSPENDED;
 		m->cause = TTH_SUSP_POLICY;
@@ -247,6 +251,53 @@ static void consult_policy(struct tth_machine *m, uint64_t now,
 	m->cause = TTH_SUSP_NONE;
 	emit(m, out, TETHER_EV_RETRY, 1)->delay_ms = d.delay_ms;
 	arm(out, TTH_T_WAKE, now + d.delay_ms);
+}
+
+/*
+ * A flap: a link lost with a transient reason (the peer closed or reset
+ * it) within flap_window of coming up, when the attempt that made it was
+ * the first since the previous loss (the server took us back at once:
+ * it is up, and yet it drops us). From the TTH_FLAP_AT-th in a row a
+ * WARNING names the likely cause, and retries wait at least
+ * overload_floor (1 s if 0), doubled for each further flap, at most
+ * TTH_FLAP_MAX_MS: two clients that take one session from each other
+ * back off instead of kicking each other forever. A server that was down
+ * (a failed attempt in between), a link that outlived the window and any
+ * other end (a timeout, a fatal reason) end the run.
+ */
+static void count_flap(struct tth_machine *m, uint64_t now,
+		       struct tth_actions *out)
+{
+	uint64_t up_ms = now - m->online_since_ms, base;
+	uint32_t shift;
+	char w[32], d[32];
+	int fresh = m->failed_since_loss;
+
+	m->failed_since_loss = 0;
+	if (!m->cfg->flap_window_ms || up_ms >= m->cfg->flap_window_ms ||
+	    m->reason.cls != TETHER_CLASS_TRANSIENT) {
+		m->flaps = 0;
+		return;
+	}
+	m->flaps_total++;
+	m->flaps = fresh ? 1 : m->flaps + 1;
+	if (m->flaps < TTH_FLAP_AT)
+		return;
+	base = m->cfg->overload_floor_ms ? m->cfg->overload_floor_ms : 1000;
+	shift = m->flaps - TTH_FLAP_AT;
+	m->damp_ms = shift >= 20 || (base << shift) > TTH_FLAP_MAX_MS
+			 ? TTH_FLAP_MAX_MS
+			 : base << shift;
+	tether_duration_format(m->cfg->flap_window_ms, w, sizeof(w));
+	tether_duration_format(m->damp_ms, d, sizeof(d));
+	snprintf(m->flap_note, sizeof(m->flap_note),
+		 "flapping: the link was closed by the peer %u times in a row "
+		 "within %s of coming up; another client may be using the "
+		 "same client id (the server hands the session over to "
+		 "it), or the server drops this client after accepting it; "
+		 "next attempts wait at least %s",
+		 (unsigned)m->flaps, w, d);
+	emit(m, out, TETHER_EV_WARNING, 0)->detail = m->flap_note;
 }
 
 /*
@@ -290,6 +341,8 @@ static void after_failure(struct tth_machine *m, uint64_t now, int lost,
 	}
 	if (!lost) {
 		uint32_t from = m->endpoint;
+
+		m->failed_since_loss = 1; /* not a flap run: it was away */
 		m->endpoint = next_endpoint(m);
 		if (from != TTH_EP_REDIRECT && ++m->tried < m->n_endpoints) {
 			/* Other endpoints are untried in this round: fail
@@ -364,6 +417,7 @@ static void on_start(struct tth_machine *m, struct tth_actions *out)
 	case TETHER_STATE_IDLE:
 	case TETHER_STATE_CLOSED:
 		reset_streak(m);
+		m->flaps = 0;
 		m->endpoint = 0;
 		begin_attempt(m, out);
 		break;
@@ -423,6 +477,7 @@ static void on_up(struct tth_machine *m, const struct tth_input *in,
 	push(out, TTH_ACT_RELEASE);
 	m->state = TETHER_STATE_ONLINE;
 	m->cause = TTH_SUSP_NONE;
+	m->online_since_ms = in->now_ms;
 	s.type = TETHER_SAMPLE_RTT;
 	s.now_ms = in->now_ms;
 	s.value = in->now_ms - m->attempt_start_ms;
@@ -580,6 +635,7 @@ void tth_machine_step(struct tth_machine *m, const struct tth_input *in,
 				push(out, TTH_ACT_ABORT)->attempt_id =
 					m->attempt_id;
 			emit(m, out, TETHER_EV_DOWN, 1)->detail = "link lost";
+			count_flap(m, in->now_ms, out);
 			after_failure(m, in->now_ms, 1, out);
 		} else if (m->state == TETHER_STATE_CLOSING &&
 			   in->type == TTH_IN_DOWN) {

@@ -621,7 +621,13 @@ TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy);
  *   "connect_timeout" (10 s), "close_timeout" (2 s), "stable_after" (5 s),
  *   "overload_floor" (5 s), "failback_after" (0 = off), "probe_interval"
  *   (1 s: the longest delay between shared probes of a failing endpoint
- *   while other connections wait, see tether_conn_set_coordinated()).
+ *   while other connections wait, see tether_conn_set_coordinated()),
+ *   "flap_window" (10 s, 0 = off: a link the peer closes within this of
+ *   coming up, taken back at the first attempt, is a flap; from the
+ *   third in a row a TETHER_EV_WARNING
+ *   names the likely cause, a taken-over session or a client id used
+ *   twice, and retries wait at least overload_floor, doubled per further
+ *   flap, at most 1 min).
  * @return 0, TETHER_EINVAL (unknown key), TETHER_ESTATE.
  * @thread init
  */
@@ -826,6 +832,9 @@ struct tether_conn_stats {
 	uint64_t queued_bytes;       /**< bytes the queue holds now (waiting
 					  and in flight: what max_bytes
 					  bounds) */
+	uint64_t flaps;              /**< links the peer closed soon after
+					  they came up (the "flap_window"
+					  timing) */
 };
 
 /**

@@ -110,6 +110,7 @@ class tether_conn_stats(Structure):
         ("dropped_error", c_uint64),
         ("queued", c_uint64),
         ("queued_bytes", c_uint64),
+        ("flaps", c_uint64),
     ]
 
 

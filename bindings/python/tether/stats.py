@@ -3,6 +3,7 @@ manager's Prometheus text (tether_mgr_metrics_text)."""
 
 import re
 
+from ._lib import field_end as _lib_field_end
 from .enums import ReasonClass
 
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$')
@@ -38,7 +39,8 @@ class Stats:
     __slots__ = ("state", "attempts_up", "attempts_failed", "disconnects",
                  "reconnects", "reconnect_seconds", "rtt",
                  "messages_sent", "messages_received", "queued",
-                 "bytes_sent", "bytes_received", "dropped", "queued_bytes")
+                 "bytes_sent", "bytes_received", "dropped", "queued_bytes",
+                 "flaps")
 
     def __init__(self):
         self.state = None
@@ -63,6 +65,8 @@ class Stats:
         #: accepted messages dropped, by cause ("overflow", "expired",
         #: "closed", "too_large", "error"); None: library too old
         self.dropped = None
+        #: links the peer closed soon after they came up (None: too old)
+        self.flaps = None
 
     @classmethod
     def from_c(cls, st, state):
@@ -86,6 +90,8 @@ class Stats:
                         "error": st.dropped_error}
         self.queued = st.queued
         self.queued_bytes = st.queued_bytes
+        if st.size >= _lib_field_end(type(st), "flaps"):
+            self.flaps = st.flaps
         return self
 
     def as_dict(self):
