@@ -38,7 +38,7 @@ struct cfg_sub {
 	int qos;
 };
 
-#define CFG_TIMINGS 6
+#define CFG_TIMINGS 7
 extern const char *const tth_cfg_timing_keys[CFG_TIMINGS];
 extern const uint64_t tth_cfg_timing_defaults[CFG_TIMINGS];
 

@@ -254,11 +254,13 @@ TETHER_EXPORT int tether_conn_set_timing(tether_conn *c, const char *key,
 		c->set.mcfg.failback_after_ms = ms;
 	else if (strcmp(key, "probe_interval") == 0)
 		c->set.mcfg.probe_interval_ms = ms;
+	else if (strcmp(key, "retry_after_max") == 0)
+		c->set.mcfg.retry_after_max_ms = ms;
 	else {
 		set_error(c,
 			  "unknown timing '%s' (expected connect_timeout, "
 			  "close_timeout, stable_after, overload_floor, "
-			  "failback_after or probe_interval)",
+			  "failback_after, probe_interval or retry_after_max)",
 			  key);
 		return TETHER_EINVAL;
 	}

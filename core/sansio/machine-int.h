@@ -114,10 +114,14 @@ struct tth_machine_cfg {
 	uint64_t probe_interval_ms; /* coordinated recovery: longest delay
 				       between shared probes while others
 				       wait (drawn in [1/2, 1] of it) */
+	uint64_t retry_after_max_ms; /* bound of a peer's retry-after hint
+					(reason.retry_after_ms); 0 = ignore
+					hints */
 };
 
 /* Defaults: connect 10 s, close 2 s, stable 5 s, overload floor 5 s,
- * no failback, 5 redirects, probe interval 1 s. */
+ * no failback, 5 redirects, probe interval 1 s, retry-after hints up to
+ * 60 s (the default `max` of the exponential and adaptive policies). */
 void tth_machine_cfg_defaults(struct tth_machine_cfg *cfg);
 
 struct tth_machine {

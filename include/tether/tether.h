@@ -188,6 +188,13 @@ struct tether_reason {
 	const char *text;       /**< human-readable detail; may be NULL */
 	const char *server_ref; /**< redirect target (MQTT 5 Server Reference,
 				     HTTP Location); may be NULL */
+	/**
+	 * The peer's own "retry after" hint in ms (HTTP Retry-After on a
+	 * refused upgrade), 0 for none. The next attempt waits at least this
+	 * long, bounded by the timing "retry_after_max". Read from a
+	 * transport only when its ops' abi is 3 or more (the field is new).
+	 */
+	uint64_t retry_after_ms;
 };
 
 /**
@@ -588,7 +595,9 @@ TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy);
  *   "connect_timeout" (10 s), "close_timeout" (2 s), "stable_after" (5 s),
  *   "overload_floor" (5 s), "failback_after" (0 = off), "probe_interval"
  *   (1 s: the longest delay between shared probes of a failing endpoint
- *   while other connections wait, see tether_conn_set_coordinated()).
+ *   while other connections wait, see tether_conn_set_coordinated()),
+ *   "retry_after_max" (60 s: the longest wait a peer's retry-after hint,
+ *   tether_reason.retry_after_ms, can impose; 0 ignores such hints).
  * @return 0, TETHER_EINVAL (unknown key), TETHER_ESTATE.
  * @thread init
  */
