@@ -21,6 +21,7 @@ struct it_ev {
 	char props[128]; /* MESSAGE: "name=value;..." (numbers in decimal,
 			    user properties as "user:name=value") */
 	uint64_t at, msg_id, delay_ms;
+	uint64_t retry_after_ms; /* of the reason */
 	const tether_conn *conn;
 	char payload[128];
 	char text[128];
