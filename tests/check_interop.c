@@ -507,6 +507,98 @@ START_TEST(test_interop_retry_after_values)
 }
 END_TEST
 
+/* --------------------------------- the close frame lws 4.1 rewrote */
+
+static unsigned char sbuf[WS_SERV_BUF_SIZE];
+
+/* A close frame (code, reason) at off in the fake service buffer. */
+static void put_close(size_t off, int code, const char *reason)
+{
+	size_t n = strlen(reason);
+
+	sbuf[off] = 0x88;
+	sbuf[off + 1] = (unsigned char)(2 + n);
+	sbuf[off + 2] = (unsigned char)(code >> 8);
+	sbuf[off + 3] = (unsigned char)(code & 0xff);
+	memcpy(sbuf + off + 4, reason, n);
+}
+
+/* What lws 4.1 hands the callback: 1002 and the reason. */
+static size_t rewritten(unsigned char *in, const char *reason)
+{
+	in[0] = 1002 >> 8;
+	in[1] = 1002 & 0xff;
+	memcpy(in + 2, reason, strlen(reason));
+	return 2 + strlen(reason);
+}
+
+START_TEST(test_interop_close_code_restored_from_the_frame)
+{
+	struct ws_close_buf cb = {.buf = sbuf};
+	unsigned char in[125];
+	size_t len;
+	int unsure;
+
+	if (!tth_ws_close_recovers())
+		return; /* lws 4.2+: nothing is rewritten */
+	memset(sbuf, 0, sizeof(sbuf));
+	put_close(100, 1013, "busy");
+	len = rewritten(in, "busy");
+	ck_assert_int_eq(tth_ws_close_peer_code(&cb, in, len, &unsure), 1013);
+	ck_assert_int_eq(unsure, 0);
+	/* and what lws echoes is the peer's code too */
+	ck_assert_int_eq((in[0] << 8) | in[1], 1013);
+
+	/* a genuine 1002 stays 1002, known for sure */
+	put_close(300, 1002, "proto");
+	len = rewritten(in, "proto");
+	ck_assert_int_eq(tth_ws_close_peer_code(&cb, in, len, &unsure), 1002);
+	ck_assert_int_eq(unsure, 0);
+
+	/* two frames that disagree: 1002 stands, marked unsure */
+	put_close(500, 1012, "x");
+	put_close(WS_SERV_BUF_SIZE - 5, 1014, "x"); /* the very end */
+	len = rewritten(in, "x");
+	ck_assert_int_eq(tth_ws_close_peer_code(&cb, in, len, &unsure), 1002);
+	ck_assert_int_eq(unsure, 1);
+	ck_assert_int_eq((in[0] << 8) | in[1], 1002);
+
+	/* no such frame, or no buffer known: unsure */
+	len = rewritten(in, "nowhere");
+	ck_assert_int_eq(tth_ws_close_peer_code(&cb, in, len, &unsure), 1002);
+	ck_assert_int_eq(unsure, 1);
+	cb.buf = NULL;
+	len = rewritten(in, "busy");
+	ck_assert_int_eq(tth_ws_close_peer_code(&cb, in, len, &unsure), 1002);
+	ck_assert_int_eq(unsure, 1);
+
+	/* codes lws leaves alone are taken as they are */
+	in[0] = 4403 >> 8;
+	in[1] = 4403 & 0xff;
+	ck_assert_int_eq(tth_ws_close_peer_code(&cb, in, 2, &unsure), 4403);
+	ck_assert_int_eq(unsure, 0);
+	ck_assert_int_eq(tth_ws_close_peer_code(&cb, in, 0, &unsure), 0);
+}
+END_TEST
+
+START_TEST(test_interop_close_reason_is_bounded_and_printable)
+{
+	unsigned char src[200];
+	char dst[124];
+
+	memset(src, 'a', sizeof(src));
+	src[3] = '\n';
+	src[4] = 0x1b; /* ESC: no terminal escapes in a log line */
+	src[5] = 0xc3; /* UTF-8 passes */
+	src[6] = 0xa9;
+	tth_ws_close_keep_text(dst, sizeof(dst), src, sizeof(src));
+	ck_assert_uint_eq(strlen(dst), sizeof(dst) - 1);
+	ck_assert(memcmp(dst, "aaa??\xc3\xa9" "a", 8) == 0);
+	tth_ws_close_keep_text(dst, sizeof(dst), src, 0);
+	ck_assert_str_eq(dst, "");
+}
+END_TEST
+
 /* ---------------------------------------------------------------- MQTT */
 
 static struct th_broker *broker;
@@ -614,8 +706,10 @@ static Suite *interop_suite(void)
 	Suite *s = suite_create("interop");
 	TCase *tc;
 
-	tc = tcase_create("retry_after_parse");
+	tc = tcase_create("parsing");
 	tcase_add_test(tc, test_interop_retry_after_values);
+	tcase_add_test(tc, test_interop_close_code_restored_from_the_frame);
+	tcase_add_test(tc, test_interop_close_reason_is_bounded_and_printable);
 	suite_add_tcase(s, tc);
 
 	tc = it_tcase(s, "ws", setup, teardown, 30);
