@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,19 +192,27 @@ static void teardown(void)
 	ck_assert_int_eq(wrong, 0);
 }
 
-/* A ws connection to the server's target (appended to the authority). */
-static tether_conn *ws_conn(const char *target)
+/* A ws connection named name to the server's target (appended to the
+ * authority); on its own, not coordinated with the others that share the
+ * server, so several can fail side by side. */
+static tether_conn *ws_conn_named(const char *name, const char *target)
 {
 	char uri[512];
 	tether_conn *c;
 
 	snprintf(uri, sizeof(uri), "ws://127.0.0.1:%u%s", srv_port, target);
-	ck_assert_int_eq(tether_conn_new(it_mgr, "interop", "ws", &c), 0);
+	ck_assert_int_eq(tether_conn_new(it_mgr, name, "ws", &c), 0);
+	ck_assert_int_eq(tether_conn_set_coordinated(c, 0), 0);
 	ck_assert_int_eq(tether_conn_add_endpoint(c, uri), 0);
 	it_use_fixed(c, "50ms");
 	ck_assert_int_eq(tether_conn_set_timing(c, "overload_floor", 400), 0);
 	ck_assert_int_eq(tether_conn_set_timing(c, "retry_after_max", 3000), 0);
 	return c;
+}
+
+static tether_conn *ws_conn(const char *target)
+{
+	return ws_conn_named("interop", target);
 }
 
 static void send_text(tether_conn *c, const char *text)
@@ -273,6 +282,8 @@ END_TEST
 #define BIG (1024 * 1024)
 static size_t big_len;
 static int big_same;
+static atomic_int big_done; /* set last: the hook runs after it_wait sees
+			       the event */
 static unsigned char *big;
 
 static void big_hook(tether_conn *c, const struct tether_event *ev)
@@ -283,6 +294,7 @@ static void big_hook(tether_conn *c, const struct tether_event *ev)
 	big_len = ev->message->len;
 	big_same = ev->message->binary && ev->message->len == BIG &&
 		   memcmp(ev->message->payload, big, BIG) == 0;
+	atomic_store(&big_done, 1);
 }
 
 START_TEST(test_interop_one_mib_binary_echo)
@@ -302,7 +314,10 @@ START_TEST(test_interop_one_mib_binary_echo)
 	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 5000));
 	ck_assert_int_eq(tether_conn_send(conn, &m, &id), 0);
 	ck_assert(it_wait(conn, TETHER_EV_MESSAGE, 1, 10000));
+	for (int i = 0; i < 500 && !atomic_load(&big_done); i++)
+		usleep(10 * 1000);
 	it_set_hook(NULL);
+	ck_assert(atomic_load(&big_done));
 	ck_assert_uint_eq(big_len, BIG);
 	ck_assert(big_same);
 	ck_assert_int_eq(it_count(conn, TETHER_EV_DOWN), 0);
@@ -386,36 +401,82 @@ static const struct row rows[] = {
     {"/refuse/500/9", HTTP, 500, TR, NULL, 50, 0},
 };
 
-START_TEST(test_interop_reason_table)
+#define NROWS (sizeof(rows) / sizeof(rows[0]))
+
+static void check_row(const struct row *r, tether_conn *c)
 {
-	const struct row *r = &rows[_i];
 	struct it_ev d;
 
-	conn = ws_conn(r->target);
-	it_start(conn);
-	ck_assert_msg(it_wait(conn, TETHER_EV_DOWN, 1, 5000), "%s: no DOWN",
+	ck_assert_msg(it_wait(c, TETHER_EV_DOWN, 1, 5000), "%s: no DOWN",
 		      r->target);
-	d = it_get(it_find(conn, TETHER_EV_DOWN, 0));
+	d = it_get(it_find(c, TETHER_EV_DOWN, 0));
 	ck_assert_msg(d.kind == r->kind && d.code == r->code && d.cls == r->cls,
 		      "%s: kind %d code %d class %d: %s", r->target, d.kind,
 		      d.code, d.cls, d.text);
-	ck_assert_int_eq(d.kind == WS ? 1 : 0,
-			 it_count(conn, TETHER_EV_UP)); /* closes came up */
+	ck_assert_msg(it_count(c, TETHER_EV_UP) == (d.kind == WS ? 1 : 0),
+		      "%s: came up %d times", r->target,
+		      it_count(c, TETHER_EV_UP)); /* only closes came up */
 	if (r->text)
 		ck_assert_msg(strstr(d.text, r->text), "%s: text '%s'",
 			      r->target, d.text);
-	ck_assert_uint_eq(d.retry_after_ms, r->hint_ms);
+	ck_assert_msg(d.retry_after_ms == r->hint_ms, "%s: hint %llu",
+		      r->target, (unsigned long long)d.retry_after_ms);
+	/* the first retry comes after the first attempt, before a second */
+	if (r->delay_ms >= 0) {
+		int a1;
+
+		ck_assert_msg(it_wait(c, TETHER_EV_RETRY, 1, 3000),
+			      "%s: no RETRY", r->target);
+		a1 = it_find(c, TETHER_EV_ATTEMPT, 1);
+		ck_assert_msg(a1 == -1 || a1 > it_find(c, TETHER_EV_RETRY, 0),
+			      "%s: attempted twice before retrying", r->target);
+	}
 	if (r->delay_ms < 0) {
-		ck_assert(it_wait(conn, TETHER_EV_CLOSED, 1, 3000));
-		ck_assert_int_eq(it_count(conn, TETHER_EV_FATAL), 1);
-		it_run(150);
-		ck_assert_int_eq(it_count(conn, TETHER_EV_ATTEMPT), 1);
+		ck_assert_msg(it_wait(c, TETHER_EV_CLOSED, 1, 3000),
+			      "%s: not closed", r->target);
+		ck_assert_int_eq(it_count(c, TETHER_EV_FATAL), 1);
+		ck_assert_msg(it_count(c, TETHER_EV_RETRY) == 0,
+			      "%s: retried", r->target);
 		return;
 	}
-	ck_assert(it_wait(conn, TETHER_EV_RETRY, 1, 3000));
-	ck_assert_uint_eq(it_get(it_find(conn, TETHER_EV_RETRY, 0)).delay_ms,
-			  (uint64_t)r->delay_ms);
-	ck_assert_int_eq(it_count(conn, TETHER_EV_ATTEMPT), 1);
+	ck_assert_msg(it_wait(c, TETHER_EV_RETRY, 1, 3000), "%s: no RETRY",
+		      r->target);
+	ck_assert_msg(it_get(it_find(c, TETHER_EV_RETRY, 0)).delay_ms ==
+			  (uint64_t)r->delay_ms,
+		      "%s: retry in %llu ms", r->target,
+		      (unsigned long long)it_get(it_find(c, TETHER_EV_RETRY, 0))
+			  .delay_ms);
+}
+
+/* Every row side by side, one connection each, in one manager. */
+START_TEST(test_interop_reason_table)
+{
+	tether_conn *c[NROWS];
+
+	for (size_t i = 0; i < NROWS; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "row%zu", i);
+		c[i] = ws_conn_named(name, rows[i].target);
+		it_start(c[i]);
+	}
+	for (size_t i = 0; i < NROWS; i++)
+		check_row(&rows[i], c[i]);
+	/* the fatal ones made one attempt, the others one per retry */
+	it_run(150);
+	for (size_t i = 0; i < NROWS; i++)
+		if (rows[i].delay_ms < 0)
+			ck_assert_msg(it_count(c[i], TETHER_EV_ATTEMPT) == 1,
+				      "%s: %d attempts", rows[i].target,
+				      it_count(c[i], TETHER_EV_ATTEMPT));
+		else /* one attempt per retry, plus the first */
+			ck_assert_msg(it_count(c[i], TETHER_EV_ATTEMPT) -
+					      it_count(c[i], TETHER_EV_RETRY) <=
+					  1,
+				      "%s: %d attempts, %d retries",
+				      rows[i].target,
+				      it_count(c[i], TETHER_EV_ATTEMPT),
+				      it_count(c[i], TETHER_EV_RETRY));
 }
 END_TEST
 
@@ -423,24 +484,34 @@ END_TEST
 START_TEST(test_interop_close_code_echoed)
 {
 	static const int codes[] = {1012, 1013, 1014, 4403};
-	char want[32], line[128];
+	enum { N = sizeof(codes) / sizeof(codes[0]) };
+	int heard[N] = {0}, left = N;
+	char line[128];
 
-	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
-		char target[32];
-		int found = 0;
+	for (size_t i = 0; i < N; i++) {
+		char target[32], name[16];
+		tether_conn *c;
 
-		it_teardown();
-		it_setup(0);
 		snprintf(target, sizeof(target), "/close/%d", codes[i]);
-		conn = ws_conn(target);
-		it_start(conn);
-		ck_assert(it_wait(conn, TETHER_EV_DOWN, 1, 5000));
-		snprintf(want, sizeof(want), "ECHO %d ", codes[i]);
-		while (!found && child_line(&srv, line, sizeof(line), 3000) == 0)
-			found = strncmp(line, want, strlen(want)) == 0;
-		ck_assert_msg(found, "no ECHO line for %d", codes[i]);
-		ck_assert_int_eq(atoi(line + strlen(want)), codes[i]);
+		snprintf(name, sizeof(name), "echo%zu", i);
+		c = ws_conn_named(name, target);
+		it_start(c);
 	}
+	while (left && child_line(&srv, line, sizeof(line), 5000) == 0) {
+		int code, answer;
+
+		if (sscanf(line, "ECHO %d %d", &code, &answer) != 2)
+			continue;
+		for (size_t i = 0; i < N; i++)
+			if (codes[i] == code && !heard[i]) {
+				ck_assert_msg(answer == code,
+					      "the server closed with %d and "
+					      "heard %d back", code, answer);
+				heard[i] = 1;
+				left--;
+			}
+	}
+	ck_assert_msg(left == 0, "%d closes not answered", left);
 }
 END_TEST
 
@@ -722,8 +793,7 @@ static Suite *interop_suite(void)
 	tcase_add_test(tc, test_interop_one_mib_binary_echo);
 	tcase_add_test(tc, test_interop_server_pings_are_answered);
 	tcase_add_test(tc, test_interop_heartbeat_pings_get_pongs);
-	tcase_add_loop_test(tc, test_interop_reason_table, 0,
-			    (int)(sizeof(rows) / sizeof(rows[0])));
+	tcase_add_test(tc, test_interop_reason_table);
 	tcase_add_test(tc, test_interop_close_code_echoed);
 	tcase_add_test(tc, test_interop_classify_makes_4403_fatal);
 	tcase_add_test(tc, test_interop_classify_makes_404_fatal);
