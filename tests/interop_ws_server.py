@@ -14,7 +14,7 @@ end, or dies) or it is killed. What it does depends on the request path:
   /echo                echo every message back, same type (up to 2 MiB)
   /close/<code>        accept, then close with <code> and reason
                        "bye <code>" 50 ms later; once the client answered,
-                       print "ECHO <code> <the client's code>"
+                       print "ECHO <code> <the client's code> <target>"
   /refuse/<status>     refuse the upgrade with HTTP <status>
   /refuse/<status>/<v> the same, with "Retry-After: <v>" (<v> URL-encoded)
   /ping                send a ping every 50 ms; after 3 pongs, the text
@@ -67,7 +67,7 @@ async def serve_one(ws, path):
         await asyncio.sleep(0.05)
         await ws.close(code, "bye %d" % code)
         # what the client answered: the test reads it from stdout
-        print("ECHO %d %s" % (code, ws.close_code), flush=True)
+        print("ECHO %d %s %s" % (code, ws.close_code, path), flush=True)
         return
     if target == "/ping":
         pongs = 0

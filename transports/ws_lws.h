@@ -1,7 +1,8 @@
 /*
  * What the WebSocket transport's files share: ws_lws.c (the lws context
- * on the manager's loop, and the ops), ws_options.c (reading a link's options)
- * and ws_reasons.c (mapping how an attempt ended to a tether_reason).
+ * on the manager's loop, and the ops), ws_options.c (reading a link's options),
+ * ws_reasons.c (mapping how an attempt ended to a tether_reason) and
+ * ws_close.c (the peer's close frame as it was sent).
  */
 #ifndef TETHER_WS_LWS_H
 #define TETHER_WS_LWS_H
