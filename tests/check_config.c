@@ -139,7 +139,8 @@ START_TEST(test_config_defaults_filled_in)
 		  "    connect_timeout: 10s\n    close_timeout: 2s\n"
 		  "    stable_after: 5s\n    overload_floor: 5s\n"
 		  "    failback_after: 0\n    probe_interval: 1s\n"
-		  "    flap_window: 10s\n    coordinated: true\n"));
+		  "    flap_window: 10s\n    retry_after_max: 1m\n"
+		  "    coordinated: true\n"));
 	ck_assert_ptr_nonnull(strstr(dump, "      version: 3.1.1\n"
 					   "      client_id: tether-c1\n"
 					   "      clean_start: true\n"
@@ -215,6 +216,7 @@ START_TEST(test_config_coordinated_switch)
 
 	ck_assert_ptr_nonnull(strstr(dump, "    probe_interval: 500ms\n"
 					   "    flap_window: 10s\n"
+					   "    retry_after_max: 1m\n"
 					   "    coordinated: false\n"));
 	free(dump);
 	tether_config_free(cfg);

@@ -286,7 +286,8 @@ START_TEST(test_config_files_valid_cover_schema)
 		/* connection */
 		"name", "transport", "endpoints", "policy", "connect_timeout",
 		"close_timeout", "stable_after", "overload_floor",
-		"failback_after", "probe_interval", "coordinated", "heartbeat",
+		"failback_after", "probe_interval", "retry_after_max", "coordinated",
+		"heartbeat",
 		"interval", "timeout", "misses",
 		"classify", "mqtt", "ws", "tls",
 		/* mqtt */

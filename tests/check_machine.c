@@ -638,6 +638,44 @@ START_TEST(test_machine_redirect_without_target_or_looping)
 }
 END_TEST
 
+/* Issue 15: a peer's Retry-After is a floor, bounded by retry_after_max. */
+START_TEST(test_machine_retry_after_hint_is_a_bounded_floor)
+{
+	struct tether_reason busy = {.kind = TETHER_KIND_HTTP, .code = 503,
+				     .by_peer = 1, .retry_after_ms = 12000};
+	const struct tth_action *a;
+
+	script->delay_ms = 100;
+	reach(S_CONNECTING);
+	feed_r(TTH_IN_FAIL, m.attempt_id, &busy);
+	a = find(TTH_ACT_ARM, TTH_T_WAKE);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_uint_eq(a->at_ms, now + 12000); /* above the 5 s floor */
+	/* a policy delay longer than the hint is kept */
+	script->delay_ms = 20000;
+	fire(TTH_T_WAKE);
+	feed(TTH_IN_GRANT);
+	feed_r(TTH_IN_FAIL, m.attempt_id, &busy);
+	ck_assert_uint_eq(find(TTH_ACT_ARM, TTH_T_WAKE)->at_ms, now + 20000);
+	/* a hostile hint is cut to retry_after_max (60 s) */
+	script->delay_ms = 100;
+	busy.retry_after_ms = UINT64_MAX;
+	fire(TTH_T_WAKE);
+	feed(TTH_IN_GRANT);
+	feed_r(TTH_IN_FAIL, m.attempt_id, &busy);
+	ck_assert_uint_eq(cfg.retry_after_max_ms, 60000);
+	ck_assert_uint_eq(find(TTH_ACT_ARM, TTH_T_WAKE)->at_ms, now + 60000);
+	/* a transient failure with a hint waits for it too; below the
+	   overload floor, as the hint is all there is */
+	struct tether_reason gone = {.kind = TETHER_KIND_HTTP, .code = 500,
+				     .by_peer = 1, .retry_after_ms = 700};
+	fire(TTH_T_WAKE);
+	feed(TTH_IN_GRANT);
+	feed_r(TTH_IN_FAIL, m.attempt_id, &gone);
+	ck_assert_uint_eq(find(TTH_ACT_ARM, TTH_T_WAKE)->at_ms, now + 700);
+}
+END_TEST
+
 START_TEST(test_machine_overload_waits_at_least_its_floor)
 {
 	struct tether_reason busy = {.kind = TETHER_KIND_MQTT5, .code = 0x89,
@@ -1232,6 +1270,7 @@ static Suite *machine_suite(void)
 	tcase_add_test(tc, test_machine_redirect_switches_endpoint);
 	tcase_add_test(tc, test_machine_redirect_without_target_or_looping);
 	tcase_add_test(tc, test_machine_overload_waits_at_least_its_floor);
+	tcase_add_test(tc, test_machine_retry_after_hint_is_a_bounded_floor);
 	tcase_add_test(tc, test_machine_timeout_aborts_half_open_link);
 	tcase_add_test(tc, test_machine_connect_timeout);
 	tcase_add_test(tc, test_machine_server_goodbye_is_transient_unless_overridden);

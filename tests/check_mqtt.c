@@ -271,6 +271,52 @@ START_TEST(test_mqtt_rst_is_transient)
 }
 END_TEST
 
+/*
+ * Two connections with one client id against a real mosquitto (3.1.1:
+ * the broker closes the older socket without a word): each connect
+ * takes the session from the other. Flap damping sees it: a warning
+ * that names the cause, then retries no sooner than overload_floor,
+ * doubling, so in 12 s they connect a handful of times instead of
+ * kicking each other every 200 ms.
+ */
+START_TEST(test_mqtt_client_id_clash_is_damped)
+{
+	tether_conn *a, *b;
+	int ups, warned = -1;
+
+	start_broker(NULL);
+	a = make_conn("a", th_broker_port(broker), "3.1.1", "200ms");
+	b = make_conn("b", th_broker_port(broker), "3.1.1", "200ms");
+	ck_assert_int_eq(tether_conn_set_option(a, "client_id", "clash"), 0);
+	ck_assert_int_eq(tether_conn_set_option(b, "client_id", "clash"), 0);
+	/* a floor of 1 s keeps the test short: 1, 2, 4 s... */
+	ck_assert_int_eq(tether_conn_set_timing(a, "overload_floor", 1000), 0);
+	ck_assert_int_eq(tether_conn_set_timing(b, "overload_floor", 1000), 0);
+	it_start(a);
+	it_start(b);
+	it_run(12000);
+	ups = it_count(a, TETHER_EV_UP) + it_count(b, TETHER_EV_UP);
+	for (int i = 0; warned < 0 && i < it_count(NULL, TETHER_EV_WARNING);
+	     i++) {
+		struct it_ev w = it_get(it_find(NULL, TETHER_EV_WARNING, i));
+
+		if (strstr(w.text, "flapping"))
+			warned = i;
+	}
+	ck_assert_msg(warned >= 0, "no flap warning (%d connects)", ups);
+	ck_assert_ptr_nonnull(
+	    strstr(it_get(it_find(NULL, TETHER_EV_WARNING, warned)).text,
+		   "another client")); /* the recorder keeps 127 bytes */
+	/* undamped, 200 ms apart, they would connect some 60 times */
+	ck_assert_msg(ups >= 4 && ups <= 20, "%d connects in 12 s", ups);
+	struct tether_conn_stats st = {.size = sizeof st};
+	ck_assert_int_eq(tether_conn_stats(a, &st), 0);
+	uint64_t flaps = st.flaps;
+	ck_assert_int_eq(tether_conn_stats(b, &st), 0);
+	ck_assert_uint_ge(flaps + st.flaps, 3);
+}
+END_TEST
+
 START_TEST(test_mqtt_refused_first_endpoint_uses_second)
 {
 	char uri[64];
@@ -394,6 +440,7 @@ static Suite *mqtt_suite(void)
 	tc = it_tcase(s, "host_loop", setup_host, teardown, 60);
 	tcase_add_test(tc, test_mqtt_host_driven_loop);
 	tc = it_tcase(s, "faults", setup, teardown, 60);
+	tcase_add_test(tc, test_mqtt_client_id_clash_is_damped);
 	tcase_add_test(tc, test_mqtt_broker_killed_reconnects_on_schedule);
 	tcase_add_test(tc, test_mqtt_bad_credentials_v311_fatal_once);
 	tcase_add_test(tc, test_mqtt_bad_credentials_v5_fatal_once);

@@ -67,11 +67,47 @@ END_TEST
 START_TEST(test_reason_unknown_codes_fall_in_their_range)
 {
 	ck_assert_int_eq(C(MQTT5, 0xFE, 1), TETHER_CLASS_TRANSIENT);
-	ck_assert_int_eq(C(WS_CLOSE, 4321, 1), TETHER_CLASS_TRANSIENT);
+	ck_assert_int_eq(C(WS_CLOSE, 4321, 1), TETHER_CLASS_OVERLOAD);
+	ck_assert_int_eq(C(WS_CLOSE, 5000, 1), TETHER_CLASS_TRANSIENT);
 	ck_assert_int_eq(C(HTTP, 418, 1), TETHER_CLASS_FATAL);
 	ck_assert_int_eq(C(HTTP, 502, 1), TETHER_CLASS_TRANSIENT);
 	ck_assert_int_eq(C(MQTT3, 99, 1), TETHER_CLASS_TRANSIENT);
 	ck_assert_int_eq(C(SOCKET, EHOSTUNREACH, 0), TETHER_CLASS_TRANSIENT);
+}
+END_TEST
+
+/* Issue 15: the defaults for what peers nobody here wrote send. */
+START_TEST(test_reason_interop_defaults)
+{
+	/* 1012 restart, 1014 bad gateway: retried; 1013 try again later */
+	ck_assert_int_eq(C(WS_CLOSE, 1012, 1), TETHER_CLASS_TRANSIENT);
+	ck_assert_int_eq(C(WS_CLOSE, 1013, 1), TETHER_CLASS_OVERLOAD);
+	ck_assert_int_eq(C(WS_CLOSE, 1014, 1), TETHER_CLASS_TRANSIENT);
+	ck_assert_int_eq(C(WS_CLOSE, 1002, 1), TETHER_CLASS_FATAL);
+	/* the application's own codes: retried, with the overload floor */
+	ck_assert_int_eq(C(WS_CLOSE, 3999, 1), TETHER_CLASS_TRANSIENT);
+	ck_assert_int_eq(C(WS_CLOSE, 4000, 1), TETHER_CLASS_OVERLOAD);
+	ck_assert_int_eq(C(WS_CLOSE, 4999, 0), TETHER_CLASS_OVERLOAD);
+	/* a 404 during a deploy: retried, with the overload floor */
+	ck_assert_int_eq(C(HTTP, 404, 1), TETHER_CLASS_OVERLOAD);
+	ck_assert_int_eq(C(HTTP, 400, 1), TETHER_CLASS_FATAL);
+	ck_assert_int_eq(C(HTTP, 405, 1), TETHER_CLASS_FATAL);
+}
+END_TEST
+
+START_TEST(test_reason_format_shows_the_hint)
+{
+	struct tether_reason r = {.cls = TETHER_CLASS_OVERLOAD,
+				  .kind = TETHER_KIND_HTTP,
+				  .code = 503,
+				  .by_peer = 1,
+				  .text = "busy",
+				  .retry_after_ms = 30000};
+	char line[128];
+
+	tether_reason_format(&r, line, sizeof line);
+	ck_assert_str_eq(line,
+			 "overload: http 503, retry after 30000 ms (peer): busy");
 }
 END_TEST
 
@@ -162,6 +198,8 @@ static Suite *reason_suite(void)
 	TCase *tc = tcase_create("table");
 	tcase_add_test(tc, test_reason_design_table);
 	tcase_add_test(tc, test_reason_unknown_codes_fall_in_their_range);
+	tcase_add_test(tc, test_reason_interop_defaults);
+	tcase_add_test(tc, test_reason_format_shows_the_hint);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("overrides");
 	tcase_add_test(tc, test_reason_overrides_win_latest_first);

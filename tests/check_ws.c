@@ -325,11 +325,7 @@ static struct it_ev closed_with(int code, const char *policy)
 	ck_assert(it_wait(conn, TETHER_EV_DOWN, 1, 5000));
 	struct it_ev d = it_get(it_find(conn, TETHER_EV_DOWN, 0));
 	ck_assert_int_eq(d.kind, TETHER_KIND_WS_CLOSE);
-#if (LWS_LIBRARY_VERSION_MAJOR * 1000 + LWS_LIBRARY_VERSION_MINOR) < 4002
-	/* lws < 4.2 hands the client 1002 for 1012-1015 (see ws_lws.c) */
-	if (code >= 1012 && code <= 1015)
-		code = 1002;
-#endif
+	/* the code as sent, also where lws 4.1 rewrote it (ws_close.c) */
 	ck_assert_int_eq(d.code, code);
 	ck_assert_str_eq(d.text, "bye");
 	return d;

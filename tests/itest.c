@@ -72,6 +72,7 @@ static void record(tether_conn *c, const struct tether_event *ev, void *ud)
 	e.delay_ms = ev->delay_ms;
 	e.conn = c;
 	if (ev->reason) {
+		e.retry_after_ms = ev->reason->retry_after_ms;
 		copy_text(e.text, sizeof(e.text), ev->reason->text);
 		copy_text(e.ref, sizeof(e.ref), ev->reason->server_ref);
 	} else if (ev->detail) {

@@ -23,6 +23,7 @@ struct it_ev {
 	uint64_t at, msg_id, delay_ms;
 	uint64_t ev_at; /* the event's own now_ms (the engine's clock when it
 			   decided), unlike `at`, the recorder's clock */
+	uint64_t retry_after_ms; /* of the reason */
 	const tether_conn *conn;
 	char payload[128];
 	char text[128];

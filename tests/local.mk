@@ -37,7 +37,7 @@ tests_spool_crash_LDADD = $(TEST_COMMON_LDADD) tests/harness/libharness.la
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
 	tests/check_metrics tests/check_reload tests/check_coord tests/check_ws_resume \
 	tests/check_zeroloss tests/check_zeroloss_spool tests/check_zeroloss_ws \
-	tests/check_transport_options
+	tests/check_transport_options tests/check_interop
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -47,6 +47,11 @@ ITEST_LDADD = libtether-internal.la tests/harness/libharness.la $(CHECK_LIBS) $(
 tests_check_ws_SOURCES = tests/check_ws.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_ws_CFLAGS = $(ITEST_CFLAGS)
 tests_check_ws_LDADD = $(ITEST_LDADD)
+# Interop: peers from Debian packages (python3-websockets, mosquitto-clients).
+tests_check_interop_SOURCES = tests/check_interop.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_interop_CFLAGS = $(ITEST_CFLAGS) -I$(top_srcdir)/transports -DTTH_TOP_SRCDIR='"$(abs_top_srcdir)"'
+tests_check_interop_LDADD = $(ITEST_LDADD)
+EXTRA_DIST += tests/interop_ws_server.py
 tests_check_ws_resume_SOURCES = tests/check_ws_resume.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_ws_resume_CFLAGS = $(ITEST_CFLAGS)
 tests_check_ws_resume_LDADD = $(ITEST_LDADD)

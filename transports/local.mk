@@ -6,6 +6,7 @@ libtether_plugins_la_SOURCES += \
 	transports/mqtt_paho.c \
 	transports/ws_lws.h \
 	transports/ws_lws.c \
+	transports/ws_close.c \
 	transports/ws_options.c \
 	transports/ws_reasons.c
 libtether_plugins_la_LIBADD += $(PAHO_LIBS) $(LWS_LIBS)

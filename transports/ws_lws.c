@@ -63,6 +63,7 @@ struct ws_ctx {
 	struct lws_context *lws; /* made at the first connect */
 	int lws_failed;          /* and it could not be: every connect fails */
 	struct ws_vhost *vhosts;
+	struct ws_close_buf close_buf; /* see ws_close.c */
 };
 
 struct ws_link {
@@ -315,6 +316,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 				return -1; /* no room: fail the attempt */
 			*p += n;
 		}
+		tth_ws_close_note_handshake(&s->link->ctx->close_buf, *p,
+					    (size_t)(end - *p));
 		return 0;
 	}
 	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
@@ -341,15 +344,17 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		return on_writable(s, wsi);
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE: {
-		const unsigned char *b = in;
+		unsigned char *b = in;
 
 		s->peer_closed = 1;
-		if (b && len >= 2) {
-			s->peer_code = (b[0] << 8) | b[1];
-			snprintf(s->peer_text, sizeof(s->peer_text), "%.*s",
-				 (int)(len - 2), (const char *)b + 2);
-		}
-		return 0; /* lws echoes the close */
+		s->peer_code = tth_ws_close_peer_code(&s->link->ctx->close_buf,
+						      b, len,
+						      &s->peer_code_unsure);
+		if (b && len > 2)
+			tth_ws_close_keep_text(s->peer_text,
+					       sizeof(s->peer_text), b + 2,
+					       len - 2);
+		return 0; /* lws echoes the close, with the peer's code */
 	}
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		if (!s->reported_end)
@@ -420,6 +425,7 @@ static int ensure_lws(struct ws_ctx *ctx)
 	info.foreign_loops = loops;
 	info.fd_limit_per_thread = raise_nofile();
 	info.retry_and_idle_policy = &ws_no_validity;
+	info.pt_serv_buf_size = WS_SERV_BUF_SIZE; /* ws_close.c reads it */
 	info.user = ctx;
 	ctx->lws = lws_create_context(&info);
 	if (!ctx->lws) {
@@ -563,18 +569,47 @@ static void ws_link_free(void *vlink)
 
 /* ---------------------------------------------------------------- ops */
 
+/*
+ * The request target of uri, exactly as written: what follows the authority
+ * ("/a/b?x=1"), "/" when there is no path ("ws://h:1" and "ws://h:1?x=1"
+ * ask for "/" and "/?x=1"); a fragment is never sent (RFC 3986 3.5).
+ * authority_len receives the length of "scheme://authority".
+ * lws_parse_uri is not used for this: it drops the leading '/', answers
+ * "/" both for no path and for "/" (so prefixing one gave "GET //"), and
+ * takes a query without a path for part of the port.
+ */
+static int request_target(const char *uri, size_t *authority_len,
+			  const char **path, size_t *path_len, int *need_slash)
+{
+	const char *auth = strstr(uri, "://");
+	size_t n;
+
+	if (!auth)
+		return TETHER_EINVAL;
+	auth += 3;
+	n = strcspn(auth, "/?#");
+	*authority_len = (size_t)(auth - uri) + n;
+	*path = auth + n;
+	*path_len = strcspn(*path, "#");
+	*need_slash = **path != '/';
+	return 0;
+}
+
 /* Parse uri into a new session's endpoint fields; NULL with *rc set. */
 static struct ws_sess *sess_new(struct ws_link *l, uint32_t attempt,
 				const char *uri, int *rc)
 {
-	const char *prot, *ads, *path;
+	const char *prot, *ads, *path, *target;
 	struct ws_sess *s;
 	char *copy, hostbuf[300];
-	int port = 0, v6;
-	size_t alen, hlen, plen;
+	int port = 0, v6, slash;
+	size_t alen, hlen, plen, authlen, tlen;
 
+	*rc = TETHER_EINVAL;
+	if (request_target(uri, &authlen, &target, &tlen, &slash) != 0)
+		return NULL;
 	*rc = TETHER_ENOMEM;
-	copy = strdup(uri);
+	copy = strndup(uri, authlen); /* lws_parse_uri sees no path */
 	if (!copy)
 		return NULL;
 	if (lws_parse_uri(copy, &prot, &ads, &port, &path) != 0 ||
@@ -602,9 +637,9 @@ static struct ws_sess *sess_new(struct ws_link *l, uint32_t attempt,
 			 ads, port);
 	alen = strlen(ads) + 1;
 	hlen = strlen(hostbuf) + 1;
-	plen = strlen(path) + 1;
-	/* host, Host: header and "/"path in one block */
-	s->host = malloc(alen + hlen + plen + 1);
+	plen = (size_t)slash + tlen + 1;
+	/* host, Host: header and the request target in one block */
+	s->host = malloc(alen + hlen + plen);
 	if (!s->host) {
 		free(copy);
 		free(s);
@@ -615,7 +650,8 @@ static struct ws_sess *sess_new(struct ws_link *l, uint32_t attempt,
 	memcpy(s->host_hdr, hostbuf, hlen);
 	s->path = s->host_hdr + hlen;
 	s->path[0] = '/';
-	memcpy(s->path + 1, path, plen);
+	memcpy(s->path + slash, target, tlen);
+	s->path[slash + tlen] = '\0';
 	free(copy);
 	*rc = 0;
 	return s;
@@ -781,20 +817,10 @@ static int ws_ping(void *vlink, uint32_t attempt)
 static const char *const ws_schemes[] = {"ws", "wss", NULL};
 
 /*
- * libwebsockets before 4.2.0 (Debian 12 has 4.1.6) rewrites a server's
- * close codes 1012-1015 to 1002 before the client sees them (fixed
- * upstream in v4.2.0). A server saying "restarting" or "try again later"
- * would then look like a protocol error, which is fatal: that would stop a
- * gateway for good on a routine restart. So, on those versions, a peer's
- * 1002 is taken for the most cautious of the codes it may stand for:
- * overload (retry, never sooner than the overload floor).
+ * No classes of its own: the peer's close code is the one it sent, also on
+ * libwebsockets 4.1, which rewrites 1012-1014 to 1002 (ws_close.c).
  */
-#if (LWS_LIBRARY_VERSION_MAJOR * 1000 + LWS_LIBRARY_VERSION_MINOR) < 4002
-static const char *const ws_default_classes[] = {"peer:ws:1002", "overload",
-						 NULL};
-#else
 static const char *const ws_default_classes[] = {NULL};
-#endif
 
 const struct tether_transport_ops tth_transport_ws = {
     .abi = TETHER_TRANSPORT_ABI,

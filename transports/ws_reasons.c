@@ -4,11 +4,13 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "ws_lws.h"
 
@@ -28,6 +30,55 @@ void tth_ws_reason_init(struct tether_reason *r, enum tether_reason_kind kind,
 static int contains(const char *hay, const char *needle)
 {
 	return hay && strstr(hay, needle) != NULL;
+}
+
+/* A day: what any Retry-After is cut to before the machine's own bound
+   (retry_after_max) applies; keeps the arithmetic far from overflow. */
+#define WS_RETRY_AFTER_CAP_MS (24ull * 3600 * 1000)
+
+/*
+ * RFC 9110 10.2.3: Retry-After = HTTP-date / delay-seconds. delay-seconds
+ * is 1*DIGIT: anything else (a sign, a fraction, trailing words) is
+ * ignored, as is a date that cannot be read or lies in the past. Digits
+ * past the cap saturate, so no value overflows. Returns ms, 0 for none.
+ */
+uint64_t tth_ws_retry_after_ms(const char *v, time_t now)
+{
+	uint64_t secs = 0;
+	const char *p = v;
+	struct tm tm;
+
+	if (!v)
+		return 0;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (isdigit((unsigned char)*p)) {
+		for (; isdigit((unsigned char)*p); p++)
+			if (secs <= WS_RETRY_AFTER_CAP_MS / 1000)
+				secs = secs * 10 + (uint64_t)(*p - '0');
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p)
+			return 0;
+		secs *= 1000;
+		return secs < WS_RETRY_AFTER_CAP_MS ? secs
+						   : WS_RETRY_AFTER_CAP_MS;
+	}
+	/* IMF-fixdate, "Sun, 06 Nov 1994 08:49:37 GMT" */
+	memset(&tm, 0, sizeof(tm));
+	p = strptime(p, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if (p && !*p) {
+		time_t at = timegm(&tm);
+
+		if (at != (time_t)-1 && at > now) {
+			uint64_t d = (uint64_t)(at - now);
+
+			return d < WS_RETRY_AFTER_CAP_MS / 1000
+				       ? d * 1000
+				       : WS_RETRY_AFTER_CAP_MS;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -68,6 +119,10 @@ void tth_ws_report_connect_error(struct ws_sess *s, struct lws *wsi,
 				   "peer certificate failed verification");
 	} else if (status >= 100 && status != 101) {
 		tth_ws_reason_init(&r, TETHER_KIND_HTTP, (int)status, 1, text);
+		if ((status == 429 || status == 503) &&
+		    lws_hdr_copy(wsi, loc, sizeof(loc),
+				 WSI_TOKEN_HTTP_RETRY_AFTER) > 0)
+			r.retry_after_ms = tth_ws_retry_after_ms(loc, time(NULL));
 		if (status >= 300 && status < 400 &&
 		    lws_hdr_copy(wsi, loc, sizeof(loc),
 				 WSI_TOKEN_HTTP_LOCATION) > 0)
@@ -111,11 +166,19 @@ void tth_ws_report_connect_error(struct ws_sess *s, struct lws *wsi,
 void tth_ws_report_closed(struct ws_sess *s)
 {
 	struct tether_reason r;
+	char text[sizeof(s->peer_text) + 48];
 
 	if (s->local_close)
 		tth_ws_reason_init(&r, TETHER_KIND_WS_CLOSE, s->local_close, 0,
 				   "message larger than max_message");
-	else if (s->peer_closed)
+	else if (s->peer_closed && s->peer_code_unsure) {
+		/* a 1002 that may be lws 4.1's rewrite of 1012-1014 */
+		snprintf(text, sizeof(text), "%s%s(code maybe rewritten by "
+			 "libwebsockets)", s->peer_text,
+			 s->peer_text[0] ? " " : "");
+		tth_ws_reason_init(&r, TETHER_KIND_WS_CLOSE, s->peer_code, 1,
+				   text);
+	} else if (s->peer_closed)
 		tth_ws_reason_init(&r, TETHER_KIND_WS_CLOSE,
 				   s->peer_code ? s->peer_code : 1005, 1,
 				   s->peer_text[0] ? s->peer_text : NULL);

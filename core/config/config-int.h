@@ -35,7 +35,7 @@ struct cfg_rule {
 	tether_params *src; /* load only */
 };
 
-#define CFG_TIMINGS 7
+#define CFG_TIMINGS 8
 extern const char *const tth_cfg_timing_keys[CFG_TIMINGS];
 extern const uint64_t tth_cfg_timing_defaults[CFG_TIMINGS];
 

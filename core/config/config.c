@@ -21,9 +21,9 @@
 
 const char *const tth_cfg_timing_keys[CFG_TIMINGS] = {
     "connect_timeout", "close_timeout", "stable_after", "overload_floor",
-    "failback_after", "probe_interval", "flap_window"};
+    "failback_after", "probe_interval", "flap_window", "retry_after_max"};
 const uint64_t tth_cfg_timing_defaults[CFG_TIMINGS] = {
-    10000, 2000, 5000, 5000, 0, 1000, 10000};
+    10000, 2000, 5000, 5000, 0, 1000, 10000, 60000};
 
 
 /* ------------------------------------------------------------- helpers */

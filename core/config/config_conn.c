@@ -269,6 +269,61 @@ static const char *tls_key_elsewhere(const struct tether_transport_ops *own,
 	return NULL;
 }
 
+/* Whether t places key in `tls:`. */
+static int own_tls_key(const struct tether_transport_ops *t, const char *key)
+{
+	for (const struct tether_option *o = tether_transport_options(t);
+	     o && o->name; o++)
+		if (o->place == TETHER_OPTION_TLS && strcmp(o->name, key) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether some registered transport places key in `tls:`. */
+static int tls_key(const struct tether_transport_ops *own, const char *key)
+{
+	return own_tls_key(own, key) || tls_key_elsewhere(own, key) != NULL;
+}
+
+/*
+ * TLS settings written in a transport's section ("ws: {ca_file: ...}"):
+ * they are shared by the transports and live in `tls:`; say so, rather
+ * than "unknown key".
+ */
+static void misplaced_tls_keys(const struct tether_transport_ops *t,
+			       tether_params *set)
+{
+	for (size_t i = 0; i < set->n; i++) {
+		const char *key = set->v[i].key;
+		char base[64];
+		size_t l = strlen(key);
+
+		if (set->v[i].known)
+			continue;
+		snprintf(base, sizeof(base), "%s", key);
+		if (l > 4 && strcmp(key + l - 4, "_env") == 0)
+			base[l - 4] = '\0';
+		else if (l > 5 && strcmp(key + l - 5, "_file") == 0 &&
+			 !tls_key(t, key))
+			base[l - 5] = '\0';
+		if (!tls_key(t, key) && !tls_key(t, base))
+			continue;
+		tth_params_ask(set, key);
+		if (own_tls_key(t, key) || own_tls_key(t, base))
+			tth_params_add_error(set, key,
+					     "a TLS setting: write it in the "
+					     "connection's tls: section (tls: "
+					     "{%s: ...}), not in %s:",
+					     key, tether_transport_section(t));
+		else
+			tth_params_add_error(set, key,
+					     "a TLS setting (of the tls: "
+					     "section), which transport '%s' "
+					     "does not support",
+					     t->name);
+	}
+}
+
 static void load_section(struct lctx *lc, struct cfg_conn *cc,
 			 const struct tether_transport_ops *t,
 			 tether_params *set)
@@ -290,6 +345,7 @@ static void load_section(struct lctx *lc, struct cfg_conn *cc,
 		load_subs(lc, cc, set);
 	snprintf(what, sizeof(what), "the %s section",
 		 tether_transport_section(t));
+	misplaced_tls_keys(t, set);
 	tth_params_check_unknown(set, what);
 }
 

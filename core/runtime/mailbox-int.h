@@ -95,8 +95,11 @@ struct tth_post *tth_post_new(enum tth_post_kind k, tether_conn *c,
 			      uint32_t attempt);
 /* Free p and everything it owns. */
 void tth_post_free(struct tth_post *p);
-/* Copy *r (NULL: none) into a FAIL or DOWN post; 0 or TETHER_ENOMEM. */
-int tth_post_set_reason(struct tth_post *p, const struct tether_reason *r);
+/* Copy *r (NULL: none) into a FAIL or DOWN post; 0 or TETHER_ENOMEM.
+ * with_hint: r has retry_after_ms (it comes from a struct as large as
+ * ours: the core's own, or a transport of ABI 3 or more). */
+int tth_post_set_reason(struct tth_post *p, const struct tether_reason *r,
+			int with_hint);
 /* Copy *msg into a MESSAGE post; 0 or TETHER_ENOMEM. */
 int tth_post_set_message(struct tth_post *p,
 			 const struct tether_message *msg);

@@ -66,14 +66,23 @@ void tth_post_free(struct tth_post *p)
 	free(p);
 }
 
-int tth_post_set_reason(struct tth_post *p, const struct tether_reason *r)
+int tth_post_set_reason(struct tth_post *p, const struct tether_reason *r,
+			int with_hint)
 {
+	struct tether_reason *d = &p->u.end.reason;
 	int oom = 0;
 
 	if (!r)
 		return 0;
 	p->u.end.has_reason = 1;
-	p->u.end.reason = *r;
+	/* field by field: a transport built for an older ABI hands a smaller
+	   struct, which ends before retry_after_ms */
+	memset(d, 0, sizeof(*d));
+	d->cls = r->cls;
+	d->kind = r->kind;
+	d->code = r->code;
+	d->by_peer = r->by_peer;
+	d->retry_after_ms = with_hint ? r->retry_after_ms : 0;
 	p->u.end.text = dup_or_null(r->text, &oom);
 	p->u.end.ref = dup_or_null(r->server_ref, &oom);
 	p->u.end.transport = dup_or_null(r->transport, &oom);

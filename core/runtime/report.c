@@ -21,7 +21,7 @@ static void report_end(tether_conn *c, enum tth_post_kind k, uint32_t attempt,
 	struct tth_post *p = tth_post_new(k, c, attempt);
 	if (!p)
 		return;
-	if (tth_post_set_reason(p, r) != 0) {
+	if (tth_post_set_reason(p, r, c->tops && c->tops->abi >= 3) != 0) {
 		tth_post_free(p);
 		return;
 	}

@@ -156,6 +156,7 @@ static const struct {
     {"failback_after", offsetof(struct tth_machine_cfg, failback_after_ms)},
     {"probe_interval", offsetof(struct tth_machine_cfg, probe_interval_ms)},
     {"flap_window", offsetof(struct tth_machine_cfg, flap_window_ms)},
+    {"retry_after_max", offsetof(struct tth_machine_cfg, retry_after_max_ms)},
 };
 
 static uint64_t *timing_slot(struct tth_machine_cfg *m, const char *key)
@@ -177,8 +178,8 @@ int tth_settings_set_timing(struct tth_conn_settings *s, const char *key,
 	}
 	seterr(err, errlen,
 	       "unknown timing '%s' (expected connect_timeout, close_timeout, "
-	       "stable_after, overload_floor, failback_after, probe_interval "
-	       "or flap_window)%s%s",
+	       "stable_after, overload_floor, failback_after, probe_interval, "
+	       "flap_window or retry_after_max)%s%s",
 	       key, "", "");
 	return TETHER_EINVAL;
 }

@@ -116,6 +116,9 @@ struct tth_machine_cfg {
 				       wait (drawn in [1/2, 1] of it) */
 	uint64_t flap_window_ms;    /* a link the peer closes within this of
 				       coming up is a flap; 0 = off */
+	uint64_t retry_after_max_ms; /* bound of a peer's retry-after hint
+					(reason.retry_after_ms); 0 = ignore
+					hints */
 };
 
 /* Flap damping: from the TTH_FLAP_AT-th flap in a row, a WARNING names
@@ -125,7 +128,9 @@ struct tth_machine_cfg {
 #define TTH_FLAP_MAX_MS 60000
 
 /* Defaults: connect 10 s, close 2 s, stable 5 s, overload floor 5 s,
- * no failback, 5 redirects, probe interval 1 s, flap window 10 s. */
+ * no failback, 5 redirects, probe interval 1 s, flap window 10 s,
+ * retry-after hints up to 60 s (the default `max` of the exponential and
+ * adaptive policies). */
 void tth_machine_cfg_defaults(struct tth_machine_cfg *cfg);
 
 struct tth_machine {

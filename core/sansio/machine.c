@@ -70,6 +70,19 @@ void tth_machine_cfg_defaults(struct tth_machine_cfg *cfg)
 	cfg->max_redirects = 5;
 	cfg->probe_interval_ms = 1000;
 	cfg->flap_window_ms = 10000;
+	cfg->retry_after_max_ms = 60000;
+}
+
+/*
+ * The peer's own hint (HTTP Retry-After) is a floor too, as the overload
+ * floor is, but a peer chooses it: bounded by retry_after_max, so a
+ * hostile or mistaken "come back in a week" cannot park the connection.
+ */
+static uint64_t hinted_floor(const struct tth_machine *m)
+{
+	uint64_t h = m->reason.retry_after_ms;
+
+	return h < m->cfg->retry_after_max_ms ? h : m->cfg->retry_after_max_ms;
 }
 
 void tth_machine_init(struct tth_machine *m, const struct tth_machine_cfg *cfg,
@@ -234,6 +247,8 @@ static void consult_policy(struct tth_machine *m, uint64_t now,
 		d.delay_ms = m->cfg->overload_floor_ms;
 	if (m->flaps >= TTH_FLAP_AT && d.delay_ms < m->damp_ms)
 		d.delay_ms = m->damp_ms;
+	if (d.delay_ms < hinted_floor(m))
+		d.delay_ms = hinted_floor(m);
 	if (d.verdict == TETHER_VERDICT_SUSPEND) {
 		m->state = TETHER_STATE_SUSPENDED;
 		m->cause = TTH_SUSP_POLICY;

@@ -47,7 +47,11 @@ const struct tth_class_rule tth_default_rules[] = {
 	R(HTTP, 300, 399, -1, REDIRECT),
 	R(HTTP, 408, 408, -1, TIMEOUT),
 	R(HTTP, 429, 429, -1, OVERLOAD),
-	R(HTTP, 400, 499, -1, FATAL), /* 400, 401, 403, 404, 426...: our fault */
+	/* 404 is what a proxy or load balancer answers while the service
+	   behind it is being deployed: retried, but never sooner than the
+	   overload floor (fatal only by a classify rule "http:404") */
+	R(HTTP, 404, 404, -1, OVERLOAD),
+	R(HTTP, 400, 499, -1, FATAL), /* 400, 401, 403, 426...: our fault */
 	R(HTTP, 503, 503, -1, OVERLOAD),
 	R(HTTP, INT32_MIN, INT32_MAX, -1, TRANSIENT),
 
@@ -63,6 +67,11 @@ const struct tth_class_rule tth_default_rules[] = {
 	/* IANA 3000 Unauthorized, 3003 Forbidden */
 	R(WS_CLOSE, 3000, 3000, -1, FATAL),
 	R(WS_CLOSE, 3003, 3003, -1, FATAL),
+	/* 4000-4999 are the application's own: tether cannot know what they
+	   mean, so it retries, never sooner than the overload floor (a server
+	   that closes with one at once is not asked again every second);
+	   classify rules make one fatal, e.g. "ws:4403: fatal" */
+	R(WS_CLOSE, 4000, 4999, -1, OVERLOAD),
 	R(WS_CLOSE, INT32_MIN, INT32_MAX, -1, TRANSIENT),
 
 	/* MQTT 3.1.1 CONNACK return codes */
@@ -187,6 +196,12 @@ int tether_reason_format(const struct tether_reason *r, char *buf, size_t len)
 	default:
 		snprintf(code, sizeof code, "code %d", r->code);
 		break;
+	}
+	if (r->retry_after_ms) {
+		size_t n = strlen(code);
+
+		snprintf(code + n, sizeof code - n, ", retry after %llu ms",
+			 (unsigned long long)r->retry_after_ms);
 	}
 	return snprintf(buf, len, "%s: %s%s%s%s%s%s", tether_class_name(r->cls),
 			code, r->by_peer ? " (peer)" : "",

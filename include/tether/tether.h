@@ -188,6 +188,13 @@ struct tether_reason {
 	const char *text;       /**< human-readable detail; may be NULL */
 	const char *server_ref; /**< redirect target (MQTT 5 Server Reference,
 				     HTTP Location); may be NULL */
+	/**
+	 * The peer's own "retry after" hint in ms (HTTP Retry-After on a
+	 * refused upgrade), 0 for none. The next attempt waits at least this
+	 * long, bounded by the timing "retry_after_max". Read from a
+	 * transport only when its ops' abi is 3 or more (the field is new).
+	 */
+	uint64_t retry_after_ms;
 };
 
 /**
@@ -627,7 +634,9 @@ TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy);
  *   third in a row a TETHER_EV_WARNING
  *   names the likely cause, a taken-over session or a client id used
  *   twice, and retries wait at least overload_floor, doubled per further
- *   flap, at most 1 min).
+ *   flap, at most 1 min),
+ *   "retry_after_max" (60 s: the longest wait a peer's retry-after hint,
+ *   tether_reason.retry_after_ms, can impose; 0 ignores such hints).
  * @return 0, TETHER_EINVAL (unknown key), TETHER_ESTATE.
  * @thread init
  */

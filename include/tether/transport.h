@@ -33,9 +33,11 @@ extern "C" {
  * changes.
  * 2 added the option table, the YAML section and the default ports (at
  * the end of the ops); a transport built for 1 still registers, and the
- * fields it does not have are treated as absent.
+ * fields it does not have are treated as absent. 3 added
+ * tether_reason.retry_after_ms to what a transport reports (the ops are
+ * those of 2); from a transport built for 1 or 2 it is taken as 0.
  */
-#define TETHER_TRANSPORT_ABI 2
+#define TETHER_TRANSPORT_ABI 3
 
 /* struct tether_option, its types and tether_params_option() are in
    tether/policy.h: policies declare their options the same way. */

@@ -56,7 +56,7 @@ int main(void)
 	S(tether_reason); F(tether_reason, cls); F(tether_reason, kind);
 	F(tether_reason, code); F(tether_reason, by_peer);
 	F(tether_reason, transport); F(tether_reason, text);
-	F(tether_reason, server_ref);
+	F(tether_reason, server_ref); F(tether_reason, retry_after_ms);
 	S(tether_message); F(tether_message, size); F(tether_message, topic);
 	F(tether_message, payload); F(tether_message, len);
 	F(tether_message, qos); F(tether_message, retain);
@@ -107,7 +107,7 @@ def test_struct_layouts_match_the_header(tmp_path):
             assert (f.offset, f.size) == (int(off), int(size)), \
                 "%s.%s" % (sname, field)
         checked += 1
-    assert checked == (1 + 7) + (1 + 11) + (1 + 5) + (1 + 14) + (1 + 9)
+    assert checked == (1 + 8) + (1 + 11) + (1 + 5) + (1 + 14) + (1 + 9)
 
 
 def test_every_error_code_has_its_class():

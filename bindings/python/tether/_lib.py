@@ -26,6 +26,7 @@ class tether_reason(Structure):
         ("transport", c_char_p),
         ("text", c_char_p),
         ("server_ref", c_char_p),
+        ("retry_after_ms", c_uint64),
     ]
 
 

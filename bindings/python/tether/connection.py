@@ -104,7 +104,7 @@ class Connection:
 
     def set_timing(self, key, seconds):
         """connect_timeout, close_timeout, stable_after, overload_floor,
-        failback_after; in seconds."""
+        failback_after, probe_interval, retry_after_max; in seconds."""
         self._check(lib.tether_conn_set_timing(
             self._h(), enc(key), _seconds_to_ms(seconds, key)), key)
         return self

@@ -18,7 +18,7 @@ class Reason:
     """Why a connection failed or was lost."""
 
     __slots__ = ("cls", "kind", "code", "by_peer", "transport", "text",
-                 "server_ref", "line")
+                 "server_ref", "retry_after_ms", "line")
 
     def __init__(self, r):
         self.cls = to_enum(ReasonClass, r.cls)
@@ -28,6 +28,8 @@ class Reason:
         self.transport = dec(r.transport)
         self.text = dec(r.text)
         self.server_ref = dec(r.server_ref)
+        #: the peer's "retry after" hint in ms (HTTP Retry-After), 0: none
+        self.retry_after_ms = r.retry_after_ms
         buf = ctypes.create_string_buffer(512)
         lib.tether_reason_format(ctypes.byref(r), buf, len(buf))
         #: the library's one-line form, "transient: ws close 1006 (peer): ..."
