@@ -2,7 +2,7 @@
 # Install what tether needs to build and test, from Debian 12's apt
 # repositories. Idempotent: does nothing when everything is present.
 set -eu
-PKGS="build-essential autoconf automake libtool pkg-config \
+PKGS="mosquitto-clients build-essential autoconf automake libtool pkg-config \
 libpaho-mqtt-dev libmosquitto-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libyaml-dev check mosquitto valgrind iproute2 openssl libssl-dev \
 clang libclang-rt-14-dev python3 python3-pytest"
 
