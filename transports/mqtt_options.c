@@ -46,10 +46,12 @@ const struct tether_option tth_mqtt_options[] = {
     {.name = "will_payload_file", .type = TETHER_OPTION_TEXT,
      .doc = "last will: read the payload from this file (at most 65535 "
 	    "bytes), when the options are read"},
-    {.name = "will_qos", .type = TETHER_OPTION_UINT, .def = "0", .min = 0,
-     .max = 2, .doc = "last will: QoS 0, 1 or 2"},
-    {.name = "will_retain", .type = TETHER_OPTION_BOOL, .def = "false",
-     .doc = "last will: publish it retained"},
+    /* no printed default: a will key without will_topic is an error,
+       and `tether check`'s output must load again */
+    {.name = "will_qos", .type = TETHER_OPTION_UINT, .min = 0, .max = 2,
+     .doc = "last will: QoS 0, 1 or 2 (default 0)"},
+    {.name = "will_retain", .type = TETHER_OPTION_BOOL,
+     .doc = "last will: publish it retained (default false)"},
     {.name = "will_delay", .type = TETHER_OPTION_DURATION, .min = 0,
      .max = WILL_SECONDS_MAX * 1000ull,
      .doc = "last will, MQTT 5: Will Delay Interval (whole seconds; the "

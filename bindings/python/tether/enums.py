@@ -56,6 +56,7 @@ class EventType(enum.IntEnum):
     SENT = 10
     RELOAD = 11  # detail: "live", "restart", "added", "removed"
     WARNING = 12  # detail: something to tell, nothing failed
+    SUBSCRIBE_FAILED = 13  # detail: the topic filter; reason: the code
 
     def __str__(self):
         # as tether_event_name(): "give-up"
