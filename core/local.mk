@@ -30,6 +30,7 @@ libtether_internal_la_SOURCES = \
 	core/sansio/engine.c core/sansio/engine-int.h core/sansio/coord.c \
 	core/sansio/sim.c \
 	core/store/queue.c core/store/queue-int.h \
+	core/store/props.c core/store/props-int.h \
 	core/store/spool.c core/store/spool_open.c core/store/spool-int.h \
 	core/runtime/loop.c core/runtime/mailbox.c core/runtime/mailbox-int.h \
 	core/runtime/report.c core/runtime/conn.c core/runtime/conn_io.c \

@@ -432,6 +432,55 @@ START_TEST(test_config_transport_options_checked)
 }
 END_TEST
 
+/* The last will and the subscription options: read from the mqtt
+   section, printed by the dump, which loads again; misuse at its line. */
+START_TEST(test_config_mqtt_will_and_subscription_options)
+{
+	char *text = one("mqtt", "tcp://h:1",
+			 "    mqtt:\n"
+			 "      version: 5\n"
+			 "      session_expiry: 60s\n"
+			 "      will_topic: gw/status\n"
+			 "      will_payload: offline\n"
+			 "      will_qos: 1\n"
+			 "      will_retain: true\n"
+			 "      will_delay: 5s\n"
+			 "      will_content_type: text/plain\n"
+			 "      will_user: { site: berlin }\n"
+			 "      subscriptions:\n"
+			 "        - { topic: a/#, qos: 1, no_local: true,"
+			 " retain_handling: 2 }\n");
+	tether_config *cfg = load_ok(text), *again;
+	char *dump = tether_config_dump(cfg);
+
+	ck_assert_ptr_nonnull(strstr(dump, "will_topic: gw/status"));
+	ck_assert_ptr_nonnull(strstr(dump, "will_qos: 1"));
+	ck_assert_ptr_nonnull(strstr(dump, "will_delay: 5s"));
+	ck_assert_ptr_nonnull(strstr(dump, "site: berlin"));
+	ck_assert_ptr_nonnull(strstr(dump, "{topic: \"a/#\", qos: 1, no_local: true, "
+					   "retain_as_published: false, "
+					   "retain_handling: 2}"));
+	again = load_ok(dump);
+	tether_config_free(again);
+	tether_config_free(cfg);
+	free(dump);
+	free(text);
+	expect_one("mqtt", "tcp://h:1", "    mqtt: { will_qos: 1 }\n",
+		   "gw.yaml:6:23: connections.0.mqtt.will_qos: needs will_topic");
+	expect_one("mqtt", "tcp://h:1",
+		   "    mqtt: { will_topic: t, will_delay: 1s }\n",
+		   "gw.yaml:6:40: connections.0.mqtt.will_delay: needs version 5");
+	expect_one("mqtt", "tcp://h:1",
+		   "    mqtt: { will_topic: t, will_payload_file: /nonexistent/x }\n",
+		   "gw.yaml:6:47: connections.0.mqtt.will_payload_file: "
+		   "/nonexistent/x: No such file or directory");
+	expect_one("mqtt", "tcp://h:1",
+		   "    mqtt: { subscriptions: [ { topic: a, retain_handling: 3 } ] }\n",
+		   "gw.yaml:6:59: connections.0.mqtt.subscriptions.0.retain_handling: "
+		   "expected a whole number between 0 and 2, found '3'");
+}
+END_TEST
+
 START_TEST(test_config_several_errors)
 {
 	char *e = errors_of("version: 1\n"
@@ -787,6 +836,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_config_version_log_and_metrics);
 	tcase_add_test(tc, test_config_queue);
 	tcase_add_test(tc, test_config_transport_options_checked);
+	tcase_add_test(tc, test_config_mqtt_will_and_subscription_options);
 	tcase_add_test(tc, test_config_several_errors);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("secrets");

@@ -78,6 +78,8 @@ static void record(tether_conn *c, const struct tether_event *ev, void *ud)
 	} else if (ev->detail) {
 		copy_text(e.text, sizeof(e.text), ev->detail);
 	}
+	if (ev->detail)
+		copy_text(e.detail, sizeof(e.detail), ev->detail);
 	if (ev->message) {
 		e.dup = ev->message->dup;
 		for (size_t i = 0; i < ev->message->nprops; i++) {

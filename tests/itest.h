@@ -28,6 +28,7 @@ struct it_ev {
 	char payload[128];
 	char text[128];
 	char ref[128];
+	char detail[128]; /* the event's detail, also when it has a reason */
 };
 
 extern tether_mgr *it_mgr;

@@ -37,7 +37,8 @@ tests_spool_crash_LDADD = $(TEST_COMMON_LDADD) tests/harness/libharness.la
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
 	tests/check_metrics tests/check_reload tests/check_coord tests/check_ws_resume \
 	tests/check_zeroloss tests/check_zeroloss_spool tests/check_zeroloss_ws \
-	tests/check_transport_options tests/check_interop
+	tests/check_transport_options tests/check_interop \
+	tests/check_mqtt_gateway
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -62,6 +63,9 @@ tests_check_mqtt_SOURCES = tests/check_mqtt.c tests/itest.c tests/itest.h tests/
 	tests/harness/paho_client.c tests/harness/paho_client.h
 tests_check_mqtt_CFLAGS = $(ITEST_CFLAGS)
 tests_check_mqtt_LDADD = $(ITEST_LDADD)
+tests_check_mqtt_gateway_SOURCES = tests/check_mqtt_gateway.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_mqtt_gateway_CFLAGS = $(ITEST_CFLAGS)
+tests_check_mqtt_gateway_LDADD = $(ITEST_LDADD)
 tests_check_tls_SOURCES = tests/check_tls.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_tls_CFLAGS = $(ITEST_CFLAGS)
 tests_check_tls_LDADD = $(ITEST_LDADD)
@@ -183,7 +187,10 @@ tests_check_zeroloss_spool_SOURCES = tests/check_zeroloss_spool.c tests/itest.c 
 tests_check_zeroloss_spool_CFLAGS = $(ITEST_CFLAGS)
 tests_check_zeroloss_spool_LDADD = $(ITEST_LDADD)
 # The sender process of check_zeroloss_spool (killed and restarted by it).
-check_PROGRAMS += tests/spool_sender
+check_PROGRAMS += tests/spool_sender tests/mqtt_holder
+tests_mqtt_holder_SOURCES = tests/mqtt_holder.c
+tests_mqtt_holder_CFLAGS = $(AM_CFLAGS)
+tests_mqtt_holder_LDADD = libtether-internal.la $(PAHO_LIBS) $(LWS_LIBS) -lm
 tests_spool_sender_SOURCES = tests/spool_sender.c
 tests_spool_sender_CFLAGS = $(AM_CFLAGS)
 tests_spool_sender_LDADD = libtether-internal.la $(PAHO_LIBS) $(LWS_LIBS) -lm

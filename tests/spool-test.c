@@ -54,6 +54,18 @@ static int on_msg(void *ud, uint64_t id, uint64_t expires,
 	if (m->len)
 		memcpy(g->payload, m->payload, m->len);
 	g->len = m->len;
+	for (size_t i = 0; i < m->nprops; i++) {
+		const struct tether_property *p = &m->props[i];
+		size_t l = strlen(g->props);
+
+		if (p->value)
+			snprintf(g->props + l, sizeof(g->props) - l,
+				 "%s%s=%.*s;", p->user ? "user:" : "", p->name,
+				 (int)p->len, (const char *)p->value);
+		else
+			snprintf(g->props + l, sizeof(g->props) - l, "%s=%llu;",
+				 p->name, (unsigned long long)p->number);
+	}
 	return 0;
 }
 

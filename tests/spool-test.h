@@ -18,6 +18,8 @@ struct got_msg {
 	char topic[64];
 	unsigned char payload[512];
 	size_t len;
+	char props[256]; /* "name=value;" each ("user:" first for a User
+			    Property, numbers in decimal) */
 };
 
 extern char tmpdir[64];

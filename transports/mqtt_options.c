@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <MQTTAsync.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #define KEEPALIVE_MAX_S 65535
 #define KEEPALIVE_DEFAULT_MS 30000
 #define SESSION_EXPIRY_NEVER 0xFFFFFFFFu
+#define WILL_SECONDS_MAX 0xFFFFFFFFull
 
 static const char *const versions[] = {"3.1.1", "311", "4", "5", "5.0", NULL};
 
@@ -36,6 +38,31 @@ const struct tether_option tth_mqtt_options[] = {
     {.name = "username", .type = TETHER_OPTION_TEXT, .doc = "user name"},
     {.name = "password", .type = TETHER_OPTION_TEXT, .secret = 1,
      .doc = "password (needs username)"},
+    {.name = "will_topic", .type = TETHER_OPTION_TEXT,
+     .doc = "last will: the topic the broker publishes to when the link "
+	    "ends without a DISCONNECT (none: no will)"},
+    {.name = "will_payload", .type = TETHER_OPTION_TEXT,
+     .doc = "last will: the payload (default empty)"},
+    {.name = "will_payload_file", .type = TETHER_OPTION_TEXT,
+     .doc = "last will: read the payload from this file (at most 65535 "
+	    "bytes), when the options are read"},
+    /* no printed default: a will key without will_topic is an error,
+       and `tether check`'s output must load again */
+    {.name = "will_qos", .type = TETHER_OPTION_UINT, .min = 0, .max = 2,
+     .doc = "last will: QoS 0, 1 or 2 (default 0)"},
+    {.name = "will_retain", .type = TETHER_OPTION_BOOL,
+     .doc = "last will: publish it retained (default false)"},
+    {.name = "will_delay", .type = TETHER_OPTION_DURATION, .min = 0,
+     .max = WILL_SECONDS_MAX * 1000ull,
+     .doc = "last will, MQTT 5: Will Delay Interval (whole seconds; the "
+	    "session must outlive it)"},
+    {.name = "will_expiry", .type = TETHER_OPTION_DURATION, .min = 0,
+     .max = WILL_SECONDS_MAX * 1000ull,
+     .doc = "last will, MQTT 5: Message Expiry Interval (whole seconds)"},
+    {.name = "will_content_type", .type = TETHER_OPTION_TEXT,
+     .doc = "last will, MQTT 5: Content Type"},
+    {.name = "will_user", .type = TETHER_OPTION_MAP,
+     .doc = "last will, MQTT 5: User Properties (will_user.<name>)"},
     {.name = "ca_file", .type = TETHER_OPTION_TEXT,
      .place = TETHER_OPTION_TLS, .doc = "CA certificates (PEM file)"},
     {.name = "ca_dir", .type = TETHER_OPTION_TEXT,
@@ -63,6 +90,183 @@ static int dup_opt(const char *v, char **out)
 		return 0;
 	*out = strdup(v);
 	return *out ? 0 : TETHER_ENOMEM;
+}
+
+/* A file's bytes, at most max of them; 0 or an errno value (EFBIG). */
+static int read_small_file(const char *path, size_t max, char **out,
+			   size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+	int err = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (!f)
+		return errno;
+	buf = malloc(max + 1);
+	if (!buf) {
+		fclose(f);
+		return ENOMEM;
+	}
+	n = fread(buf, 1, max + 1, f);
+	if (ferror(f))
+		err = EIO;
+	else if (n > max)
+		err = EFBIG;
+	fclose(f);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*out = buf;
+	*len = n;
+	return 0;
+}
+
+/* The will_user.<name> entries. */
+static int read_will_user(struct mqtt_options *o, tether_params *p)
+{
+	static const char pfx[] = "will_user.";
+	size_t n = tether_params_count(p);
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *key = tether_params_key(p, i), *v = NULL;
+		struct mqtt_user_prop *u;
+
+		if (!key || strncmp(key, pfx, sizeof(pfx) - 1) != 0)
+			continue;
+		if (tether_params_string(p, key, "a user property value", NULL,
+					 &v) != 0 || !v) {
+			rc = TETHER_ECONFIG;
+			continue;
+		}
+		if (o->n_will_user == MQTT_WILL_USER_MAX) {
+			rc = tether_params_fail(p, key,
+						"at most %d will user properties",
+						MQTT_WILL_USER_MAX);
+			continue;
+		}
+		if (strlen(key + sizeof(pfx) - 1) > 65535 || strlen(v) > 65535) {
+			rc = tether_params_fail(p, key, "longer than 65535 bytes");
+			continue;
+		}
+		if (!o->will_user) {
+			o->will_user = calloc(MQTT_WILL_USER_MAX, sizeof(*u));
+			if (!o->will_user)
+				return TETHER_ENOMEM;
+		}
+		u = &o->will_user[o->n_will_user];
+		u->name = strdup(key + sizeof(pfx) - 1);
+		u->value = strdup(v);
+		o->n_will_user++;
+		if (!u->name || !u->value)
+			return TETHER_ENOMEM;
+	}
+	return rc;
+}
+
+/* The last will: will_topic and what goes with it. */
+static int read_will(struct mqtt_options *o, tether_params *p)
+{
+	const char *topic = NULL, *payload = NULL, *file = NULL, *ct = NULL;
+	uint64_t qos = 0, ms;
+	int bad = 0, rc;
+
+	if (tether_params_string(p, "will_topic", "a topic", NULL, &topic) ||
+	    tether_params_string(p, "will_payload", "a payload", NULL,
+				 &payload) ||
+	    tether_params_string(p, "will_payload_file", "a file name", NULL,
+				 &file) ||
+	    tether_params_string(p, "will_content_type", "a content type",
+				 NULL, &ct))
+		bad = 1;
+	if (tether_params_uint(p, "will_qos", 0, 0, 2, &qos))
+		bad = 1;
+	o->will_qos = (int)qos;
+	if (tether_params_bool(p, "will_retain", 0, &o->will_retain))
+		bad = 1;
+	o->will_delay_set = tether_params_get(p, "will_delay") != NULL;
+	if (tether_params_duration(p, "will_delay", 0, 0,
+				   WILL_SECONDS_MAX * 1000ull, &ms))
+		bad = 1;
+	o->will_delay_s = (uint32_t)(ms / 1000);
+	o->will_expiry_set = tether_params_get(p, "will_expiry") != NULL;
+	if (tether_params_duration(p, "will_expiry", 0, 0,
+				   WILL_SECONDS_MAX * 1000ull, &ms))
+		bad = 1;
+	o->will_expiry_s = (uint32_t)(ms / 1000);
+	rc = read_will_user(o, p);
+	if (rc == TETHER_ENOMEM)
+		return rc;
+	if (rc)
+		bad = 1;
+	if (topic && (!*topic || strpbrk(topic, "+#")))
+		bad = tether_params_fail(p, "will_topic",
+					 "expected a topic name without "
+					 "wildcards") != 0;
+	if (payload && file)
+		bad = tether_params_fail(p, "will_payload_file",
+					 "give will_payload or "
+					 "will_payload_file, not both") != 0;
+	if (payload && strlen(payload) > MQTT_WILL_PAYLOAD_MAX)
+		bad = tether_params_fail(p, "will_payload",
+					 "longer than 65535 bytes") != 0;
+	if (!topic) {
+		static const char *const needs_topic[] = {
+		    "will_payload", "will_payload_file", "will_qos",
+		    "will_retain", "will_delay", "will_expiry",
+		    "will_content_type", NULL};
+		for (size_t i = 0; needs_topic[i]; i++)
+			if (tether_params_get(p, needs_topic[i]))
+				bad = tether_params_fail(p, needs_topic[i],
+							 "needs will_topic") != 0;
+		if (o->n_will_user)
+			bad = tether_params_fail(p, "will_topic",
+						 "will_user needs will_topic") != 0;
+	}
+	if (o->version != MQTTVERSION_5) {
+		static const char *const v5[] = {"will_delay", "will_expiry",
+						 "will_content_type", NULL};
+		for (size_t i = 0; v5[i]; i++)
+			if (tether_params_get(p, v5[i]))
+				bad = tether_params_fail(p, v5[i],
+							 "needs version 5") != 0;
+		if (o->n_will_user)
+			bad = tether_params_fail(p, "will_topic",
+						 "will_user needs version 5") != 0;
+	}
+	if (bad)
+		return TETHER_ECONFIG;
+	if (!topic)
+		return 0;
+	o->will_topic = strdup(topic);
+	if (!o->will_topic)
+		return TETHER_ENOMEM;
+	if (ct && !(o->will_content_type = strdup(ct)))
+		return TETHER_ENOMEM;
+	if (file) {
+		int err = read_small_file(file, MQTT_WILL_PAYLOAD_MAX,
+					  &o->will_payload, &o->will_len);
+		if (err == ENOMEM)
+			return TETHER_ENOMEM;
+		if (err) {
+			tether_params_fail(p, "will_payload_file", "%s: %s",
+					   file,
+					   err == EFBIG ? "larger than 65535 "
+							  "bytes"
+							: strerror(err));
+			return TETHER_ECONFIG;
+		}
+	} else {
+		o->will_payload = strdup(payload ? payload : "");
+		if (!o->will_payload)
+			return TETHER_ENOMEM;
+		o->will_len = strlen(o->will_payload);
+	}
+	return 0;
 }
 
 int tth_mqtt_options_read(struct mqtt_options *o, tether_conn *conn,
@@ -130,6 +334,12 @@ int tth_mqtt_options_read(struct mqtt_options *o, tether_conn *conn,
 		bad = tether_params_fail(p, "password",
 					 "needs a username") != 0;
 
+	rc = read_will(o, p);
+	if (rc == TETHER_ENOMEM)
+		goto nomem;
+	if (rc)
+		bad = 1;
+
 	if (bad)
 		return TETHER_ECONFIG;
 	return 0;
@@ -147,4 +357,12 @@ void tth_mqtt_options_cleanup(struct mqtt_options *o)
 	free(o->cert_file);
 	free(o->key_file);
 	tether_secret_free(o->key_password);
+	free(o->will_topic);
+	free(o->will_payload);
+	free(o->will_content_type);
+	for (size_t i = 0; i < o->n_will_user; i++) {
+		free(o->will_user[i].name);
+		free(o->will_user[i].value);
+	}
+	free(o->will_user);
 }

@@ -26,7 +26,25 @@ struct mqtt_options {
 	char *password;
 	int verify;
 	char *ca_file, *ca_dir, *cert_file, *key_file, *key_password;
+	/* The last will (will_*): will_topic NULL means none. */
+	char *will_topic;
+	char *will_payload; /* will_payload or will_payload_file's bytes */
+	size_t will_len;
+	int will_qos, will_retain;
+	/* MQTT 5 will properties; *_set: given */
+	uint32_t will_delay_s, will_expiry_s;
+	int will_delay_set, will_expiry_set;
+	char *will_content_type;
+	struct mqtt_user_prop {
+		char *name, *value;
+	} *will_user;
+	size_t n_will_user;
 };
+
+/* A will payload file holds at most this (MQTT's two-byte length). */
+#define MQTT_WILL_PAYLOAD_MAX 65535
+/* At most this many will_user.<name> properties. */
+#define MQTT_WILL_USER_MAX 32
 
 /*
  * Fill *o (zeroed by the caller) from p; conn names the default client_id.

@@ -78,8 +78,17 @@ struct mqtt_attempt {
 	char *uri;
 	_Atomic int phase;
 	_Atomic int tls_err; /* a TETHER_TLS_* code seen by ssl_error_cb */
-	pthread_mutex_t lock;    /* guards sends */
+	pthread_mutex_t lock;    /* guards sends and reqs */
 	struct mqtt_send *sends; /* accepted, outcome not yet reported */
+	struct mqtt_req *reqs;   /* SUBSCRIBEs and UNSUBSCRIBEs in flight */
+};
+
+/* A SUBSCRIBE or UNSUBSCRIBE: the context of its Paho callbacks. */
+struct mqtt_req {
+	struct mqtt_attempt *att;
+	int unsubscribe;
+	struct mqtt_req *prev, *next;
+	char topic[]; /* the filter, for the failure event */
 };
 
 /* One accepted send: the context of its Paho response callbacks. */
@@ -89,6 +98,11 @@ struct mqtt_send {
 	int reported;
 	struct mqtt_send *prev, *next;
 };
+
+static void reason_init(struct tether_reason *r, enum tether_reason_kind kind,
+			int code, int by_peer, const char *text);
+static int prop_add(MQTTProperties *props, int id, uint32_t number,
+		    const void *value, size_t len, const char *name);
 
 static const char *const mqtt_schemes[] = {"tcp", "ssl",  "mqtt", "mqtts",
 					   "ws",  "wss", NULL};
@@ -263,6 +277,85 @@ static void on_send_ok5(void *ctx, MQTTAsync_successData5 *r)
 static void on_send_fail5(void *ctx, MQTTAsync_failureData5 *r)
 {
 	send_done(ctx, send_fail_err(r ? r->code : MQTTASYNC_FAILURE));
+}
+
+/* ---------------------------------------------- subscribe, unsubscribe */
+
+static void req_unlink(struct mqtt_attempt *a, struct mqtt_req *q)
+{
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		a->reqs = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+}
+
+/*
+ * A SUBACK or UNSUBACK came (code: its reason code; >= 0x80 a refusal),
+ * or Paho gave up on the request (code < 0: the link is going, the
+ * subscriptions are made again on the next one; nothing to say).
+ */
+static void req_done(struct mqtt_req *q, int code)
+{
+	struct mqtt_attempt *a = q->att;
+	struct tether_reason r;
+	char text[160];
+
+	pthread_mutex_lock(&a->lock);
+	req_unlink(a, q);
+	pthread_mutex_unlock(&a->lock);
+	if (code >= 0x80 && atomic_load(&a->phase) != PH_ENDED) {
+		if (a->version == MQTTVERSION_5) {
+			snprintf(text, sizeof(text), "%s refused: %s",
+				 q->unsubscribe ? "UNSUBACK" : "SUBACK",
+				 MQTTReasonCode_toString(
+				     (enum MQTTReasonCodes)code));
+			reason_init(&r, TETHER_KIND_MQTT5, code, 1, text);
+		} else {
+			/* 3.1.1 has one failure code, 0x80, and no UNSUBACK
+			   code at all */
+			snprintf(text, sizeof(text), "SUBACK refused (0x%02x)",
+				 code);
+			reason_init(&r, TETHER_KIND_MQTT3, code, 1, text);
+		}
+		tether_transport_sub_failed(a->conn, a->id, q->topic,
+					    q->unsubscribe, &r);
+	}
+	free(q);
+}
+
+static void on_req_ok(void *ctx, MQTTAsync_successData *r)
+{
+	/* Paho 1.3.12 calls onFailure for a 0x80 SUBACK; a later one
+	   may hand it over as the granted QoS */
+	req_done(ctx, r && !((struct mqtt_req *)ctx)->unsubscribe &&
+			      r->alt.qos >= 0x80
+			  ? r->alt.qos
+			  : 0);
+}
+
+static void on_req_fail(void *ctx, MQTTAsync_failureData *r)
+{
+	/* MQTT_BAD_SUBSCRIBE (0x80): the broker refused it */
+	req_done(ctx, r && r->code == 0x80 ? 0x80 : -1);
+}
+
+static void on_req_ok5(void *ctx, MQTTAsync_successData5 *r)
+{
+	/* one filter per request: its code is reasonCode */
+	req_done(ctx, r ? (int)r->reasonCode : 0);
+}
+
+static void on_req_fail5(void *ctx, MQTTAsync_failureData5 *r)
+{
+	int code = -1;
+
+	if (r && r->reasonCode >= 0x80)
+		code = (int)r->reasonCode;
+	else if (r && r->code >= 0x80)
+		code = r->code;
+	req_done(ctx, code);
 }
 
 /* ------------------------------------------------------------ reasons */
@@ -475,6 +568,21 @@ static const char *prop_name(int code)
 	}
 }
 
+/* The code of an outbound property's name (0: none a client sends). */
+static int prop_code(const char *name)
+{
+	static const int codes[] = {
+	    MQTTPROPERTY_CODE_PAYLOAD_FORMAT_INDICATOR,
+	    MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL,
+	    MQTTPROPERTY_CODE_CONTENT_TYPE, MQTTPROPERTY_CODE_RESPONSE_TOPIC,
+	    MQTTPROPERTY_CODE_CORRELATION_DATA};
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+		if (strcmp(prop_name(codes[i]), name) == 0)
+			return codes[i];
+	return 0;
+}
+
 /* An inbound message's properties as tether's (pointing into props'
  * memory: valid while the Paho message is); *n 0 and NULL when none. */
 static struct tether_property *message_props(const MQTTProperties *props,
@@ -617,6 +725,12 @@ static void attempt_free(struct mqtt_attempt *a)
 			tether_transport_sent(a->conn, a->id, s->msg_id,
 					      TETHER_EIO);
 		free(s);
+	}
+	while (a->reqs) {
+		struct mqtt_req *q = a->reqs;
+
+		a->reqs = q->next;
+		free(q);
 	}
 	pthread_mutex_destroy(&a->lock);
 	free(a->uri);
@@ -764,6 +878,42 @@ static int attempt_new(struct mqtt_link *l, uint32_t id, const char *uri,
 	return 0;
 }
 
+/* The last will of the options as Paho's (binary payload; MQTT 5
+   properties in *props, which the caller frees). */
+static int set_will(const struct mqtt_options *opt, MQTTAsync_willOptions *w,
+		    MQTTProperties *props)
+{
+	w->struct_version = 1;
+	w->topicName = opt->will_topic;
+	w->message = NULL; /* the binary payload below */
+	w->payload.data = opt->will_payload;
+	w->payload.len = (int)opt->will_len;
+	w->qos = opt->will_qos;
+	w->retained = opt->will_retain;
+	if (opt->version != MQTTVERSION_5)
+		return 0;
+	if (opt->will_delay_set &&
+	    prop_add(props, MQTTPROPERTY_CODE_WILL_DELAY_INTERVAL,
+		     opt->will_delay_s, NULL, 0, NULL))
+		return TETHER_ENOMEM;
+	if (opt->will_expiry_set &&
+	    prop_add(props, MQTTPROPERTY_CODE_MESSAGE_EXPIRY_INTERVAL,
+		     opt->will_expiry_s, NULL, 0, NULL))
+		return TETHER_ENOMEM;
+	if (opt->will_content_type &&
+	    prop_add(props, MQTTPROPERTY_CODE_CONTENT_TYPE, 0,
+		     opt->will_content_type, strlen(opt->will_content_type),
+		     NULL))
+		return TETHER_ENOMEM;
+	for (size_t i = 0; i < opt->n_will_user; i++)
+		if (prop_add(props, MQTTPROPERTY_CODE_USER_PROPERTY, 0,
+			     opt->will_user[i].value,
+			     strlen(opt->will_user[i].value),
+			     opt->will_user[i].name))
+			return TETHER_ENOMEM;
+	return 0;
+}
+
 static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 {
 	struct mqtt_link *l = link;
@@ -773,6 +923,8 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 	MQTTAsync_connectOptions o5 = MQTTAsync_connectOptions_initializer5;
 	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
 	MQTTProperties props = MQTTProperties_initializer;
+	MQTTProperties will_props = MQTTProperties_initializer;
+	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
 	char *uris[1];
 	int rc;
 
@@ -859,11 +1011,24 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 		ssl.ssl_error_context = a;
 		o.ssl = &ssl;
 	}
+	if (l->opt.will_topic) {
+		rc = set_will(&l->opt, &will, &will_props);
+		if (rc) {
+			MQTTProperties_free(&props);
+			MQTTProperties_free(&will_props);
+			attempt_free(a);
+			return rc;
+		}
+		o.will = &will;
+		if (l->opt.version == MQTTVERSION_5)
+			o.willProperties = &will_props;
+	}
 	/* Paho copies every option; the callbacks may run before this
 	   returns, but only report through the queue */
 	l->cur = a;
 	rc = MQTTAsync_connect(a->cli, &o);
 	MQTTProperties_free(&props);
+	MQTTProperties_free(&will_props);
 	if (rc != MQTTASYNC_SUCCESS) {
 		l->cur = NULL;
 		attempt_free(a);
@@ -923,6 +1088,54 @@ static void mqtt_close(void *link, uint32_t attempt)
 		tether_transport_closed(l->conn, attempt);
 }
 
+/* One property for Paho (which copies it). */
+static int prop_add(MQTTProperties *props, int id, uint32_t number,
+		    const void *value, size_t len, const char *name)
+{
+	MQTTProperty pr;
+
+	memset(&pr, 0, sizeof(pr));
+	pr.identifier = (enum MQTTPropertyCodes)id;
+	switch (MQTTProperty_getType(pr.identifier)) {
+	case MQTTPROPERTY_TYPE_BYTE:
+		pr.value.byte = (unsigned char)number;
+		break;
+	case MQTTPROPERTY_TYPE_FOUR_BYTE_INTEGER:
+		pr.value.integer4 = number;
+		break;
+	case MQTTPROPERTY_TYPE_UTF_8_STRING_PAIR:
+		pr.value.data.data = (char *)name;
+		pr.value.data.len = (int)strlen(name);
+		pr.value.value.data = (char *)(value ? value : "");
+		pr.value.value.len = (int)len;
+		break;
+	default: /* a string or binary data */
+		pr.value.data.data = (char *)(value ? value : "");
+		pr.value.data.len = (int)len;
+		break;
+	}
+	return MQTTProperties_add(props, &pr) == 0 ? 0 : TETHER_ENOMEM;
+}
+
+/* A message's properties (checked by tether_conn_send) as Paho's;
+   MQTTProperties_free() them either way. */
+static int paho_props(const struct tether_property *v, size_t n,
+		      MQTTProperties *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct tether_property *p = &v[i];
+		int id = p->user ? MQTTPROPERTY_CODE_USER_PROPERTY
+				 : prop_code(p->name);
+
+		if (!id)
+			return TETHER_ENOTSUP;
+		if (prop_add(out, id, (uint32_t)p->number, p->value, p->len,
+			     p->name))
+			return TETHER_ENOMEM;
+	}
+	return 0;
+}
+
 static int mqtt_send(void *link, uint32_t attempt, uint64_t msg_id,
 		     const struct tether_message *msg)
 {
@@ -942,9 +1155,18 @@ static int mqtt_send(void *link, uint32_t attempt, uint64_t msg_id,
 		return TETHER_ENOMEM;
 	s->att = a;
 	s->msg_id = msg_id;
+	if (msg->nprops && a->version != MQTTVERSION_5) {
+		free(s);
+		return TETHER_ENOTSUP; /* a reload changed the version */
+	}
 	if (a->version == MQTTVERSION_5) {
 		ro.onSuccess5 = on_send_ok5;
 		ro.onFailure5 = on_send_fail5;
+		rc = paho_props(msg->props, msg->nprops, &ro.properties);
+		if (rc) {
+			free(s);
+			return rc;
+		}
 	} else {
 		ro.onSuccess = on_send_ok;
 		ro.onFailure = on_send_fail;
@@ -957,8 +1179,10 @@ static int mqtt_send(void *link, uint32_t attempt, uint64_t msg_id,
 		a->sends->prev = s;
 	a->sends = s;
 	pthread_mutex_unlock(&a->lock);
+	/* Paho copies the properties into its command */
 	rc = MQTTAsync_send(a->cli, msg->topic, (int)msg->len, msg->payload,
 			    msg->qos, msg->retain, &ro);
+	MQTTProperties_free(&ro.properties);
 	if (rc != MQTTASYNC_SUCCESS) {
 		/* a failed call never calls back */
 		pthread_mutex_lock(&a->lock);
@@ -970,20 +1194,101 @@ static int mqtt_send(void *link, uint32_t attempt, uint64_t msg_id,
 	return 0;
 }
 
-static int mqtt_subscribe(void *link, uint32_t attempt, const char *topic,
-			  int qos)
+/* Send a SUBSCRIBE (sub) or an UNSUBSCRIBE (topic) on attempt `attempt`. */
+static int request(struct mqtt_link *l, uint32_t attempt, const char *topic,
+		   const struct tether_subscription *sub)
 {
-	struct mqtt_link *l = link;
 	struct mqtt_attempt *a = attempt_of(l, attempt);
 	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	struct mqtt_req *q;
+	size_t tlen;
 	int rc;
 
-	if (!topic || qos < 0 || qos > 2)
+	if (!topic || !*topic || (sub && (sub->qos < 0 || sub->qos > 2)))
 		return TETHER_EINVAL;
 	if (!a || atomic_load(&a->phase) != PH_UP)
 		return TETHER_ECLOSED;
-	rc = MQTTAsync_subscribe(a->cli, topic, qos, &ro);
-	return rc == MQTTASYNC_SUCCESS ? 0 : paho_err(rc);
+	if (sub && a->version != MQTTVERSION_5 &&
+	    (sub->no_local || sub->retain_as_published ||
+	     sub->retain_handling))
+		return TETHER_ENOTSUP;
+	tlen = strlen(topic);
+	q = calloc(1, sizeof(*q) + tlen + 1);
+	if (!q)
+		return TETHER_ENOMEM;
+	memcpy(q->topic, topic, tlen + 1);
+	q->att = a;
+	q->unsubscribe = !sub;
+	if (a->version == MQTTVERSION_5) {
+		ro.onSuccess5 = on_req_ok5;
+		ro.onFailure5 = on_req_fail5;
+		if (sub) {
+			ro.subscribeOptions.noLocal =
+			    (unsigned char)sub->no_local;
+			ro.subscribeOptions.retainAsPublished =
+			    (unsigned char)sub->retain_as_published;
+			ro.subscribeOptions.retainHandling =
+			    (unsigned char)sub->retain_handling;
+		}
+	} else {
+		ro.onSuccess = on_req_ok;
+		ro.onFailure = on_req_fail;
+	}
+	ro.context = q;
+	/* linked first: the answer may come before the call returns */
+	pthread_mutex_lock(&a->lock);
+	q->next = a->reqs;
+	if (a->reqs)
+		a->reqs->prev = q;
+	a->reqs = q;
+	pthread_mutex_unlock(&a->lock);
+	rc = sub ? MQTTAsync_subscribe(a->cli, topic, sub->qos, &ro)
+		 : MQTTAsync_unsubscribe(a->cli, topic, &ro);
+	if (rc != MQTTASYNC_SUCCESS) {
+		/* a failed call never calls back */
+		pthread_mutex_lock(&a->lock);
+		req_unlink(a, q);
+		pthread_mutex_unlock(&a->lock);
+		free(q);
+		return paho_err(rc);
+	}
+	return 0;
+}
+
+static int mqtt_subscribe(void *link, uint32_t attempt, const char *topic,
+			  int qos)
+{
+	struct tether_subscription sub = {.size = sizeof(sub), .topic = topic,
+					  .qos = qos};
+
+	return request(link, attempt, topic, &sub);
+}
+
+static int mqtt_subscribe_opts(void *link, uint32_t attempt,
+			       const struct tether_subscription *sub)
+{
+	return sub ? request(link, attempt, sub->topic, sub) : TETHER_EINVAL;
+}
+
+static int mqtt_unsubscribe(void *link, uint32_t attempt, const char *topic)
+{
+	return request(link, attempt, topic, NULL);
+}
+
+/* Properties need MQTT 5: read "version" as the options reader does. */
+static int mqtt_check_message(const tether_params *opts,
+			      const struct tether_message *msg)
+{
+	const char *v = tether_params_get(opts, "version");
+
+	if (!msg->nprops)
+		return 0;
+	if (!v || (strcmp(v, "5") != 0 && strcmp(v, "5.0") != 0))
+		return TETHER_ENOTSUP;
+	for (size_t i = 0; i < msg->nprops; i++)
+		if (!msg->props[i].user && !prop_code(msg->props[i].name))
+			return TETHER_ENOTSUP;
+	return 0;
 }
 
 const struct tether_transport_ops tth_transport_mqtt = {
@@ -1004,4 +1309,7 @@ const struct tether_transport_ops tth_transport_mqtt = {
     .options = tth_mqtt_options,
     .yaml_section = "mqtt",
     .default_ports = tth_mqtt_default_ports,
+    .subscribe_opts = mqtt_subscribe_opts,
+    .unsubscribe = mqtt_unsubscribe,
+    .check_message = mqtt_check_message,
 };

@@ -26,7 +26,7 @@ TETHER_EXPORT int tether_transport_register(const struct tether_transport_ops *o
 {
 	if (!ops)
 		return TETHER_EINVAL;
-	if (ops->abi != TETHER_TRANSPORT_ABI && ops->abi != 1 && ops->abi != 2)
+	if (ops->abi < 1 || ops->abi > TETHER_TRANSPORT_ABI)
 		return TETHER_EABI;
 	if (!ops->name || !*ops->name || !ops->schemes || !ops->ctx_new ||
 	    !ops->ctx_free || !ops->link_new || !ops->link_free ||

@@ -151,8 +151,10 @@ static void secret_opts(struct lctx *lc, struct cfg_conn *cc,
 
 static void load_subs(struct lctx *lc, struct cfg_conn *cc, tether_params *set)
 {
-	tether_params *seq = tth_cfg_nested(set, "subscriptions", 1,
-					    "a sequence of {topic, qos}");
+	tether_params *seq = tth_cfg_nested(
+	    set, "subscriptions", 1,
+	    "a sequence of {topic, qos, no_local, retain_as_published, "
+	    "retain_handling}");
 
 	if (!seq)
 		return;
@@ -160,8 +162,9 @@ static void load_subs(struct lctx *lc, struct cfg_conn *cc, tether_params *set)
 	for (size_t i = 0; i < seq->n; i++) {
 		tether_params *s = tth_cfg_nested(seq, seq->v[i].key, 0,
 						  "a mapping {topic, qos}");
+		struct tether_subscription sub = {.size = sizeof(sub)};
 		const char *topic;
-		uint64_t qos;
+		uint64_t qos, rh;
 
 		if (!s)
 			continue;
@@ -169,9 +172,18 @@ static void load_subs(struct lctx *lc, struct cfg_conn *cc, tether_params *set)
 		if (!tth_cfg_entry(s, "topic"))
 			tth_cfg_missing(s, "topic", "a topic filter");
 		tth_cfg_whole(s, "qos", 0, 0, 2, &qos);
+		/* MQTT 5 subscription options; a 3.1.1 link refuses them at
+		   run time with a SUBSCRIBE_FAILED event */
+		tether_params_bool(s, "no_local", 0, &sub.no_local);
+		tether_params_bool(s, "retain_as_published", 0,
+				   &sub.retain_as_published);
+		tth_cfg_whole(s, "retain_handling", 0, 0, 2, &rh);
 		tth_params_check_unknown(s, "a subscription");
-		if (topic && cc->set_ok &&
-		    tth_settings_subscribe(&cc->set, topic, (int)qos) != 0)
+		sub.topic = topic;
+		sub.qos = (int)qos;
+		sub.retain_handling = (enum tether_retain_handling)rh;
+		if (topic && *topic && cc->set_ok &&
+		    tth_settings_subscribe(&cc->set, &sub) == TETHER_ENOMEM)
 			lc->oom = 1;
 	}
 }

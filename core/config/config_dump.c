@@ -269,7 +269,16 @@ static void dump_subs(FILE *f, const struct cfg_conn *cc)
 	for (size_t i = 0; i < cc->set.nsubs; i++) {
 		fputs("        - {topic: ", f);
 		scalar(f, cc->set.subs[i].topic);
-		fprintf(f, ", qos: %d}\n", cc->set.subs[i].qos);
+		fprintf(f, ", qos: %d", cc->set.subs[i].qos);
+		if (tth_sub_has_options(&cc->set.subs[i]))
+			fprintf(f,
+				", no_local: %s, retain_as_published: %s, "
+				"retain_handling: %d",
+				cc->set.subs[i].no_local ? "true" : "false",
+				cc->set.subs[i].retain_as_published ? "true"
+								    : "false",
+				cc->set.subs[i].retain_handling);
+		fputs("}\n", f);
 	}
 }
 

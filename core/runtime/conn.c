@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,7 @@ static int needs_network(const tether_conn *c)
 void tth_conn_free(tether_conn *c)
 {
 	tth_outbox_cleanup(c);
+	tth_conn_unsub_clear(c);
 	free(c->redirect_uri);
 	tth_settings_cleanup(&c->set);
 	tether_policy_free(c->policy);
@@ -446,13 +448,66 @@ TETHER_EXPORT int tether_conn_set_resume_cb(tether_conn *c, tether_resume_cb cb,
 TETHER_EXPORT int tether_conn_subscribe(tether_conn *c, const char *topic,
 					int qos)
 {
+	struct tether_subscription sub = {.size = sizeof(sub), .topic = topic,
+					  .qos = qos};
+
+	return tether_conn_subscribe_opts(c, &sub);
+}
+
+static int can_subscribe(const tether_conn *c)
+{
+	return c->tops->subscribe ||
+	       (c->tops->abi >= 3 && c->tops->subscribe_opts);
+}
+
+TETHER_EXPORT int tether_conn_subscribe_opts(tether_conn *c,
+					     const struct tether_subscription *sub)
+{
+	struct tether_subscription s;
+	struct tth_conn_settings check;
+	struct tth_post *p;
+	int rc;
+
+	if (!c || !sub || sub->size < offsetof(struct tether_subscription,
+					       no_local))
+		return TETHER_EINVAL;
+	/* a caller built against an older struct has fewer fields */
+	memset(&s, 0, sizeof(s));
+	memcpy(&s, sub, sub->size < sizeof(s) ? sub->size : sizeof(s));
+	s.size = sizeof(s);
+	/* the setter's checks, on a value of its own */
+	memset(&check, 0, sizeof(check));
+	rc = tth_settings_subscribe(&check, &s);
+	if (rc != 0) {
+		free(check.subs);
+		return rc;
+	}
+	if (!can_subscribe(c)) {
+		free(check.subs[0].topic);
+		free(check.subs);
+		return TETHER_ENOTSUP;
+	}
+	p = tth_post_new(TTH_POST_SUBSCRIBE, c, 0);
+	if (!p) {
+		free(check.subs[0].topic);
+		free(check.subs);
+		return TETHER_ENOMEM;
+	}
+	p->u.subscribe = check.subs[0]; /* takes the topic */
+	free(check.subs);
+	tth_post(c->mgr, p);
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_unsubscribe(tether_conn *c, const char *topic)
+{
 	struct tth_post *p;
 
-	if (!c || !topic || !*topic || qos < 0 || qos > 2)
+	if (!c || !topic || !*topic)
 		return TETHER_EINVAL;
-	if (!c->tops->subscribe)
+	if (!can_subscribe(c) || c->tops->abi < 3 || !c->tops->unsubscribe)
 		return TETHER_ENOTSUP;
-	p = tth_post_new(TTH_POST_SUBSCRIBE, c, 0);
+	p = tth_post_new(TTH_POST_UNSUBSCRIBE, c, 0);
 	if (!p)
 		return TETHER_ENOMEM;
 	p->u.subscribe.topic = strdup(topic);
@@ -460,7 +515,6 @@ TETHER_EXPORT int tether_conn_subscribe(tether_conn *c, const char *topic,
 		tth_post_free(p);
 		return TETHER_ENOMEM;
 	}
-	p->u.subscribe.qos = qos;
 	tth_post(c->mgr, p);
 	return 0;
 }

@@ -6,6 +6,7 @@
  */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,13 +103,141 @@ static void io_redirect(void *ud, struct tth_econn *ec, const char *ref)
 	c->redirect_uri = d;
 }
 
+/* A subscription or an unsubscribe the link did not send. */
+static void sub_not_sent(tether_conn *c, const char *topic, int err,
+			 const char *what)
+{
+	struct tth_post *p;
+	struct tether_reason r = {.kind = TETHER_KIND_LOCAL,
+				  .code = TETHER_LOCAL_PROTOCOL,
+				  .transport = c->tops->name};
+	char text[160];
+
+	if (err == TETHER_ECLOSED)
+		return; /* the link is going: made again at the next up */
+	snprintf(text, sizeof(text), "%s not sent: %s", what,
+		 err == TETHER_ENOTSUP
+		     ? "the link cannot carry it (subscription options need "
+		       "MQTT 5)"
+		     : tether_strerror(err));
+	r.text = text;
+	/* an event from inside the engine's calls: through the mailbox */
+	p = tth_post_new(TTH_POST_SUB_FAILED, c, c->online_attempt);
+	if (!p)
+		return;
+	p->u.end.topic = strdup(topic);
+	if (!p->u.end.topic || tth_post_set_reason(p, &r, 1) != 0) {
+		tth_post_free(p);
+		return;
+	}
+	tth_post(c->mgr, p);
+}
+
+void tth_conn_sub_apply(tether_conn *c, const struct tth_sub *sub)
+{
+	struct tether_subscription view;
+	int rc;
+
+	if (!sub)
+		return;
+	if (c->tops->abi >= 3 && c->tops->subscribe_opts) {
+		tth_sub_view(sub, &view);
+		rc = c->tops->subscribe_opts(c->link, c->online_attempt, &view);
+	} else if (!c->tops->subscribe) {
+		return;
+	} else if (tth_sub_has_options(sub)) {
+		rc = TETHER_ENOTSUP;
+	} else {
+		rc = c->tops->subscribe(c->link, c->online_attempt, sub->topic,
+					sub->qos);
+	}
+	if (rc != 0)
+		sub_not_sent(c, sub->topic, rc, "SUBSCRIBE");
+}
+
+void tth_conn_unsub_forget(tether_conn *c, const char *topic)
+{
+	for (size_t i = 0; i < c->n_unsub_pending; i++)
+		if (strcmp(c->unsub_pending[i], topic) == 0) {
+			free(c->unsub_pending[i]);
+			c->unsub_pending[i] =
+			    c->unsub_pending[--c->n_unsub_pending];
+			return;
+		}
+}
+
+void tth_conn_unsub_clear(tether_conn *c)
+{
+	for (size_t i = 0; i < c->n_unsub_pending; i++)
+		free(c->unsub_pending[i]);
+	free(c->unsub_pending);
+	c->unsub_pending = NULL;
+	c->n_unsub_pending = 0;
+}
+
+static void unsub_remember(tether_conn *c, const char *topic)
+{
+	char **v, *t;
+
+	tth_conn_unsub_forget(c, topic);
+	if (c->n_unsub_pending >= TTH_UNSUB_PENDING_MAX) {
+		tth_conn_event(c, TETHER_EV_WARNING,
+			       "too many unsubscribes while offline: one "
+			       "not sent");
+		return;
+	}
+	v = realloc(c->unsub_pending,
+		    (c->n_unsub_pending + 1) * sizeof(*v));
+	if (!v)
+		return;
+	c->unsub_pending = v;
+	t = strdup(topic);
+	if (t)
+		v[c->n_unsub_pending++] = t;
+}
+
+void tth_conn_unsub_apply(tether_conn *c, const char *topic)
+{
+	int rc;
+
+	if (c->tops->abi < 3 || !c->tops->unsubscribe)
+		return;
+	if (!c->inited || c->ec.m.state != TETHER_STATE_ONLINE) {
+		/* a kept session still holds it: say it at the next up */
+		unsub_remember(c, topic);
+		return;
+	}
+	rc = c->tops->unsubscribe(c->link, c->online_attempt, topic);
+	if (rc != 0)
+		sub_not_sent(c, topic, rc, "UNSUBSCRIBE");
+}
+
 static void apply_subscriptions(tether_conn *c)
 {
-	if (!c->tops->subscribe)
-		return;
 	for (size_t i = 0; i < c->set.nsubs; i++)
-		c->tops->subscribe(c->link, c->online_attempt, c->set.subs[i].topic,
-				   c->set.subs[i].qos);
+		tth_conn_sub_apply(c, &c->set.subs[i]);
+}
+
+/* Up: unsubscribes from while we were away go out when the broker kept
+   the session (a new session has none of them). */
+static void apply_unsubscribes(tether_conn *c)
+{
+	size_t n = c->n_unsub_pending;
+	char **v = c->unsub_pending;
+
+	c->unsub_pending = NULL;
+	c->n_unsub_pending = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (c->session_present && c->tops->abi >= 3 &&
+		    c->tops->unsubscribe) {
+			int rc = c->tops->unsubscribe(c->link,
+						      c->online_attempt, v[i]);
+			if (rc != 0)
+				sub_not_sent(c, v[i], rc, "UNSUBSCRIBE");
+		}
+		free(v[i]);
+	}
+	free(v);
 }
 
 static void io_event(void *ud, struct tth_econn *ec,
@@ -147,6 +276,7 @@ static void io_event(void *ud, struct tth_econn *ec,
 
 		c->online_attempt = c->ec.m.attempt_id;
 		tth_hb_start(c);
+		apply_unsubscribes(c);
 		if (!c->session_present)
 			apply_subscriptions(c);
 		up.session_present = c->session_present;

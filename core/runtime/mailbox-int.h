@@ -15,6 +15,7 @@
 #include <tether/tether.h>
 
 #include "queue-int.h"
+#include "settings-int.h"
 
 struct tether_mgr;
 struct tth_conn_settings;
@@ -27,12 +28,14 @@ enum tth_post_kind {
 	TTH_POST_CLOSED,
 	TTH_POST_MESSAGE,
 	TTH_POST_SENT,
+	TTH_POST_SUB_FAILED, /* a refused SUBSCRIBE or UNSUBSCRIBE */
 	/* commands from the API */
 	TTH_POST_START,
 	TTH_POST_STOP,
 	TTH_POST_PUMP,      /* hand waiting messages to the transport */
 	TTH_POST_DROPPED,   /* report `dropped` */
 	TTH_POST_SUBSCRIBE,
+	TTH_POST_UNSUBSCRIBE,
 	TTH_POST_LIMITS,
 	TTH_POST_QUEUE_CFG, /* new queue bounds */
 	/* from the engine's own actions */
@@ -57,10 +60,11 @@ struct tth_post {
 		struct {
 			int session_present;
 		} up;
-		struct { /* FAIL, DOWN */
+		struct { /* FAIL, DOWN, SUB_FAILED */
 			int has_reason;
 			struct tether_reason reason; /* strings: the copies */
 			char *text, *ref, *transport;
+			char *topic; /* SUB_FAILED */
 		} end;
 		struct {
 			struct tether_message msg; /* points at the copies */
@@ -72,10 +76,8 @@ struct tth_post {
 			uint64_t msg_id;
 			int err;
 		} sent;
-		struct {
-			char *topic;
-			int qos;
-		} subscribe;
+		struct tth_sub subscribe; /* SUBSCRIBE (topic owned),
+					     UNSUBSCRIBE (topic alone) */
 		struct {
 			double rate;
 			uint32_t burst, max_connecting;

@@ -42,6 +42,8 @@ void tth_post_free(struct tth_post *p)
 	switch (p->kind) {
 	case TTH_POST_FAIL:
 	case TTH_POST_DOWN:
+	case TTH_POST_SUB_FAILED:
+		free(p->u.end.topic);
 		free(p->u.end.text);
 		free(p->u.end.ref);
 		free(p->u.end.transport);
@@ -52,6 +54,7 @@ void tth_post_free(struct tth_post *p)
 		free(p->u.message.props);
 		break;
 	case TTH_POST_SUBSCRIBE:
+	case TTH_POST_UNSUBSCRIBE:
 		free(p->u.subscribe.topic);
 		break;
 	case TTH_POST_SETTINGS:
@@ -262,19 +265,38 @@ static void on_dropped(tether_mgr *m, struct tth_post *p)
 static void on_subscribe(tether_mgr *m, struct tth_post *p)
 {
 	tether_conn *c = p->conn;
-	struct tth_sub *v = realloc(c->set.subs, (c->set.nsubs + 1) * sizeof(*v));
+	struct tether_subscription sub;
+	const struct tth_sub *kept;
 
 	(void)m;
-	if (!v)
-		return;
-	c->set.subs = v;
-	v[c->set.nsubs].topic = p->u.subscribe.topic;
-	v[c->set.nsubs].qos = p->u.subscribe.qos;
-	p->u.subscribe.topic = NULL; /* kept */
-	c->set.nsubs++;
-	if (c->ec.m.state == TETHER_STATE_ONLINE && c->tops->subscribe)
-		c->tops->subscribe(c->link, c->online_attempt,
-				   v[c->set.nsubs - 1].topic, v[c->set.nsubs - 1].qos);
+	tth_sub_view(&p->u.subscribe, &sub);
+	if (tth_settings_subscribe(&c->set, &sub) != 0)
+		return; /* checked by the API: only memory */
+	kept = tth_settings_find_sub(&c->set, sub.topic);
+	tth_conn_unsub_forget(c, sub.topic);
+	if (c->ec.m.state == TETHER_STATE_ONLINE)
+		tth_conn_sub_apply(c, kept);
+}
+
+static void on_unsubscribe(tether_mgr *m, struct tth_post *p)
+{
+	tether_conn *c = p->conn;
+
+	(void)m;
+	tth_settings_unsubscribe(&c->set, p->u.subscribe.topic);
+	tth_conn_unsub_apply(c, p->u.subscribe.topic);
+}
+
+static void on_sub_failed(tether_mgr *m, struct tth_post *p)
+{
+	struct tether_event ev;
+
+	(void)m;
+	tth_event_init(p->conn, TETHER_EV_SUBSCRIBE_FAILED, &ev);
+	p->u.end.reason.cls = TETHER_CLASS_NORMAL; /* the link stays */
+	ev.reason = p->u.end.has_reason ? &p->u.end.reason : NULL;
+	ev.detail = p->u.end.topic;
+	tth_user_event(p->conn, &ev);
 }
 
 static void on_limits(tether_mgr *m, struct tth_post *p)
@@ -372,7 +394,9 @@ static void (*const handlers[TTH_POST_KINDS])(tether_mgr *,
     [TTH_POST_STOP] = on_stop,
     [TTH_POST_PUMP] = on_pump,
     [TTH_POST_DROPPED] = on_dropped,
+    [TTH_POST_SUB_FAILED] = on_sub_failed,
     [TTH_POST_SUBSCRIBE] = on_subscribe,
+    [TTH_POST_UNSUBSCRIBE] = on_unsubscribe,
     [TTH_POST_LIMITS] = on_limits,
     [TTH_POST_QUEUE_CFG] = on_queue_cfg,
     [TTH_POST_BAD_ENDPOINT] = on_bad_endpoint,

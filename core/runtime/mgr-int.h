@@ -174,6 +174,10 @@ struct tether_conn {
 	int gone;
 	struct tether_conn *rnext; /* in mgr->removed; `next` is left as it
 				      was, for a walk of conns under way */
+	/* Filters unsubscribed while offline (loop thread): sent at the
+	   next up if the broker kept the session, else forgotten. */
+	char **unsub_pending;
+	size_t n_unsub_pending;
 	void *userdata;
 	struct tth_conn_metrics met;
 	char *error; /* TTH_CONN_ERROR_MAX bytes, made at the first error
@@ -221,6 +225,17 @@ extern const struct tth_engine_io tth_mgr_io;
 void tth_event_init(tether_conn *c, enum tether_event_type t,
 		    struct tether_event *ev);
 void tth_user_event(tether_conn *c, const struct tether_event *ev);
+
+/* conn_io.c: subscriptions on the link (loop thread). Make sub now (a
+   refusal the link reports, or one it cannot send, becomes a
+   SUBSCRIBE_FAILED event); unsubscribe topic now when online, else at
+   the next up with a kept session; forget a pending unsubscribe;
+   free the pending ones. */
+#define TTH_UNSUB_PENDING_MAX 1024
+void tth_conn_sub_apply(tether_conn *c, const struct tth_sub *sub);
+void tth_conn_unsub_apply(tether_conn *c, const char *topic);
+void tth_conn_unsub_forget(tether_conn *c, const char *topic);
+void tth_conn_unsub_clear(tether_conn *c);
 
 /* heartbeat.c: set up c's heartbeat timer (at creation). */
 void tth_hb_init(tether_conn *c);

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "mgr-int.h"
+#include "props-int.h"
 #include "spool-int.h"
 #include "timer_heap-int.h"
 #include "util-int.h"
@@ -65,7 +66,8 @@ static int online(const tether_conn *c)
    that the link could not carry it (kept, sent again on the next link). */
 static int message_error(int err)
 {
-	return err == TETHER_ETOOBIG || err == TETHER_EINVAL;
+	return err == TETHER_ETOOBIG || err == TETHER_EINVAL ||
+	       err == TETHER_ENOTSUP;
 }
 
 /* The link could not carry a message: unless it is already known to be
@@ -301,10 +303,30 @@ void tth_outbox_set_limits(tether_conn *c, const struct tether_queue_cfg *q,
 	pthread_mutex_unlock(&c->out.qmu);
 }
 
+/* Whether c's transport can carry msg's properties: their form is
+ * checked here, what the protocol can carry by the transport (ABI 3's
+ * check_message, with the connection's options). Called under qmu, which
+ * a restart holds while it swaps the transport and its options. */
+static int check_props(const tether_conn *c, const struct tether_message *m)
+{
+	size_t enc;
+	int rc;
+
+	if (!m->nprops)
+		return 0;
+	rc = tth_props_check(m->props, m->nprops, m->payload, m->len, &enc);
+	if (rc != 0)
+		return rc;
+	if (c->tops->abi < 3 || !c->tops->check_message)
+		return TETHER_ENOTSUP;
+	return c->tops->check_message(c->set.opts, m);
+}
+
 TETHER_EXPORT int tether_conn_send(tether_conn *c,
 				   const struct tether_message *msg,
 				   uint64_t *id)
 {
+	struct tether_message m;
 	struct tth_qentry *e;
 	struct tth_qout out;
 	uint64_t my_id;
@@ -313,8 +335,23 @@ TETHER_EXPORT int tether_conn_send(tether_conn *c,
 	if (!c || !msg || (msg->len && !msg->payload) || msg->qos < 0 ||
 	    msg->qos > 2 || msg->size < offsetof(struct tether_message, ttl_ms))
 		return TETHER_EINVAL;
+	/* a caller built against an older struct has fewer fields */
+	memset(&m, 0, sizeof(m));
+	memcpy(&m, msg, msg->size < sizeof(m) ? msg->size : sizeof(m));
+	m.size = sizeof(m);
+	if (msg->size < offsetof(struct tether_message, nprops) + sizeof(size_t) ||
+	    !m.props)
+		m.props = NULL, m.nprops = 0;
+	else if (!m.nprops)
+		m.props = NULL;
+	msg = &m;
 	if (atomic_load(&c->state) == TETHER_STATE_CLOSED)
 		return TETHER_ESTATE;
+	pthread_mutex_lock(&c->out.qmu);
+	rc = check_props(c, msg);
+	pthread_mutex_unlock(&c->out.qmu);
+	if (rc != 0)
+		return rc;
 	my_id = atomic_fetch_add(&c->next_msg_id, 1);
 	e = tth_qentry_new(msg, my_id);
 	if (!e)

@@ -75,17 +75,24 @@ static int swap_live(tether_conn *c, struct tth_conn_settings *s)
 		tth_queue_cfg_live(c, &q);
 		changed = 1;
 	}
-	/* subscriptions: new ones are made now; dropped ones are no longer
-	   made after a reconnect (there is no unsubscribe) */
+	/* subscriptions: new and changed ones are made now, dropped ones
+	   unsubscribed (now when online, else at the next up with a kept
+	   session) */
 	if (c->set.nsubs != s->nsubs)
 		changed = 1;
+	for (size_t i = 0; i < c->set.nsubs; i++) {
+		if (tth_settings_find_sub(s, c->set.subs[i].topic))
+			continue;
+		changed = 1;
+		tth_conn_unsub_apply(c, c->set.subs[i].topic);
+	}
 	for (size_t i = 0; i < s->nsubs; i++) {
 		if (tth_settings_has_sub(&c->set, &s->subs[i]))
 			continue;
 		changed = 1;
-		if (online && c->tops->subscribe)
-			c->tops->subscribe(c->link, c->online_attempt,
-					   s->subs[i].topic, s->subs[i].qos);
+		tth_conn_unsub_forget(c, s->subs[i].topic);
+		if (online)
+			tth_conn_sub_apply(c, &s->subs[i]);
 	}
 	SWAP(c->set.subs, s->subs);
 	SWAP(c->set.nsubs, s->nsubs);
@@ -107,11 +114,14 @@ static void replace_now(tether_conn *c, struct tth_conn_settings *s)
 		c->link = NULL;
 	}
 	swap_live(c, s);
+	/* under the queue lock: tether_conn_send reads both (check_props) */
+	pthread_mutex_lock(&c->out.qmu);
 	SWAP(c->set.tops, s->tops);
 	c->tops = c->set.tops;
+	SWAP(c->set.opts, s->opts);
+	pthread_mutex_unlock(&c->out.qmu);
 	SWAP(c->set.endpoints, s->endpoints);
 	SWAP(c->set.n_endpoints, s->n_endpoints);
-	SWAP(c->set.opts, s->opts);
 	SWAP(c->set.uncoordinated, s->uncoordinated);
 	free(c->redirect_uri);
 	c->redirect_uri = NULL;

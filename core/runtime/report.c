@@ -6,6 +6,9 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 #include "mailbox-int.h"
 #include "mgr-int.h"
 #include "util-int.h"
@@ -96,6 +99,26 @@ TETHER_EXPORT void tether_transport_sent(tether_conn *c, uint32_t attempt,
 		return;
 	p->u.sent.msg_id = msg_id;
 	p->u.sent.err = err;
+	tth_post(c->mgr, p);
+}
+
+TETHER_EXPORT void tether_transport_sub_failed(tether_conn *c,
+					       uint32_t attempt,
+					       const char *topic,
+					       int unsubscribe,
+					       const struct tether_reason *r)
+{
+	struct tth_post *p = tth_post_new(TTH_POST_SUB_FAILED, c, attempt);
+
+	(void)unsubscribe; /* the reason's text says which */
+	if (!p)
+		return;
+	p->u.end.topic = topic ? strdup(topic) : NULL;
+	if ((topic && !p->u.end.topic) ||
+	    tth_post_set_reason(p, r, c->tops && c->tops->abi >= 3) != 0) {
+		tth_post_free(p);
+		return;
+	}
 	tth_post(c->mgr, p);
 }
 

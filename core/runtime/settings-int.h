@@ -19,11 +19,18 @@
 
 #include "machine-int.h"
 
-/* A subscription a connection makes at every connect. */
+/* A subscription a connection makes at every connect; one per topic
+ * filter (a new one to the same filter replaces it, as in MQTT). */
 struct tth_sub {
 	char *topic;
 	int qos;
+	int no_local, retain_as_published, retain_handling; /* MQTT 5 */
 };
+
+/* sub as the public struct (borrowing its topic). */
+void tth_sub_view(const struct tth_sub *sub, struct tether_subscription *out);
+/* Whether sub asks for any MQTT 5 option. */
+int tth_sub_has_options(const struct tth_sub *sub);
 
 struct tth_conn_settings {
 	const struct tether_transport_ops *tops;
@@ -77,13 +84,19 @@ int tth_settings_set_queue(struct tth_conn_settings *s,
 /* A copy of params (checked where the policy is made: tether_policy_new). */
 int tth_settings_set_policy(struct tth_conn_settings *s,
 			    const tether_params *params);
-/* Add a subscription (an equal one is kept once). */
-int tth_settings_subscribe(struct tth_conn_settings *s, const char *topic,
-			   int qos);
+/* Add a subscription, replacing one to the same filter; TETHER_EINVAL
+ * for a field out of range. */
+int tth_settings_subscribe(struct tth_conn_settings *s,
+			   const struct tether_subscription *sub);
+/* Forget the subscription to topic; whether there was one. */
+int tth_settings_unsubscribe(struct tth_conn_settings *s, const char *topic);
 
-/* Whether a subscription equal to sub is in s. */
+/* Whether a subscription equal to sub (filter and every option) is in s. */
 int tth_settings_has_sub(const struct tth_conn_settings *s,
 			 const struct tth_sub *sub);
+/* The subscription of s to topic, or NULL. */
+const struct tth_sub *tth_settings_find_sub(const struct tth_conn_settings *s,
+					    const char *topic);
 /* Whether a and b make the same link: transport, endpoints, options,
  * coordination (which is set up at the first start). */
 int tth_settings_same_link(const struct tth_conn_settings *a,

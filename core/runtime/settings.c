@@ -93,10 +93,13 @@ int tth_settings_copy(struct tth_conn_settings *dst,
 	for (uint32_t i = 0; i < src->n_endpoints; i++)
 		if (tth_settings_add_endpoint(dst, src->endpoints[i], NULL, 0))
 			goto oom;
-	for (size_t i = 0; i < src->nsubs; i++)
-		if (tth_settings_subscribe(dst, src->subs[i].topic,
-					   src->subs[i].qos))
+	for (size_t i = 0; i < src->nsubs; i++) {
+		struct tether_subscription sub;
+
+		tth_sub_view(&src->subs[i], &sub);
+		if (tth_settings_subscribe(dst, &sub))
 			goto oom;
+	}
 	if (src->spool_dir) {
 		dst->spool_dir = strdup(src->spool_dir);
 		if (!dst->spool_dir)
@@ -254,32 +257,88 @@ int tth_settings_set_policy(struct tth_conn_settings *s,
 	return 0;
 }
 
+void tth_sub_view(const struct tth_sub *sub, struct tether_subscription *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->size = sizeof(*out);
+	out->topic = sub->topic;
+	out->qos = sub->qos;
+	out->no_local = sub->no_local;
+	out->retain_as_published = sub->retain_as_published;
+	out->retain_handling = (enum tether_retain_handling)sub->retain_handling;
+}
+
+int tth_sub_has_options(const struct tth_sub *sub)
+{
+	return sub->no_local || sub->retain_as_published ||
+	       sub->retain_handling;
+}
+
+const struct tth_sub *tth_settings_find_sub(const struct tth_conn_settings *s,
+					    const char *topic)
+{
+	for (size_t i = 0; i < s->nsubs; i++)
+		if (strcmp(s->subs[i].topic, topic) == 0)
+			return &s->subs[i];
+	return NULL;
+}
+
 int tth_settings_has_sub(const struct tth_conn_settings *s,
 			 const struct tth_sub *sub)
 {
-	for (size_t i = 0; i < s->nsubs; i++)
-		if (strcmp(s->subs[i].topic, sub->topic) == 0 &&
-		    s->subs[i].qos == sub->qos)
-			return 1;
-	return 0;
+	const struct tth_sub *have = tth_settings_find_sub(s, sub->topic);
+
+	return have && have->qos == sub->qos &&
+	       have->no_local == sub->no_local &&
+	       have->retain_as_published == sub->retain_as_published &&
+	       have->retain_handling == sub->retain_handling;
 }
 
-int tth_settings_subscribe(struct tth_conn_settings *s, const char *topic,
-			   int qos)
+int tth_settings_subscribe(struct tth_conn_settings *s,
+			   const struct tether_subscription *sub)
 {
-	struct tth_sub want = {(char *)topic, qos}, *v;
+	struct tth_sub want, *v;
 
-	if (tth_settings_has_sub(s, &want))
+	if (!sub || !sub->topic || !*sub->topic || sub->qos < 0 ||
+	    sub->qos > 2 || sub->no_local < 0 || sub->no_local > 1 ||
+	    sub->retain_as_published < 0 || sub->retain_as_published > 1 ||
+	    (int)sub->retain_handling < 0 || (int)sub->retain_handling > 2)
+		return TETHER_EINVAL;
+	want.topic = (char *)sub->topic;
+	want.qos = sub->qos;
+	want.no_local = sub->no_local;
+	want.retain_as_published = sub->retain_as_published;
+	want.retain_handling = (int)sub->retain_handling;
+	v = (struct tth_sub *)tth_settings_find_sub(s, sub->topic);
+	if (v) {
+		want.topic = v->topic;
+		*v = want;
 		return 0;
+	}
 	v = realloc(s->subs, (s->nsubs + 1) * sizeof(*v));
 	if (!v)
 		return TETHER_ENOMEM;
 	s->subs = v;
-	v[s->nsubs].topic = strdup(topic);
-	if (!v[s->nsubs].topic)
+	want.topic = strdup(sub->topic);
+	if (!want.topic)
 		return TETHER_ENOMEM;
-	v[s->nsubs++].qos = qos;
+	v[s->nsubs++] = want;
 	return 0;
+}
+
+int tth_settings_unsubscribe(struct tth_conn_settings *s, const char *topic)
+{
+	const struct tth_sub *have = tth_settings_find_sub(s, topic);
+	size_t i;
+
+	if (!have)
+		return 0;
+	i = (size_t)(have - s->subs);
+	free(s->subs[i].topic);
+	memmove(&s->subs[i], &s->subs[i + 1],
+		(s->nsubs - i - 1) * sizeof(*s->subs));
+	s->nsubs--;
+	return 1;
 }
 
 int tth_settings_same_link(const struct tth_conn_settings *a,

@@ -5,8 +5,8 @@
  * thread, or whoever holds the connection's queue lock.
  *
  * Entries. Each accepted message is one heap block (tth_qentry_new) that
- * owns a copy of the topic and payload and carries the caller's id. An
- * entry is in exactly one place at a time:
+ * owns a copy of the topic, payload and properties and carries the
+ * caller's id. An entry is in exactly one place at a time:
  *
  *   owned by the caller --push--> WAITING --take--> INFLIGHT
  *   INFLIGHT --settle(id)-------------------------> back to the caller
@@ -21,7 +21,8 @@
  * caller then emits one TETHER_EV_SENT per entry and frees it. Dropping
  * never allocates, so it cannot fail.
  *
- * Bounds. max_messages and max_bytes (bytes = payload + topic length)
+ * Bounds. max_messages and max_bytes (bytes = payload + topic length,
+ * plus the bytes of its MQTT 5 property values and user property names)
  * count WAITING + INFLIGHT: memory stays bounded while a transport holds
  * many unacknowledged messages, and requeue() after a lost link never has
  * to drop anything to fit. (tether_queue_cfg's comment says "queued (not
@@ -93,7 +94,7 @@ struct tth_qentry {
 	uint64_t id;                    /* the caller's message id */
 	uint64_t spool_id;   /* caller's data, untouched (0 = not spooled) */
 	uint64_t expires_ms; /* TTH_NEVER: no TTL */
-	size_t bytes;        /* payload + topic length */
+	size_t bytes;        /* payload + topic (+ property) length */
 	uint32_t sends;      /* how often it was taken (> 1: a resend) */
 	uint8_t where;       /* enum tth_qwhere */
 	uint8_t first;       /* in the first region of WAITING */

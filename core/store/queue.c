@@ -9,6 +9,7 @@
 
 #include <tether/tether.h>
 
+#include "props-int.h"
 #include "queue-int.h"
 #include "util-int.h"
 
@@ -20,7 +21,9 @@ struct tth_qentry *tth_qentry_new(const struct tether_message *msg,
 				  uint64_t id)
 {
 	size_t tlen = msg->topic ? strlen(msg->topic) : 0;
-	size_t extra = (msg->topic ? tlen + 1 : 0);
+	size_t np = msg->props ? msg->nprops : 0;
+	size_t psize = np ? tth_props_copy_size(msg->props, np) : 0;
+	size_t extra = (msg->topic ? tlen + 1 : 0) + psize, pbytes = 0;
 	struct tth_qentry *e;
 	char *p;
 
@@ -32,6 +35,16 @@ struct tth_qentry *tth_qentry_new(const struct tether_message *msg,
 	memset(e, 0, sizeof(*e));
 	p = (char *)(e + 1);
 	e->msg.size = sizeof(e->msg);
+	/* the properties first: the array wants the block's alignment */
+	if (np) {
+		e->msg.props = tth_props_copy(msg->props, np, p);
+		e->msg.nprops = np;
+		p += psize;
+		for (size_t i = 0; i < np; i++)
+			pbytes += msg->props[i].len +
+				  (msg->props[i].user ? strlen(msg->props[i].name)
+						      : 0);
+	}
 	if (msg->topic) {
 		memcpy(p, msg->topic, tlen + 1);
 		e->msg.topic = p;
@@ -46,7 +59,7 @@ struct tth_qentry *tth_qentry_new(const struct tether_message *msg,
 	e->msg.binary = msg->binary;
 	e->msg.ttl_ms = msg->ttl_ms;
 	e->id = id;
-	e->bytes = msg->len + tlen;
+	e->bytes = msg->len + tlen + pbytes;
 	e->expires_ms = TTH_NEVER;
 	e->where = TTH_Q_OUT;
 	tth_timer_init(&e->ttl);

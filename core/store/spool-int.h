@@ -29,7 +29,8 @@
  *
  *   off len field
  *     0   4 magic        "TSR1"
- *     4   1 type         1 = message, 2 = ack
+ *     4   1 type         1 = message, 2 = ack, 3 = message with
+ *                        MQTT 5 properties
  *     5   1 flags        bits 0-1 qos, bit 2 retain, bit 3 binary,
  *                        bit 4 topic present (else topic is NULL)
  *     6   2 topic_len
@@ -41,6 +42,15 @@
  *    36     topic (topic_len bytes, no NUL), payload (payload_len bytes)
  *
  * An ack record has flags, lengths and expires 0 and no body.
+ *
+ * A message with properties (type 3) has the same header; its payload
+ * part (payload_len bytes, covered by body_crc) starts with the length of
+ * the properties (4 bytes, little-endian, > 0), then the properties as
+ * MQTT 5 encodes them (core/store/props-int.h), then the payload. Type 3
+ * was added after types 1 and 2, which are still written for messages
+ * without properties, so every spool written before reads the same; an
+ * older tether reading a type 3 record skips it with a warning ("not a
+ * message record") rather than sending the properties as payload.
  *
  * Recovery (tth_spool_open) reads every segment in name order and checks
  * each record: a record whose header is sound but whose body checksum is
@@ -177,6 +187,7 @@ uint32_t tth_crc32c(uint32_t crc, const void *data, size_t len);
  */
 #define TTH_SPOOL_REC_MSG 1
 #define TTH_SPOOL_REC_ACK 2
+#define TTH_SPOOL_REC_MSG_PROPS 3
 #define TTH_SPOOL_F_QOS 0x03
 #define TTH_SPOOL_F_RETAIN 0x04
 #define TTH_SPOOL_F_BINARY 0x08

@@ -20,6 +20,7 @@
 
 #include <tether/tether.h>
 
+#include "props-int.h"
 #include "spool-int.h"
 #include "util-int.h"
 
@@ -411,10 +412,12 @@ static int rotate(struct tth_spool *sp)
 int tth_spool_append(struct tth_spool *sp, const struct tether_message *msg,
 		     uint64_t expires, uint64_t now_ms, uint64_t *id)
 {
-	size_t tlen;
+	size_t tlen, plen = 0;
 	uint64_t size;
-	uint8_t hdr[TTH_SPOOL_HDR];
-	struct iovec iov[3];
+	uint8_t hdr[TTH_SPOOL_HDR], plen4[4];
+	uint8_t *props = NULL;
+	struct iovec iov[5];
+	int niov = 0;
 	struct tth_spool_rec r;
 	struct tth_spool_seg *a;
 	char name[TTH_SPOOL_NAME_LEN];
@@ -424,9 +427,16 @@ int tth_spool_append(struct tth_spool *sp, const struct tether_message *msg,
 	    msg->qos > 2)
 		return TETHER_EINVAL;
 	tlen = msg->topic ? strlen(msg->topic) : 0;
-	if (tlen > UINT16_MAX || msg->len > UINT32_MAX)
+	if (tlen > UINT16_MAX || msg->len > UINT32_MAX - 4 - TETHER_PROPS_MAX_BYTES)
 		return TETHER_ETOOBIG;
-	size = TTH_SPOOL_HDR + tlen + msg->len;
+	if (msg->props && msg->nprops) {
+		/* a message record with properties (spool-int.h) */
+		rc = tth_props_check(msg->props, msg->nprops, msg->payload,
+				     msg->len, &plen);
+		if (rc != 0)
+			return rc;
+	}
+	size = TTH_SPOOL_HDR + tlen + msg->len + (plen ? 4 + plen : 0);
 	if (size > sp->cfg.max_bytes)
 		return TETHER_ETOOBIG;
 	a = tth_spool_active(sp);
@@ -448,26 +458,43 @@ int tth_spool_append(struct tth_spool *sp, const struct tether_message *msg,
 	}
 	if (tth_spool_bits_reserve(a, sp->next_id) != 0)
 		return TETHER_ENOMEM;
+	if (plen) {
+		props = malloc(plen);
+		if (!props)
+			return TETHER_ENOMEM;
+		tth_props_encode(msg->props, msg->nprops, props);
+		put32(plen4, (uint32_t)plen);
+	}
 	memset(&r, 0, sizeof(r));
-	r.type = TTH_SPOOL_REC_MSG;
+	r.type = plen ? TTH_SPOOL_REC_MSG_PROPS : TTH_SPOOL_REC_MSG;
 	r.flags = (uint8_t)((msg->qos & TTH_SPOOL_F_QOS) | (msg->retain ? TTH_SPOOL_F_RETAIN : 0) |
 			    (msg->binary ? TTH_SPOOL_F_BINARY : 0) |
 			    (msg->topic ? TTH_SPOOL_F_TOPIC : 0));
 	r.tlen = (uint16_t)tlen;
-	r.plen = (uint32_t)msg->len;
+	r.plen = (uint32_t)(msg->len + (plen ? 4 + plen : 0));
 	r.id = sp->next_id;
 	r.expires = expires;
-	r.body_crc = tth_crc32c(tth_crc32c(0, msg->topic, tlen),
-				msg->payload, msg->len);
+	r.body_crc = tth_crc32c(0, msg->topic, tlen);
+	if (plen)
+		r.body_crc = tth_crc32c(tth_crc32c(r.body_crc, plen4, 4),
+					props, plen);
+	r.body_crc = tth_crc32c(r.body_crc, msg->payload, msg->len);
 	hdr_encode(hdr, &r);
-	iov[0].iov_base = hdr;
-	iov[0].iov_len = sizeof(hdr);
-	iov[1].iov_base = (void *)msg->topic;
-	iov[1].iov_len = tlen;
-	iov[2].iov_base = (void *)msg->payload;
-	iov[2].iov_len = msg->len;
+	iov[niov].iov_base = hdr;
+	iov[niov++].iov_len = sizeof(hdr);
+	iov[niov].iov_base = (void *)msg->topic;
+	iov[niov++].iov_len = tlen;
+	if (plen) {
+		iov[niov].iov_base = plen4;
+		iov[niov++].iov_len = 4;
+		iov[niov].iov_base = props;
+		iov[niov++].iov_len = plen;
+	}
+	iov[niov].iov_base = (void *)msg->payload;
+	iov[niov++].iov_len = msg->len;
 	tth_spool_seg_name(name, a->seq, "seg");
-	rc = write_at(sp, sp->active_fd, name, iov, 3, a->size);
+	rc = write_at(sp, sp->active_fd, name, iov, niov, a->size);
+	free(props);
 	if (rc != 0)
 		return rc;
 	sp->dirty = 1;

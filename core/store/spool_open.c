@@ -18,6 +18,7 @@
 
 #include <tether/tether.h>
 
+#include "props-int.h"
 #include "spool-int.h"
 #include "util-int.h"
 
@@ -215,15 +216,49 @@ static size_t scan(struct recover *rc, const uint8_t *buf, size_t len,
 	return len;
 }
 
+/* The properties of a TTH_SPOOL_REC_MSG_PROPS record (*v malloc'ed, or
+ * NULL), and where its payload starts. 0, TETHER_EINVAL, TETHER_ENOMEM. */
+static int record_props(const struct tth_spool_rec *r,
+			struct tether_property **v, size_t *n)
+{
+	const uint8_t *b = r->body + r->tlen;
+	uint32_t plen;
+
+	*v = NULL;
+	*n = 0;
+	if (r->plen < 4)
+		return TETHER_EINVAL;
+	plen = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+	       (uint32_t)b[3] << 24;
+	if (plen > r->plen - 4 || plen == 0)
+		return TETHER_EINVAL;
+	return tth_props_decode(b + 4, plen, v, n);
+}
+
 static int on_message(struct recover *rc, const struct tth_spool_rec *r,
 		      uint64_t off, void *arg)
 {
 	uint64_t *last_id = arg;
 
-	if (r->type != TTH_SPOOL_REC_MSG || (r->flags & TTH_SPOOL_F_QOS) > 2) {
+	if ((r->type != TTH_SPOOL_REC_MSG &&
+	     r->type != TTH_SPOOL_REC_MSG_PROPS) ||
+	    (r->flags & TTH_SPOOL_F_QOS) > 2) {
 		warn(rc, off, "not a message record (type %u, flags 0x%x): "
 			      "skipped", r->type, r->flags);
 		return 0;
+	}
+	if (r->type == TTH_SPOOL_REC_MSG_PROPS) {
+		struct tether_property *v;
+		size_t n;
+		int err = record_props(r, &v, &n);
+
+		if (err == TETHER_ENOMEM)
+			return err;
+		free(v);
+		if (err) {
+			warn(rc, off, "bad properties: record skipped");
+			return 0;
+		}
 	}
 	if (r->id <= *last_id) {
 		warn(rc, off, "record id %" PRIu64 " out of order: skipped",
@@ -268,6 +303,9 @@ static int on_ack(struct recover *rc, const struct tth_spool_rec *r,
 static int emit(struct recover *rc, const struct tth_spool_rec *r)
 {
 	struct tether_message m;
+	struct tether_property *props = NULL;
+	const uint8_t *pl = r->body + r->tlen;
+	int err;
 
 	if (!rc->ops || !rc->ops->message)
 		return 0;
@@ -288,10 +326,27 @@ static int emit(struct recover *rc, const struct tth_spool_rec *r)
 	}
 	m.payload = r->plen ? r->body + r->tlen : NULL;
 	m.len = r->plen;
+	if (r->type == TTH_SPOOL_REC_MSG_PROPS) {
+		/* checked by on_message: only memory can fail */
+		size_t skip;
+
+		err = record_props(r, &props, &m.nprops);
+		if (err)
+			return err;
+		m.props = props;
+		skip = 4 + ((size_t)pl[0] | (size_t)pl[1] << 8 |
+			    (size_t)pl[2] << 16 | (size_t)pl[3] << 24);
+		m.payload = pl + skip;
+		m.len -= skip;
+		if (!m.len)
+			m.payload = NULL;
+	}
 	m.qos = r->flags & TTH_SPOOL_F_QOS;
 	m.retain = !!(r->flags & TTH_SPOOL_F_RETAIN);
 	m.binary = !!(r->flags & TTH_SPOOL_F_BINARY);
-	return rc->ops->message(rc->ud, r->id, r->expires, &m);
+	err = rc->ops->message(rc->ud, r->id, r->expires, &m);
+	free(props);
+	return err;
 }
 
 /* Reads one file with fn; cuts a torn tail. *size: the length kept. */

@@ -307,12 +307,20 @@ enum tether_event_type {
 				  REMOVED follows) */
 	TETHER_EV_WARNING,   /**< something to tell, nothing failed; `detail`
 				  (a damaged spool record skipped...) */
-	TETHER_EV_REMOVED    /**< the connection's last event: it is closed
+	TETHER_EV_REMOVED,   /**< the connection's last event: it is closed
 				  and removed (tether_conn_remove, or a reload
 				  that dropped it); its handle is freed when
 				  the callback returns */
+	TETHER_EV_SUBSCRIBE_FAILED /**< MQTT: the broker refused a SUBSCRIBE
+				  or an UNSUBSCRIBE, or the link could not
+				  carry it; `detail` the topic filter,
+				  `reason` why (kind mqtt5 or mqtt3 with the
+				  SUBACK/UNSUBACK reason code, e.g. 0x87 not
+				  authorized; kind local for one never sent)
+				  and its class normal: the link stays as it
+				  is */
 };
-#define TETHER_EVENT_COUNT 14
+#define TETHER_EVENT_COUNT 15
 
 /**
  * @brief Name of an event type ("retry").
@@ -329,8 +337,14 @@ typedef struct tether_conn tether_conn;
 typedef struct tether_params tether_params;
 
 /**
- * An MQTT 5 property of an inbound message: a string or binary value
- * (value/len), or a number.
+ * An MQTT 5 property of a message: a string or binary value (value/len),
+ * or a number. Inbound, any property the broker sent; outbound
+ * (tether_conn_send), only "payload_format_indicator" (0 or 1),
+ * "message_expiry_interval" (seconds), "content_type", "response_topic"
+ * (no wildcards), "correlation_data" (binary) and User Properties
+ * (user = 1, any name): at most TETHER_PROPS_MAX of them, strings valid
+ * UTF-8 without NUL, every value at most 65535 bytes, all together at
+ * most TETHER_PROPS_MAX_BYTES encoded.
  */
 struct tether_property {
 	const char *name;  /**< "content_type", "response_topic",
@@ -344,6 +358,11 @@ struct tether_property {
 	uint64_t number;   /**< the value of a numeric property */
 	int user;          /**< a User Property */
 };
+
+/** At most this many properties on an outbound message. */
+#define TETHER_PROPS_MAX 32
+/** At most this many bytes of outbound properties, as MQTT encodes them. */
+#define TETHER_PROPS_MAX_BYTES 65536
 
 /**
  * A message, outbound (tether_conn_send) or inbound (TETHER_EV_MESSAGE).
@@ -361,9 +380,11 @@ struct tether_message {
 				  sent within this time; 0 = the queue's ttl */
 	int dup;             /**< inbound MQTT: the DUP flag; outbound: set
 				  by tether on a message sent again */
-	const struct tether_property *props; /**< inbound MQTT 5: its
-						 properties (else NULL);
-						 outbound: ignored */
+	const struct tether_property *props; /**< MQTT 5 properties (else
+						 NULL): inbound, what came;
+						 outbound, sent with the
+						 message (see
+						 tether_conn_send) */
 	size_t nprops;
 };
 
@@ -781,8 +802,15 @@ TETHER_EXPORT int tether_conn_set_queue(tether_conn *c,
  * @param c the connection.
  * @param msg the message; copied.
  * @param id receives the message id (may be NULL).
- * @return 0 (accepted), TETHER_EINVAL, TETHER_ESTATE (CLOSED),
- *   TETHER_EFULL (queue full and overflow REJECT, or spool full),
+ *   MQTT 5 properties (msg->props) are checked here, before anything is
+ *   queued: a property the transport or its protocol version cannot
+ *   carry (any property on an MQTT 3.1.1 or WebSocket connection, a name
+ *   not listed at struct tether_property) gives TETHER_ENOTSUP, a
+ *   malformed one (bad UTF-8, a NUL, a wildcard in response_topic, a
+ *   duplicate, too many or too large) TETHER_EINVAL. They stay with the
+ *   message in the queue and in the spool, and go out again on a resend.
+ * @return 0 (accepted), TETHER_EINVAL, TETHER_ENOTSUP, TETHER_ESTATE
+ *   (CLOSED), TETHER_EFULL (queue full and overflow REJECT, or spool full),
  *   TETHER_ETOOBIG (larger than the queue's max_bytes), TETHER_EIO (the
  *   spool could not write it), TETHER_ENOMEM.
  * @thread any
@@ -866,6 +894,55 @@ TETHER_EXPORT int tether_conn_stats(const tether_conn *c,
  */
 TETHER_EXPORT int tether_conn_subscribe(tether_conn *c, const char *topic,
 					int qos);
+
+/** MQTT 5 Retain Handling of a subscription. */
+enum tether_retain_handling {
+	TETHER_RETAIN_SEND = 0,        /**< send retained messages at every
+					    SUBSCRIBE (the default) */
+	TETHER_RETAIN_SEND_IF_NEW = 1, /**< only if the subscription is new */
+	TETHER_RETAIN_DONT_SEND = 2    /**< never */
+};
+
+/**
+ * A subscription with its MQTT 5 options. The options other than qos
+ * need MQTT 5: on a 3.1.1 link such a subscription is not sent and a
+ * TETHER_EV_SUBSCRIBE_FAILED (kind local, TETHER_LOCAL_PROTOCOL) says so.
+ */
+struct tether_subscription {
+	uint32_t size;             /**< sizeof(struct tether_subscription) */
+	const char *topic;         /**< the topic filter; copied */
+	int qos;                   /**< 0, 1, 2 */
+	int no_local;              /**< 1: not our own publishes */
+	int retain_as_published;   /**< 1: keep the retain flag as published */
+	enum tether_retain_handling retain_handling;
+};
+
+/**
+ * @brief Subscribe with MQTT 5 subscription options; as
+ *   tether_conn_subscribe() otherwise. A subscription to the same filter
+ *   replaces the remembered one.
+ * @param c the connection.
+ * @param sub the subscription; copied.
+ * @return 0, TETHER_EINVAL (a field out of range, an empty topic),
+ *   TETHER_ENOTSUP (transport), TETHER_ENOMEM.
+ * @thread any (applied by the loop)
+ */
+TETHER_EXPORT int tether_conn_subscribe_opts(tether_conn *c,
+					     const struct tether_subscription *sub);
+
+/**
+ * @brief Unsubscribe (MQTT): forget the subscription to exactly this
+ *   filter, so it is not made again after a reconnect, and send
+ *   UNSUBSCRIBE now when online (or, with a session the broker kept, at
+ *   the next connect). A refused UNSUBSCRIBE gives
+ *   TETHER_EV_SUBSCRIBE_FAILED. Unknown filters are sent too (the broker
+ *   may hold them from an earlier session).
+ * @param c the connection.
+ * @param topic the topic filter, as subscribed.
+ * @return 0, TETHER_EINVAL, TETHER_ENOTSUP (transport), TETHER_ENOMEM.
+ * @thread any (applied by the loop)
+ */
+TETHER_EXPORT int tether_conn_unsubscribe(tether_conn *c, const char *topic);
 
 /**
  * @brief The current state (as of the last event delivered).

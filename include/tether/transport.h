@@ -34,8 +34,10 @@ extern "C" {
  * 2 added the option table, the YAML section and the default ports (at
  * the end of the ops); a transport built for 1 still registers, and the
  * fields it does not have are treated as absent. 3 added
- * tether_reason.retry_after_ms to what a transport reports (the ops are
- * those of 2); from a transport built for 1 or 2 it is taken as 0.
+ * tether_reason.retry_after_ms to what a transport reports (from a
+ * transport built for 1 or 2 it is taken as 0), and unsubscribe,
+ * subscribe_opts and check_message at the end of the ops (a transport
+ * built for 1 or 2 registers without them).
  */
 #define TETHER_TRANSPORT_ABI 3
 
@@ -122,12 +124,39 @@ struct tether_transport_ops {
 	const char *yaml_section;
 	/** Optional: default ports of the schemes, NULL-scheme ended. */
 	const struct tether_default_port *default_ports;
+
+	/* ---- ABI 3 ---- */
+
+	/**
+	 * Optional (MQTT): subscribe with options (struct
+	 * tether_subscription, borrowed for the call). Return 0,
+	 * TETHER_ENOTSUP (an option the link's protocol cannot carry),
+	 * TETHER_EINVAL, TETHER_ECLOSED. A refusal by the peer is reported
+	 * with tether_transport_sub_failed(). When absent, `subscribe` is
+	 * used and a subscription with options is refused.
+	 */
+	int (*subscribe_opts)(void *link, uint32_t attempt,
+			      const struct tether_subscription *sub);
+	/** Optional (MQTT): unsubscribe on the established link; a refusal
+	    is reported with tether_transport_sub_failed(). */
+	int (*unsubscribe)(void *link, uint32_t attempt, const char *topic);
+	/**
+	 * Optional: whether a link made from `opts` can carry msg's MQTT 5
+	 * properties (msg->props, already checked for form by tether).
+	 * Called by tether_conn_send() on the sender's thread, before the
+	 * message is queued, so it must only read `opts`
+	 * (tether_params_get). Return 0, TETHER_ENOTSUP, TETHER_EINVAL. When
+	 * absent, a message with properties is refused (TETHER_ENOTSUP).
+	 */
+	int (*check_message)(const tether_params *opts,
+			     const struct tether_message *msg);
 };
 
 /**
  * @brief Make a transport selectable by name.
- * @param ops the vtable, `abi` TETHER_TRANSPORT_ABI or 1 (then the ABI 2
- *   fields are not read); borrowed, it must outlive the process.
+ * @param ops the vtable, `abi` TETHER_TRANSPORT_ABI, 2 (the ABI 3 fields
+ *   are not read) or 1 (nor the ABI 2 ones); borrowed, it must outlive
+ *   the process.
  * @return 0; TETHER_EINVAL, TETHER_EABI (another abi), TETHER_EEXIST,
  *   TETHER_ENOMEM.
  * @thread init
@@ -238,6 +267,19 @@ TETHER_EXPORT void tether_transport_message(tether_conn *c, uint32_t attempt,
  */
 TETHER_EXPORT void tether_transport_sent(tether_conn *c, uint32_t attempt,
 					 uint64_t msg_id, int err);
+
+/**
+ * @brief The peer refused a SUBSCRIBE (unsubscribe 0) or an UNSUBSCRIBE
+ *   (1) for `topic`: a TETHER_EV_SUBSCRIBE_FAILED event with the reason
+ *   (its kind and code: MQTT 5 or 3.1.1 reason code) and the topic as
+ *   detail. Both are copied.
+ * @thread any
+ */
+TETHER_EXPORT void tether_transport_sub_failed(tether_conn *c,
+					       uint32_t attempt,
+					       const char *topic,
+					       int unsubscribe,
+					       const struct tether_reason *r);
 
 /**
  * @brief The connection's name, for the transport's own log lines.

@@ -42,6 +42,7 @@ struct th_broker {
 	char *username;
 	char *password;
 	char *tls_cafile, *tls_certfile, *tls_keyfile;
+	char *acl; /* the text of an acl_file, or NULL */
 };
 
 static off_t file_size(const char *path)
@@ -211,6 +212,21 @@ static int write_config(struct th_broker *b)
 		fprintf(f, "allow_anonymous false\npassword_file %s\n", pwfile);
 	else
 		fprintf(f, "allow_anonymous true\n");
+	if (b->acl) {
+		char *aclfile = NULL;
+		FILE *a;
+
+		if (asprintf(&aclfile, "%s/acl", b->dir) < 0) {
+			fclose(f);
+			free(pwfile);
+			return -ENOMEM;
+		}
+		a = fopen(aclfile, "we");
+		if (!a || fputs(b->acl, a) < 0 || fclose(a) != 0)
+			rc = -EIO;
+		fprintf(f, "acl_file %s\n", aclfile);
+		free(aclfile);
+	}
 	if (b->max_queued)
 		fprintf(f, "max_queued_messages %d\n",
 			b->max_queued > 0 ? b->max_queued : 0);
@@ -329,6 +345,8 @@ int th_broker_start(const struct th_broker_opts *o, struct th_broker **out)
 		b->max_inflight = o->max_inflight_messages;
 		if (o->username && !(b->username = strdup(o->username)))
 			goto fail;
+		if (o->acl && !(b->acl = strdup(o->acl)))
+			goto fail;
 		if (o->password && !(b->password = strdup(o->password)))
 			goto fail;
 		if ((o->tls_cafile &&
@@ -427,6 +445,7 @@ void th_broker_free(struct th_broker *b)
 	free(b->username);
 	free(b->password);
 	free(b->tls_cafile);
+	free(b->acl);
 	free(b->tls_certfile);
 	free(b->tls_keyfile);
 	free(b);

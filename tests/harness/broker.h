@@ -29,6 +29,9 @@ struct th_broker_opts {
 	const char *tls_cafile;
 	const char *tls_certfile;
 	const char *tls_keyfile;
+	/* The text of a mosquitto acl_file (e.g. "topic readwrite ok/#\n":
+	 * every other topic refused), or NULL for none. Copied. */
+	const char *acl;
 };
 
 /* Start mosquitto (NULL opts = anonymous TCP only) and wait until it

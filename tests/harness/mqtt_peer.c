@@ -47,6 +47,8 @@ struct script {
 	int disconnect_after_ms;
 	int disconnect_reason;
 	int silent;
+	char *refuse_topic;
+	int refuse_code;
 };
 
 struct client {
@@ -84,6 +86,8 @@ static void script_copy(struct script *dst, const struct th_mqtt_peer_script *s)
 	dst->disconnect_after_ms = s->disconnect_after_ms;
 	dst->disconnect_reason = s->disconnect_reason;
 	dst->silent = s->silent;
+	dst->refuse_topic = s->refuse_topic ? strdup(s->refuse_topic) : NULL;
+	dst->refuse_code = s->refuse_code;
 }
 
 /* ---- wire encoding ------------------------------------------------------ */
@@ -175,6 +179,7 @@ static void client_close(struct client *c)
 {
 	close(c->fd);
 	free(c->sc.server_reference);
+	free(c->sc.refuse_topic);
 	c->sc.server_reference = NULL;
 	c->fd = -1;
 	c->st = C_FREE;
@@ -251,6 +256,7 @@ static int on_subscribe(struct client *c, int sub, const uint8_t *b, size_t n)
 	uint8_t head[3 + MAX_SUB_TOPICS];
 	size_t pos = 2, count = 0;
 	size_t codes = c->version == 5 ? 3 : 2;
+	int refuse;
 
 	if (n < 2 || skip_props(c, b, n, &pos) != 0)
 		return -1;
@@ -265,7 +271,15 @@ static int on_subscribe(struct client *c, int sub, const uint8_t *b, size_t n)
 		pos += 2 + tlen;
 		if (pos + (sub ? 1 : 0) > n)
 			return -1;
-		head[codes + count++] = sub ? (b[pos++] & 0x03) : 0x00;
+		refuse = c->sc.refuse_topic &&
+			 strlen(c->sc.refuse_topic) == tlen &&
+			 memcmp(c->sc.refuse_topic, b + pos - tlen, tlen) == 0;
+		head[codes + count++] =
+		    refuse ? (uint8_t)(c->version == 5 ? c->sc.refuse_code : 0x80)
+		    : sub  ? (b[pos++] & 0x03)
+			   : 0x00;
+		if (refuse && sub)
+			pos++;
 	}
 	if (count == 0)
 		return -1;
@@ -450,6 +464,9 @@ static void accept_all(struct th_mqtt_peer *p)
 		    p->script.server_reference
 			? strdup(p->script.server_reference)
 			: NULL;
+		c->sc.refuse_topic = p->script.refuse_topic
+					 ? strdup(p->script.refuse_topic)
+					 : NULL;
 		pthread_mutex_unlock(&p->mu);
 	}
 }
@@ -533,6 +550,7 @@ fail:
 	if (p->lfd >= 0)
 		close(p->lfd);
 	free(p->script.server_reference);
+	free(p->script.refuse_topic);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 	return rc ? rc : -EIO;
@@ -582,6 +600,7 @@ void th_mqtt_peer_free(struct th_mqtt_peer *p)
 	close(p->wake);
 	close(p->lfd);
 	free(p->script.server_reference);
+	free(p->script.refuse_topic);
 	pthread_mutex_destroy(&p->mu);
 	free(p);
 }

@@ -26,6 +26,10 @@ struct th_mqtt_peer_script {
 	int disconnect_reason;
 	/* Accept TCP, read and count CONNECT, never answer anything. */
 	int silent;
+	/* A SUBSCRIBE or UNSUBSCRIBE of exactly this filter is refused:
+	 * v5 with refuse_code (0x87, 0x8F...), v3 SUBACK 0x80. Copied. */
+	const char *refuse_topic;
+	int refuse_code;
 };
 
 /* Start listening on 127.0.0.1:<ephemeral> and serving with script s

@@ -56,6 +56,17 @@ class tether_message(Structure):
     ]
 
 
+class tether_subscription(Structure):
+    _fields_ = [
+        ("size", c_uint32),
+        ("topic", c_char_p),
+        ("qos", c_int),
+        ("no_local", c_int),
+        ("retain_as_published", c_int),
+        ("retain_handling", c_int),
+    ]
+
+
 class tether_event(Structure):
     _fields_ = [
         ("size", c_uint32),
@@ -180,6 +191,8 @@ PROTOTYPES = {
     "tether_conn_set_resume_cb": (c_int, [_P, RESUME_CB, _P]),
     "tether_conn_queued": (c_size_t, [_P]),
     "tether_conn_subscribe": (c_int, [_P, _S, c_int]),
+    "tether_conn_subscribe_opts": (c_int, [_P, POINTER(tether_subscription)]),
+    "tether_conn_unsubscribe": (c_int, [_P, _S]),
     "tether_conn_state": (c_int, [_P]),
     "tether_conn_name": (_S, [_P]),
     "tether_conn_error": (_S, [_P]),

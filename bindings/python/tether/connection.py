@@ -3,10 +3,10 @@
 import ctypes
 import logging
 
-from ctypes import byref, c_uint64, c_void_p
+from ctypes import POINTER, byref, c_uint64, c_void_p
 
 from ._lib import (RESUME_CB, dec, enc, lib, tether_message,
-                   tether_queue_cfg)
+                   tether_property, tether_queue_cfg, tether_subscription)
 from .enums import EventType, Fsync, Overflow, Policy, ReasonClass, State
 from .errors import StateError, check, code_of, make_error, raise_timeout
 from .events import EventStream
@@ -186,11 +186,54 @@ class Connection:
         self._resume = (cb, fn)  # C holds the pointer: keep it alive
         return self
 
-    def subscribe(self, topic, qos=0):
-        """MQTT: remembered and re-applied after every reconnect."""
-        self._check(lib.tether_conn_subscribe(self._h(), enc(topic),
-                                              int(qos)),
+    def subscribe(self, topic, qos=0, no_local=False,
+                  retain_as_published=False, retain_handling=0):
+        """MQTT: remembered and re-applied after every reconnect. The
+        MQTT 5 subscription options need version 5: on a 3.1.1 link a
+        SUBSCRIBE_FAILED event says the subscription was not made. A
+        refused SUBSCRIBE is a SUBSCRIBE_FAILED event too."""
+        if not (no_local or retain_as_published or retain_handling):
+            self._check(lib.tether_conn_subscribe(self._h(), enc(topic),
+                                                  int(qos)),
+                        "subscribe %s" % topic)
+            return self
+        s = tether_subscription()
+        s.size = ctypes.sizeof(tether_subscription)
+        s.topic = enc(topic)
+        s.qos = int(qos)
+        s.no_local = 1 if no_local else 0
+        s.retain_as_published = 1 if retain_as_published else 0
+        s.retain_handling = int(retain_handling)
+        self._check(lib.tether_conn_subscribe_opts(self._h(), byref(s)),
                     "subscribe %s" % topic)
+        return self
+
+    def unsubscribe(self, topic):
+        """MQTT: forget the subscription to exactly this filter and send
+        UNSUBSCRIBE (now when online). A refusal is a SUBSCRIBE_FAILED
+        event."""
+        self._check(lib.tether_conn_unsubscribe(self._h(), enc(topic)),
+                    "unsubscribe %s" % topic)
+        return self
+
+    def set_will(self, topic, payload="", qos=0, retain=False, delay=None,
+                 expiry=None, content_type=None, user_properties=None):
+        """MQTT: the last will, as the will_* options (docs/transport-
+        mqtt.md). delay and expiry (seconds or "30s") and the properties
+        need version 5."""
+        opts = {"will_topic": topic, "will_payload": payload,
+                "will_qos": str(int(qos)),
+                "will_retain": "true" if retain else "false"}
+        if delay is not None:
+            opts["will_delay"] = _duration_text(delay)
+        if expiry is not None:
+            opts["will_expiry"] = _duration_text(expiry)
+        if content_type is not None:
+            opts["will_content_type"] = content_type
+        for k, v in _pairs(user_properties):
+            opts["will_user." + k] = v
+        for k, v in opts.items():
+            self.set_option(k, v)
         return self
 
     def check(self):
@@ -237,11 +280,17 @@ class Connection:
             self.wait_state(State.CLOSED, timeout, _raise=False)
 
     def send(self, payload, topic=None, qos=0, retain=False, binary=None,
-             ttl=None, wait=None):
+             ttl=None, wait=None, properties=None, user_properties=None):
         """Queue a message; returns its id. str payloads go as UTF-8 text,
         bytes as binary (WebSocket) unless binary says otherwise. A SENT
         event tells its fate later; with wait=seconds, block until then
-        and raise the drop's tether.Error (not from a callback)."""
+        and raise the drop's tether.Error (not from a callback).
+
+        MQTT 5: properties is a dict of content_type, response_topic
+        (str), correlation_data (bytes), message_expiry_interval,
+        payload_format_indicator (int); user_properties a dict or a list
+        of (name, value) pairs. A property the link cannot carry (3.1.1)
+        raises NotSupported, a malformed one InvalidArgument, at once."""
         if isinstance(payload, str):
             data = payload.encode("utf-8")
             is_bin = False
@@ -260,6 +309,10 @@ class Connection:
         m.retain = 1 if retain else 0
         m.binary = 1 if is_bin else 0
         m.ttl_ms = _seconds_to_ms(ttl, "ttl") if ttl is not None else 0
+        arr, keep = _props_array(properties, user_properties)
+        if arr is not None:
+            m.props = ctypes.cast(arr, POINTER(tether_property))
+            m.nprops = len(arr)
         mid = c_uint64()
         if wait is not None and self._mgr._on_loop_thread():
             raise StateError(code_of("ESTATE"),
@@ -267,6 +320,7 @@ class Connection:
                              "the loop")
         self._check(lib.tether_conn_send(self._h(), byref(m), byref(mid)),
                     "send")
+        del keep  # the property bytes lived until the copy
         if wait is not None:
             self._mgr._wait_sent(self, mid.value, wait)
         return mid.value
@@ -342,3 +396,44 @@ def _params_from(spec):
         lib.tether_params_free(p)
         raise
     return p
+
+
+def _pairs(d):
+    if not d:
+        return []
+    return list(d.items()) if isinstance(d, dict) else list(d)
+
+
+def _duration_text(v):
+    if isinstance(v, str):
+        return v
+    return "%dms" % int(round(float(v) * 1000))
+
+
+_NUMERIC = ("message_expiry_interval", "payload_format_indicator")
+
+
+def _props_array(properties, user_properties):
+    """The tether_property array for send(), and what must stay alive
+    while tether_conn_send copies it."""
+    items = [(k, v, False) for k, v in _pairs(properties)]
+    items += [(k, v, True) for k, v in _pairs(user_properties)]
+    if not items:
+        return None, None
+    arr = (tether_property * len(items))()
+    keep = [arr]
+    for i, (name, value, user) in enumerate(items):
+        p = arr[i]
+        p.name = enc(name)
+        keep.append(p.name)
+        p.user = 1 if user else 0
+        if not user and name in _NUMERIC:
+            p.number = int(value)
+            continue
+        data = value.encode("utf-8") if isinstance(value, str) \
+            else bytes(value)
+        buf = ctypes.create_string_buffer(data, len(data) + 1)
+        keep.append(buf)
+        p.value = ctypes.cast(buf, c_void_p)
+        p.len = len(data)
+    return arr, keep

@@ -57,6 +57,7 @@ class EventType(enum.IntEnum):
     RELOAD = 11  # detail: "live", "restart", "added", "removed"
     WARNING = 12  # detail: something to tell, nothing failed
     REMOVED = 13  # the connection's last event (Connection.remove, reload)
+    SUBSCRIBE_FAILED = 14  # detail: the topic filter; reason: the code
 
     def __str__(self):
         # as tether_event_name(): "give-up"
