@@ -43,12 +43,8 @@ static const struct tether_option expo_options[] = {
      .doc = "how a delay is drawn under the cap: none, full, equal, "
 	    "decorrelated or proportional:P (P in (0, 1])",
      .reload = TETHER_OPTION_LIVE, .choices = jitter_names},
-    {.name = "max_attempts", .type = TETHER_OPTION_UINT, .def = "0",
-     .doc = "give up after this many failed rounds (0: never)",
-     .reload = TETHER_OPTION_LIVE, .min = 0, .max = UINT32_MAX},
-    {.name = "max_elapsed", .type = TETHER_OPTION_DURATION, .def = "0",
-     .doc = "give up after failing this long (0: never)",
-     .reload = TETHER_OPTION_LIVE, .min = 0, .max = 720 * HOUR_MS},
+    TTH_OPT_MAX_ATTEMPTS,
+    TTH_OPT_MAX_ELAPSED,
     {.name = NULL},
 };
 

@@ -19,12 +19,8 @@ static const struct tether_option fixed_options[] = {
     {.name = "jitter", .type = TETHER_OPTION_DOUBLE, .def = "0",
      .doc = "spread each delay by +/- this fraction of it",
      .reload = TETHER_OPTION_LIVE, .min = 0, .max = 1},
-    {.name = "max_attempts", .type = TETHER_OPTION_UINT, .def = "0",
-     .doc = "give up after this many failed rounds (0: never)",
-     .reload = TETHER_OPTION_LIVE, .min = 0, .max = UINT32_MAX},
-    {.name = "max_elapsed", .type = TETHER_OPTION_DURATION, .def = "0",
-     .doc = "give up after failing this long (0: never)",
-     .reload = TETHER_OPTION_LIVE, .min = 0, .max = 720 * HOUR_MS},
+    TTH_OPT_MAX_ATTEMPTS,
+    TTH_OPT_MAX_ELAPSED,
     {.name = NULL},
 };
 

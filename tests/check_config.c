@@ -681,6 +681,32 @@ START_TEST(test_config_duplicate_client_id_warns)
 }
 END_TEST
 
+/* A long key ending in _env or _file under tls: or a transport section
+ * is an unknown key, not a write past a buffer (ASan watches). */
+START_TEST(test_config_long_secret_like_keys)
+{
+	char key[301], *text, *e;
+
+	memset(key, 'k', 296);
+	memcpy(key + 296, "_env", 5);
+	ck_assert_int_ge(asprintf(&text,
+				  "version: 1\n"
+				  "connections:\n"
+				  "  - name: a\n"
+				  "    transport: ws\n"
+				  "    endpoints: [\"ws://127.0.0.1:1/\"]\n"
+				  "    tls: { %s: X }\n"
+				  "    ws: { %s: Y }\n",
+				  key, key),
+			 0);
+	e = errors_of(text);
+	ck_assert_ptr_nonnull(strstr(e, "unknown key 'connections.0.tls.kkk"));
+	ck_assert_ptr_nonnull(strstr(e, "unknown key 'connections.0.ws.kkk"));
+	free(e);
+	free(text);
+}
+END_TEST
+
 /* A policy that counts how often it is made. */
 static int counted_creates;
 
@@ -852,6 +878,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_config_check_conn_reports_options);
 	tcase_add_test(tc, test_config_load_makes_each_policy_once);
 	tcase_add_test(tc, test_config_duplicate_client_id_warns);
+	tcase_add_test(tc, test_config_long_secret_like_keys);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -297,6 +297,20 @@ static int tls_key(const struct tether_transport_ops *own, const char *key)
 	return own_tls_key(own, key) || tls_key_elsewhere(own, key) != NULL;
 }
 
+/* key without a secret's "_env" (or, with strip_file, "_file") suffix, in
+ * base (len bytes; a longer key is cut, and then matches no option). */
+static void secret_base(const char *key, char *base, size_t len,
+			int strip_file)
+{
+	size_t l = strlen(key), cut = l;
+
+	if (l > 4 && strcmp(key + l - 4, "_env") == 0)
+		cut = l - 4;
+	else if (strip_file && l > 5 && strcmp(key + l - 5, "_file") == 0)
+		cut = l - 5;
+	snprintf(base, len, "%.*s", (int)(cut < len ? cut : len - 1), key);
+}
+
 /*
  * TLS settings written in a transport's section ("ws: {ca_file: ...}"):
  * they are shared by the transports and live in `tls:`; say so, rather
@@ -308,16 +322,10 @@ static void misplaced_tls_keys(const struct tether_transport_ops *t,
 	for (size_t i = 0; i < set->n; i++) {
 		const char *key = set->v[i].key;
 		char base[64];
-		size_t l = strlen(key);
 
 		if (set->v[i].known)
 			continue;
-		snprintf(base, sizeof(base), "%s", key);
-		if (l > 4 && strcmp(key + l - 4, "_env") == 0)
-			base[l - 4] = '\0';
-		else if (l > 5 && strcmp(key + l - 5, "_file") == 0 &&
-			 !tls_key(t, key))
-			base[l - 5] = '\0';
+		secret_base(key, base, sizeof(base), !tls_key(t, key));
 		if (!tls_key(t, key) && !tls_key(t, base))
 			continue;
 		tth_params_ask(set, key);
@@ -371,16 +379,11 @@ static void load_tls(struct lctx *lc, struct cfg_conn *cc,
 	for (size_t i = 0; i < set->n; i++) {
 		const char *key = set->v[i].key;
 		char base[64];
-		size_t l = strlen(key);
 
 		if (set->v[i].known)
 			continue;
 		/* a secret of another transport: "<name>_env", "_file" */
-		snprintf(base, sizeof(base), "%s", key);
-		if (l > 4 && strcmp(key + l - 4, "_env") == 0)
-			base[l - 4] = '\0';
-		else if (l > 5 && strcmp(key + l - 5, "_file") == 0)
-			base[l - 5] = '\0';
+		secret_base(key, base, sizeof(base), 1);
 		if (!tls_key_elsewhere(own, key) &&
 		    !tls_key_elsewhere(own, base))
 			continue;

@@ -336,20 +336,28 @@ static void put_rtt(struct buf *b, tether_conn **v, size_t n)
 	}
 }
 
+/* A family of one counter per connection: the one at offset off of
+ * struct tth_conn_metrics. */
+static void put_counter(struct buf *b, tether_conn **v, size_t n,
+			const char *name, const char *help, size_t off)
+{
+	family(b, name, "counter", help);
+	for (size_t i = 0; i < n; i++) {
+		conn_sample(b, name, v[i]);
+		put_u64(b, atomic_load((_Atomic uint64_t *)(void *)((char *)&v[i]->met +
+								  off)));
+	}
+}
+
+#define MET(f) offsetof(struct tth_conn_metrics, f)
+
 static void put_messages(struct buf *b, tether_conn **v, size_t n)
 {
-	family(b, "tether_messages_sent_total", "counter",
-	       "Messages the transport reported delivered.");
-	for (size_t i = 0; i < n; i++) {
-		conn_sample(b, "tether_messages_sent_total", v[i]);
-		put_u64(b, atomic_load(&v[i]->met.sent));
-	}
-	family(b, "tether_messages_received_total", "counter",
-	       "Messages received and handed to the application.");
-	for (size_t i = 0; i < n; i++) {
-		conn_sample(b, "tether_messages_received_total", v[i]);
-		put_u64(b, atomic_load(&v[i]->met.received));
-	}
+	put_counter(b, v, n, "tether_messages_sent_total",
+		    "Messages the transport reported delivered.", MET(sent));
+	put_counter(b, v, n, "tether_messages_received_total",
+		    "Messages received and handed to the application.",
+		    MET(received));
 	family(b, "tether_messages_dropped_total", "counter",
 	       "Accepted messages dropped, by reason (overflow, expired, "
 	       "closed, too_large, error).");
@@ -359,24 +367,17 @@ static void put_messages(struct buf *b, tether_conn **v, size_t n)
 			put(b, ",reason=\"%s\"", drop_reasons[k]);
 			put_u64(b, atomic_load(&v[i]->met.dropped[k]));
 		}
-	family(b, "tether_flaps_total", "counter",
-	       "Links the peer closed soon after they came up (flap_window).");
-	for (size_t i = 0; i < n; i++) {
-		conn_sample(b, "tether_flaps_total", v[i]);
-		put_u64(b, atomic_load(&v[i]->met.flaps));
-	}
-	family(b, "tether_message_bytes_sent_total", "counter",
-	       "Payload and topic bytes of the messages reported delivered.");
-	for (size_t i = 0; i < n; i++) {
-		conn_sample(b, "tether_message_bytes_sent_total", v[i]);
-		put_u64(b, atomic_load(&v[i]->met.bytes_sent));
-	}
-	family(b, "tether_message_bytes_received_total", "counter",
-	       "Payload and topic bytes of the messages received.");
-	for (size_t i = 0; i < n; i++) {
-		conn_sample(b, "tether_message_bytes_received_total", v[i]);
-		put_u64(b, atomic_load(&v[i]->met.bytes_received));
-	}
+	put_counter(b, v, n, "tether_flaps_total",
+		    "Links the peer closed soon after they came up "
+		    "(flap_window).",
+		    MET(flaps));
+	put_counter(b, v, n, "tether_message_bytes_sent_total",
+		    "Payload and topic bytes of the messages reported "
+		    "delivered.",
+		    MET(bytes_sent));
+	put_counter(b, v, n, "tether_message_bytes_received_total",
+		    "Payload and topic bytes of the messages received.",
+		    MET(bytes_received));
 	family(b, "tether_queue_messages", "gauge",
 	       "Messages waiting in the queue (not handed to the transport).");
 	for (size_t i = 0; i < n; i++) {
