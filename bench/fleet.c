@@ -13,7 +13,8 @@
 
 const struct fleet_kind *const fleet_kinds[] = {
     &fleet_tether_mqtt, &fleet_paho, &fleet_mosq, &fleet_tether_ws,
-    &fleet_lws,	       &fleet_lws_uv,	 &fleet_tether_solo, NULL,
+    &fleet_lws,	       &fleet_lws_uv,	 &fleet_tether_solo, &fleet_ws_floor,
+    NULL,
 };
 
 struct fleet_tuning fleet_tuning;

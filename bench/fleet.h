@@ -1,5 +1,5 @@
 /* A fleet: N client connections of one kind (tether, raw Paho,
- * libmosquitto, raw lws) to one loopback port, each reporting when it
+ * libmosquitto, raw lws, the WebSocket floor) to one loopback port, each reporting when it
  * comes up. The storm benchmark runs one fleet per child process.
  * Benchmarks only. */
 #ifndef TETHER_BENCH_FLEET_H
@@ -10,7 +10,7 @@
 
 struct fleet_kind {
 	const char *name;      /* "tether", "paho", "mosq", "tether-ws", "lws",
-				  "tether-solo" */
+				  "lws-uv", "tether-solo", "ws-floor" */
 	const char *transport; /* "mqtt" or "ws" */
 	const char *what;      /* how it reconnects, for the report */
 	/* Start n clients towards 127.0.0.1:port; each calls fleet_up(i)
@@ -28,7 +28,8 @@ struct fleet_kind {
  * kind's default). Set before start. */
 struct fleet_tuning {
 	int keepalive_s;	 /* MQTT keepalive (tether, paho, mosq) */
-	uint64_t hb_interval_ms; /* tether WebSocket heartbeat */
+	uint64_t hb_interval_ms; /* tether WebSocket heartbeat (and
+				    ws-floor's) */
 	uint64_t hb_timeout_ms;
 	uint32_t hb_misses;
 	int lws_ping_s;		 /* lws_retry_bo_t secs_since_valid_ping */
@@ -66,6 +67,7 @@ int fleet_record_init(int n);
 void fleet_record_free(void);
 
 extern const struct fleet_kind fleet_tether_mqtt, fleet_tether_ws,
-    fleet_tether_solo, fleet_paho, fleet_mosq, fleet_lws, fleet_lws_uv;
+    fleet_tether_solo, fleet_paho, fleet_mosq, fleet_lws, fleet_lws_uv,
+    fleet_ws_floor;
 
 #endif

@@ -20,10 +20,11 @@ BENCH_COMMON = bench/bench.c bench/bench.h \
 BENCH_LDADD = libtether-internal.la $(PAHO_LIBS) $(LWS_LIBS) $(UV_LIBS) -lssl -lm \
 	$(PTHREAD_LIBS)
 
-# N clients of one kind (tether, Paho, libmosquitto, lws), optionally in a
-# child process of their own.
+# N clients of one kind (tether, Paho, libmosquitto, lws, the WebSocket
+# floor), optionally in a child process of their own.
 BENCH_FLEETS = bench/fleet.c bench/fleet.h bench/fleet_tether.c \
-	bench/fleet_mqtt.c bench/fleet_lws.c bench/child.c bench/child.h
+	bench/fleet_mqtt.c bench/fleet_lws.c bench/fleet_floor.c \
+	bench/child.c bench/child.h
 
 bench_storm_SOURCES = bench/storm.c bench/storm-int.h bench/storm_report.c \
 	bench/syncount.c bench/syncount.h $(BENCH_FLEETS) $(BENCH_COMMON)

@@ -6,7 +6,10 @@
  *   WebSocket  tether-ws (one manager, heartbeat on) vs a plain lws client
  *              with the same ping interval (lws_retry_bo_t), on lws's own
  *              poll() loop (lws) and on libuv (lws-uv, the event library
- *              tether runs lws on)
+ *              tether runs lws on), and vs the floor (ws-floor: raw
+ *              sockets on one epoll loop pinging on tether's schedule,
+ *              one send() per ping and one recv() per pong, nothing else:
+ *              what the same ping rate costs at the least)
  *   MQTT       tether (one manager) vs raw Paho, same keepalive
  *
  * tether's own memory per connection is (RSS tether - RSS raw) / N: what
@@ -123,7 +126,7 @@ int main(int argc, char **argv)
 			  .settle_s = 5, .connect_s = 240, .keepalive_s = 30,
 			  .hbi = 10000, .hbt = 3000, .hbm = 2};
 	struct th_broker *b = NULL;
-	struct sres rt, rr, ru;
+	struct sres rt, rr, ru, rf;
 	char tun[256];
 	int ch, failed = 0;
 
@@ -147,7 +150,14 @@ int main(int argc, char **argv)
 		case 'h':
 			puts("usage: scale [--ws N] [--mqtt N] [--idle S] "
 			     "[--hb-interval MS] [--hb-timeout MS] "
-			     "[--hb-misses N] [--keepalive S] [--quick]");
+			     "[--hb-misses N] [--keepalive S] [--quick]\n"
+			     "  WebSocket rows: tether-ws, lws (poll), lws-uv, "
+			     "ws-floor (raw\n"
+			     "  sockets, one send() per ping and one recv() per "
+			     "pong: the floor);\n"
+			     "  --hb-* set tether-ws's and ws-floor's heartbeat, "
+			     "lws pings after\n"
+			     "  the interval in whole seconds");
 			return 0;
 		default:
 			return 2;
@@ -179,10 +189,13 @@ int main(int argc, char **argv)
 			child_ws_server_stop(s2, c2);
 			return 1;
 		}
-		snprintf(tun, sizeof(tun),
+		char tun_hb[256];
+
+		snprintf(tun_hb, sizeof(tun_hb),
 			 "hbi=%" PRIu64 ",hbt=%" PRIu64 ",hbm=%u,port2=%u", o.hbi,
 			 o.hbt, o.hbm, (unsigned)p2);
-		failed += measure(&o, "tether-ws", o.ws_n, p1, tun, &rt) != 0;
+		failed +=
+		    measure(&o, "tether-ws", o.ws_n, p1, tun_hb, &rt) != 0;
 		row(&o, "tether-ws", o.ws_n, &rt);
 		/* lws pings after secs_since_valid_ping of silence and hangs
 		 * up after secs_since_valid_hangup, whole seconds. */
@@ -194,8 +207,14 @@ int main(int argc, char **argv)
 		row(&o, "lws", o.ws_n, &rr);
 		failed += measure(&o, "lws-uv", o.ws_n, p1, tun, &ru) != 0;
 		row(&o, "lws-uv", o.ws_n, &ru);
+		/* tether's heartbeat settings: the floor pings on tether's
+		 * schedule */
+		failed +=
+		    measure(&o, "ws-floor", o.ws_n, p1, tun_hb, &rf) != 0;
+		row(&o, "ws-floor", o.ws_n, &rf);
 		compare("tether-ws", "lws", o.ws_n, &rt, &rr);
 		compare("tether-ws", "lws-uv", o.ws_n, &rt, &ru);
+		compare("tether-ws", "ws-floor", o.ws_n, &rt, &rf);
 		child_ws_server_stop(s1, c1);
 		child_ws_server_stop(s2, c2);
 	}
