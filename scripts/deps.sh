@@ -5,7 +5,7 @@
 # python3-websockets, mosquitto-clients (node-ws and python3-paho-mqtt are
 # there for the same purpose).
 set -eu
-PKGS="mosquitto-clients build-essential autoconf automake libtool pkg-config \
+PKGS="build-essential autoconf automake libtool pkg-config \
 libpaho-mqtt-dev libmosquitto-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libyaml-dev check mosquitto valgrind iproute2 openssl libssl-dev \
 clang libclang-rt-14-dev python3 python3-pytest \
 node-ws python3-websockets python3-paho-mqtt mosquitto-clients coreutils"
