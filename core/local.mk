@@ -50,7 +50,8 @@ libtether_internal_la_SOURCES = \
 # path ("../core/..."), which no include path can stop.
 noinst_LTLIBRARIES += libtether-plugins.la
 libtether_plugins_la_CPPFLAGS = -I$(top_srcdir)/include -I$(top_builddir)
-libtether_plugins_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LWS_CFLAGS) $(UV_CFLAGS)
+libtether_plugins_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(LWS_CFLAGS) $(UV_CFLAGS) \
+	$(OPENSSL_CFLAGS)
 libtether_plugins_la_SOURCES =
 libtether_plugins_la_LIBADD =
 libtether_internal_la_LIBADD += libtether-plugins.la

@@ -4,9 +4,10 @@ libtether_plugins_la_SOURCES += \
 	transports/mqtt_options.h \
 	transports/mqtt_options.c \
 	transports/mqtt_paho.c \
+	transports/mqtt_tls_diag.c \
 	transports/ws_lws.h \
 	transports/ws_lws.c \
 	transports/ws_close.c \
 	transports/ws_options.c \
 	transports/ws_reasons.c
-libtether_plugins_la_LIBADD += $(PAHO_LIBS) $(LWS_LIBS)
+libtether_plugins_la_LIBADD += $(PAHO_LIBS) $(LWS_LIBS) $(OPENSSL_LIBS)

@@ -59,4 +59,25 @@ int tth_mqtt_options_read(struct mqtt_options *o, tether_conn *conn,
    is the caller's. */
 void tth_mqtt_options_cleanup(struct mqtt_options *o);
 
+/* What tth_mqtt_tls_diagnose found (transports/mqtt_tls_diag.c). */
+enum tth_mqtt_diag_verdict {
+	TTH_MQTT_DIAG_UNKNOWN = 0, /* it could not tell: keep Paho's word */
+	TTH_MQTT_DIAG_REFUSED,     /* the TCP connect is refused */
+	TTH_MQTT_DIAG_VERIFY,      /* the certificate does not verify */
+	TTH_MQTT_DIAG_HANDSHAKE,   /* the TLS handshake itself fails */
+};
+
+struct tth_mqtt_diag {
+	enum tth_mqtt_diag_verdict verdict;
+	char text[400]; /* VERIFY, HANDSHAKE: what to tell */
+};
+
+/*
+ * Paho failed a TLS connect to uri without saying why: run a handshake of
+ * our own with the same CA (ca_file / ca_dir; both NULL: the system's)
+ * and host name, at most 2 s. Blocking: Paho's thread only.
+ */
+void tth_mqtt_tls_diagnose(const char *uri, const char *ca_file,
+			   const char *ca_dir, struct tth_mqtt_diag *d);
+
 #endif

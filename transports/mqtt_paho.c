@@ -76,6 +76,7 @@ struct mqtt_attempt {
 	int tls;
 	MQTTAsync cli;
 	char *uri;
+	const struct mqtt_options *opt; /* the link's, which outlives it */
 	_Atomic int phase;
 	_Atomic int tls_err; /* a TETHER_TLS_* code seen by ssl_error_cb */
 	pthread_mutex_t lock;    /* guards sends and reqs */
@@ -381,7 +382,7 @@ static void connect_failed(struct mqtt_attempt *a, int code,
 			   const char *message, MQTTProperties *props)
 {
 	struct tether_reason r;
-	char text[160];
+	char text[400];
 	char *sref = NULL;
 	int tls_err = atomic_load(&a->tls_err);
 
@@ -428,10 +429,29 @@ static void connect_failed(struct mqtt_attempt *a, int code,
 		/*
 		 * Paho says the same for a refused TCP connect and for a TLS
 		 * handshake that failed without an OpenSSL error (the host
-		 * name check). Refused is by far the more common.
+		 * name check): a handshake of our own tells them apart.
 		 */
-		reason_init(&r, TETHER_KIND_SOCKET, ECONNREFUSED, 1,
-			    "TCP or TLS connect failed");
+		struct tth_mqtt_diag d;
+
+		if (a->opt->verify)
+			tth_mqtt_tls_diagnose(a->uri, a->opt->ca_file,
+					      a->opt->ca_dir, &d);
+		else
+			d.verdict = TTH_MQTT_DIAG_UNKNOWN;
+		if (d.verdict == TTH_MQTT_DIAG_VERIFY ||
+		    d.verdict == TTH_MQTT_DIAG_HANDSHAKE) {
+			snprintf(text, sizeof(text), "%s", d.text);
+			reason_init(&r, TETHER_KIND_TLS,
+				    d.verdict == TTH_MQTT_DIAG_VERIFY
+					? TETHER_TLS_VERIFY
+					: TETHER_TLS_HANDSHAKE,
+				    0, text);
+		} else {
+			reason_init(&r, TETHER_KIND_SOCKET, ECONNREFUSED, 1,
+				    d.verdict == TTH_MQTT_DIAG_REFUSED
+					? "connection refused"
+					: "TCP or TLS connect failed");
+		}
 	} else if (message) {
 		/* "TCP/TLS connect failure": Paho does not keep the errno;
 		   a socket that failed to connect is refused, nearly always */
@@ -852,6 +872,7 @@ static int attempt_new(struct mqtt_link *l, uint32_t id, const char *uri,
 		return TETHER_ENOMEM;
 	a->conn = l->conn;
 	a->id = id;
+	a->opt = &l->opt;
 	a->version = l->opt.version;
 	if (uri_check(uri) == 1) {
 		/* A bare "host:port" (an MQTT 5 Server Reference): keep the
