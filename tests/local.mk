@@ -162,6 +162,11 @@ tests_check_config_files_CFLAGS = $(TEST_COMMON_CFLAGS) -DTTH_TOP_SRCDIR='"$(abs
 tests_check_config_files_LDADD = $(TEST_COMMON_LDADD)
 EXTRA_DIST += tests/data
 
+# What `make distcheck` runs from the tarball (scripts/test.sh).
+DISTCHECK_TESTS = $(UNIT_SUITES) $(CRASH_SUITES) tests/cli_simulate.sh \
+	tests/cli_config.sh tests/plugins_include_only.sh tests/core_layers.sh \
+	tests/check_transport_options tests/check_interop
+
 # Developer targets: the unit suites under valgrind, and cppcheck.
 VALGRIND_FLAGS = --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect --quiet
 valgrind: $(UNIT_SUITES)
