@@ -35,7 +35,10 @@ def mosquitto_sub(broker):
              str(broker.port), "-V", "5", "-q", "1", "-t", topic, "-d",
              "-F", "MSG|%t|%p|%C|%R|%D|%P"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            start_new_session=True)
+            start_new_session=True,
+            # unbuffered: lines_until selects on the pipe, and a line
+            # read ahead into Python's buffer would wait unseen
+            bufsize=0)
         procs.append(p)
         if not lines_until(p, b"SUBACK", 5.0):
             pytest.fail("mosquitto_sub did not subscribe")
