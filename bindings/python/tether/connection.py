@@ -330,9 +330,13 @@ class Connection:
         """The current State (as of the last event delivered); CLOSED
         once the manager is closed."""
         from .enums import to_enum
-        if self._mgr._ptr is None or self._removed:
-            return State.CLOSED
-        return to_enum(State, lib.tether_conn_state(self._ptr))
+        # under the handle lock: the loop marks a removal under it
+        # before it frees the handle, so this read cannot outlive it
+        with self._mgr._handle_lock:
+            if self._mgr._ptr is None or self._removed:
+                return State.CLOSED
+            st = lib.tether_conn_state(self._ptr)
+        return to_enum(State, st)
 
     @property
     def queued(self):

@@ -103,6 +103,10 @@ class Manager:
         check(lib.tether_mgr_new(byref(h)))
         self._ptr = h.value
         self._lock = threading.Lock()
+        # held around a connection's C calls that may race its removal
+        # (Connection.state): REMOVED is marked under it, so no such
+        # call can still be running when the loop frees the handle
+        self._handle_lock = threading.Lock()
         self._conns = {}                 # C pointer -> Connection
         self._callbacks = []             # (fn, types, connection, key)
         self._streams = set()
@@ -414,7 +418,8 @@ class Manager:
             if ev.type == EventType.REMOVED:
                 # its last event: the pointer is freed after this
                 # callback, and may be reused by a new connection
-                conn._removed = True
+                with self._handle_lock:
+                    conn._removed = True
                 with self._lock:
                     self._conns.pop(conn_ptr, None)
                 with self._cv:
