@@ -11,6 +11,7 @@
 
 #include "mailbox-int.h"
 #include "mgr-int.h"
+#include "props-int.h"
 
 #define MAILBOX_ROUNDS 64 /* drains per pass, against starvation */
 
@@ -95,36 +96,15 @@ int tth_post_set_reason(struct tth_post *p, const struct tether_reason *r,
 	return oom ? TETHER_ENOMEM : 0;
 }
 
-/* The properties and every byte they point at, in one block. */
+/* The properties and every byte they point at, in one block
+ * (core/store/props.c: the queue keeps them the same way). */
 static struct tether_property *copy_props(const struct tether_property *v,
 					  size_t n)
 {
-	size_t size = n * sizeof(*v);
-	struct tether_property *out;
-	char *bytes;
+	void *out = malloc(tth_props_copy_size(v, n));
 
-	for (size_t i = 0; i < n; i++)
-		size += strlen(v[i].name) + 1 + (v[i].value ? v[i].len + 1 : 0);
-	out = malloc(size);
-	if (!out)
-		return NULL;
-	bytes = (char *)(out + n);
-	for (size_t i = 0; i < n; i++) {
-		size_t l = strlen(v[i].name) + 1;
-
-		out[i] = v[i];
-		out[i].name = memcpy(bytes, v[i].name, l);
-		bytes += l;
-		if (v[i].value) {
-			memcpy(bytes, v[i].value, v[i].len);
-			bytes[v[i].len] = '\0';
-			out[i].value = bytes;
-			bytes += v[i].len + 1;
-		}
-	}
-	return out;
+	return out ? tth_props_copy(v, n, out) : NULL;
 }
-
 
 int tth_post_set_message(struct tth_post *p, const struct tether_message *msg)
 {
