@@ -786,6 +786,39 @@ static struct mqtt_attempt *attempt_of(struct mqtt_link *l, uint32_t id)
 
 /* ------------------------------------------------------------------ ops */
 
+/* Paho's trace hook: its lines at the matching tether level. Paho's
+ * ERROR entries (a refused socket, a lost link) are what tether reports
+ * as events already, so they count as warnings here. */
+static void paho_trace(enum MQTTASYNC_TRACE_LEVELS pl, char *line)
+{
+	enum tether_log_level level = TETHER_LOG_DEBUG;
+
+	if (pl >= MQTTASYNC_TRACE_SEVERE)
+		level = TETHER_LOG_ERROR;
+	else if (pl == MQTTASYNC_TRACE_ERROR)
+		level = TETHER_LOG_WARNING;
+	else if (pl == MQTTASYNC_TRACE_PROTOCOL)
+		level = TETHER_LOG_INFO;
+	tether_log(level, "paho", "%s", line ? line : "");
+}
+
+/* Paho's trace, set at each context start: only while the application
+ * routes logs (Paho's hook is process-wide). */
+static void paho_trace_setup(void)
+{
+	static const enum MQTTASYNC_TRACE_LEVELS lv[] = {
+		MQTTASYNC_TRACE_FATAL,   MQTTASYNC_TRACE_SEVERE,
+		MQTTASYNC_TRACE_ERROR,   MQTTASYNC_TRACE_PROTOCOL,
+		MQTTASYNC_TRACE_MINIMUM,
+	};
+	enum tether_log_level level = tether_log_level();
+
+	if (!tether_log_has_cb() || level == TETHER_LOG_OFF)
+		return;
+	MQTTAsync_setTraceLevel(lv[level]);
+	MQTTAsync_setTraceCallback(paho_trace);
+}
+
 static int mqtt_ctx_new(tether_mgr *mgr, void **out)
 {
 	struct mqtt_ctx *x = calloc(1, sizeof(*x));
@@ -794,6 +827,7 @@ static int mqtt_ctx_new(tether_mgr *mgr, void **out)
 	(void)mgr;
 	if (!x)
 		return TETHER_ENOMEM;
+	paho_trace_setup();
 	/* Never connected: it only keeps Paho's global state alive. */
 	rc = MQTTAsync_create(&x->anchor, "tcp://127.0.0.1:1", "tether-anchor",
 			      MQTTCLIENT_PERSISTENCE_NONE, NULL);

@@ -402,6 +402,37 @@ static unsigned raise_nofile(void)
 	return (unsigned)rl.rlim_cur;
 }
 
+/* lws's log mask for a tether level (docs/logging.md). */
+static int ws_lws_mask(enum tether_log_level level)
+{
+	switch (level) {
+	case TETHER_LOG_OFF:
+		return 0;
+	case TETHER_LOG_ERROR:
+		return LLL_ERR;
+	case TETHER_LOG_WARNING:
+		return LLL_ERR | LLL_WARN;
+	case TETHER_LOG_INFO:
+		return LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO;
+	default:
+		return LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO | LLL_DEBUG;
+	}
+}
+
+/* lws's emit hook: its lines, at the matching tether level. */
+static void ws_log_emit(int lll, const char *line)
+{
+	enum tether_log_level level = TETHER_LOG_DEBUG;
+
+	if (lll & LLL_ERR)
+		level = TETHER_LOG_ERROR;
+	else if (lll & LLL_WARN)
+		level = TETHER_LOG_WARNING;
+	else if (lll & (LLL_NOTICE | LLL_INFO))
+		level = TETHER_LOG_INFO;
+	tether_log(level, "lws", "%s", line);
+}
+
 /* The lws context on the manager's loop; loop thread, first connect. */
 static int ensure_lws(struct ws_ctx *ctx)
 {
@@ -413,9 +444,11 @@ static int ensure_lws(struct ws_ctx *ctx)
 		return 0;
 	if (ctx->lws_failed)
 		return TETHER_EIO;
-	/* lws logs to stderr by default: errors only, unless asked */
-	lws_set_log_level(lv && *lv ? (int)strtol(lv, NULL, 0) : LLL_ERR,
-			  NULL);
+	/* lws's lines go through tether_log(); TETHER_WS_LOG_LEVEL, an lws
+	 * LLL_ mask, overrides what lws produces (for debugging lws). */
+	lws_set_log_level(lv && *lv ? (int)strtol(lv, NULL, 0)
+				    : ws_lws_mask(tether_log_level()),
+			  ws_log_emit);
 	loops[0] = tether_mgr_uv_loop(ctx->mgr);
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
@@ -430,10 +463,9 @@ static int ensure_lws(struct ws_ctx *ctx)
 	ctx->lws = lws_create_context(&info);
 	if (!ctx->lws) {
 		ctx->lws_failed = 1;
-		fprintf(stderr,
-			"tether: ws: libwebsockets could not start on the "
-			"manager's libuv loop (is libwebsockets-evlib-uv "
-			"installed?)\n");
+		tether_log(TETHER_LOG_ERROR, "ws",
+			   "libwebsockets could not start on the manager's "
+			   "libuv loop (is libwebsockets-evlib-uv installed?)");
 		return TETHER_EIO;
 	}
 	return 0;

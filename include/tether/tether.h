@@ -83,6 +83,62 @@ TETHER_EXPORT const char *tether_strerror(int err);
  */
 TETHER_EXPORT const char *tether_err_name(int err);
 
+
+/* ---------------------------------------------------------------- logs */
+
+/** How much the library and its engines log (docs/logging.md). */
+enum tether_log_level {
+	TETHER_LOG_OFF = 0,     /**< nothing */
+	TETHER_LOG_ERROR = 1,   /**< failures nobody else reports (default) */
+	TETHER_LOG_WARNING = 2, /**< and what may need attention */
+	TETHER_LOG_INFO = 3,    /**< and protocol-level notes */
+	TETHER_LOG_DEBUG = 4    /**< and the engines' debugging traces */
+};
+
+/**
+ * @brief Receives one log line.
+ * @param level the line's level (never above the level set).
+ * @param origin who wrote it: "tether", or the engine: "lws", "paho", or
+ *   a third-party transport's name.
+ * @param line one line, without its newline; control characters are
+ *   written as \xNN, and a line is cut at 1,020 bytes (after that
+ *   escaping), ending in "...". Valid during the call only.
+ * @param userdata as given to tether_set_log_cb().
+ * @thread any: the loop's thread, and Paho's own threads
+ */
+typedef void (*tether_log_cb)(enum tether_log_level level, const char *origin,
+			      const char *line, void *userdata);
+
+/**
+ * @brief Route the library's log lines, and those of libwebsockets and
+ *   Paho, to `cb` (process-wide: both engines' logging is process-wide).
+ *   Without a callback (the default, or cb NULL) lines go to stderr as
+ *   "tether: ORIGIN: LINE". The level applies at once to tether's own
+ *   lines and to the engines' lines as they arrive; how much an engine
+ *   produces is set when its context starts (a manager's first connect),
+ *   so set the level before then. Paho's trace callback is installed
+ *   only while a callback is set here (Paho's trace is process-wide; a
+ *   program that uses Paho on its own keeps its trace otherwise).
+ *   Error lines never carry passwords or other secrets from tether;
+ *   DEBUG passes the engines' traces on as they are (topics, client
+ *   ids, host names).
+ * @param cb the callback, or NULL for stderr.
+ * @param userdata passed to cb.
+ * @param level the most detailed level to pass on (TETHER_LOG_OFF for none).
+ * @return 0; TETHER_EINVAL (level out of range); TETHER_ESTATE (called from
+ *   a log callback: nothing changed).
+ * @thread any; a callback replaced while another thread is inside it
+ *   finishes that call before this returns
+ */
+TETHER_EXPORT int tether_set_log_cb(tether_log_cb cb, void *userdata,
+				    enum tether_log_level level);
+
+/**
+ * @brief The level set by tether_set_log_cb() (TETHER_LOG_ERROR by default).
+ * @thread any
+ */
+TETHER_EXPORT enum tether_log_level tether_log_level(void);
+
 /** Connection states (docs/state-machine.md). */
 enum tether_state {
 	TETHER_STATE_IDLE = 0,   /**< created, not started */

@@ -19,6 +19,7 @@ from .errors import (ABIMismatch, AlreadyExists, Closed, ConfigError, Error,
                      NotSupported, OutOfMemory, OutOfRange, StateError,
                      TimedOut, TooBig, error_class)
 from .events import Event, EventStream, Message, Property, Reason
+from .log import log_level, log_to_logging, set_log_handler
 from .manager import (Connection, Manager, Stats, effective_config,
                       parse_metrics, policies)
 
@@ -58,5 +59,6 @@ __all__ = [
     "NotFound", "AlreadyExists", "StateError", "ConfigError", "OutOfRange",
     "ABIMismatch", "Full", "Closed", "IOFailure", "TimedOut", "NotSupported",
     "Expired", "TooBig", "error_class", "version", "library_path",
+    "set_log_handler", "log_to_logging", "log_level",
     "strerror", "classify", "policies", "parse_metrics", "effective_config",
 ]

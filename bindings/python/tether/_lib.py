@@ -135,6 +135,7 @@ def field_end(struct, name):
 
 EVENT_CB = CFUNCTYPE(None, c_void_p, POINTER(tether_event), c_void_p)
 RESUME_CB = CFUNCTYPE(None, c_void_p, c_void_p)
+LOG_CB = CFUNCTYPE(None, c_int, c_char_p, c_char_p, c_void_p)
 
 # ------------------------------------------------------------ prototypes
 
@@ -153,6 +154,8 @@ PROTOTYPES = {
     "tether_kind_name": (_S, [c_int]),
     "tether_event_name": (_S, [c_int]),
     "tether_reason_default_class": (c_int, [c_int, c_int, c_int]),
+    "tether_set_log_cb": (c_int, [LOG_CB, _P, c_int]),
+    "tether_log_level": (c_int, []),
     "tether_reason_format": (c_int, [POINTER(tether_reason), c_void_p,
                                      c_size_t]),
     # manager
