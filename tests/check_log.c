@@ -145,26 +145,50 @@ START_TEST(test_bad_level_and_change_from_callback_are_refused)
 }
 END_TEST
 
-START_TEST(test_without_callback_lines_go_to_stderr)
+/* Capture what f writes to stderr. */
+static void capture_stderr(void (*f)(void), char *buf, size_t cap)
 {
-	char path[] = "/tmp/tether-log-XXXXXX", buf[512] = "";
+	char path[] = "/tmp/tether-log-XXXXXX";
 	int fd = mkstemp(path), saved = dup(2);
 
 	ck_assert_int_ge(fd, 0);
 	ck_assert_int_ge(saved, 0);
 	fflush(stderr);
 	ck_assert_int_ge(dup2(fd, 2), 0);
-	ck_assert_int_eq(tether_set_log_cb(NULL, NULL, TETHER_LOG_WARNING), 0);
-	tether_log(TETHER_LOG_WARNING, "ws", "hello\rworld");
-	tether_log(TETHER_LOG_INFO, "ws", "too detailed");
+	f();
 	fflush(stderr);
 	dup2(saved, 2);
 	close(saved);
-	ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+	ssize_t n = pread(fd, buf, cap - 1, 0);
 	close(fd);
 	unlink(path);
-	ck_assert_int_gt(n, 0);
+	ck_assert_int_ge(n, 0);
 	buf[n] = '\0';
+}
+
+static void log_two(void)
+{
+	tether_log(TETHER_LOG_WARNING, "ws", "hello\rworld");
+	tether_log(TETHER_LOG_INFO, "ws", "too detailed");
+}
+
+START_TEST(test_without_callback_nothing_is_written)
+{
+	char buf[512];
+
+	ck_assert_int_eq(tether_set_log_cb(NULL, NULL, TETHER_LOG_DEBUG), 0);
+	capture_stderr(log_two, buf, sizeof buf);
+	ck_assert_str_eq(buf, "");
+}
+END_TEST
+
+START_TEST(test_the_stderr_callback_writes_one_line_each)
+{
+	char buf[512];
+
+	ck_assert_int_eq(tether_set_log_cb(tether_log_to_stderr, NULL,
+					   TETHER_LOG_WARNING), 0);
+	capture_stderr(log_two, buf, sizeof buf);
 	ck_assert_str_eq(buf, "tether: ws: hello\\x0dworld\n");
 }
 END_TEST
@@ -251,7 +275,8 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, test_levels_filter_and_lines_are_escaped);
 	tcase_add_test(tc, test_long_lines_are_cut);
 	tcase_add_test(tc, test_bad_level_and_change_from_callback_are_refused);
-	tcase_add_test(tc, test_without_callback_lines_go_to_stderr);
+	tcase_add_test(tc, test_without_callback_nothing_is_written);
+	tcase_add_test(tc, test_the_stderr_callback_writes_one_line_each);
 	suite_add_tcase(s, tc);
 	tc = it_tcase(s, "engines", live_setup, live_teardown, 60);
 	tcase_add_test(tc, test_lws_lines_reach_the_callback);

@@ -1,5 +1,5 @@
 /*
- * Log routing (docs/logging.md): one process-wide callback, or stderr,
+ * Log routing (docs/logging.md): one process-wide callback, or nothing,
  * for tether's own lines and those the transports pass on from their
  * engines. A read-write lock lets threads log at once while a change of
  * callback waits for calls in progress; a thread-local flag refuses a
@@ -37,6 +37,15 @@ int tether_set_log_cb(tether_log_cb cb, void *userdata,
 	atomic_store(&log_level, (int)level);
 	pthread_rwlock_unlock(&log_lock);
 	return 0;
+}
+
+void tether_log_to_stderr(enum tether_log_level level, const char *origin,
+			  const char *line, void *userdata)
+{
+	(void)level;
+	(void)userdata;
+	fprintf(stderr, "tether: %s: %s\n", origin ? origin : "tether",
+		line ? line : "");
 }
 
 enum tether_log_level tether_log_level(void)
@@ -94,8 +103,6 @@ void tether_log(enum tether_log_level level, const char *origin,
 		log_in_cb = 1;
 		log_cb(level, origin, line, log_ud);
 		log_in_cb = 0;
-	} else {
-		fprintf(stderr, "tether: %s: %s\n", origin, line);
 	}
 	pthread_rwlock_unlock(&log_lock);
 }

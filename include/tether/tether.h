@@ -112,17 +112,18 @@ typedef void (*tether_log_cb)(enum tether_log_level level, const char *origin,
 /**
  * @brief Route the library's log lines, and those of libwebsockets and
  *   Paho, to `cb` (process-wide: both engines' logging is process-wide).
- *   Without a callback (the default, or cb NULL) lines go to stderr as
- *   "tether: ORIGIN: LINE". The level applies at once to tether's own
- *   lines and to the engines' lines as they arrive; how much an engine
- *   produces is set when its context starts (a manager's first connect),
- *   so set the level before then. Paho's trace callback is installed
- *   only while a callback is set here (Paho's trace is process-wide; a
- *   program that uses Paho on its own keeps its trace otherwise).
- *   Error lines never carry passwords or other secrets from tether;
- *   DEBUG passes the engines' traces on as they are (topics, client
- *   ids, host names).
- * @param cb the callback, or NULL for stderr.
+ *   Without a callback (the default, or cb NULL) the lines are dropped:
+ *   the library writes nothing to stderr on its own; pass
+ *   tether_log_to_stderr for "tether: ORIGIN: LINE" there (the CLI
+ *   does). The level applies at once to tether's own lines and to the
+ *   engines' lines as they arrive; how much an engine produces is set
+ *   when its context starts (a manager's first connect), so set the
+ *   level before then. Paho's trace hook is installed only while a
+ *   callback is set here (it is process-wide; a program that uses Paho
+ *   on its own keeps its trace otherwise). tether's lines never carry
+ *   passwords or other secrets; TETHER_LOG_DEBUG passes the engines'
+ *   traces on as they are (topics, client ids, host names).
+ * @param cb the callback, or NULL to drop every line.
  * @param userdata passed to cb.
  * @param level the most detailed level to pass on (TETHER_LOG_OFF for none).
  * @return 0; TETHER_EINVAL (level out of range); TETHER_ESTATE (called from
@@ -132,6 +133,16 @@ typedef void (*tether_log_cb)(enum tether_log_level level, const char *origin,
  */
 TETHER_EXPORT int tether_set_log_cb(tether_log_cb cb, void *userdata,
 				    enum tether_log_level level);
+
+/**
+ * @brief A log callback that writes "tether: ORIGIN: LINE" to stderr
+ *   (userdata unused): tether_set_log_cb(tether_log_to_stderr, NULL,
+ *   TETHER_LOG_ERROR) prints what the engines report as errors.
+ * @thread any
+ */
+TETHER_EXPORT void tether_log_to_stderr(enum tether_log_level level,
+					const char *origin, const char *line,
+					void *userdata);
 
 /**
  * @brief The level set by tether_set_log_cb() (TETHER_LOG_ERROR by default).

@@ -37,7 +37,7 @@ def set_log_handler(handler: Optional[Handler],
                     level: "int | str" = ERROR) -> None:
     """Call handler(level, origin, line) for each log line up to `level`
     ("error", "warning", "info", "debug" or "off"), from whichever thread
-    logs (the loop's, Paho's). None sends lines to stderr again. An
+    logs (the loop's, Paho's). None drops them (the default). An
     exception in the handler is printed by ctypes and otherwise ignored."""
     global _keep
     lv = _level(level)
