@@ -28,7 +28,8 @@ const struct tether_option tth_ws_options[] = {
      .min = WS_MIN_MAX_MESSAGE, .max = WS_MAX_MAX_MESSAGE,
      .doc = "largest inbound message"},
     {.name = "header", .type = TETHER_OPTION_MAP, .yaml_key = "headers",
-     .doc = "extra handshake headers (header.<Name>)"},
+     .doc = "extra handshake headers (header.<Name>, or a secret value "
+	    "from header.<Name>_env / header.<Name>_file)"},
     {.name = "ca_file", .type = TETHER_OPTION_TEXT,
      .place = TETHER_OPTION_TLS, .doc = "CA certificates (PEM file)"},
     {.name = "verify", .type = TETHER_OPTION_BOOL, .def = "true",
@@ -76,6 +77,11 @@ static int read_text(tether_params *p, const char *key, const char *what,
 	return rc;
 }
 
+/*
+ * header.NAME, or header.NAME_env / header.NAME_file (a secret: the
+ * variable or the file's first line, read now, as for a password). So a
+ * header whose own name ends in _env or _file cannot be set.
+ */
 static int read_headers(struct ws_options *o, tether_params *p)
 {
 	static const char pfx[] = "header.";
@@ -86,37 +92,75 @@ static int read_headers(struct ws_options *o, tether_params *p)
 	if (!o->headers)
 		return TETHER_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const char *key = tether_params_key(p, i), *v = NULL, *name;
+		const char *key = tether_params_key(p, i), *name;
+		char base[256];
+		char *v = NULL;
+		size_t len;
+		int suffix = 0; /* 1 _env, 2 _file */
 		struct ws_header *h;
 
 		if (!key || strncmp(key, pfx, sizeof(pfx) - 1) != 0)
 			continue;
 		name = key + sizeof(pfx) - 1;
-		if (tether_params_string(p, key, "a header value", NULL, &v) !=
-		    0) {
+		len = strlen(name);
+		if (len > 4 && strcmp(name + len - 4, "_env") == 0) {
+			len -= 4;
+			suffix = 1;
+		} else if (len > 5 && strcmp(name + len - 5, "_file") == 0) {
+			len -= 5;
+			suffix = 2;
+		}
+		if (len + sizeof(pfx) + 5 > sizeof(base)) {
+			rc = tether_params_fail(p, key, "header name too long");
+			continue;
+		}
+		/* one read per header: by its first key of NAME, NAME_env,
+		   NAME_file (the read reports two of them given at once) */
+		snprintf(base, sizeof(base), "%s%.*s", pfx, (int)len, name);
+		if (suffix >= 1 && tether_params_get(p, base))
+			continue;
+		if (suffix == 2) {
+			char env[sizeof(base) + 4];
+
+			snprintf(env, sizeof(env), "%s_env", base);
+			if (tether_params_get(p, env))
+				continue;
+		}
+		if (tether_params_secret(p, base, "a header value", &v) != 0) {
 			rc = TETHER_ECONFIG;
 			continue;
 		}
-		if (!header_name_ok(name)) {
+		h = &o->headers[o->nheaders];
+		h->name = strndup(name, len);
+		if (!h->name) {
+			tether_secret_free(v);
+			return TETHER_ENOMEM;
+		}
+		if (!header_name_ok(h->name)) {
 			rc = tether_params_fail(
 			    p, key,
 			    "'%s' is not a header name tether may set (a "
 			    "token, not Host/Upgrade/Connection/Origin/"
 			    "Sec-WebSocket-*: see 'origin', 'subprotocol')",
-			    name);
+			    h->name);
+			free(h->name);
+			h->name = NULL;
+			tether_secret_free(v);
 			continue;
 		}
 		if (!v || strpbrk(v, "\r\n")) {
 			rc = tether_params_fail(
 			    p, key, "expected a header value on one line");
+			free(h->name);
+			h->name = NULL;
+			tether_secret_free(v);
 			continue;
 		}
-		h = &o->headers[o->nheaders];
-		h->name = strdup(name);
 		h->value = strdup(v);
-		if (!h->name || !h->value) {
+		tether_secret_free(v);
+		if (!h->value) {
 			free(h->name);
-			free(h->value);
+			h->name = NULL;
 			return TETHER_ENOMEM;
 		}
 		o->nheaders++;
@@ -164,6 +208,10 @@ void tth_ws_options_cleanup(struct ws_options *o)
 {
 	for (size_t i = 0; i < o->nheaders; i++) {
 		free(o->headers[i].name);
+		/* a header value may be a secret (a bearer token) */
+		if (o->headers[i].value)
+			explicit_bzero(o->headers[i].value,
+				       strlen(o->headers[i].value));
 		free(o->headers[i].value);
 	}
 	free(o->headers);

@@ -153,6 +153,18 @@ struct tether_conn {
 				   start, or by tether_conn_set_policy */
 	tether_resume_cb resume_cb;
 	void *resume_ud;
+	/* The pre-connect hook (conn_io.c), loop thread: the attempt it
+	   holds (0: none) and that attempt's endpoint; in_pre_cb while it
+	   runs (tether_conn_set_option is allowed then); opts_dirty when
+	   options changed since the link was made (made anew before the
+	   next connect). */
+	tether_preconnect_cb pre_cb;
+	void *pre_ud;
+	uint32_t pre_wait_id;
+	uint32_t pre_wait_ep;
+	uint64_t pre_wait_since;
+	int in_pre_cb;
+	atomic_int opts_dirty;
 	/* the link (loop thread, but state and next_msg_id) */
 	void *link;             /* the transport's side, once started */
 	int inited;             /* machine initialised (first start) */
@@ -247,6 +259,10 @@ int tth_conn_prepare(tether_conn *c); /* first start: link and machine */
 int tth_conn_make_policy(tether_conn *c, tether_policy **out);
 void tth_hb_start(tether_conn *c);
 void tth_hb_stop(tether_conn *c);
+/* conn_io.c: tether_conn_preconnect_resume() on the loop. */
+void tth_conn_preconnect_resume(tether_conn *c);
+/* conn.c: a link made from c's options (message in c->error). */
+int tth_conn_make_link(tether_conn *c, void **link);
 void tth_conn_event(tether_conn *c, enum tether_event_type t,
 		    const char *detail);
 /* A connection named name, made with a copy of settings s, not started

@@ -231,7 +231,9 @@ enum tether_local_code {
 	TETHER_LOCAL_LINK_DOWN,        /**< the network link went down */
 	TETHER_LOCAL_PROTOCOL,         /**< the peer broke the protocol */
 	TETHER_LOCAL_BAD_ENDPOINT,     /**< endpoint cannot be used (bad URI) */
-	TETHER_LOCAL_REDIRECT_LOOP     /**< too many redirects in a row */
+	TETHER_LOCAL_REDIRECT_LOOP,    /**< too many redirects in a row */
+	TETHER_LOCAL_BAD_OPTIONS       /**< options the pre-connect hook set
+					    were refused by the transport */
 };
 
 /** Codes of TETHER_KIND_TLS. */
@@ -695,9 +697,16 @@ TETHER_EXPORT int tether_conn_add_endpoint(tether_conn *c, const char *uri);
  * @brief Set a transport option (see the transport's documentation: MQTT
  *   "version", "client_id", "username", "password", "keepalive",
  *   "clean_start", "ca_file", "verify"...; WebSocket "subprotocol",
- *   "header.NAME", "ca_file", "verify"...). Checked at tether_conn_start.
- * @return 0, TETHER_EINVAL, TETHER_ESTATE (started), TETHER_ENOMEM.
- * @thread init
+ *   "header.NAME", "ca_file", "verify"...). Before the first start it is
+ *   checked at tether_conn_start. Afterwards it may be set on a CLOSED
+ *   connection (it takes effect at the next start) and from the
+ *   pre-connect hook (for that attempt on): then the transport checks it
+ *   at once, and a value it refuses changes nothing (TETHER_ECONFIG, the
+ *   message in tether_conn_error()).
+ * @return 0, TETHER_EINVAL, TETHER_ECONFIG, TETHER_ESTATE (started, and
+ *   neither CLOSED nor in the pre-connect hook), TETHER_ENOMEM.
+ * @thread init; a CLOSED connection's from any thread (not while another
+ *   starts it); the hook's on the loop thread
  */
 TETHER_EXPORT int tether_conn_set_option(tether_conn *c, const char *key,
 					 const char *value);
@@ -900,6 +909,64 @@ typedef void (*tether_resume_cb)(tether_conn *c, void *userdata);
  */
 TETHER_EXPORT int tether_conn_set_resume_cb(tether_conn *c, tether_resume_cb cb,
 					    void *userdata);
+
+/** What a pre-connect hook is told about the attempt it precedes. */
+struct tether_preconnect {
+	size_t size;       /**< sizeof(struct tether_preconnect) of the library */
+	uint32_t attempt;  /**< attempts since the link was last up, this one
+				included (as in events) */
+	uint32_t endpoint; /**< index of the endpoint about to be tried
+				(UINT32_MAX: a redirect's target) */
+	const char *uri;   /**< its URI; valid during the call */
+	int resumed;       /**< 1: called again after
+				tether_conn_preconnect_resume() */
+};
+
+/** What a pre-connect hook answers. */
+enum tether_preconnect_verdict {
+	TETHER_PRECONNECT_GO = 0,  /**< connect now, with the options as they
+				        are after the hook */
+	TETHER_PRECONNECT_WAIT = 1 /**< not yet: the attempt waits for
+					tether_conn_preconnect_resume(), which
+					calls the hook again (bounded by
+					connect_timeout) */
+};
+
+/**
+ * Called on the loop thread before every attempt of c (the first, each
+ * retry, each coordinated probe, a redirect). It may replace options for
+ * this and later attempts with tether_conn_set_option() (a password, a
+ * token, "header.Authorization"): they are checked as at start; one the
+ * transport refuses fails the attempt as fatal (local code
+ * TETHER_LOCAL_BAD_OPTIONS, the transport's message as its text).
+ */
+typedef enum tether_preconnect_verdict (*tether_preconnect_cb)(
+    tether_conn *c, const struct tether_preconnect *pc, void *userdata);
+
+/**
+ * @brief Set the pre-connect hook (NULL removes it): credentials that
+ *   change (a rotating token, a JWT, a SAS key) are supplied per attempt
+ *   without a reload and without dropping a healthy link. The hook may
+ *   answer TETHER_PRECONNECT_WAIT while it fetches them on a thread of
+ *   its own; tether_conn_preconnect_resume() then calls it again. An
+ *   attempt that waits longer than connect_timeout fails as a connect
+ *   timeout, with a TETHER_EV_WARNING that says the hook never resumed
+ *   it; the policy's next attempt asks the hook again.
+ * @return 0, TETHER_EINVAL.
+ * @thread init
+ */
+TETHER_EXPORT int tether_conn_set_preconnect_cb(tether_conn *c,
+						tether_preconnect_cb cb,
+						void *userdata);
+
+/**
+ * @brief Let an attempt that the pre-connect hook held (WAIT) go on: the
+ *   loop calls the hook again for it (with `resumed` 1). Nothing happens
+ *   when no attempt is waiting.
+ * @return 0, TETHER_EINVAL, TETHER_ENOMEM.
+ * @thread any (applied by the loop)
+ */
+TETHER_EXPORT int tether_conn_preconnect_resume(tether_conn *c);
 
 /**
  * @brief Messages waiting in the queue (not yet handed to the transport).

@@ -418,6 +418,25 @@ int th_broker_kill(struct th_broker *b, int sig)
 	return 0;
 }
 
+int th_broker_set_password(struct th_broker *b, const char *password)
+{
+	char *pw = strdup(password), *pwfile = NULL;
+	int rc;
+
+	if (!b->username || !pw) {
+		free(pw);
+		return b->username ? -ENOMEM : -EINVAL;
+	}
+	free(b->password);
+	b->password = pw;
+	if (asprintf(&pwfile, "%s/passwd", b->dir) < 0)
+		return -ENOMEM;
+	unlink(pwfile);
+	rc = make_password_file(b, pwfile);
+	free(pwfile);
+	return rc;
+}
+
 int th_broker_restart(struct th_broker *b)
 {
 	if (b->pid > 0)

@@ -307,3 +307,27 @@ def test_engine_logs_reach_python_logging(ws_server, managers, caplog):
     finally:
         tether.set_log_handler(None, "error")
     assert tether.log_level() == 1
+
+
+def test_preconnect_callback_holds_then_resumes(ws_server, managers):
+    m = managers(tether.Manager())
+    c = m.connection("wspre", "ws", [ws_server.uri], policy=FAST)
+    calls = []
+
+    def hook(conn, attempt, uri, resumed):
+        calls.append((attempt, uri, resumed))
+        if not resumed:
+            threading.Timer(0.3, conn.preconnect_resume).start()
+            return False
+        conn.set_option("header.X-Token", "t-%d" % len(calls))
+        return True
+
+    c.set_preconnect_callback(hook)
+    t0 = time.monotonic()
+    with m:
+        c.wait_state(State.ONLINE, 10)
+        took = time.monotonic() - t0
+    assert took >= 0.3
+    assert [r for _, _, r in calls] == [False, True]
+    assert calls[0][1] == ws_server.uri
+    assert m.callback_errors == 0

@@ -137,6 +137,20 @@ EVENT_CB = CFUNCTYPE(None, c_void_p, POINTER(tether_event), c_void_p)
 RESUME_CB = CFUNCTYPE(None, c_void_p, c_void_p)
 LOG_CB = CFUNCTYPE(None, c_int, c_char_p, c_char_p, c_void_p)
 
+
+class tether_preconnect(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("attempt", c_uint32),
+        ("endpoint", c_uint32),
+        ("uri", c_char_p),
+        ("resumed", c_int),
+    ]
+
+
+PRECONNECT_CB = CFUNCTYPE(c_int, c_void_p, POINTER(tether_preconnect),
+                          c_void_p)
+
 # ------------------------------------------------------------ prototypes
 
 _P = c_void_p
@@ -192,6 +206,8 @@ PROTOTYPES = {
     "tether_conn_send": (c_int, [_P, POINTER(tether_message),
                                  POINTER(c_uint64)]),
     "tether_conn_set_resume_cb": (c_int, [_P, RESUME_CB, _P]),
+    "tether_conn_set_preconnect_cb": (c_int, [_P, PRECONNECT_CB, _P]),
+    "tether_conn_preconnect_resume": (c_int, [_P]),
     "tether_conn_queued": (c_size_t, [_P]),
     "tether_conn_subscribe": (c_int, [_P, _S, c_int]),
     "tether_conn_subscribe_opts": (c_int, [_P, POINTER(tether_subscription)]),

@@ -5,7 +5,7 @@ import logging
 
 from ctypes import POINTER, byref, c_uint64, c_void_p
 
-from ._lib import (RESUME_CB, dec, enc, lib, tether_message,
+from ._lib import (PRECONNECT_CB, RESUME_CB, dec, enc, lib, tether_message,
                    tether_property, tether_queue_cfg, tether_subscription)
 from .enums import EventType, Fsync, Overflow, Policy, ReasonClass, State
 from .errors import StateError, check, code_of, make_error, raise_timeout
@@ -47,6 +47,7 @@ class Connection:
         self._ptr = ptr
         self.name = name
         self._resume = None      # (ctypes callback, python callable)
+        self._preconnect = None  # the same, for the pre-connect hook
         self._started = False
         self._removed = False    # REMOVED was delivered: ptr is freed
 
@@ -184,6 +185,42 @@ class Connection:
         self._check(lib.tether_conn_set_resume_cb(self._h(), cb, None),
                     "resume")
         self._resume = (cb, fn)  # C holds the pointer: keep it alive
+        return self
+
+    def set_preconnect_callback(self, fn):
+        """fn(connection, attempt, uri, resumed) on the loop thread before
+        every attempt: it may call set_option() (a rotated password, a
+        token, "header.Authorization") for this attempt on. Returning
+        False holds the attempt until preconnect_resume() (which calls
+        fn again with resumed True), at most connect_timeout; anything
+        else connects now. An exception counts as True. None removes it."""
+        if fn is None:
+            self._check(lib.tether_conn_set_preconnect_cb(
+                self._h(), PRECONNECT_CB(), None), "preconnect")
+            self._preconnect = None
+            return self
+
+        def tramp(conn_ptr, pc, ud):
+            try:
+                info = pc.contents
+                go = fn(self, int(info.attempt), dec(info.uri),
+                        bool(info.resumed))
+            except BaseException:
+                self._mgr._callback_failed(fn)
+                return 0
+            return 1 if go is False else 0
+
+        cb = PRECONNECT_CB(tramp)
+        self._check(lib.tether_conn_set_preconnect_cb(self._h(), cb, None),
+                    "preconnect")
+        self._preconnect = (cb, fn)
+        return self
+
+    def preconnect_resume(self):
+        """Let an attempt the pre-connect callback held go on (any
+        thread); nothing happens when none is held."""
+        self._check(lib.tether_conn_preconnect_resume(self._h()),
+                    "preconnect_resume")
         return self
 
     def subscribe(self, topic, qos=0, no_local=False,
