@@ -10,4 +10,14 @@
 extern const struct tether_transport_ops tth_transport_mqtt;
 extern const struct tether_transport_ops tth_transport_ws;
 
+/* The most ALPN wire bytes a transport accepts for its `alpn` option. */
+#define TTH_ALPN_MAX 512
+/*
+ * An `alpn` option ("a,b": names of 1 to 255 visible bytes, no spaces)
+ * in the TLS wire format into out (cap bytes), its length in *len.
+ * Returns 0, or -1 when the list is malformed or does not fit.
+ */
+int tth_alpn_wire(const char *list, unsigned char *out, size_t cap,
+		  size_t *len);
+
 #endif

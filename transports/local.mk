@@ -1,6 +1,7 @@
 # Built against include/ alone: see libtether-plugins.la in core/local.mk.
 libtether_plugins_la_SOURCES += \
 	transports/builtin.h \
+	transports/alpn.c \
 	transports/mqtt_options.h \
 	transports/mqtt_options.c \
 	transports/mqtt_paho.c \

@@ -1064,6 +1064,8 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 		ssl.verify = l->opt.verify; /* host name check */
 		ssl.ssl_error_cb = on_ssl_error;
 		ssl.ssl_error_context = a;
+		ssl.protos = l->opt.alpn;
+		ssl.protos_len = (unsigned)l->opt.alpn_len;
 		o.ssl = &ssl;
 	}
 	if (l->opt.will_topic) {

@@ -16,7 +16,7 @@
  * timers, so steady traffic re-arms no lws timer.
  *
  * Objects and who owns them:
- *   ws_ctx   one per manager: the lws context and its CA vhosts.
+ *   ws_ctx   one per manager: the lws context and its TLS vhosts.
  *   ws_link  one per connection: its options and its current session.
  *   ws_sess  one per attempt (one lws client wsi), owned by the link's
  *            `cur` pointer. The wsi points at it through its opaque user
@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "builtin.h"
@@ -54,7 +55,8 @@ struct ws_frame {
 
 struct ws_vhost {
 	struct ws_vhost *next;
-	char *ca_file;
+	char *ca_file, *cert_file, *key_file, *key_password;
+	int min_tls;
 	struct lws_vhost *vh;
 };
 
@@ -143,25 +145,68 @@ static const struct lws_protocols ws_protocols[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /*
- * A ca_file needs a vhost of its own: lws 4.1 loads client CAs per vhost
- * (client_ssl_ca_filepath). One vhost per distinct file, made on first use.
+ * Client TLS files and the lowest version are per vhost in lws 4.1
+ * (client_ssl_ca_filepath, client_ssl_cert_filepath, ...,
+ * ssl_client_options_set): one vhost per distinct set, made on first use.
+ * A link with none of them uses the context's default vhost (NULL).
  */
-static struct lws_vhost *vhost_for(struct ws_ctx *ctx, const char *ca_file)
+static int same_text(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static int vhost_needed(const struct ws_options *o)
+{
+	return o->ca_file || o->cert_file || o->min_tls;
+}
+
+static char *dup_or_null(const char *s, int *fail)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*fail = 1;
+	return d;
+}
+
+static void vhost_key_free(struct ws_vhost *v)
+{
+	free(v->ca_file);
+	free(v->cert_file);
+	free(v->key_file);
+	tether_secret_free(v->key_password);
+}
+
+static struct lws_vhost *vhost_for(struct ws_ctx *ctx,
+				   const struct ws_options *o)
 {
 	struct lws_context_creation_info info;
 	struct ws_vhost *v;
-	static const char prefix[] = "tether-ca-";
+	static const char prefix[] = "tether-tls-";
 	char name[sizeof(prefix) + 20];
 	unsigned n = 0;
+	int fail = 0;
 
 	for (v = ctx->vhosts; v; v = v->next, n++)
-		if (strcmp(v->ca_file, ca_file) == 0)
+		if (same_text(v->ca_file, o->ca_file) &&
+		    same_text(v->cert_file, o->cert_file) &&
+		    same_text(v->key_file, o->key_file) &&
+		    same_text(v->key_password, o->key_password) &&
+		    v->min_tls == o->min_tls)
 			return v->vh;
 	v = calloc(1, sizeof(*v) + sizeof(name));
 	if (!v)
 		return NULL;
-	v->ca_file = strdup(ca_file);
-	if (!v->ca_file) {
+	v->ca_file = dup_or_null(o->ca_file, &fail);
+	v->cert_file = dup_or_null(o->cert_file, &fail);
+	v->key_file = dup_or_null(o->key_file, &fail);
+	v->key_password = dup_or_null(o->key_password, &fail);
+	v->min_tls = o->min_tls;
+	if (fail) {
+		vhost_key_free(v);
 		free(v);
 		return NULL;
 	}
@@ -173,10 +218,17 @@ static struct lws_vhost *vhost_for(struct ws_ctx *ctx, const char *ca_file)
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.vhost_name = (const char *)(v + 1);
 	info.client_ssl_ca_filepath = v->ca_file;
+	info.client_ssl_cert_filepath = v->cert_file;
+	info.client_ssl_private_key_filepath = v->key_file;
+	info.client_ssl_private_key_password = v->key_password;
+	if (v->min_tls >= 12)
+		info.ssl_client_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+	if (v->min_tls >= 13)
+		info.ssl_client_options_set |= SSL_OP_NO_TLSv1_2;
 	info.user = ctx;
 	v->vh = lws_create_vhost(ctx->lws, &info);
 	if (!v->vh) {
-		free(v->ca_file);
+		vhost_key_free(v);
 		free(v);
 		return NULL;
 	}
@@ -543,7 +595,7 @@ static void ws_ctx_free(void *vctx)
 		struct ws_vhost *v = ctx->vhosts;
 
 		ctx->vhosts = v->next;
-		free(v->ca_file);
+		vhost_key_free(v);
 		free(v);
 	}
 	free(ctx);
@@ -730,12 +782,15 @@ static int ws_connect(void *vlink, uint32_t attempt, const char *uri)
 			    LCCSCF_ALLOW_SELFSIGNED |
 			    LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
 			    LCCSCF_ALLOW_INSECURE | LCCSCF_ALLOW_EXPIRED;
-		if (l->opt.ca_file) {
-			ci.vhost = vhost_for(ctx, l->opt.ca_file);
+		ci.alpn = l->opt.alpn;
+		if (vhost_needed(&l->opt)) {
+			ci.vhost = vhost_for(ctx, &l->opt);
 			if (!ci.vhost) {
 				tth_ws_reason_init(&r, TETHER_KIND_TLS,
 						   TETHER_TLS_HANDSHAKE, 0,
-						   "cannot load ca_file");
+						   "cannot load the TLS files "
+						   "(ca_file, cert_file, "
+						   "key_file, key_password)");
 				tth_ws_report_end(s, 1, &r);
 				return 0;
 			}

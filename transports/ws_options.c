@@ -11,11 +11,14 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "builtin.h"
 #include "ws_lws.h"
 
 #define WS_DEFAULT_MAX_MESSAGE (1024u * 1024u)
 #define WS_MIN_MAX_MESSAGE 125u
 #define WS_MAX_MAX_MESSAGE (1u << 30)
+
+static const char *const tls_versions[] = {"1.2", "1.3", NULL};
 
 /* The options, in the order `tether check` prints them (docs/transport-
  * ws.md). Every one is part of the handshake, so a reload restarts. */
@@ -32,6 +35,18 @@ const struct tether_option tth_ws_options[] = {
 	    "from header.<Name>_env / header.<Name>_file)"},
     {.name = "ca_file", .type = TETHER_OPTION_TEXT,
      .place = TETHER_OPTION_TLS, .doc = "CA certificates (PEM file)"},
+    {.name = "cert_file", .type = TETHER_OPTION_TEXT,
+     .place = TETHER_OPTION_TLS, .doc = "client certificate (PEM)"},
+    {.name = "key_file", .type = TETHER_OPTION_TEXT,
+     .place = TETHER_OPTION_TLS, .doc = "client key (PEM)"},
+    {.name = "key_password", .type = TETHER_OPTION_TEXT, .secret = 1,
+     .place = TETHER_OPTION_TLS, .doc = "the client key's password"},
+    {.name = "alpn", .type = TETHER_OPTION_TEXT, .place = TETHER_OPTION_TLS,
+     .doc = "ALPN protocols to offer, comma-separated (default http/1.1)"},
+    {.name = "min_tls", .type = TETHER_OPTION_CHOICE, .choices = tls_versions,
+     .place = TETHER_OPTION_TLS,
+     .doc = "lowest TLS version to accept: 1.2 or 1.3 (default: "
+	    "OpenSSL's)"},
     {.name = "verify", .type = TETHER_OPTION_BOOL, .def = "true",
      .place = TETHER_OPTION_TLS, .doc = "verify the server's certificate"},
     {.name = NULL},
@@ -168,8 +183,22 @@ static int read_headers(struct ws_options *o, tether_params *p)
 	return rc;
 }
 
+/* min_tls: 0 when not given, else 12 or 13. */
+static int read_min_tls(tether_params *p, int *out)
+{
+	int i = -1, rc;
+
+	*out = 0;
+	rc = tether_params_choice(p, "min_tls", tls_versions, -1, &i, NULL);
+	if (rc == 0 && i >= 0)
+		*out = i == 1 ? 13 : 12;
+	return rc;
+}
+
 int tth_ws_options_read(struct ws_options *o, tether_params *opts)
 {
+	unsigned char wire[TTH_ALPN_MAX];
+	size_t wire_len;
 	uint64_t max = WS_DEFAULT_MAX_MESSAGE;
 	int rc = 0, enomem = 0, r;
 
@@ -190,6 +219,13 @@ int tth_ws_options_read(struct ws_options *o, tether_params *opts)
 		      &o->subprotocol));
 	ACC(read_text(opts, "origin", "an Origin header value", &o->origin));
 	ACC(read_text(opts, "ca_file", "a PEM CA file path", &o->ca_file));
+	ACC(read_text(opts, "cert_file", "a PEM certificate file path",
+		      &o->cert_file));
+	ACC(read_text(opts, "key_file", "a PEM key file path", &o->key_file));
+	ACC(tether_params_secret(opts, "key_password", "a password",
+				 &o->key_password));
+	ACC(read_text(opts, "alpn", "ALPN protocol names", &o->alpn));
+	ACC(read_min_tls(opts, &o->min_tls));
 	ACC(tether_params_bool(opts, "verify", 1, &o->verify));
 	ACC(tether_params_size(opts, "max_message", WS_DEFAULT_MAX_MESSAGE,
 			       WS_MIN_MAX_MESSAGE, WS_MAX_MAX_MESSAGE, &max));
@@ -199,6 +235,28 @@ int tth_ws_options_read(struct ws_options *o, tether_params *opts)
 	if (o->ca_file && access(o->ca_file, R_OK) != 0)
 		rc = tether_params_fail(opts, "ca_file", "cannot read '%s': %s",
 					o->ca_file, strerror(errno));
+	if (!!o->cert_file != !!o->key_file)
+		rc = tether_params_fail(opts, o->cert_file ? "cert_file"
+							   : "key_file",
+					"a client certificate needs both "
+					"cert_file and key_file");
+	if (o->key_password && !o->key_file)
+		rc = tether_params_fail(opts, "key_password",
+					"key_password needs key_file");
+	if (o->cert_file && access(o->cert_file, R_OK) != 0)
+		rc = tether_params_fail(opts, "cert_file",
+					"cannot read '%s': %s", o->cert_file,
+					strerror(errno));
+	if (o->key_file && access(o->key_file, R_OK) != 0)
+		rc = tether_params_fail(opts, "key_file",
+					"cannot read '%s': %s", o->key_file,
+					strerror(errno));
+	if (o->alpn &&
+	    tth_alpn_wire(o->alpn, wire, sizeof(wire), &wire_len) != 0)
+		rc = tether_params_fail(
+		    opts, "alpn",
+		    "expected protocol names (1 to 255 printable bytes each, "
+		    "no spaces) separated by commas, e.g. \"http/1.1\"");
 	if (enomem || rc)
 		return enomem ? TETHER_ENOMEM : TETHER_ECONFIG;
 	return 0;
@@ -218,4 +276,8 @@ void tth_ws_options_cleanup(struct ws_options *o)
 	free(o->subprotocol);
 	free(o->origin);
 	free(o->ca_file);
+	free(o->cert_file);
+	free(o->key_file);
+	tether_secret_free(o->key_password);
+	free(o->alpn);
 }
