@@ -9,7 +9,7 @@ PKGS="build-essential autoconf automake libtool pkg-config \
 libpaho-mqtt-dev libmosquitto-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libyaml-dev check mosquitto valgrind iproute2 openssl libssl-dev \
 clang libclang-rt-14-dev python3 python3-pytest \
 node-ws python3-websockets python3-paho-mqtt mosquitto-clients coreutils \
-haproxy"
+haproxy tinyproxy"
 
 missing=""
 for p in $PKGS; do

@@ -39,7 +39,7 @@ INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/chec
 	tests/check_zeroloss tests/check_zeroloss_spool tests/check_zeroloss_ws \
 	tests/check_transport_options tests/check_interop \
 	tests/check_mqtt_gateway tests/check_log tests/check_credentials \
-	tests/check_tls_front
+	tests/check_tls_front tests/check_http_proxy
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -73,6 +73,9 @@ tests_check_credentials_LDADD = $(ITEST_LDADD)
 tests_check_tls_front_SOURCES = tests/check_tls_front.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_tls_front_CFLAGS = $(ITEST_CFLAGS)
 tests_check_tls_front_LDADD = $(ITEST_LDADD)
+tests_check_http_proxy_SOURCES = tests/check_http_proxy.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_http_proxy_CFLAGS = $(ITEST_CFLAGS)
+tests_check_http_proxy_LDADD = $(ITEST_LDADD)
 tests_check_log_SOURCES = tests/check_log.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_log_CFLAGS = $(ITEST_CFLAGS)
 tests_check_log_LDADD = $(ITEST_LDADD)

@@ -2,6 +2,7 @@
 libtether_plugins_la_SOURCES += \
 	transports/builtin.h \
 	transports/alpn.c \
+	transports/http_proxy.c \
 	transports/mqtt_options.h \
 	transports/mqtt_options.c \
 	transports/mqtt_paho.c \

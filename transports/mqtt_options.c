@@ -64,6 +64,9 @@ const struct tether_option tth_mqtt_options[] = {
      .doc = "last will, MQTT 5: Content Type"},
     {.name = "will_user", .type = TETHER_OPTION_MAP,
      .doc = "last will, MQTT 5: User Properties (will_user.<name>)"},
+    {.name = "proxy", .type = TETHER_OPTION_TEXT,
+     .doc = "HTTP CONNECT proxy: http://HOST:PORT, or env (https_proxy / "
+	    "http_proxy, no_proxy)"},
     {.name = "ca_file", .type = TETHER_OPTION_TEXT,
      .place = TETHER_OPTION_TLS, .doc = "CA certificates (PEM file)"},
     {.name = "ca_dir", .type = TETHER_OPTION_TEXT,
@@ -346,6 +349,19 @@ int tth_mqtt_options_read(struct mqtt_options *o, tether_conn *conn,
 			memcpy(o->alpn, wire, o->alpn_len);
 		}
 	}
+	if (tether_params_string(p, "proxy", "a proxy URI or env", NULL, &s))
+		bad = 1;
+	if (s && strcmp(s, "env") != 0) {
+		char h[256];
+		unsigned port;
+
+		if (tth_proxy_parse(s, h, sizeof(h), &port) != 0)
+			bad = tether_params_fail(p, "proxy",
+						 "expected http://HOST:PORT (no "
+						 "credentials) or env") != 0;
+	}
+	if (dup_opt(s, &o->proxy))
+		goto nomem;
 	/* password, password_env or password_file (first line) */
 	rc = tether_params_secret(p, "password", "a password", &o->password);
 	if (rc == TETHER_ENOMEM)
@@ -380,6 +396,7 @@ void tth_mqtt_options_cleanup(struct mqtt_options *o)
 	free(o->key_file);
 	tether_secret_free(o->key_password);
 	free(o->alpn);
+	free(o->proxy);
 	free(o->will_topic);
 	free(o->will_payload);
 	free(o->will_content_type);

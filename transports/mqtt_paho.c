@@ -969,6 +969,39 @@ static int set_will(const struct mqtt_options *opt, MQTTAsync_willOptions *w,
 	return 0;
 }
 
+/* The attempt's proxy (options.proxy, for its host) as Paho wants it,
+ * "http://HOST:PORT", or "" for none. TETHER_ECONFIG when the
+ * environment's proxy is malformed (reported as the attempt's failure). */
+static int attempt_proxy(const struct mqtt_attempt *a,
+			 const struct mqtt_options *opt, char *out, size_t cap)
+{
+	const char *h = strstr(a->uri, "://");
+	char host[256], ph[256];
+	unsigned pport;
+	size_t n;
+
+	out[0] = '\0';
+	if (!opt->proxy || !h)
+		return 0;
+	h += 3;
+	if (*h == '[') { /* [v6]:port */
+		const char *e = strchr(h, ']');
+		n = e ? (size_t)(e - h - 1) : 0;
+		h++;
+	} else {
+		n = strcspn(h, ":/");
+	}
+	if (n == 0 || n >= sizeof(host))
+		return 0;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (tth_proxy_for(opt->proxy, host, a->tls, ph, sizeof(ph), &pport))
+		return TETHER_ECONFIG;
+	if (ph[0])
+		snprintf(out, cap, "http://%s:%u", ph, pport);
+	return 0;
+}
+
 static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 {
 	struct mqtt_link *l = link;
@@ -977,6 +1010,7 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 	MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
 	MQTTAsync_connectOptions o5 = MQTTAsync_connectOptions_initializer5;
 	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+	char proxy[300];
 	MQTTProperties props = MQTTProperties_initializer;
 	MQTTProperties will_props = MQTTProperties_initializer;
 	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
@@ -1068,6 +1102,16 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 		ssl.protos_len = (unsigned)l->opt.alpn_len;
 		o.ssl = &ssl;
 	}
+	rc = attempt_proxy(a, &l->opt, proxy, sizeof(proxy));
+	if (rc) {
+		MQTTProperties_free(&props);
+		attempt_free(a);
+		return rc;
+	}
+	if (proxy[0] && a->tls)
+		o.httpsProxy = proxy;
+	else if (proxy[0])
+		o.httpProxy = proxy;
 	if (l->opt.will_topic) {
 		rc = set_will(&l->opt, &will, &will_props);
 		if (rc) {

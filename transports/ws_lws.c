@@ -57,6 +57,8 @@ struct ws_vhost {
 	struct ws_vhost *next;
 	char *ca_file, *cert_file, *key_file, *key_password;
 	int min_tls;
+	char *proxy_host; /* HTTP CONNECT proxy, NULL: none */
+	unsigned proxy_port;
 	struct lws_vhost *vh;
 };
 
@@ -145,6 +147,14 @@ static const struct lws_protocols ws_protocols[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /*
+ * lws 4.1 reads the http_proxy variable for every vhost made without an
+ * http_proxy_address, whatever the application asked for; a proxy on
+ * port 0 is "none" to it (it proxies only when the port is set), so
+ * every vhost tether makes names this one unless it has a proxy.
+ */
+#define WS_NO_PROXY "0.0.0.0:0"
+
+/*
  * Client TLS files and the lowest version are per vhost in lws 4.1
  * (client_ssl_ca_filepath, client_ssl_cert_filepath, ...,
  * ssl_client_options_set): one vhost per distinct set, made on first use.
@@ -155,9 +165,17 @@ static int same_text(const char *a, const char *b)
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static int vhost_needed(const struct ws_options *o)
+/* What a connect needs of its vhost: the TLS set and the proxy. */
+struct ws_vhost_key {
+	const struct ws_options *o;
+	const char *proxy_host; /* "" or NULL: none */
+	unsigned proxy_port;
+};
+
+static int vhost_needed(const struct ws_vhost_key *k)
 {
-	return o->ca_file || o->cert_file || o->min_tls;
+	return k->o->ca_file || k->o->cert_file || k->o->min_tls ||
+	       (k->proxy_host && *k->proxy_host);
 }
 
 static char *dup_or_null(const char *s, int *fail)
@@ -178,11 +196,14 @@ static void vhost_key_free(struct ws_vhost *v)
 	free(v->cert_file);
 	free(v->key_file);
 	tether_secret_free(v->key_password);
+	free(v->proxy_host);
 }
 
 static struct lws_vhost *vhost_for(struct ws_ctx *ctx,
-				   const struct ws_options *o)
+				   const struct ws_vhost_key *k)
 {
+	const struct ws_options *o = k->o;
+	const char *ph = k->proxy_host && *k->proxy_host ? k->proxy_host : NULL;
 	struct lws_context_creation_info info;
 	struct ws_vhost *v;
 	static const char prefix[] = "tether-tls-";
@@ -195,7 +216,8 @@ static struct lws_vhost *vhost_for(struct ws_ctx *ctx,
 		    same_text(v->cert_file, o->cert_file) &&
 		    same_text(v->key_file, o->key_file) &&
 		    same_text(v->key_password, o->key_password) &&
-		    v->min_tls == o->min_tls)
+		    v->min_tls == o->min_tls && same_text(v->proxy_host, ph) &&
+		    v->proxy_port == (ph ? k->proxy_port : 0))
 			return v->vh;
 	v = calloc(1, sizeof(*v) + sizeof(name));
 	if (!v)
@@ -205,6 +227,8 @@ static struct lws_vhost *vhost_for(struct ws_ctx *ctx,
 	v->key_file = dup_or_null(o->key_file, &fail);
 	v->key_password = dup_or_null(o->key_password, &fail);
 	v->min_tls = o->min_tls;
+	v->proxy_host = dup_or_null(ph, &fail);
+	v->proxy_port = ph ? k->proxy_port : 0;
 	if (fail) {
 		vhost_key_free(v);
 		free(v);
@@ -225,6 +249,8 @@ static struct lws_vhost *vhost_for(struct ws_ctx *ctx,
 		info.ssl_client_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
 	if (v->min_tls >= 13)
 		info.ssl_client_options_set |= SSL_OP_NO_TLSv1_2;
+	info.http_proxy_address = v->proxy_host ? v->proxy_host : WS_NO_PROXY;
+	info.http_proxy_port = v->proxy_port;
 	info.user = ctx;
 	v->vh = lws_create_vhost(ctx->lws, &info);
 	if (!v->vh) {
@@ -511,6 +537,7 @@ static int ensure_lws(struct ws_ctx *ctx)
 	info.fd_limit_per_thread = raise_nofile();
 	info.retry_and_idle_policy = &ws_no_validity;
 	info.pt_serv_buf_size = WS_SERV_BUF_SIZE; /* ws_close.c reads it */
+	info.http_proxy_address = WS_NO_PROXY; /* the default vhost's */
 	info.user = ctx;
 	ctx->lws = lws_create_context(&info);
 	if (!ctx->lws) {
@@ -749,6 +776,8 @@ static int ws_connect(void *vlink, uint32_t attempt, const char *uri)
 	struct tether_reason r;
 	struct ws_sess *s;
 	struct lws *wsi;
+	char proxy_host[256];
+	struct ws_vhost_key vk = {.o = &l->opt, .proxy_host = proxy_host};
 	int rc;
 
 	if (l->cur) /* single flight: a new attempt replaces the old one */
@@ -783,17 +812,25 @@ static int ws_connect(void *vlink, uint32_t attempt, const char *uri)
 			    LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
 			    LCCSCF_ALLOW_INSECURE | LCCSCF_ALLOW_EXPIRED;
 		ci.alpn = l->opt.alpn;
-		if (vhost_needed(&l->opt)) {
-			ci.vhost = vhost_for(ctx, &l->opt);
-			if (!ci.vhost) {
-				tth_ws_reason_init(&r, TETHER_KIND_TLS,
-						   TETHER_TLS_HANDSHAKE, 0,
-						   "cannot load the TLS files "
-						   "(ca_file, cert_file, "
-						   "key_file, key_password)");
-				tth_ws_report_end(s, 1, &r);
-				return 0;
-			}
+	}
+	if (tth_proxy_for(l->opt.proxy, s->host, s->tls, proxy_host,
+			  sizeof(proxy_host), &vk.proxy_port) != 0) {
+		tth_ws_reason_init(&r, TETHER_KIND_LOCAL,
+				   TETHER_LOCAL_BAD_OPTIONS, 0,
+				   "proxy: the environment's proxy is not "
+				   "http://HOST:PORT");
+		tth_ws_report_end(s, 1, &r);
+		return 0;
+	}
+	if (vhost_needed(&vk)) {
+		ci.vhost = vhost_for(ctx, &vk);
+		if (!ci.vhost) {
+			tth_ws_reason_init(&r, TETHER_KIND_TLS,
+					   TETHER_TLS_HANDSHAKE, 0,
+					   "cannot load the TLS files (ca_file, "
+					   "cert_file, key_file, key_password)");
+			tth_ws_report_end(s, 1, &r);
+			return 0;
 		}
 	}
 	ci.opaque_user_data = s;

@@ -35,6 +35,9 @@ const struct tether_option tth_ws_options[] = {
 	    "from header.<Name>_env / header.<Name>_file)"},
     {.name = "ca_file", .type = TETHER_OPTION_TEXT,
      .place = TETHER_OPTION_TLS, .doc = "CA certificates (PEM file)"},
+    {.name = "proxy", .type = TETHER_OPTION_TEXT,
+     .doc = "HTTP CONNECT proxy: http://HOST:PORT, or env (https_proxy / "
+	    "http_proxy, no_proxy)"},
     {.name = "cert_file", .type = TETHER_OPTION_TEXT,
      .place = TETHER_OPTION_TLS, .doc = "client certificate (PEM)"},
     {.name = "key_file", .type = TETHER_OPTION_TEXT,
@@ -226,6 +229,7 @@ int tth_ws_options_read(struct ws_options *o, tether_params *opts)
 				 &o->key_password));
 	ACC(read_text(opts, "alpn", "ALPN protocol names", &o->alpn));
 	ACC(read_min_tls(opts, &o->min_tls));
+	ACC(read_text(opts, "proxy", "a proxy URI or env", &o->proxy));
 	ACC(tether_params_bool(opts, "verify", 1, &o->verify));
 	ACC(tether_params_size(opts, "max_message", WS_DEFAULT_MAX_MESSAGE,
 			       WS_MIN_MAX_MESSAGE, WS_MAX_MAX_MESSAGE, &max));
@@ -257,6 +261,15 @@ int tth_ws_options_read(struct ws_options *o, tether_params *opts)
 		    opts, "alpn",
 		    "expected protocol names (1 to 255 printable bytes each, "
 		    "no spaces) separated by commas, e.g. \"http/1.1\"");
+	if (o->proxy && strcmp(o->proxy, "env") != 0) {
+		char h[256];
+		unsigned port;
+
+		if (tth_proxy_parse(o->proxy, h, sizeof(h), &port) != 0)
+			rc = tether_params_fail(
+			    opts, "proxy",
+			    "expected http://HOST:PORT (no credentials) or env");
+	}
 	if (enomem || rc)
 		return enomem ? TETHER_ENOMEM : TETHER_ECONFIG;
 	return 0;
@@ -280,4 +293,5 @@ void tth_ws_options_cleanup(struct ws_options *o)
 	free(o->key_file);
 	tether_secret_free(o->key_password);
 	free(o->alpn);
+	free(o->proxy);
 }

@@ -318,7 +318,9 @@ static void on_bad_endpoint(tether_mgr *m, struct tth_post *p)
 	} else if (err == TETHER_ECONFIG) {
 		r.kind = TETHER_KIND_LOCAL;
 		r.code = TETHER_LOCAL_BAD_OPTIONS;
-		r.text = tether_conn_error(p->conn);
+		r.text = p->conn->error && *p->conn->error
+			     ? p->conn->error
+			     : "the transport refused its options";
 	}
 	tth_engine_fail(&m->eng, &p->conn->ec, p->attempt, &r);
 }
