@@ -11,7 +11,7 @@ PKGS="build-essential autoconf automake libtool pkg-config \
 libpaho-mqtt-dev libmosquitto-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libyaml-dev check mosquitto valgrind iproute2 openssl libssl-dev \
 clang libclang-rt-14-dev python3 python3-pytest \
 node-ws python3-websockets python3-paho-mqtt mosquitto-clients coreutils \
-prometheus gnuplot-nox mypy python3-setuptools python3-pip python3-venv"
+prometheus gnuplot-nox mypy python3-setuptools python3-wheel python3-pip"
 
 missing=""
 for p in $PKGS; do
