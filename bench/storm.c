@@ -304,7 +304,7 @@ int main(int argc, char **argv)
 		fprintf(o.csv, "client,clients,outage_s,t_s,server_up,attempts\n");
 	}
 	rc = run_matrix(&o);
-	if (o.csv && fclose(o.csv) != 0) {
+	if (o.csv && (ferror(o.csv) + (fclose(o.csv) != 0)) != 0) {
 		fprintf(stderr, "storm: cannot write %s\n", csv);
 		rc = 1;
 	}

@@ -18,14 +18,16 @@ if ! "$PYTHON" -c 'import setuptools, wheel' 2>/dev/null ||
 	echo "SKIP: no pip, setuptools or wheel for $PYTHON (scripts/deps.sh)"
 	exit 77
 fi
+asan_preload= asan_options=
 case "${TETHER_SANITIZERS:-}" in
 *thread*)
 	echo "SKIP: a ThreadSanitizer library cannot be loaded into python"
 	exit 77 ;;
 *address*)
-	LD_PRELOAD=$(${CC:-cc} -print-file-name=libasan.so)
-	ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
-	export LD_PRELOAD ASAN_OPTIONS ;;
+	# the library needs the ASan runtime loaded first: given to the
+	# imports below (pip itself runs without it)
+	asan_preload=$(${CC:-cc} -print-file-name=libasan.so)
+	asan_options=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS} ;;
 esac
 build=$(cd "$top_builddir" && pwd)
 src=$(cd "$top_srcdir" && pwd)
@@ -52,8 +54,8 @@ ls -d "$tmp/site"/tether-*.dist-info >/dev/null 2>&1 && ok "dist-info" || bad "n
 # import it from a clean environment: the library from the linker's path
 want=$("$build/tools/tether" version 2>/dev/null | sed -n 's/^tether \([0-9.]*\).*/\1/p' | head -n 1)
 (cd / && env -i PATH=/usr/bin:/bin PYTHONPATH="$tmp/site" \
-	LD_LIBRARY_PATH="$build/.libs" ${LD_PRELOAD:+LD_PRELOAD="$LD_PRELOAD"} \
-	${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} PYTHONDONTWRITEBYTECODE=1 \
+	LD_LIBRARY_PATH="$build/.libs" ${asan_preload:+LD_PRELOAD="$asan_preload"} \
+	${asan_options:+ASAN_OPTIONS="$asan_options"} PYTHONDONTWRITEBYTECODE=1 \
 	"$PYTHON" -c 'import tether, sys
 print(tether.__file__, tether.version(), tether.library_path())
 sys.exit(not hasattr(tether.Manager, "aevents"))') >"$tmp/out" 2>&1
@@ -64,8 +66,8 @@ case "$line" in
 esac
 # and with TETHER_LIBRARY, exactly that library
 (cd / && env -i PATH=/usr/bin:/bin PYTHONPATH="$tmp/site" \
-	TETHER_LIBRARY="$build/.libs/libtether.so.0" ${LD_PRELOAD:+LD_PRELOAD="$LD_PRELOAD"} \
-	${ASAN_OPTIONS:+ASAN_OPTIONS="$ASAN_OPTIONS"} PYTHONDONTWRITEBYTECODE=1 \
+	TETHER_LIBRARY="$build/.libs/libtether.so.0" ${asan_preload:+LD_PRELOAD="$asan_preload"} \
+	${asan_options:+ASAN_OPTIONS="$asan_options"} PYTHONDONTWRITEBYTECODE=1 \
 	"$PYTHON" -c 'import tether; print(tether.library_path())') >"$tmp/out2" 2>&1
 [ "$(cat "$tmp/out2")" = "$build/.libs/libtether.so.0" ] && ok "TETHER_LIBRARY honoured" \
 	|| { bad "TETHER_LIBRARY"; cat "$tmp/out2"; }
