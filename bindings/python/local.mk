@@ -12,6 +12,7 @@ TETHER_PY_SOURCES = \
 	bindings/python/tether/enums.py \
 	bindings/python/tether/errors.py \
 	bindings/python/tether/events.py \
+	bindings/python/tether/log.py \
 	bindings/python/tether/manager.py \
 	bindings/python/tether/stats.py
 TETHER_PY_TESTS = \
