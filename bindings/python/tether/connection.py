@@ -32,7 +32,7 @@ EventTypes = Optional[Iterable[Union[EventType, int]]]
 EventFn = Callable[[Event], Any]
 MessageFn = Callable[[Message, "Connection"], Any]
 #: fn(connection, attempt, uri, resumed); False holds the attempt
-PreconnectFn = Callable[["Connection", int, str, bool], Any]
+PreconnectFn = Callable[["Connection", int, Optional[str], bool], Any]
 F = TypeVar("F", bound=Callable[..., Any])
 
 log = logging.getLogger("tether")
@@ -225,6 +225,46 @@ class Connection:
         self._check(lib.tether_conn_set_resume_cb(self._h(), cb, None),
                     "resume")
         self._resume = (cb, fn)  # C holds the pointer: keep it alive
+        return self
+
+    def set_preconnect_callback(self, fn: Optional[PreconnectFn]
+                                ) -> "Connection":
+        """fn(connection, attempt, uri, resumed) on the loop thread before
+        every attempt: it may call set_option() (a rotated password, a
+        token, "header.Authorization") for this attempt on. Returning
+        False holds the attempt until preconnect_resume() (which calls
+        fn again with resumed True), at most connect_timeout; anything
+        else connects now. An exception counts as True. None removes it."""
+        if fn is None:
+            # PRECONNECT_CB(): a NULL function pointer
+            self._check(lib.tether_conn_set_preconnect_cb(
+                self._h(), PRECONNECT_CB(),  # type: ignore[call-overload]
+                None), "preconnect")
+            self._preconnect = None
+            return self
+        user_fn = fn
+
+        def tramp(conn_ptr: Optional[int], pc: Any, ud: Optional[int]) -> int:
+            try:
+                info = pc.contents
+                go = user_fn(self, int(info.attempt), dec(info.uri),
+                             bool(info.resumed))
+            except BaseException:
+                self._mgr._callback_failed(user_fn)
+                return 0
+            return 1 if go is False else 0
+
+        cb = PRECONNECT_CB(tramp)
+        self._check(lib.tether_conn_set_preconnect_cb(self._h(), cb, None),
+                    "preconnect")
+        self._preconnect = (cb, fn)
+        return self
+
+    def preconnect_resume(self) -> "Connection":
+        """Let an attempt the pre-connect callback held go on (any
+        thread); nothing happens when none is held."""
+        self._check(lib.tether_conn_preconnect_resume(self._h()),
+                    "preconnect_resume")
         return self
 
     def subscribe(self, topic: str, qos: int = 0, no_local: bool = False,
