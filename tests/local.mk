@@ -107,6 +107,11 @@ EXTRA_DIST += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
 EXTRA_DIST += tests/cli_demo.sh tests/cli_run.sh
 # The built-in plug-ins include no core header (see core/local.mk).
 TESTS += tests/plugins_include_only.sh tests/core_layers.sh
+# Prometheus itself scraping tether run --metrics, and the alerting rules
+# in contrib/prometheus under promtool (Debian's prometheus package).
+TESTS += tests/prometheus_scrape.sh tests/prometheus_rules.sh
+EXTRA_DIST += tests/prometheus_scrape.sh tests/prometheus_rules.sh \
+	contrib/prometheus/tether.rules.yml contrib/prometheus/tether.rules.test.yml
 EXTRA_DIST += tests/plugins_include_only.sh tests/core_layers.sh
 TESTS_ENVIRONMENT = top_builddir=$(top_builddir) top_srcdir=$(top_srcdir); export top_builddir top_srcdir;
 

@@ -39,6 +39,7 @@ struct tth_conn_metrics {
 	_Atomic uint64_t bytes_sent, bytes_received; /* payload + topic */
 	_Atomic uint64_t flaps; /* the machine's flaps_total, mirrored */
 	_Atomic uint64_t dropped[5]; /* tth_met_drop_reasons order */
+	_Atomic uint64_t spool_errors; /* failed spool writes (not full) */
 	/* loop thread only */
 	int online;        /* up since the last attempt began */
 	int lost;          /* link lost, not up again yet */
@@ -50,6 +51,8 @@ struct tth_conn_metrics {
 void tth_metrics_event(struct tether_conn *c, const struct tether_event *ev);
 void tth_metrics_rtt(struct tether_conn *c, uint64_t rtt_ms);
 void tth_metrics_message(struct tether_conn *c, int sent, uint64_t bytes);
+/* a spool write failed (not a full spool); any thread */
+void tth_metrics_spool_error(struct tether_conn *c);
 
 /* What metrics.c needs of the manager (loop.c); any thread. The
  * connections in creation order, as a malloc'ed array (*n 0 and NULL
@@ -219,6 +222,7 @@ int tth_outbox_open_spool(tether_conn *c);
 /* What the queue holds now: messages waiting, bytes held (any thread). */
 void tth_outbox_depth(const tether_conn *c, uint64_t *waiting,
 		      uint64_t *bytes);
+uint64_t tth_outbox_max_messages(const tether_conn *c);
 void tth_outbox_warnings(tether_conn *c);
 /* What outbox.c needs of the runtime: a pump on the loop (coalesced), dropped
    entries to report from the loop (out is emptied), one SENT event. */

@@ -43,11 +43,13 @@ def set_log_handler(handler: Optional[Handler],
     lv = _level(level)
     with _lock:
         if handler is None:
-            cb = LOG_CB()
+            cb = LOG_CB()  # type: ignore[call-overload]  # NULL
         else:
+            user = handler
+
             def trampoline(lvl: int, origin: Optional[bytes],
                            line: Optional[bytes], _ud: object) -> None:
-                handler(lvl, dec(origin) or "", dec(line) or "")
+                user(lvl, dec(origin) or "", dec(line) or "")
             cb = LOG_CB(trampoline)
         check(lib.tether_set_log_cb(cb, None, lv))
         _keep = cb if handler is not None else None
