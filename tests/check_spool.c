@@ -20,6 +20,7 @@
 #include "util-int.h"
 
 TCase *spool_segments_tcase(void);
+TCase *spool_hardening_tcase(void);
 
 /* --- format ------------------------------------------------------------ */
 
@@ -569,6 +570,7 @@ static Suite *spool_suite(void)
 	suite_add_tcase(s, tc);
 
 	suite_add_tcase(s, spool_segments_tcase());
+	suite_add_tcase(s, spool_hardening_tcase());
 	return s;
 }
 

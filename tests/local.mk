@@ -118,7 +118,7 @@ tests_check_timer_heap_LDADD = $(TEST_COMMON_LDADD)
 tests_check_queue_SOURCES = tests/check_queue.c tests/check-int.h
 tests_check_queue_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_queue_LDADD = $(TEST_COMMON_LDADD)
-tests_check_spool_SOURCES = tests/check_spool.c tests/check_spool_segments.c \
+tests_check_spool_SOURCES = tests/check_spool.c tests/check_spool_segments.c tests/check_spool_hardening.c \
 	tests/spool-test.c tests/spool-test.h tests/check-int.h
 tests_check_spool_CFLAGS = $(TEST_COMMON_CFLAGS) -I$(top_srcdir)/tests/harness
 tests_check_spool_LDADD = $(TEST_COMMON_LDADD) tests/harness/libharness.la
