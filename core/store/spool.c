@@ -530,7 +530,8 @@ int tth_spool_append(struct tth_spool *sp, const struct tether_message *msg,
 		return TETHER_ETOOBIG;
 	acks_retry(sp);
 	a = tth_spool_active(sp);
-	if (sp->st.bytes + size > sp->cfg.max_bytes && a && a->nlive == 0) {
+	if ((sp->nospace || sp->st.bytes + size > sp->cfg.max_bytes) && a &&
+	    a->nlive == 0 && a->size > TTH_SPOOL_FILE_HDR) {
 		/* its bytes are all acknowledged: start afresh */
 		close(sp->active_fd);
 		sp->active_fd = -1;
@@ -736,9 +737,11 @@ int tth_spool_ack(struct tth_spool *sp, uint64_t id)
 	sp->st.live--;
 	/* its last message: the segment goes (unlinking frees space), no ack
 	   record needed; the active one only once it is worth a new file
-	   (compaction: the next append starts anew) */
+	   (compaction: the next append starts anew), or when the disk is
+	   full */
 	if (s->nlive == 0 &&
-	    (s != tth_spool_active(sp) || s->size >= sp->cfg.segment_bytes / 4) &&
+	    (s != tth_spool_active(sp) || s->size >= sp->cfg.segment_bytes / 4 ||
+	     sp->nospace) &&
 	    tth_spool_seg_delete(sp, i) == 0)
 		return 0;
 	if (sp->st.pending_acks)

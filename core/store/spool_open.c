@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <tether/tether.h>
@@ -728,6 +729,19 @@ int tth_spool_open(struct tth_spool **out, const char *dir,
 			sp->cfg.segment_bytes = TTH_SPOOL_SEGMENT_MIN;
 	}
 	rc = make_dirs(sp, dir);
+	if (rc == 0 && !cfg->segment_bytes) {
+		/* a disk smaller than the spool's bound: segments small
+		   enough that delivered ones free space in pieces */
+		struct statvfs vfs;
+		uint64_t disk;
+
+		if (fstatvfs(sp->dir_fd, &vfs) == 0 &&
+		    (disk = (uint64_t)vfs.f_blocks * vfs.f_frsize / 8) <
+			    sp->cfg.segment_bytes)
+			sp->cfg.segment_bytes = disk > TTH_SPOOL_SEGMENT_MIN
+							? disk
+							: TTH_SPOOL_SEGMENT_MIN;
+	}
 	if (rc == 0)
 		rc = take_lock(sp, dir);
 	if (rc == 0)
