@@ -251,7 +251,7 @@ START_TEST(test_spool_directory_writable_by_others_is_refused)
 }
 END_TEST
 
-/* A spool written by tether 0.1 (format version 1) is read; new records
+/* A spool of format version 1 (before the salt) is read; new records
    go to a version 2 file; the old file goes once its messages are acked,
    its acks written in its own format meanwhile. */
 START_TEST(test_spool_version1_files_are_read_and_drain)

@@ -25,7 +25,7 @@
  * next append starts a new one), so a steady send/ack flow does not grow
  * the directory.
  *
- * File format, version 2 (written since 0.2; integers little-endian).
+ * File format, version 2 (integers little-endian).
  * Every file starts with a file header; records follow it:
  *
  *   off len field
@@ -62,11 +62,11 @@
  * A record's header checksum now depends on 8 random bytes the payload's
  * author never sees, so only records this file's writer wrote check.
  *
- * Version 1 (tether 0.1): no file header; records start at byte 0 with
+ * Version 1 (the first format, before the salt): no file header; records start at byte 0 with
  * "TSR1" and an unsalted header checksum. Version 1 files are still
  * read (with the same sequence rules as below, but a forged record inside
  * a damaged one cannot be told from a real one there); nothing is ever
- * appended to them: a spool written by 0.1 drains into version 2 files.
+ * appended to them: a version 1 spool drains into version 2 files.
  * A file header with another version is refused (the open fails and
  * names the file): it was written by a newer tether.
  *
