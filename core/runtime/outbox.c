@@ -417,14 +417,14 @@ TETHER_EXPORT int tether_conn_send(tether_conn *c,
 			tth_spool_ack(c->out.spool, e->spool_id); /* undone */
 	}
 	pthread_mutex_unlock(&c->out.qmu);
+	if (out.n) /* also when this send fails: a first open may drop */
+		tth_conn_post_dropped(c, &out); /* events from the loop */
 	if (rc != 0) {
 		tth_qentry_free(e);
 		return rc;
 	}
 	if (id)
 		*id = my_id;
-	if (out.n)
-		tth_conn_post_dropped(c, &out); /* events from the loop */
 	if (!first)
 		tth_conn_kick(c);
 	return 0;
