@@ -333,6 +333,18 @@ START_TEST(test_spool_newer_version_and_damaged_file_header)
 	ck_assert_msg(strstr(warn_what, "set aside"), "%s", warn_what);
 	ck_assert_int_eq(file_size(SEG1 ".damaged"), (off_t)len);
 	ck_assert_int_eq(file_size(SEG1), -1);
+	/* a damaged magic is no reason to cut a whole segment either */
+	tth_spool_close(sp);
+	sp = NULL;
+	ck_assert_int_eq(unlink(path_of(SEG1 ".damaged")), 0);
+	b[10] ^= 0xff; /* the salt right again */
+	b[0] ^= 0x01;
+	write_whole(SEG1, b, len);
+	reopen();
+	ck_assert_uint_eq(ngot, 0);
+	ck_assert_msg(strstr(warn_what, "set aside"), "%s", warn_what);
+	ck_assert_int_eq(file_size(SEG1 ".damaged"), (off_t)len);
+	b[0] ^= 0x01;
 	/* a torn one (a crash right after the create) is cut to nothing */
 	tth_spool_close(sp);
 	sp = NULL;

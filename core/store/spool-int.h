@@ -92,8 +92,9 @@
  * body fits in the file and matches its checksum. When nothing provable
  * follows, or a record runs past the end of the file (a write cut short
  * by a crash), the file is cut there. A file header that is torn (a crash
- * right after the file was created) is cut to nothing; a damaged one
- * sets the file aside as "<name>.damaged", untouched. Each of these is
+ * right after the file was created) is cut to nothing; a damaged one (or
+ * a file that starts with neither format's magic) sets the file aside as
+ * "<name>.damaged", untouched. Each of these is
  * reported as a warning (file, offset, what); every record before the
  * damage is kept.
  *
@@ -323,8 +324,9 @@ int tth_spool_hdr_decode(const uint8_t *h, struct tth_spool_rec *r,
 void tth_spool_file_hdr_encode(uint8_t *h, int kind, uint64_t salt);
 /*
  * The file header at h (len bytes of the file): 2 with *salt, 1 (a
- * version 1 file: no header), 0 (torn: shorter than a header, a crash
- * right after creating the file), -1 (damaged) or -2 (another version;
+ * version 1 file: no header, a "TSR1" record first), 0 (torn: shorter
+ * than a header, a crash right after creating the file), -1 (damaged:
+ * a bad checksum, or neither format's magic) or -2 (another version;
  * *salt gets the version).
  */
 int tth_spool_file_hdr_decode(const uint8_t *h, size_t len, int kind,

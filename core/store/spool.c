@@ -148,8 +148,12 @@ int tth_spool_file_hdr_decode(const uint8_t *h, size_t len, int kind,
 	size_t n = len < 4 ? len : 4;
 
 	*salt = 0;
+	if (len >= 4 && memcmp(h, magic_v1, 4) == 0)
+		return 1;
+	/* anything else is no format we know: set aside, never cut (a
+	   damaged magic must not cost a whole segment) */
 	if (memcmp(h, file_magic, n) != 0)
-		return len < 4 && memcmp(h, magic_v1, n) == 0 ? 0 : 1;
+		return len < 4 ? 0 : -1;
 	if (len < TTH_SPOOL_FILE_HDR)
 		return 0;
 	if (get32(h + 16) != tth_crc32c(0, h, 16) || h[5] != kind)
