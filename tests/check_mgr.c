@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -779,16 +781,19 @@ static void corrupt_first_record(const char *dir)
 	snprintf(path, sizeof path, "%s/0000000000000001.seg", dir);
 	f = fopen(path, "r+b");
 	ck_assert_msg(f != NULL, "no %s", path);
-	ck_assert_int_eq(fseek(f, 36 + 1, SEEK_SET), 0); /* header: 36 bytes */
+	/* after the file header (20 bytes) and the record's (36) */
+	ck_assert_int_eq(fseek(f, 20 + 36 + 1, SEEK_SET), 0);
 	ch = fgetc(f);
 	ck_assert_int_ne(ch, EOF);
-	ck_assert_int_eq(fseek(f, 36 + 1, SEEK_SET), 0);
+	ck_assert_int_eq(fseek(f, 20 + 36 + 1, SEEK_SET), 0);
 	fputc(ch ^ 0x55, f);
 	ck_assert_int_eq(fclose(f), 0);
 }
 
-/* A fresh manager and connection c1 on uri with the spool in dir. */
-static void spool_conn(const char *dir, const char *uri)
+/* A fresh manager and connection c1 on uri with the spool in dir and a
+   queue of max_messages (0: the default). */
+static void spool_conn_q(const char *dir, const char *uri,
+			 uint32_t max_messages)
 {
 	struct tether_queue_cfg q;
 
@@ -798,11 +803,127 @@ static void spool_conn(const char *dir, const char *uri)
 	ck_assert_int_eq(tether_conn_new(it_mgr, "c1", "test", &conn), 0);
 	tether_queue_cfg_defaults(&q);
 	q.spool_dir = dir;
+	if (max_messages)
+		q.max_messages = max_messages;
 	ck_assert_int_eq(tether_conn_set_queue(conn, &q), 0);
 	ck_assert_int_eq(tether_conn_add_endpoint(conn, uri), 0);
 	it_use_fixed(conn, "10s");
 	ck_assert_int_eq(tether_conn_start(conn), 0);
 }
+
+static void spool_conn(const char *dir, const char *uri)
+{
+	spool_conn_q(dir, uri, 0);
+}
+
+static void rm_dir(const char *dir)
+{
+	char rm[300];
+
+	snprintf(rm, sizeof rm, "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(rm), 0);
+}
+
+static int warned(const char *what)
+{
+	for (int i = 0, k; (k = it_find(NULL, TETHER_EV_WARNING, i)) >= 0; i++)
+		if (strstr(it_get(k).detail, what))
+			return 1;
+	return 0;
+}
+
+/* In a child with no other thread: a connection never started takes a
+   QoS 1 and a QoS 0 message, then the process dies. */
+static int send_before_start_then_die(const char *dir)
+{
+	struct tether_message m = {.size = sizeof(m), .topic = "t",
+				   .payload = "early", .len = 5, .qos = 1};
+	struct tether_queue_cfg q;
+	tether_mgr *mg;
+	tether_conn *c;
+
+	tether_queue_cfg_defaults(&q);
+	q.spool_dir = dir;
+	if (tether_mgr_new(&mg) != 0 ||
+	    tether_conn_new(mg, "c1", "test", &c) != 0 ||
+	    tether_conn_set_queue(c, &q) != 0 ||
+	    tether_conn_add_endpoint(c, "test://ok") != 0)
+		return 1;
+	if (tether_conn_send(c, &m, NULL) != 0)
+		return 2;
+	m.payload = "qos0";
+	m.len = 4;
+	m.qos = 0;
+	if (tether_conn_send(c, &m, NULL) != 0)
+		return 3;
+	/* the spool opened with the first QoS 1 send: it stays */
+	q.spool_dir = "/tmp/elsewhere";
+	if (tether_conn_set_queue(c, &q) != TETHER_ESTATE)
+		return 4;
+	kill(getpid(), SIGKILL);
+	return 5;
+}
+
+START_TEST(test_mgr_spool_send_before_start_survives_a_crash)
+{
+	char dir[] = "/tmp/tether-spool-XXXXXX", got[256];
+	pid_t child;
+	int status;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	it_teardown(); /* no loop thread while forking */
+	it_setup(1);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0)
+		_exit(send_before_start_then_die(dir));
+	ck_assert_int_eq(waitpid(child, &status, 0), child);
+	ck_assert_msg(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		      "child exited with %d", WEXITSTATUS(status));
+	/* the QoS 1 one was on disk before send returned */
+	spool_conn(dir, "test://ok");
+	ck_assert(it_wait(NULL, TETHER_EV_MESSAGE, 1, 2000));
+	it_run(200);
+	messages(got, sizeof got);
+	ck_assert_str_eq(got, "early");
+	rm_dir(dir);
+}
+END_TEST
+
+/* Spooled by a queue of 10,000, started again with one of 10: every
+   spooled message is delivered (none dropped under a new id), a warning
+   says the bounds are exceeded, and later sends meet the overflow
+   policy until the backlog drains. */
+START_TEST(test_mgr_spool_smaller_queue_on_reopen_drops_nothing)
+{
+	char dir[] = "/tmp/tether-spool-XXXXXX", got[1024], want[1024] = "";
+	struct tether_message m = {.size = sizeof(m), .topic = "t", .qos = 1};
+	char text[8];
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	spool_conn(dir, "test://refuse");
+	for (int i = 0; i < 50; i++) {
+		snprintf(text, sizeof text, "m%d", i);
+		snprintf(want + strlen(want), sizeof want - strlen(want),
+			 "%s%s", i ? "," : "", text);
+		m.payload = text;
+		m.len = strlen(text);
+		ck_assert_int_eq(tether_conn_send(conn, &m, NULL), 0);
+	}
+	ck_assert_int_eq(tether_conn_stop(conn), 0);
+	ck_assert(it_wait(NULL, TETHER_EV_SENT, 50, 2000));
+	spool_conn_q(dir, "test://ok", 10);
+	ck_assert(it_wait(NULL, TETHER_EV_MESSAGE, 50, 3000));
+	ck_assert(it_wait(NULL, TETHER_EV_SENT, 50, 3000));
+	it_run(100);
+	messages(got, sizeof got);
+	ck_assert_str_eq(got, want);
+	for (int i = 0, k; (k = it_find(NULL, TETHER_EV_SENT, i)) >= 0; i++)
+		ck_assert_int_eq(it_get(k).error, 0);
+	ck_assert(warned("exceed the queue's bounds"));
+	rm_dir(dir);
+}
+END_TEST
 
 START_TEST(test_mgr_spool_replays_at_next_start)
 {
@@ -868,6 +989,8 @@ static Suite *mgr_suite(void)
 	tcase_add_test(tc, test_mgr_resume_hook_goes_first);
 	tcase_add_test(tc, test_mgr_stop_drops_queued_as_closed);
 	tcase_add_test(tc, test_mgr_spool_replays_at_next_start);
+	tcase_add_test(tc, test_mgr_spool_send_before_start_survives_a_crash);
+	tcase_add_test(tc, test_mgr_spool_smaller_queue_on_reopen_drops_nothing);
 	tc = it_tcase(s, "heartbeat", setup, teardown, 30);
 	tcase_add_test(tc, test_mgr_heartbeat_detects_silence);
 	tcase_add_test(tc, test_mgr_heartbeat_answered_stays_online);

@@ -233,6 +233,72 @@ START_TEST(test_queue_drop_oldest_by_count)
 }
 END_TEST
 
+/* Recovered from the spool: taken past the bounds, never an overflow
+   victim (DROP_OLDEST, DROP_NEWEST, REJECT, set_limits), also after a
+   requeue; the bounds hold again once they drain. */
+START_TEST(test_queue_recovered_are_never_overflow_victims)
+{
+	static const enum tether_overflow ov[] = {TETHER_OVERFLOW_DROP_OLDEST,
+						  TETHER_OVERFLOW_DROP_NEWEST,
+						  TETHER_OVERFLOW_REJECT};
+	struct tth_queue_limits l;
+
+	for (size_t k = 0; k < 3; k++) {
+		start(2, 1000, ov[k], 0);
+		for (uint64_t id = 1; id <= 5; id++)
+			ck_assert_int_eq(tth_queue_push_recovered(&q,
+					     entry(id, 10, 1, 0), 0),
+					 0);
+		ck_assert_int_eq(push(6, 1),
+				 ov[k] == TETHER_OVERFLOW_REJECT ? TETHER_EFULL
+								 : 0);
+		if (ov[k] != TETHER_OVERFLOW_REJECT)
+			assert_dropped(6, TETHER_EFULL); /* the new one */
+		ck_assert_ptr_null(tth_qout_pop(&out));
+		ck_assert_str_eq(waiting_ids(), "1 2 3 4 5");
+		limits(&l, 1, 1000, ov[k], 0);
+		ck_assert_int_eq(tth_queue_set_limits(&q, &l, &out), 0);
+		ck_assert_ptr_null(tth_qout_pop(&out));
+		ck_assert_uint_eq(take(), 1);
+		ck_assert_uint_eq(take(), 2);
+		ck_assert_uint_eq(tth_queue_requeue(&q, 1, 0, &out), 2);
+		ck_assert_str_eq(waiting_ids(), "1 2 3 4 5");
+		for (uint64_t id = 1; id <= 5; id++) {
+			ck_assert_uint_eq(take(), id);
+			settle(id);
+		}
+		/* drained: the bounds are the bounds again */
+		limits(&l, 2, 1000, ov[k], 0);
+		ck_assert_int_eq(tth_queue_set_limits(&q, &l, &out), 0);
+		ck_assert_int_eq(push(7, 1), 0);
+		ck_assert_int_eq(push(8, 1), 0);
+		ck_assert_int_eq(push(9, 1),
+				 ov[k] == TETHER_OVERFLOW_REJECT ? TETHER_EFULL
+								 : 0);
+		if (ov[k] == TETHER_OVERFLOW_DROP_OLDEST)
+			assert_dropped(7, TETHER_EFULL);
+		else if (ov[k] == TETHER_OVERFLOW_DROP_NEWEST)
+			assert_dropped(9, TETHER_EFULL);
+		teardown();
+	}
+}
+END_TEST
+
+/* With recovered entries at the front, DROP_OLDEST drops the oldest of
+   the others. */
+START_TEST(test_queue_drop_oldest_skips_recovered)
+{
+	start(4, 1000, TETHER_OVERFLOW_DROP_OLDEST, 0);
+	ck_assert_int_eq(tth_queue_push_recovered(&q, entry(1, 1, 1, 0), 0), 0);
+	ck_assert_int_eq(tth_queue_push_recovered(&q, entry(2, 1, 1, 0), 0), 0);
+	ck_assert_int_eq(push(3, 1), 0);
+	ck_assert_int_eq(push(4, 1), 0);
+	ck_assert_int_eq(push(5, 1), 0);
+	assert_dropped(3, TETHER_EFULL);
+	ck_assert_str_eq(waiting_ids(), "1 2 4 5");
+}
+END_TEST
+
 START_TEST(test_queue_drop_oldest_by_bytes_drops_several)
 {
 	start(100, 100, TETHER_OVERFLOW_DROP_OLDEST, 0);
@@ -772,6 +838,8 @@ static Suite *queue_suite(void)
 	tcase_add_test(tc, test_queue_drop_oldest_keeps_backlog_when_useless);
 	tcase_add_test(tc, test_queue_drop_newest);
 	tcase_add_test(tc, test_queue_reject);
+	tcase_add_test(tc, test_queue_recovered_are_never_overflow_victims);
+	tcase_add_test(tc, test_queue_drop_oldest_skips_recovered);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("order");

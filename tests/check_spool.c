@@ -20,6 +20,7 @@
 #include "util-int.h"
 
 TCase *spool_segments_tcase(void);
+TCase *spool_hardening_tcase(void);
 
 /* --- format ------------------------------------------------------------ */
 
@@ -168,6 +169,8 @@ END_TEST
 
 /* --- damage ------------------------------------------------------------ */
 
+#define FH TTH_SPOOL_FILE_HDR /* records start after the file header */
+
 /* Appends 5 messages and returns where the last record starts. */
 static size_t five_and_last_offset(size_t *total)
 {
@@ -231,7 +234,7 @@ START_TEST(test_spool_bad_body_checksum_skipped)
 
 	five_and_last_offset(&len);
 	read_whole(SEG1, &buf, &len);
-	buf[2 * rec + TTH_SPOOL_HDR + 7] ^= 0x40; /* payload of record 3 */
+	buf[FH + 2 * rec + TTH_SPOOL_HDR + 7] ^= 0x40; /* payload of record 3 */
 	write_whole(SEG1, buf, len);
 	reopen();
 	ck_assert_uint_eq(ngot, 4);
@@ -241,7 +244,7 @@ START_TEST(test_spool_bad_body_checksum_skipped)
 	ck_assert_uint_eq(got[3].id, 5);
 	assert_got(3, 5, 50);
 	ck_assert_int_eq(nwarn, 1);
-	ck_assert_uint_eq(warn_off, 2 * rec);
+	ck_assert_uint_eq(warn_off, FH + 2 * rec);
 	ck_assert_msg(strstr(warn_what, "checksum") != NULL, "%s", warn_what);
 	ck_assert_int_eq(file_size(SEG1), (off_t)len); /* nothing cut */
 	ck_assert_uint_eq(append_n(6, 1, 0), 6); /* ids go on */
@@ -269,14 +272,14 @@ START_TEST(test_spool_bad_header_skipped)
 
 	five_and_last_offset(&len);
 	read_whole(SEG1, &buf, &len);
-	buf[1 * rec + 13] ^= 0x01; /* the id of record 2 */
+	buf[FH + 1 * rec + 13] ^= 0x01; /* the id of record 2 */
 	write_whole(SEG1, buf, len);
 	reopen();
 	ck_assert_uint_eq(ngot, 4);
 	ck_assert_uint_eq(got[0].id, 1);
 	ck_assert_uint_eq(got[1].id, 3);
 	ck_assert_int_eq(nwarn, 1);
-	ck_assert_uint_eq(warn_off, rec);
+	ck_assert_uint_eq(warn_off, FH + rec);
 	ck_assert_msg(strstr(warn_what, "header") != NULL, "%s", warn_what);
 	ck_assert_msg(strstr(warn_what, "skipped") != NULL, "%s", warn_what);
 	free(buf);
@@ -296,7 +299,7 @@ START_TEST(test_spool_torn_ack_tail)
 	tth_spool_close(sp);
 	sp = NULL;
 	alen = file_size(ack);
-	ck_assert_int_eq(alen, 2 * TTH_SPOOL_HDR);
+	ck_assert_int_eq(alen, FH + 2 * TTH_SPOOL_HDR);
 	ck_assert_int_eq(truncate(path_of(ack), alen - 5), 0);
 	reopen(); /* the ack of 3 is lost: 3 comes back, never 1 */
 	ck_assert_int_eq(nwarn, 1);
@@ -305,7 +308,7 @@ START_TEST(test_spool_torn_ack_tail)
 	ck_assert_uint_eq(got[0].id, 2);
 	ck_assert_uint_eq(got[1].id, 3);
 	ck_assert_uint_eq(got[2].id, 4);
-	ck_assert_int_eq(file_size(ack), TTH_SPOOL_HDR);
+	ck_assert_int_eq(file_size(ack), FH + TTH_SPOOL_HDR);
 }
 END_TEST
 
@@ -567,6 +570,7 @@ static Suite *spool_suite(void)
 	suite_add_tcase(s, tc);
 
 	suite_add_tcase(s, spool_segments_tcase());
+	suite_add_tcase(s, spool_hardening_tcase());
 	return s;
 }
 

@@ -313,6 +313,13 @@ static unsigned char *slurp(const char *path, size_t *len)
 	return b;
 }
 
+/* Where a spool file's records start: after the file header of format
+   version 2 ("TSPF", 20 bytes), at 0 in a version 1 file. */
+static size_t first_record(const unsigned char *b, size_t len)
+{
+	return len >= 20 && memcmp(b, "TSPF", 4) == 0 ? 20 : 0;
+}
+
 /* The newest segment's path, and the ids acknowledged in any .ack. */
 static int newest_segment(char *path, size_t n, uint64_t **acked,
 			  size_t *nacked)
@@ -336,7 +343,8 @@ static int newest_segment(char *path, size_t n, uint64_t **acked,
 			continue;
 		snprintf(p, sizeof p, "%s/%s", spool_dir, e->d_name);
 		b = slurp(p, &len);
-		for (size_t off = 0; b && off + HDR <= len; off += HDR) {
+		for (size_t off = b ? first_record(b, len) : 0;
+		     b && off + HDR <= len; off += HDR) {
 			uint64_t *v = realloc(*acked, (*nacked + 1) * 8);
 			ck_assert(v);
 			*acked = v;
@@ -362,7 +370,7 @@ static size_t unacked(struct rec *out, size_t max)
 	ck_assert(newest_segment(path, sizeof seg_path, &acked, &nacked));
 	b = slurp(path, &len);
 	ck_assert(b);
-	for (size_t off = 0; off + HDR <= len && n < max;) {
+	for (size_t off = first_record(b, len); off + HDR <= len && n < max;) {
 		size_t tl = (size_t)le(b + off + 6, 2);
 		size_t pl = (size_t)le(b + off + 8, 4);
 		struct rec r = {.off = off,
@@ -372,7 +380,7 @@ static size_t unacked(struct rec *out, size_t max)
 		int is_acked = 0;
 		char num[24];
 
-		ck_assert(memcmp(b + off, "TSR1", 4) == 0);
+		ck_assert(memcmp(b + off, "TSR2", 4) == 0);
 		if (off + r.len > len)
 			break;
 		for (size_t i = 0; i < nacked; i++)

@@ -33,6 +33,15 @@ endif
 tests_spool_crash_SOURCES = tests/spool_crash.c tests/check-int.h
 tests_spool_crash_CFLAGS = $(TEST_COMMON_CFLAGS) -I$(top_srcdir)/tests/harness
 tests_spool_crash_LDADD = $(TEST_COMMON_LDADD) tests/harness/libharness.la
+# The spool on a full disk: mounts a 1 MiB tmpfs (root; else SKIP, 77).
+DISKFULL_SUITES = tests/check_spool_diskfull
+if HAVE_CHECK
+check_PROGRAMS += $(DISKFULL_SUITES)
+TESTS += $(DISKFULL_SUITES)
+endif
+tests_check_spool_diskfull_SOURCES = tests/check_spool_diskfull.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_spool_diskfull_CFLAGS = $(ITEST_CFLAGS)
+tests_check_spool_diskfull_LDADD = $(ITEST_LDADD)
 # Integration suites: real peers (tests/harness) on loopback, real time.
 INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
 	tests/check_metrics tests/check_reload tests/check_coord tests/check_ws_resume \
@@ -136,7 +145,7 @@ tests_check_timer_heap_LDADD = $(TEST_COMMON_LDADD)
 tests_check_queue_SOURCES = tests/check_queue.c tests/check-int.h
 tests_check_queue_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_queue_LDADD = $(TEST_COMMON_LDADD)
-tests_check_spool_SOURCES = tests/check_spool.c tests/check_spool_segments.c \
+tests_check_spool_SOURCES = tests/check_spool.c tests/check_spool_segments.c tests/check_spool_hardening.c \
 	tests/spool-test.c tests/spool-test.h tests/check-int.h
 tests_check_spool_CFLAGS = $(TEST_COMMON_CFLAGS) -I$(top_srcdir)/tests/harness
 tests_check_spool_LDADD = $(TEST_COMMON_LDADD) tests/harness/libharness.la

@@ -491,7 +491,15 @@ TETHER_EXPORT int tether_conn_set_queue(tether_conn *c,
 		free(check.spool_dir);
 		return rc;
 	}
-	rc = tth_settings_set_queue(&c->set, q);
+	pthread_mutex_lock(&c->out.qmu);
+	/* a QoS >= 1 send before the start opened the spool: it stays */
+	rc = c->out.spool && (!q->spool_dir ||
+			      strcmp(q->spool_dir, c->set.spool_dir) != 0)
+		     ? TETHER_ESTATE
+		     : 0;
+	pthread_mutex_unlock(&c->out.qmu);
+	if (rc == 0)
+		rc = tth_settings_set_queue(&c->set, q);
 	if (rc != 0)
 		return rc;
 	tth_qout_init(&out);

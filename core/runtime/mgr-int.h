@@ -140,7 +140,11 @@ struct tth_conn_out {
 	struct tth_etimer ttl_timer;
 	struct tth_spool *spool;  /* opened at the first start; NULL: none */
 	struct tth_etimer flush_timer; /* fsync INTERVAL */
-	char *spool_warnings;     /* of its recovery, until told (loop) */
+	char *spool_warnings;     /* lines for WARNING events, until told
+				     by the loop (under qmu) */
+	atomic_int noted;         /* spool_warnings has lines */
+	int spool_nospace;        /* its disk was full at the last append
+				     (under qmu) */
 	atomic_int kicked;        /* a pump is posted */
 	int in_resume;            /* inside the resume hook (loop thread) */
 };
@@ -216,7 +220,8 @@ void tth_outbox_up(tether_conn *c);
 void tth_outbox_emit(tether_conn *c, struct tth_qout *out);
 void tth_outbox_set_limits(tether_conn *c, const struct tether_queue_cfg *q,
 			   struct tth_qout *out);
-/* First start: open the spool, queue what it kept (0, or an error with
+/* First start (or first QoS >= 1 send before it, any thread): open the
+   spool, queue what it kept (0, or an error with
    c->error set); its recovery warnings as events (loop thread). */
 int tth_outbox_open_spool(tether_conn *c);
 /* What the queue holds now: messages waiting, bytes held (any thread). */

@@ -14,6 +14,7 @@
  */
 #include "config.h"
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,38 @@ static int spooled(const tether_conn *c, const struct tether_message *m)
 
 static void ttl_fire(struct tth_engine *e, struct tth_etimer *et);
 static void flush_fire(struct tth_engine *e, struct tth_etimer *et);
+static int open_spool_locked(tether_conn *c, struct tth_qout *out);
+static void spool_space_note(tether_conn *c, int rc);
+
+/* A line for the next TETHER_EV_WARNING batch (qmu held): the loop
+   tells them at the start and at its next pump. Lost when out of memory
+   (a warning is not worth failing a send for). */
+static void note_locked(tether_conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void note_locked(tether_conn *c, const char *fmt, ...)
+{
+	char line[512];
+	size_t old = c->out.spool_warnings ? strlen(c->out.spool_warnings) : 0;
+	va_list ap;
+	char *w;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	w = realloc(c->out.spool_warnings, old + (size_t)n + 2);
+	if (!w)
+		return;
+	memcpy(w + old, line, (size_t)n);
+	memcpy(w + old + (size_t)n, "\n", 2);
+	c->out.spool_warnings = w;
+	atomic_store(&c->out.noted, 1);
+}
 
 /* ONLINE, as the loop last set it (a connection that was never started
    is not: its machine is set up by the starting thread, so not read). */
@@ -202,6 +235,8 @@ void tth_outbox_pump(tether_conn *c)
 	int more = 0;
 
 	atomic_store(&c->out.kicked, 0);
+	if (atomic_load(&c->out.noted))
+		tth_outbox_warnings(c);
 	for (int n = 0; online(c);
 	     n++) {
 		struct tth_qentry *e = NULL;
@@ -355,6 +390,7 @@ TETHER_EXPORT int tether_conn_send(tether_conn *c,
 	pthread_mutex_unlock(&c->out.qmu);
 	if (rc != 0)
 		return rc;
+
 	my_id = atomic_fetch_add(&c->next_msg_id, 1);
 	e = tth_qentry_new(msg, my_id);
 	if (!e)
@@ -364,7 +400,11 @@ TETHER_EXPORT int tether_conn_send(tether_conn *c,
 	tth_qout_init(&out);
 	pthread_mutex_lock(&c->out.qmu);
 	rc = 0;
-	if (spooled(c, msg)) {
+	if (msg->qos >= 1 && c->set.spool_dir && !c->out.spool)
+		/* before the first start: the spool opens now, so the message
+		   is on disk before send returns, as after the start */
+		rc = open_spool_locked(c, &out);
+	if (rc == 0 && spooled(c, msg)) {
 		uint64_t ttl = msg_ttl(c, msg);
 		/* durable before send returns (per the fsync policy) */
 		rc = tth_spool_append(c->out.spool, msg, ttl ? wall_ms() + ttl : 0,
@@ -375,6 +415,7 @@ TETHER_EXPORT int tether_conn_send(tether_conn *c,
 		   is a write that failed, which an operator must see */
 		if (rc != 0 && rc != TETHER_EFULL)
 			tth_metrics_spool_error(c);
+		spool_space_note(c, rc);
 	}
 	if (rc == 0) {
 		rc = first ? tth_queue_push_first(&c->out.q, e, tth_mono_ms(), &out)
@@ -383,17 +424,40 @@ TETHER_EXPORT int tether_conn_send(tether_conn *c,
 			tth_spool_ack(c->out.spool, e->spool_id); /* undone */
 	}
 	pthread_mutex_unlock(&c->out.qmu);
+	if (out.n) /* also when this send fails: a first open may drop */
+		tth_conn_post_dropped(c, &out); /* events from the loop */
 	if (rc != 0) {
 		tth_qentry_free(e);
 		return rc;
 	}
 	if (id)
 		*id = my_id;
-	if (out.n)
-		tth_conn_post_dropped(c, &out); /* events from the loop */
 	if (!first)
 		tth_conn_kick(c);
 	return 0;
+}
+
+/*
+ * A full disk is told once when it starts refusing sends and once when
+ * they are accepted again (qmu held; the loop emits the warnings).
+ */
+static void spool_space_note(tether_conn *c, int rc)
+{
+	int full = rc == TETHER_EFULL && tth_spool_nospace(c->out.spool);
+
+	if (full == c->out.spool_nospace)
+		return;
+	c->out.spool_nospace = full;
+	if (full)
+		note_locked(c, "spool %s: no space left on its disk (%s): "
+			       "QoS >= 1 sends are refused with TETHER_EFULL "
+			       "until space returns",
+			    c->set.spool_dir, tth_spool_error(c->out.spool));
+	else
+		note_locked(c, "spool %s: space is back: QoS >= 1 sends are "
+			       "accepted again",
+			    c->set.spool_dir);
+	tth_conn_kick(c);
 }
 
 /* What the queue holds now: messages waiting, bytes held (any thread). */
@@ -489,20 +553,42 @@ static void recovered_warning(void *ud, const char *file, uint64_t offset,
 }
 
 /*
- * First start of a connection with a spool: open it and put what it kept
- * in front of the queue, oldest first; messages accepted before the start
- * follow (the QoS >= 1 ones are appended to the spool now). Recovered
- * messages get new ids; their outcomes come as SENT events like any.
+ * First start of a connection with a spool, or its first QoS >= 1 send
+ * before that (any thread): open it and put what it kept in front of the
+ * queue, oldest first; messages accepted before follow (QoS 0 ones: a
+ * QoS >= 1 one opened the spool). Recovered messages get new ids; their
+ * outcomes come as SENT events like any. They are all queued whatever
+ * the queue's bounds (tth_queue_push_recovered): a smaller queue than
+ * the one that spooled them drops none, and a warning says so. Holds qmu
+ * throughout, so two first sends, or a send and the start, open it once.
  */
 int tth_outbox_open_spool(tether_conn *c)
+{
+	struct tth_qout out;
+	int rc;
+
+	if (!c->set.spool_dir)
+		return 0;
+	tth_qout_init(&out);
+	pthread_mutex_lock(&c->out.qmu);
+	rc = open_spool_locked(c, &out);
+	pthread_mutex_unlock(&c->out.qmu);
+	if (out.n)
+		tth_conn_post_dropped(c, &out);
+	return rc;
+}
+
+/* tth_outbox_open_spool with qmu held; dropped messages go to out. */
+static int open_spool_locked(tether_conn *c, struct tth_qout *out)
 {
 	struct recovery r = {.c = c};
 	struct tth_spool_recover_ops ops = {recovered_message,
 					    recovered_warning};
 	struct tth_spool_cfg scfg;
 	struct tth_spool *sp = NULL;
-	struct tth_qout before, out;
+	struct tth_qout before;
 	struct tth_qentry *e;
+	uint64_t nrec = 0, brec = 0;
 	int rc;
 
 	if (!c->set.spool_dir || c->out.spool)
@@ -521,13 +607,18 @@ int tth_outbox_open_spool(tether_conn *c)
 		return rc;
 	}
 	tth_qout_init(&before);
-	tth_qout_init(&out);
-	pthread_mutex_lock(&c->out.qmu);
 	c->out.spool = sp; /* senders read it under the lock */
 	tth_queue_drain(&c->out.q, 0, &before); /* nothing in flight yet */
-	while ((e = tth_qout_pop(&r.got)))
-		if (tth_queue_push(&c->out.q, e, tth_mono_ms(), &out) != 0)
-			tth_qentry_free(e); /* beyond the bounds: kept on disk */
+	while ((e = tth_qout_pop(&r.got))) {
+		size_t bytes = e->bytes;
+
+		if (tth_queue_push_recovered(&c->out.q, e, tth_mono_ms()) != 0) {
+			tth_qentry_free(e); /* out of memory: kept on disk */
+			continue;
+		}
+		nrec++;
+		brec += bytes;
+	}
 	while ((e = tth_qout_pop(&before))) {
 		if (spooled(c, &e->msg) && !e->spool_id) {
 			uint64_t ttl = e->expires_ms == TTH_NEVER
@@ -537,24 +628,39 @@ int tth_outbox_open_spool(tether_conn *c)
 					 ttl ? wall_ms() + ttl : 0, tth_mono_ms(),
 					 &e->spool_id);
 		}
-		if (tth_queue_push(&c->out.q, e, tth_mono_ms(), &out) != 0)
-			tth_qout_add(&out, e, TETHER_EFULL);
+		if (tth_queue_push(&c->out.q, e, tth_mono_ms(), out) != 0)
+			tth_qout_add(out, e, TETHER_EFULL);
 	}
-	pthread_mutex_unlock(&c->out.qmu);
-	if (out.n)
-		tth_conn_post_dropped(c, &out);
-	c->out.spool_warnings = r.warn;
+	if (r.warn) {
+		/* the first lines (nothing was noted before the spool opened) */
+		free(c->out.spool_warnings);
+		c->out.spool_warnings = r.warn;
+		atomic_store(&c->out.noted, 1);
+	}
+	if (nrec > c->set.qcfg.max_messages || brec > c->set.qcfg.max_bytes)
+		note_locked(c, "spool %s: %llu recovered messages (%llu bytes) "
+			       "exceed the queue's bounds (max_messages %lu, "
+			       "max_bytes %llu): all are kept and sent; until "
+			       "they drain, new sends meet the overflow policy",
+			    c->set.spool_dir, (unsigned long long)nrec,
+			    (unsigned long long)brec,
+			    (unsigned long)c->set.qcfg.max_messages,
+			    (unsigned long long)c->set.qcfg.max_bytes);
 	return 0;
 }
 
 /* Warnings of the spool's recovery, as events (loop thread, once). */
 void tth_outbox_warnings(tether_conn *c)
 {
-	char *w = c->out.spool_warnings, *line;
+	char *w, *line;
 
+	pthread_mutex_lock(&c->out.qmu);
+	w = c->out.spool_warnings;
+	c->out.spool_warnings = NULL;
+	atomic_store(&c->out.noted, 0);
+	pthread_mutex_unlock(&c->out.qmu);
 	if (!w)
 		return;
-	c->out.spool_warnings = NULL;
 	for (line = w; *line;) {
 		size_t n = strcspn(line, "\n");
 		char saved = line[n];

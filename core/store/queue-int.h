@@ -99,6 +99,8 @@ struct tth_qentry {
 	uint8_t where;       /* enum tth_qwhere */
 	uint8_t first;       /* in the first region of WAITING */
 	uint8_t expired;     /* deadline passed while inflight */
+	uint8_t pinned;      /* recovered from the spool: never an overflow
+				victim (tth_queue_push_recovered) */
 	int err;             /* in a qout: the error to report */
 	/*
 	 * The message as the transport sees it. topic and payload point into
@@ -132,6 +134,8 @@ struct tth_queue {
 	struct tth_qentry *first_last; /* end of the first region, or NULL */
 	size_t nfirst;
 	uint64_t first_bytes;
+	size_t npinned;                /* pinned entries WAITING, and bytes */
+	uint64_t pinned_bytes;
 	struct tth_qentry **buckets;   /* id hash: every entry in the queue */
 	size_t nbuckets;               /* power of two (or 0) */
 	struct tth_heap ttl_heap;
@@ -187,6 +191,19 @@ int tth_queue_push(struct tth_queue *q, struct tth_qentry *e, uint64_t now_ms,
 int tth_queue_push_first(struct tth_queue *q, struct tth_qentry *e,
 			 uint64_t now_ms, struct tth_qout *out);
 
+/*
+ * As push(), for a message recovered from the spool at the first start:
+ * accepted whatever the bounds (the spool's own bound already holds it),
+ * and never dropped to make room (overflow, set_limits). While such
+ * entries fill the bounds, later pushes meet the overflow policy with
+ * only the other entries as candidates. A smaller queue than the one
+ * that spooled them so loses none of them, and the application never
+ * sees one dropped under an id it was never told.
+ * @return 0, TETHER_EEXIST, TETHER_EINVAL, TETHER_ENOMEM (e still the
+ *   caller's).
+ */
+int tth_queue_push_recovered(struct tth_queue *q, struct tth_qentry *e,
+			     uint64_t now_ms);
 /* The next entry take() would return, or NULL; it stays WAITING. */
 struct tth_qentry *tth_queue_peek(const struct tth_queue *q);
 /*

@@ -317,6 +317,10 @@ static void waiting_unlink(struct tth_queue *q, struct tth_qentry *e)
 		q->first_bytes -= e->bytes;
 		e->first = 0;
 	}
+	if (e->pinned) {
+		q->npinned--;
+		q->pinned_bytes -= e->bytes;
+	}
 	list_unlink(&q->waiting, e);
 }
 
@@ -334,10 +338,17 @@ static void drop(struct tth_queue *q, struct tth_qentry *e, int err,
 	tth_qout_add(out, e, err);
 }
 
-/* The oldest waiting entry outside the first region, or NULL. */
+/* The oldest waiting entry outside the first region that may be
+   dropped (not pinned), or NULL. Pinned entries were pushed before any
+   other, so they lead the backlog: the walk is short once they drain. */
 static struct tth_qentry *oldest_backlog(const struct tth_queue *q)
 {
-	return q->first_last ? q->first_last->next : q->waiting.head;
+	struct tth_qentry *e = q->first_last ? q->first_last->next
+					     : q->waiting.head;
+
+	while (e && e->pinned)
+		e = e->next;
+	return e;
 }
 
 static int push_at(struct tth_queue *q, struct tth_qentry *e, int first,
@@ -362,9 +373,10 @@ static int push_at(struct tth_queue *q, struct tth_qentry *e, int first,
 		case TETHER_OVERFLOW_DROP_OLDEST:
 			/* Only when dropping the whole backlog would make room:
 			   else old messages would go for nothing. */
-			drop_new = !fits(q, q->inflight.n + q->nfirst + 1,
+			drop_new = !fits(q, q->inflight.n + q->nfirst +
+						    q->npinned + 1,
 					 q->inflight.bytes + q->first_bytes +
-						 e->bytes);
+						 q->pinned_bytes + e->bytes);
 			break;
 		}
 	}
@@ -398,6 +410,34 @@ static int push_at(struct tth_queue *q, struct tth_qentry *e, int first,
 	} else {
 		list_append(&q->waiting, e);
 	}
+	return 0;
+}
+
+int tth_queue_push_recovered(struct tth_queue *q, struct tth_qentry *e,
+			     uint64_t now_ms)
+{
+	uint64_t ttl;
+	int rc;
+
+	if (!e || e->where != TTH_Q_OUT)
+		return TETHER_EINVAL;
+	if (tth_queue_find(q, e->id))
+		return TETHER_EEXIST;
+	ttl = e->msg.ttl_ms ? e->msg.ttl_ms : q->lim.ttl_ms;
+	e->expires_ms = ttl && ttl < TTH_NEVER - now_ms ? now_ms + ttl
+							: TTH_NEVER;
+	rc = hash_reserve(q);
+	if (rc == 0 && e->expires_ms != TTH_NEVER)
+		rc = tth_heap_arm(&q->ttl_heap, &e->ttl, e->expires_ms);
+	if (rc != 0)
+		return rc;
+	q->pushed++;
+	hash_insert(q, e);
+	e->where = TTH_Q_WAITING;
+	e->pinned = 1;
+	q->npinned++;
+	q->pinned_bytes += e->bytes;
+	list_append(&q->waiting, e);
 	return 0;
 }
 
@@ -468,6 +508,10 @@ size_t tth_queue_requeue(struct tth_queue *q, int keep_qos0, int qos0_err,
 		list_unlink(&q->inflight, e);
 		list_insert_after(&q->waiting, at, e);
 		e->where = TTH_Q_WAITING;
+		if (e->pinned) {
+			q->npinned++;
+			q->pinned_bytes += e->bytes;
+		}
 		e->msg.dup = 1;
 		at = e;
 		n++;
@@ -516,7 +560,8 @@ int tth_queue_set_limits(struct tth_queue *q,
 		if (lim->overflow == TETHER_OVERFLOW_DROP_OLDEST)
 			e = oldest_backlog(q);
 		else if (lim->overflow == TETHER_OVERFLOW_DROP_NEWEST)
-			e = q->waiting.tail && !q->waiting.tail->first
+			e = q->waiting.tail && !q->waiting.tail->first &&
+					    !q->waiting.tail->pinned
 				    ? q->waiting.tail
 				    : NULL;
 		else

@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <tether/tether.h>
@@ -26,7 +28,9 @@
 
 #define ACK_FDS_MAX 16 /* ack files kept open at once */
 
-static const uint8_t magic[4] = {'T', 'S', 'R', '1'};
+static const uint8_t magic_v1[4] = {'T', 'S', 'R', '1'};
+static const uint8_t magic_v2[4] = {'T', 'S', 'R', '2'};
+static const uint8_t file_magic[4] = {'T', 'S', 'P', 'F'};
 
 /* --------------------------------------------------------------- crc32c */
 
@@ -87,9 +91,21 @@ static uint64_t get64(const uint8_t *p)
 	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
-static void hdr_encode(uint8_t *h, const struct tth_spool_rec *r)
+/* The header checksum: salted in a version 2 file (spool-int.h). */
+static uint32_t hdr_crc(const uint8_t *h, int ver, uint64_t salt)
 {
-	memcpy(h, magic, 4);
+	uint8_t s8[8];
+
+	if (ver < 2)
+		return tth_crc32c(0, h, 32);
+	put64(s8, salt);
+	return tth_crc32c(tth_crc32c(0, s8, 8), h, 32);
+}
+
+static void hdr_encode(uint8_t *h, const struct tth_spool_rec *r, int ver,
+		       uint64_t salt)
+{
+	memcpy(h, ver < 2 ? magic_v1 : magic_v2, 4);
 	h[4] = r->type;
 	h[5] = r->flags;
 	put16(h + 6, r->tlen);
@@ -97,14 +113,14 @@ static void hdr_encode(uint8_t *h, const struct tth_spool_rec *r)
 	put64(h + 12, r->id);
 	put64(h + 20, r->expires);
 	put32(h + 28, r->body_crc);
-	put32(h + 32, tth_crc32c(0, h, 32));
+	put32(h + 32, hdr_crc(h, ver, salt));
 }
 
-/* Whether the TTH_SPOOL_HDR bytes at h are a sound header; fills r. */
-int tth_spool_hdr_decode(const uint8_t *h, struct tth_spool_rec *r)
+int tth_spool_hdr_decode(const uint8_t *h, struct tth_spool_rec *r, int ver,
+			 uint64_t salt)
 {
-	if (memcmp(h, magic, 4) != 0 ||
-	    get32(h + 32) != tth_crc32c(0, h, 32))
+	if (memcmp(h, ver < 2 ? magic_v1 : magic_v2, 4) != 0 ||
+	    get32(h + 32) != hdr_crc(h, ver, salt))
 		return 0;
 	r->type = h[4];
 	r->flags = h[5];
@@ -114,6 +130,54 @@ int tth_spool_hdr_decode(const uint8_t *h, struct tth_spool_rec *r)
 	r->expires = get64(h + 20);
 	r->body_crc = get32(h + 28);
 	return 1;
+}
+
+void tth_spool_file_hdr_encode(uint8_t *h, int kind, uint64_t salt)
+{
+	memcpy(h, file_magic, 4);
+	h[4] = 2;
+	h[5] = (uint8_t)kind;
+	h[6] = h[7] = 0;
+	put64(h + 8, salt);
+	put32(h + 16, tth_crc32c(0, h, 16));
+}
+
+int tth_spool_file_hdr_decode(const uint8_t *h, size_t len, int kind,
+			      uint64_t *salt)
+{
+	size_t n = len < 4 ? len : 4;
+
+	*salt = 0;
+	if (len >= 4 && memcmp(h, magic_v1, 4) == 0)
+		return 1;
+	/* anything else is no format we know: set aside, never cut (a
+	   damaged magic must not cost a whole segment) */
+	if (memcmp(h, file_magic, n) != 0)
+		return len < 4 ? 0 : -1;
+	if (len < TTH_SPOOL_FILE_HDR)
+		return 0;
+	if (get32(h + 16) != tth_crc32c(0, h, 16) || h[5] != kind)
+		return -1;
+	if (h[4] != 2) {
+		*salt = h[4];
+		return -2;
+	}
+	*salt = get64(h + 8);
+	return 2;
+}
+
+uint64_t tth_spool_salt(void)
+{
+	static _Atomic uint64_t counter;
+	uint64_t v = 0;
+
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) == (ssize_t)sizeof(v))
+		return v;
+	/* no entropy yet (early boot): still unknown to a payload's author,
+	   if less so */
+	v = (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)&v ^
+	    (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ull ^ ++counter;
+	return v;
 }
 
 int tth_spool_fail(struct tth_spool *sp, int rc, const char *fmt, ...)
@@ -129,7 +193,18 @@ int tth_spool_fail(struct tth_spool *sp, int rc, const char *fmt, ...)
 /* A failed system call on file `name`: TETHER_EIO with errno's text. */
 int tth_spool_fail_io(struct tth_spool *sp, const char *what, const char *name)
 {
-	return tth_spool_fail(sp, TETHER_EIO, "%s %s: %s", what, name, strerror(errno));
+	int full = errno == ENOSPC || errno == EDQUOT;
+
+	if (full) {
+		sp->nospace = 1;
+		sp->st.nospace++;
+	}
+	if (errno == ELOOP)
+		return tth_spool_fail(sp, TETHER_EIO,
+				      "%s %s: a symbolic link: refused", what,
+				      name);
+	return tth_spool_fail(sp, full ? TETHER_EFULL : TETHER_EIO, "%s %s: %s",
+			      what, name, strerror(errno));
 }
 
 void tth_spool_seg_name(char *buf, uint64_t seq, const char *ext)
@@ -208,6 +283,7 @@ static void ack_fd_close(struct tth_spool *sp, struct tth_spool_seg *s)
 void tth_spool_seg_free(struct tth_spool *sp, struct tth_spool_seg *s)
 {
 	ack_fd_close(sp, s);
+	free(s->pend);
 	free(s->bits);
 	free(s);
 }
@@ -271,6 +347,7 @@ int tth_spool_seg_delete(struct tth_spool *sp, size_t i)
 	}
 	sp->st.bytes -= s->size + s->ack_size;
 	sp->st.live -= s->nlive;
+	sp->st.pending_acks -= s->npend; /* moot: no record left to ack */
 	sp->st.segments--;
 	sp->st.segments_deleted++;
 	memmove(&sp->segs[i], &sp->segs[i + 1],
@@ -290,11 +367,14 @@ static int sync_fd(struct tth_spool *sp, int fd, uint64_t seq, const char *ext)
 	return tth_spool_fail_io(sp, "fdatasync", name);
 }
 
+static void acks_retry(struct tth_spool *sp);
+
 int tth_spool_flush(struct tth_spool *sp, uint64_t now_ms)
 {
 	struct tth_spool_seg *a = tth_spool_active(sp);
 	int rc = 0;
 
+	acks_retry(sp);
 	if (sp->cfg.fsync == TETHER_FSYNC_NEVER || !sp->dirty)
 		return 0;
 	if (a && (rc = sync_fd(sp, sp->active_fd, a->seq, "seg")) != 0)
@@ -389,12 +469,22 @@ static int rotate(struct tth_spool *sp)
 	tth_spool_seg_name(name, seq, "ack");
 	unlinkat(sp->dir_fd, name, 0);
 	tth_spool_seg_name(name, seq, "seg");
-	fd = openat(sp->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-		    0600);
-	if (fd < 0 || (sp->cfg.fsync == TETHER_FSYNC_ALWAYS &&
-		       fsync(sp->dir_fd) != 0)) {
-		rc = tth_spool_fail_io(sp, fd < 0 ? "create" : "fsync directory for",
-			     name);
+	fd = openat(sp->dir_fd, name,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	rc = fd < 0 ? tth_spool_fail_io(sp, "create", name) : 0;
+	if (rc == 0) {
+		uint8_t fh[TTH_SPOOL_FILE_HDR];
+		struct iovec iov = {fh, sizeof(fh)};
+
+		s->salt = tth_spool_salt();
+		s->ver = 2;
+		tth_spool_file_hdr_encode(fh, TTH_SPOOL_KIND_SEG, s->salt);
+		rc = write_at(sp, fd, name, &iov, 1, 0);
+	}
+	if (rc == 0 && sp->cfg.fsync == TETHER_FSYNC_ALWAYS &&
+	    fsync(sp->dir_fd) != 0)
+		rc = tth_spool_fail_io(sp, "fsync directory for", name);
+	if (rc != 0) {
 		if (fd >= 0) {
 			close(fd);
 			unlinkat(sp->dir_fd, name, 0);
@@ -403,6 +493,9 @@ static int rotate(struct tth_spool *sp)
 		tth_spool_seg_free(sp, s);
 		return rc;
 	}
+	s->size = TTH_SPOOL_FILE_HDR;
+	sp->st.bytes += TTH_SPOOL_FILE_HDR;
+	sp->dirty = 1;
 	sp->active_fd = fd;
 	sp->next_seq = seq + 1;
 	sp->st.segments++;
@@ -437,20 +530,30 @@ int tth_spool_append(struct tth_spool *sp, const struct tether_message *msg,
 			return rc;
 	}
 	size = TTH_SPOOL_HDR + tlen + msg->len + (plen ? 4 + plen : 0);
-	if (size > sp->cfg.max_bytes)
+	if (size + TTH_SPOOL_FILE_HDR > sp->cfg.max_bytes)
 		return TETHER_ETOOBIG;
+	acks_retry(sp);
 	a = tth_spool_active(sp);
-	if (sp->st.bytes + size > sp->cfg.max_bytes && a && a->nlive == 0) {
+	if ((sp->nospace || sp->st.bytes + size > sp->cfg.max_bytes) && a &&
+	    a->nlive == 0 && a->size > TTH_SPOOL_FILE_HDR) {
 		/* its bytes are all acknowledged: start afresh */
 		close(sp->active_fd);
 		sp->active_fd = -1;
 		tth_spool_seg_delete(sp, sp->nsegs - 1);
 		a = NULL;
 	}
-	if (sp->st.bytes + size > sp->cfg.max_bytes)
+	if (sp->st.bytes + size + (a ? 0 : TTH_SPOOL_FILE_HDR) >
+	    sp->cfg.max_bytes)
 		return tth_spool_fail(sp, TETHER_EFULL, "spool full (%" PRIu64 " of %"
 			    PRIu64 " bytes)", sp->st.bytes, sp->cfg.max_bytes);
-	if (!a || (a->size > 0 && a->size + size > sp->cfg.segment_bytes)) {
+	if (!a || (a->size > TTH_SPOOL_FILE_HDR &&
+		   a->size + size > sp->cfg.segment_bytes)) {
+		if (a && sp->st.bytes + size + TTH_SPOOL_FILE_HDR >
+				 sp->cfg.max_bytes)
+			return tth_spool_fail(sp, TETHER_EFULL,
+					      "spool full (%" PRIu64 " of %" PRIu64
+					      " bytes)",
+					      sp->st.bytes, sp->cfg.max_bytes);
 		rc = rotate(sp);
 		if (rc != 0)
 			return rc;
@@ -479,7 +582,7 @@ int tth_spool_append(struct tth_spool *sp, const struct tether_message *msg,
 		r.body_crc = tth_crc32c(tth_crc32c(r.body_crc, plen4, 4),
 					props, plen);
 	r.body_crc = tth_crc32c(r.body_crc, msg->payload, msg->len);
-	hdr_encode(hdr, &r);
+	hdr_encode(hdr, &r, a->ver, a->salt);
 	iov[niov].iov_base = hdr;
 	iov[niov++].iov_len = sizeof(hdr);
 	iov[niov].iov_base = (void *)msg->topic;
@@ -519,6 +622,7 @@ int tth_spool_append(struct tth_spool *sp, const struct tether_message *msg,
 	sp->st.bytes += size;
 	sp->st.live++;
 	sp->st.appends++;
+	sp->nospace = 0;
 	if (id)
 		*id = r.id;
 	return 0;
@@ -539,53 +643,121 @@ static int ack_fd_open(struct tth_spool *sp, struct tth_spool_seg *s)
 			}
 	}
 	tth_spool_seg_name(name, s->seq, "ack");
-	s->ack_fd = openat(sp->dir_fd, name, O_WRONLY | O_CREAT | O_CLOEXEC,
-			   0600);
+	s->ack_fd = openat(sp->dir_fd, name,
+			   O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (s->ack_fd < 0)
 		return tth_spool_fail_io(sp, "open", name);
 	sp->ack_fds++;
 	return 0;
 }
 
+/* Writes the ack records of ids (n > 0) at the end of s's .ack file,
+   giving it a file header first when it has none. 0, or the failure. */
+static int acks_write(struct tth_spool *sp, struct tth_spool_seg *s,
+		      const uint64_t *ids, size_t n)
+{
+	uint8_t fh[TTH_SPOOL_FILE_HDR], *buf;
+	struct iovec iov[2];
+	struct tth_spool_rec r;
+	char name[TTH_SPOOL_NAME_LEN];
+	size_t len = n * TTH_SPOOL_HDR, head = 0;
+	int niov = 0, rc;
+
+	rc = ack_fd_open(sp, s);
+	if (rc != 0)
+		return rc;
+	buf = malloc(len);
+	if (!buf)
+		return TETHER_ENOMEM;
+	if (s->ack_size == 0) { /* a new file: version 2 */
+		s->ack_ver = 2;
+		s->ack_salt = tth_spool_salt();
+		tth_spool_file_hdr_encode(fh, TTH_SPOOL_KIND_ACK, s->ack_salt);
+		head = sizeof(fh);
+		iov[niov].iov_base = fh;
+		iov[niov++].iov_len = head;
+	}
+	memset(&r, 0, sizeof(r));
+	r.type = TTH_SPOOL_REC_ACK;
+	for (size_t k = 0; k < n; k++) {
+		r.id = ids[k];
+		hdr_encode(buf + k * TTH_SPOOL_HDR, &r, s->ack_ver, s->ack_salt);
+	}
+	iov[niov].iov_base = buf;
+	iov[niov++].iov_len = len;
+	tth_spool_seg_name(name, s->seq, "ack");
+	rc = write_at(sp, s->ack_fd, name, iov, niov, s->ack_size);
+	free(buf);
+	if (rc != 0)
+		return rc;
+	s->ack_size += head + len;
+	s->ack_dirty = 1;
+	sp->dirty = 1;
+	sp->st.bytes += head + len;
+	return 0;
+}
+
+/* Writes the ack records that found no space before, oldest first. */
+static void acks_retry(struct tth_spool *sp)
+{
+	for (size_t i = 0; sp->st.pending_acks && i < sp->nsegs; i++) {
+		struct tth_spool_seg *s = sp->segs[i];
+
+		if (!s->npend || acks_write(sp, s, s->pend, s->npend) != 0)
+			continue;
+		sp->st.pending_acks -= s->npend;
+		s->npend = 0;
+	}
+}
+
+/* Keeps the ack of id in memory until its record can be written. */
+static void ack_pend(struct tth_spool *sp, struct tth_spool_seg *s,
+		     uint64_t id)
+{
+	if (s->npend == s->cappend) {
+		size_t cap = s->cappend ? s->cappend * 2 : 16;
+		uint64_t *v = realloc(s->pend, cap * sizeof(*v));
+
+		if (!v)
+			return; /* then a restart sends it once more */
+		s->pend = v;
+		s->cappend = cap;
+	}
+	s->pend[s->npend++] = id;
+	sp->st.pending_acks++;
+}
+
 int tth_spool_ack(struct tth_spool *sp, uint64_t id)
 {
 	size_t i;
 	struct tth_spool_seg *s = sp ? seg_find(sp, id, &i) : NULL;
-	uint8_t hdr[TTH_SPOOL_HDR];
-	struct iovec iov;
-	struct tth_spool_rec r;
-	char name[TTH_SPOOL_NAME_LEN];
-	int rc;
 
 	if (!s || !bit_get(s, id))
 		return TETHER_ENOENT;
+	/* applied in memory first: an ack never fails for want of space */
 	sp->st.acks++;
-	if (s->nlive == 1 && s != tth_spool_active(sp) && tth_spool_seg_delete(sp, i) == 0)
-		return 0; /* its last message: no ack record needed */
-	rc = ack_fd_open(sp, s);
-	if (rc != 0)
-		return rc;
-	memset(&r, 0, sizeof(r));
-	r.type = TTH_SPOOL_REC_ACK;
-	r.id = id;
-	hdr_encode(hdr, &r);
-	iov.iov_base = hdr;
-	iov.iov_len = sizeof(hdr);
-	tth_spool_seg_name(name, s->seq, "ack");
-	rc = write_at(sp, s->ack_fd, name, &iov, 1, s->ack_size);
-	if (rc != 0)
-		return rc;
-	s->ack_size += sizeof(hdr);
-	s->ack_dirty = 1;
-	sp->dirty = 1;
-	sp->st.bytes += sizeof(hdr);
 	tth_spool_bit_put(s, id, 0);
 	s->nlive--;
 	sp->st.live--;
-	if (s->nlive == 0 && s == tth_spool_active(sp) &&
-	    s->size >= sp->cfg.segment_bytes / 4)
-		tth_spool_seg_delete(sp, i); /* compaction: the next append starts anew */
+	/* its last message: the segment goes (unlinking frees space), no ack
+	   record needed; the active one only once it is worth a new file
+	   (compaction: the next append starts anew), or when the disk is
+	   full */
+	if (s->nlive == 0 &&
+	    (s != tth_spool_active(sp) || s->size >= sp->cfg.segment_bytes / 4 ||
+	     sp->nospace) &&
+	    tth_spool_seg_delete(sp, i) == 0)
+		return 0;
+	if (sp->st.pending_acks)
+		acks_retry(sp);
+	if (s->npend || acks_write(sp, s, &id, 1) != 0)
+		ack_pend(sp, s, id); /* in order behind the earlier ones */
 	return 0;
+}
+
+int tth_spool_nospace(const struct tth_spool *sp)
+{
+	return sp && sp->nospace;
 }
 
 const char *tth_spool_error(const struct tth_spool *sp)
@@ -623,6 +795,7 @@ void tth_spool_close(struct tth_spool *sp)
 {
 	if (!sp)
 		return;
+	acks_retry(sp);
 	if (sp->cfg.fsync != TETHER_FSYNC_NEVER)
 		tth_spool_flush(sp, sp->last_sync_ms);
 	for (size_t i = 0; i < sp->nsegs; i++)

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <tether/tether.h>
@@ -82,7 +83,13 @@ struct recover {
 	const struct tth_spool_recover_ops *ops;
 	void *ud;
 	const char *file; /* being read */
-	uint64_t max_id;  /* highest id with a sound header so far */
+	uint64_t max_id;  /* highest message id in sequence so far */
+	int ver;          /* of the file being read: 1 or 2 */
+	uint64_t salt;    /* its salt (2) */
+	/* message ids of a .seg (NULL while reading an .ack): the last one in
+	   sequence, and where its record ended (0: none in this file yet) */
+	uint64_t *last_id;
+	size_t last_end;
 	struct tth_spool_rec *msgs; /* the current segment's messages */
 	size_t nmsgs, capmsgs;
 	char *topic;      /* NUL-terminated copy for the callback */
@@ -118,9 +125,13 @@ static int read_file(struct tth_spool *sp, const char *name, int *fd,
 	size_t got = 0;
 
 	*buf = NULL;
-	*fd = openat(sp->dir_fd, name, O_RDWR | O_CLOEXEC);
+	*fd = openat(sp->dir_fd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (*fd < 0 || fstat(*fd, &stt) != 0)
 		return tth_spool_fail_io(sp, "open", name);
+	if (!S_ISREG(stt.st_mode))
+		return tth_spool_fail(sp, TETHER_EIO,
+				      "open %s: not a regular file: refused",
+				      name);
 	*len = (size_t)stt.st_size;
 	*buf = malloc(*len ? *len : 1);
 	if (!*buf)
@@ -140,18 +151,56 @@ static int read_file(struct tth_spool *sp, const char *name, int *fd,
 	return 0;
 }
 
-/* The first offset >= from holding a sound header, or len. */
-static size_t resync(const uint8_t *buf, size_t len, size_t from)
+/*
+ * Whether the sound header r at off is in sequence (spool-int.h, "Ids"):
+ * in a .seg, above the last id and by no more than the records that could
+ * fit in between; anywhere, at most TTH_SPOOL_ID_MAX.
+ */
+static int in_sequence(const struct recover *rc, const struct tth_spool_rec *r,
+		       size_t off)
+{
+	uint64_t prev;
+
+	if (r->id > TTH_SPOOL_ID_MAX)
+		return 0;
+	if (!rc->last_id)
+		return 1;
+	prev = *rc->last_id;
+	if (r->id <= prev)
+		return 0;
+	if (!rc->last_end)
+		return 1; /* the file's first: after any earlier file's */
+	return r->id - prev <= (uint64_t)(off - rc->last_end) / TTH_SPOOL_HDR + 1;
+}
+
+/* Whether a whole record at off is proven: a sound header in sequence,
+   a body inside the file that matches its checksum. */
+static int provable(const struct recover *rc, const uint8_t *buf, size_t len,
+		    size_t off)
 {
 	struct tth_spool_rec r;
+	size_t body;
 
+	if (len - off < TTH_SPOOL_HDR ||
+	    !tth_spool_hdr_decode(buf + off, &r, rc->ver, rc->salt) ||
+	    !in_sequence(rc, &r, off))
+		return 0;
+	body = (size_t)r.tlen + r.plen;
+	return body <= len - off - TTH_SPOOL_HDR &&
+	       tth_crc32c(0, buf + off + TTH_SPOOL_HDR, body) == r.body_crc;
+}
+
+/* The first offset >= from holding a provable record, or len. */
+static size_t resync(const struct recover *rc, const uint8_t *buf, size_t len,
+		     size_t from)
+{
 	while (from + TTH_SPOOL_HDR <= len) {
 		const uint8_t *p = memchr(buf + from, 'T', len - from);
 
 		if (!p || (size_t)(p - buf) + TTH_SPOOL_HDR > len)
 			break;
 		from = (size_t)(p - buf);
-		if (tth_spool_hdr_decode(p, &r))
+		if (provable(rc, buf, len, from))
 			return from;
 		from++;
 	}
@@ -162,14 +211,15 @@ typedef int (*rec_fn)(struct recover *rc, const struct tth_spool_rec *r,
 		      uint64_t off, void *arg);
 
 /*
- * Calls fn for each sound record of buf and warns about the rest.
+ * Calls fn for each sound record of buf from start and warns about the
+ * rest.
  * @return the length to keep (shorter than len: a tail to cut off), with
  *   *err 0 or fn's error.
  */
 static size_t scan(struct recover *rc, const uint8_t *buf, size_t len,
-		   rec_fn fn, void *arg, int *err)
+		   size_t start, rec_fn fn, void *arg, int *err)
 {
-	size_t off = 0;
+	size_t off = start;
 
 	*err = 0;
 	while (off < len) {
@@ -181,8 +231,11 @@ static size_t scan(struct recover *rc, const uint8_t *buf, size_t len,
 				      "cut off", avail);
 			return off;
 		}
-		if (!tth_spool_hdr_decode(buf + off, &r)) {
-			size_t next = resync(buf, len, off + 1);
+		if (!tth_spool_hdr_decode(buf + off, &r, rc->ver, rc->salt) ||
+		    !in_sequence(rc, &r, off)) {
+			size_t next = resync(rc, buf, len, off + 1);
+			int sound = tth_spool_hdr_decode(buf + off, &r, rc->ver,
+							 rc->salt);
 
 			if (next == len) {
 				warn(rc, off, "damaged or torn record at the "
@@ -190,8 +243,13 @@ static size_t scan(struct recover *rc, const uint8_t *buf, size_t len,
 				     avail);
 				return off;
 			}
-			warn(rc, off, "damaged record header: %zu bytes "
-				      "skipped", next - off);
+			if (sound)
+				warn(rc, off, "record id %" PRIu64 " out of "
+					      "sequence: %zu bytes skipped",
+				     r.id, next - off);
+			else
+				warn(rc, off, "damaged record header: %zu "
+					      "bytes skipped", next - off);
 			off = next;
 			continue;
 		}
@@ -203,8 +261,13 @@ static size_t scan(struct recover *rc, const uint8_t *buf, size_t len,
 			return off;
 		}
 		r.body = buf + off + TTH_SPOOL_HDR;
-		if (r.id > rc->max_id)
-			rc->max_id = r.id;
+		if (rc->last_id) {
+			/* its id is spent, whatever its body says */
+			*rc->last_id = r.id;
+			rc->last_end = off + TTH_SPOOL_HDR + body;
+			if (r.id > rc->max_id)
+				rc->max_id = r.id;
+		}
 		if (tth_crc32c(0, r.body, body) != r.body_crc)
 			warn(rc, off, "bad body checksum: record %" PRIu64
 				      " skipped (%zu bytes)",
@@ -238,8 +301,7 @@ static int record_props(const struct tth_spool_rec *r,
 static int on_message(struct recover *rc, const struct tth_spool_rec *r,
 		      uint64_t off, void *arg)
 {
-	uint64_t *last_id = arg;
-
+	(void)arg;
 	if ((r->type != TTH_SPOOL_REC_MSG &&
 	     r->type != TTH_SPOOL_REC_MSG_PROPS) ||
 	    (r->flags & TTH_SPOOL_F_QOS) > 2) {
@@ -260,12 +322,6 @@ static int on_message(struct recover *rc, const struct tth_spool_rec *r,
 			return 0;
 		}
 	}
-	if (r->id <= *last_id) {
-		warn(rc, off, "record id %" PRIu64 " out of order: skipped",
-		     r->id);
-		return 0;
-	}
-	*last_id = r->id;
 	if (rc->nmsgs == rc->capmsgs) {
 		size_t cap = rc->capmsgs ? rc->capmsgs * 2 : 64;
 		struct tth_spool_rec *v =
@@ -349,19 +405,57 @@ static int emit(struct recover *rc, const struct tth_spool_rec *r)
 	return err;
 }
 
-/* Reads one file with fn; cuts a torn tail. *size: the length kept. */
-static int recover_file(struct recover *rc, const char *name, rec_fn fn,
-			void *arg, uint8_t **buf, uint64_t *size)
+#define SET_ASIDE 1 /* recover_file: a damaged file header, file renamed */
+
+/*
+ * Reads one file of kind with fn; cuts a torn tail. *size: the length
+ * kept; *ver, *salt: its format (0: empty). 0, SET_ASIDE, or an error.
+ */
+static int recover_file(struct recover *rc, const char *name, int kind,
+			rec_fn fn, void *arg, uint8_t **buf, uint64_t *size,
+			uint8_t *ver, uint64_t *salt)
 {
 	struct tth_spool *sp = rc->sp;
-	size_t len = 0, keep;
-	int fd, err;
+	size_t len = 0, keep = 0;
+	int fd, err, v = 0;
 
 	rc->file = name;
+	*ver = 0;
+	*salt = 0;
 	err = read_file(sp, name, &fd, buf, &len);
+	if (err == 0 && len > 0) {
+		v = tth_spool_file_hdr_decode(*buf, len, kind, salt);
+		if (v == 0)
+			warn(rc, 0, "torn file header (%zu bytes): cut off", len);
+	}
+	if (err == 0 && v == -2)
+		err = tth_spool_fail(sp, TETHER_EIO,
+				     "%s: spool format version %" PRIu64
+				     " (this tether reads 1 and 2): refused",
+				     name, *salt);
+	if (err == 0 && v == -1) {
+		char aside[TTH_SPOOL_NAME_LEN + 8];
+
+		snprintf(aside, sizeof(aside), "%s.damaged", name);
+		if (renameat(sp->dir_fd, name, sp->dir_fd, aside) != 0)
+			err = tth_spool_fail_io(sp, "rename", name);
+		else {
+			warn(rc, 0, "damaged file header: set aside as %s, "
+				    "its records skipped", aside);
+			rc->skips++;
+			*size = 0;
+			err = SET_ASIDE;
+		}
+	}
+	if (err == 0 && v > 0) {
+		rc->ver = v;
+		rc->salt = *salt;
+		*ver = (uint8_t)v;
+		keep = scan(rc, *buf, len, v == 2 ? TTH_SPOOL_FILE_HDR : 0, fn,
+			    arg, &err);
+	}
 	if (err == 0) {
-		keep = scan(rc, *buf, len, fn, arg, &err);
-		if (err == 0 && keep < len && ftruncate(fd, (off_t)keep) != 0)
+		if (keep < len && ftruncate(fd, (off_t)keep) != 0)
 			err = tth_spool_fail_io(sp, "truncate", name);
 		*size = keep;
 	}
@@ -387,7 +481,13 @@ static int recover_seg(struct recover *rc, uint64_t seq, uint64_t *last_id,
 	tth_spool_seg_name(name, seq, "seg");
 	tth_spool_seg_name(ack, seq, "ack");
 	rc->nmsgs = 0;
-	err = recover_file(rc, name, on_message, last_id, &buf, &s->size);
+	rc->last_id = last_id;
+	rc->last_end = 0;
+	err = recover_file(rc, name, TTH_SPOOL_KIND_SEG, on_message, NULL, &buf,
+			   &s->size, &s->ver, &s->salt);
+	rc->last_id = NULL;
+	if (err == SET_ASIDE)
+		err = 0; /* no messages: the segment goes with its .ack */
 	if (err == 0 && rc->nmsgs) {
 		s->first_id = rc->msgs[0].id;
 		s->end_id = rc->msgs[rc->nmsgs - 1].id + 1;
@@ -396,8 +496,12 @@ static int recover_seg(struct recover *rc, uint64_t seq, uint64_t *last_id,
 			tth_spool_bit_put(s, rc->msgs[i].id, 1);
 		s->nlive = rc->nmsgs;
 	}
-	if (err == 0 && with_ack)
-		err = recover_file(rc, ack, on_ack, s, &abuf, &s->ack_size);
+	if (err == 0 && with_ack) {
+		err = recover_file(rc, ack, TTH_SPOOL_KIND_ACK, on_ack, s, &abuf,
+				   &s->ack_size, &s->ack_ver, &s->ack_salt);
+		if (err == SET_ASIDE)
+			err = 0; /* its messages are sent again */
+	}
 	for (size_t i = 0; err == 0 && i < rc->nmsgs; i++) {
 		uint64_t id = rc->msgs[i].id, b = id - s->first_id;
 
@@ -415,7 +519,7 @@ static int recover_seg(struct recover *rc, uint64_t seq, uint64_t *last_id,
 static int list_dir(struct tth_spool *sp, struct u64v *segs,
 		    struct u64v *acks)
 {
-	int fd = dup(sp->dir_fd);
+	int fd = fcntl(sp->dir_fd, F_DUPFD_CLOEXEC, 0);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 	int err = 0;
@@ -487,9 +591,12 @@ static int resume_appending(struct tth_spool *sp)
 	struct tth_spool_seg *last = sp->nsegs ? sp->segs[sp->nsegs - 1] : NULL;
 	char name[TTH_SPOOL_NAME_LEN];
 
-	if (last && last->size < sp->cfg.segment_bytes && !sp->damaged) {
+	/* only a sound version 2 file takes more (never a version 1 one) */
+	if (last && last->ver == 2 && last->size < sp->cfg.segment_bytes &&
+	    !sp->damaged) {
 		tth_spool_seg_name(name, last->seq, "seg");
-		sp->active_fd = openat(sp->dir_fd, name, O_WRONLY | O_CLOEXEC);
+		sp->active_fd = openat(sp->dir_fd, name,
+				       O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 		if (sp->active_fd < 0)
 			return tth_spool_fail_io(sp, "open", name);
 		if (last->end_id == last->first_id)
@@ -505,6 +612,34 @@ static int resume_appending(struct tth_spool *sp)
 }
 
 /* ----------------------------------------------------------- dir, lock */
+
+/*
+ * Whoever can create files in the spool directory can plant records (or
+ * links) there: it must be ours (or root's) and writable by nobody else.
+ * The sticky bit is no excuse: it stops others from removing our files,
+ * not from adding theirs.
+ */
+static int check_dir(struct tth_spool *sp, const char *dir)
+{
+	struct stat st;
+
+	if (fstat(sp->dir_fd, &st) != 0)
+		return tth_spool_fail_io(sp, "stat", dir);
+	if (st.st_mode & (S_IWGRP | S_IWOTH))
+		return tth_spool_fail(sp, TETHER_ECONFIG,
+				      "spool directory %s is writable by %s "
+				      "(mode %04o): refused (chmod go-w)",
+				      dir,
+				      (st.st_mode & S_IWOTH) ? "others" : "its group",
+				      (unsigned)(st.st_mode & 07777));
+	if (st.st_uid != geteuid() && st.st_uid != 0)
+		return tth_spool_fail(sp, TETHER_ECONFIG,
+				      "spool directory %s belongs to uid %lu, not "
+				      "to this process (uid %lu): refused",
+				      dir, (unsigned long)st.st_uid,
+				      (unsigned long)geteuid());
+	return 0;
+}
 
 /* mkdir -p with mode 0700 for what it creates. */
 static int make_dirs(struct tth_spool *sp, const char *dir)
@@ -528,10 +663,12 @@ static int make_dirs(struct tth_spool *sp, const char *dir)
 	free(path);
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return tth_spool_fail_io(sp, "mkdir", dir);
+	/* the directory's own path may hold symbolic links (the
+	   administrator's choice); the files inside may not */
 	sp->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sp->dir_fd < 0)
 		return tth_spool_fail_io(sp, "open", dir);
-	return 0;
+	return check_dir(sp, dir);
 }
 
 static int take_lock(struct tth_spool *sp, const char *dir)
@@ -539,8 +676,8 @@ static int take_lock(struct tth_spool *sp, const char *dir)
 	char pid[32] = "";
 	int n;
 
-	sp->lock_fd = openat(sp->dir_fd, "lock", O_RDWR | O_CREAT | O_CLOEXEC,
-			     0600);
+	sp->lock_fd = openat(sp->dir_fd, "lock",
+			     O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (sp->lock_fd < 0)
 		return tth_spool_fail_io(sp, "open lock file in", dir);
 	if (flock(sp->lock_fd, LOCK_EX | LOCK_NB) != 0) {
@@ -592,6 +729,19 @@ int tth_spool_open(struct tth_spool **out, const char *dir,
 			sp->cfg.segment_bytes = TTH_SPOOL_SEGMENT_MIN;
 	}
 	rc = make_dirs(sp, dir);
+	if (rc == 0 && !cfg->segment_bytes) {
+		/* a disk smaller than the spool's bound: segments small
+		   enough that delivered ones free space in pieces */
+		struct statvfs vfs;
+		uint64_t disk;
+
+		if (fstatvfs(sp->dir_fd, &vfs) == 0 &&
+		    (disk = (uint64_t)vfs.f_blocks * vfs.f_frsize / 8) <
+			    sp->cfg.segment_bytes)
+			sp->cfg.segment_bytes = disk > TTH_SPOOL_SEGMENT_MIN
+							? disk
+							: TTH_SPOOL_SEGMENT_MIN;
+	}
 	if (rc == 0)
 		rc = take_lock(sp, dir);
 	if (rc == 0)

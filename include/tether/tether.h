@@ -841,7 +841,14 @@ struct tether_queue_cfg {
 	uint64_t ttl_ms;            /**< default message TTL; 0 = none */
 	const char *spool_dir;      /**< durable spool directory (copied);
 					 NULL = none. QoS >= 1 messages are
-					 appended there before send returns */
+					 appended there before send returns
+					 (also before the start: the first
+					 such send opens it). It must belong
+					 to the process's user (or root) and
+					 not be writable by group or others,
+					 else opening it fails with
+					 TETHER_ECONFIG; spool files that are
+					 symbolic links are refused */
 	enum tether_fsync fsync;    /**< default ALWAYS */
 	uint64_t fsync_interval_ms; /**< for TETHER_FSYNC_INTERVAL; 1000 */
 	uint64_t spool_max_bytes;   /**< spool size bound; 64 MiB */
@@ -856,9 +863,13 @@ TETHER_EXPORT void tether_queue_cfg_defaults(struct tether_queue_cfg *q);
 /**
  * @brief Set the outbound queue. Before the start any setting; after it
  *   the bounds, overflow and TTL change live (the spool directory cannot
- *   change once started).
+ *   change once started, nor once a QoS >= 1 send before the start
+ *   opened it). Messages the spool kept from an earlier run are all
+ *   sent even when they exceed smaller bounds than the ones they were
+ *   spooled with (a TETHER_EV_WARNING says so).
  * @return 0, TETHER_EINVAL (a bound of 0, an unknown overflow or fsync),
- *   TETHER_ESTATE (spool change after start), TETHER_ENOMEM.
+ *   TETHER_ESTATE (spool change after start or after the spool opened),
+ *   TETHER_ENOMEM.
  * @thread any (applied by the loop once started)
  */
 TETHER_EXPORT int tether_conn_set_queue(tether_conn *c,
@@ -875,6 +886,13 @@ TETHER_EXPORT int tether_conn_set_queue(tether_conn *c,
  *   (the connection was stopped or closed for good), TETHER_ETOOBIG
  *   (refused by the transport as too large), TETHER_EIO (the spool could
  *   not keep it).
+ *   With a spool, a QoS >= 1 message is on disk (per the fsync policy)
+ *   before this returns 0, also before tether_conn_start(): the first
+ *   such send opens the spool then (and queues what it kept), so a crash
+ *   before the start loses nothing; an error opening it is returned here
+ *   (tether_conn_error() says why). A full disk refuses the send with
+ *   TETHER_EFULL; a TETHER_EV_WARNING says so once, and once more when
+ *   sends are accepted again (delivered messages free their space).
  * @param c the connection.
  * @param msg the message; copied.
  * @param id receives the message id (may be NULL).
@@ -886,9 +904,12 @@ TETHER_EXPORT int tether_conn_set_queue(tether_conn *c,
  *   duplicate, too many or too large) TETHER_EINVAL. They stay with the
  *   message in the queue and in the spool, and go out again on a resend.
  * @return 0 (accepted), TETHER_EINVAL, TETHER_ENOTSUP, TETHER_ESTATE
- *   (CLOSED), TETHER_EFULL (queue full and overflow REJECT, or spool full),
- *   TETHER_ETOOBIG (larger than the queue's max_bytes), TETHER_EIO (the
- *   spool could not write it), TETHER_ENOMEM.
+ *   (CLOSED; or, before the start, the spool is in use by another
+ *   process), TETHER_EFULL (queue full and overflow REJECT, spool full,
+ *   or the spool's disk full), TETHER_ETOOBIG (larger than the queue's
+ *   max_bytes), TETHER_ECONFIG (before the start: the spool directory
+ *   is writable by others), TETHER_EIO (the spool could not write it),
+ *   TETHER_ENOMEM.
  * @thread any
  */
 TETHER_EXPORT int tether_conn_send(tether_conn *c,
