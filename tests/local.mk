@@ -18,7 +18,8 @@ UNIT_SUITES = \
 	tests/check_sim \
 	tests/check_mgr \
 	tests/check_config \
-	tests/check_config_files
+	tests/check_config_files \
+	tests/check_config_scale
 
 if HAVE_CHECK
 check_PROGRAMS += $(UNIT_SUITES)
@@ -155,6 +156,9 @@ tests_check_sim_LDADD = $(TEST_COMMON_LDADD)
 tests_check_config_SOURCES = tests/check_config.c tests/check-int.h
 tests_check_config_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_config_LDADD = $(TEST_COMMON_LDADD)
+tests_check_config_scale_SOURCES = tests/check_config_scale.c tests/check-int.h
+tests_check_config_scale_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_config_scale_LDADD = $(TEST_COMMON_LDADD)
 # The configuration files of tests/data/config (invalid/ with their expected
 # errors, valid/); found under $top_srcdir, else the configured source dir.
 tests_check_config_files_SOURCES = tests/check_config_files.c tests/check-int.h
