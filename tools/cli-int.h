@@ -13,6 +13,16 @@ int cli_simulate(int argc, char **argv);
 int cli_check(int argc, char **argv);
 int cli_run(int argc, char **argv);
 
+/* tether run --metrics (metrics_http.c): serve m's metrics over HTTP on
+ * text ("[ADDR:]PORT"; a non-loopback ADDR only with any), from a thread
+ * of its own. Prints why not and returns CLI_EXIT_USAGE or CLI_EXIT_FAIL;
+ * CLI_EXIT_OK and *out to stop with cli_metrics_stop() (NULL: no-op). */
+struct cli_metrics;
+struct tether_mgr;
+int cli_metrics_start(struct cli_metrics **out, struct tether_mgr *m,
+		      const char *text, int any);
+void cli_metrics_stop(struct cli_metrics *ms);
+
 /* Parse a duration ("250ms", "30s", "5m") for option opt; prints an error
  * naming opt and returns -1 on failure. */
 int cli_duration(const char *opt, const char *text, uint64_t *out_ms);
