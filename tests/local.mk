@@ -89,9 +89,9 @@ tests_check_coord_SOURCES = tests/check_coord.c tests/itest.c tests/itest.h test
 tests_check_coord_CFLAGS = $(ITEST_CFLAGS)
 tests_check_coord_LDADD = $(ITEST_LDADD)
 
-TESTS += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
+TESTS += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh tests/cli_output.sh
 TESTS += tests/cli_demo.sh tests/cli_run.sh
-EXTRA_DIST += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
+EXTRA_DIST += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh tests/cli_output.sh tests/ws_raw_peer.py
 EXTRA_DIST += tests/cli_demo.sh tests/cli_run.sh
 # The built-in plug-ins include no core header (see core/local.mk).
 TESTS += tests/plugins_include_only.sh tests/core_layers.sh

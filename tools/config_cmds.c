@@ -91,22 +91,6 @@ static int shown(int level, enum tether_event_type t)
 	}
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; s && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
 {
 	struct run *r = ud;
@@ -120,7 +104,7 @@ static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
 	pthread_mutex_lock(&r->out);
 	if (r->json) {
 		printf("{\"t_ms\":%llu,\"conn\":", (unsigned long long)ev->now_ms);
-		json_str(stdout, name);
+		cli_json_str(stdout, name);
 		printf(",\"event\":\"%s\",\"state\":\"%s\"",
 		       tether_event_name(ev->type),
 		       tether_state_name(ev->state));
@@ -136,11 +120,11 @@ static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
 		if (ev->reason) {
 			printf(",\"class\":\"%s\",\"reason\":",
 			       tether_class_name(ev->reason->cls));
-			json_str(stdout, why);
+			cli_json_str(stdout, why);
 		}
 		if (ev->detail) {
 			printf(",\"detail\":");
-			json_str(stdout, ev->detail);
+			cli_json_str(stdout, ev->detail);
 		}
 		if (ev->type == TETHER_EV_SENT)
 			printf(",\"id\":%llu,\"error\":\"%s\"",
@@ -150,7 +134,11 @@ static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
 			printf(",\"bytes\":%zu", ev->message->len);
 		printf("}\n");
 	} else {
-		printf("%10.3f %-16s %-8s", (double)ev->now_ms / 1000, name,
+		printf("%10.3f ", (double)ev->now_ms / 1000);
+		/* a name is one field: padded as before, escaped */
+		cli_text_str(stdout, name);
+		printf("%*s %-8s",
+		       strlen(name) < 16 ? (int)(16 - strlen(name)) : 0, "",
 		       tether_event_name(ev->type));
 		if (ev->type == TETHER_EV_STATE)
 			printf(" %s -> %s", tether_state_name(ev->old_state),
@@ -161,10 +149,17 @@ static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
 		    ev->type == TETHER_EV_SUSPEND)
 			printf(" in %llu ms (attempt %u)",
 			       (unsigned long long)ev->delay_ms, ev->attempt);
-		if (ev->reason)
-			printf(" %s", why);
-		if (ev->detail)
-			printf(" (%s)", ev->detail);
+		/* the reason and the detail carry a peer's words (a close
+		   reason, a DISCONNECT reason string, a redirect target) */
+		if (ev->reason) {
+			fputc(' ', stdout);
+			cli_text_str(stdout, why);
+		}
+		if (ev->detail) {
+			fputs(" (", stdout);
+			cli_text_str(stdout, ev->detail);
+			fputc(')', stdout);
+		}
 		if (ev->type == TETHER_EV_SENT)
 			printf(" id %llu %s", (unsigned long long)ev->msg_id,
 			       ev->error ? tether_strerror(ev->error)
@@ -197,15 +192,17 @@ static void reload_line(struct run *r, const char *path, const char *errors)
 	pthread_mutex_lock(&r->out);
 	if (r->json) {
 		printf("{\"event\":\"reload\",\"file\":");
-		json_str(stdout, path);
+		cli_json_str(stdout, path);
 		printf(",\"ok\":%s", errors ? "false" : "true");
 		if (errors) {
 			printf(",\"errors\":");
-			json_str(stdout, errors);
+			cli_json_str(stdout, errors);
 		}
 		printf("}\n");
 	} else {
-		printf("reload %s: %s\n", path,
+		fputs("reload ", stdout);
+		cli_text_str(stdout, path);
+		printf(": %s\n",
 		       errors ? "refused, nothing changed" : "applied");
 	}
 	fflush(stdout);
