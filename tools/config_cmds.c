@@ -214,65 +214,154 @@ static void reload_line(struct run *r, const char *path, const char *errors)
 	}
 }
 
-/* SIGHUP: load path again; the running configuration changes only when
- * the whole file is good. */
-static void reload(tether_mgr *m, const char *path, tether_config **cfg,
-		   struct run *r)
-{
-	tether_config *next = NULL;
-	char *errors = NULL;
-	int rc = tether_config_load_file(path, &next, &errors);
+/*
+ * SIGHUP: load path again, on a thread of its own, so that the loop below
+ * still answers SIGTERM and SIGINT while a large file is parsed; the
+ * running configuration changes only when the whole file is good, and
+ * only on this thread (tether_config_reload()).
+ */
+struct reloader {
+	const char *path;
+	pthread_t thread;
+	int running;  /* a load is under way (joined when done) */
+	int again;    /* SIGHUP came meanwhile: load once more */
+	atomic_int done;
+	tether_config *next;
+	char *errors;
+	int rc;
+};
 
+static void *reload_main(void *arg)
+{
+	struct reloader *rl = arg;
+
+	rl->rc = tether_config_load_file(rl->path, &rl->next, &rl->errors);
+	atomic_store(&rl->done, 1);
+	return NULL;
+}
+
+static void reload_start(struct reloader *rl)
+{
+	if (rl->running) {
+		rl->again = 1;
+		return;
+	}
+	rl->next = NULL;
+	rl->errors = NULL;
+	atomic_store(&rl->done, 0);
+	if (pthread_create(&rl->thread, NULL, reload_main, rl) != 0) {
+		reload_main(rl); /* no thread: load here, as before */
+		return;
+	}
+	rl->running = 1;
+}
+
+/* Wait for the load under way; its result is the caller's. */
+static void reload_join(struct reloader *rl)
+{
+	if (rl->running)
+		pthread_join(rl->thread, NULL);
+	rl->running = 0;
+}
+
+/* A load still under way at the stop (a file on a hung mount, a FIFO
+   nobody writes) is left to end with the process: kept reachable here. */
+static struct reloader *dropped_reload;
+
+/* The load ended: apply it or say why not. */
+static void reload_apply(tether_mgr *m, struct reloader *rl,
+			 tether_config **cfg, struct run *r)
+{
+	char *errors = rl->errors;
+	int rc = rl->rc;
+
+	rl->errors = NULL;
 	if (rc == 0)
-		rc = tether_config_reload(next, m, &errors);
+		rc = tether_config_reload(rl->next, m, &errors);
 	if (rc != 0) {
 		if (!errors)
 			errors = strdup(tether_strerror(rc));
-		reload_line(r, path, errors ? errors : "out of memory");
+		reload_line(r, rl->path, errors ? errors : "out of memory");
 		free(errors);
-		tether_config_free(next);
+		tether_config_free(rl->next);
+		rl->next = NULL;
 		return;
 	}
-	if (strcmp(tether_config_log_format(next),
+	if (strcmp(tether_config_log_format(rl->next),
 		   tether_config_log_format(*cfg)) != 0 ||
-	    strcmp(tether_config_log_level(next),
+	    strcmp(tether_config_log_level(rl->next),
 		   tether_config_log_level(*cfg)) != 0)
 		fprintf(stderr, "tether: log: takes effect at the next start\n");
 	tether_config_free(*cfg);
-	*cfg = next;
-	r->n = tether_config_count(next);
-	reload_line(r, path, NULL);
+	*cfg = rl->next;
+	rl->next = NULL;
+	r->n = tether_config_count(*cfg);
+	reload_line(r, rl->path, NULL);
 }
 
 static int run_loop(tether_mgr *m, const char *path, tether_config **cfg,
 		    struct run *r, const sigset_t *set)
 {
-	struct timespec tick = {0, 100 * 1000 * 1000};
+	struct timespec tick = {0, 50 * 1000 * 1000};
+	struct reloader *rl = calloc(1, sizeof(*rl));
+	int status = CLI_EXIT_OK;
 
+	if (!rl) {
+		fprintf(stderr, "tether: out of memory\n");
+		return CLI_EXIT_FAIL;
+	}
+	rl->path = path;
 	for (;;) {
 		int sig = sigtimedwait(set, NULL, &tick);
 
-		if (sig == SIGHUP) {
-			reload(m, path, cfg, r);
-			continue;
-		}
 		if (sig == SIGINT || sig == SIGTERM)
 			break;
-		if (r->n && all_closed(m, *cfg)) {
+		if (sig == SIGHUP)
+			reload_start(rl);
+		if (atomic_load(&rl->done)) {
+			reload_join(rl);
+			atomic_store(&rl->done, 0);
+			reload_apply(m, rl, cfg, r);
+			if (rl->again) {
+				rl->again = 0;
+				reload_start(rl);
+			}
+			continue;
+		}
+		if (r->n && !rl->running && all_closed(m, *cfg)) {
 			fprintf(stderr,
 				"tether: every connection has ended "
 				"(fatal reasons or the policy gave up)\n");
-			return CLI_EXIT_FAIL;
+			status = CLI_EXIT_FAIL;
+			break;
 		}
 	}
-	atomic_store(&r->stopping, 1);
-	for (size_t i = 0; i < tether_config_count(*cfg); i++)
-		tether_conn_stop(
-		    tether_conn_find(m, tether_config_name(*cfg, i)));
-	for (int waited = 0; waited < STOP_WAIT_MS && !all_closed(m, *cfg);
-	     waited += 50)
-		nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
-	return CLI_EXIT_OK;
+	if (status == CLI_EXIT_OK) {
+		/* a stop does not wait for a reload: the connections stop
+		   now, and the file being loaded is dropped */
+		atomic_store(&r->stopping, 1);
+		for (size_t i = 0; i < tether_config_count(*cfg); i++)
+			tether_conn_stop(
+			    tether_conn_find(m, tether_config_name(*cfg, i)));
+		if (rl->running)
+			fprintf(stderr, "tether: stopping; the reload of %s "
+					"under way is dropped\n", path);
+		for (int waited = 0;
+		     waited < STOP_WAIT_MS && !all_closed(m, *cfg);
+		     waited += 50)
+			nanosleep(&(struct timespec){0, 50 * 1000 * 1000},
+				  NULL);
+	}
+	if (rl->running && !atomic_load(&rl->done)) {
+		pthread_detach(rl->thread);
+		dropped_reload = rl;
+		return status;
+	}
+	reload_join(rl);
+	tether_config_free(rl->next);
+	free(rl->errors);
+	free(rl);
+	return status;
 }
 
 static void run_usage(FILE *f)
