@@ -20,6 +20,13 @@ struct tth_param {
 	int known;
 };
 
+/* A slot of a set's key index: position + 1 (0: empty), and the key's
+ * hash. */
+struct tth_param_slot {
+	size_t pos;
+	size_t hash;
+};
+
 struct tth_perr {
 	uint64_t seq; /* global order, so nested errors merge chronologically */
 	char *text;
@@ -32,14 +39,14 @@ struct tether_params {
 	    *pkey; /* key in the parent, or the whole path of a detached copy */
 	struct tth_param *v;
 	size_t n, cap;
-	/* open-addressing index of v by key (slot = position + 1, 0 =
-	   empty), kept from TTH_PARAMS_INDEX_MIN entries on, so a set of
+	/* open-addressing index of v by key, kept from
+	   TTH_PARAMS_INDEX_MIN entries on, so a set of
 	   40,000 keys is built and read in linear time; NULL: scan v */
-	size_t *idx;
+	struct tth_param_slot *idx;
 	size_t idxcap; /* a power of two, at least twice n */
 	char **asked;
 	size_t nasked, askcap;
-	size_t *askidx; /* the same index over asked (position + 1) */
+	struct tth_param_slot *askidx; /* the same index over asked */
 	size_t askidxcap;
 	struct tth_perr *errs;
 	size_t nerrs, errcap;

@@ -80,45 +80,50 @@ TETHER_EXPORT int tether_duration_format(uint64_t ms, char *buf, size_t len)
  * that cannot be allocated is dropped: lookups then scan, slower but right.
  */
 
-static uint64_t key_hash(const char *s)
+static size_t key_hash(const char *s)
 {
 	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
 
 	for (; *s; s++)
 		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-	return h ^ (h >> 32);
+	return (size_t)(h ^ (h >> 32));
 }
 
-/* Position of key among the n strings that key_at() gives, through the
- * table (cap slots), or n when absent. */
-static size_t index_find(const size_t *tab, size_t cap, const char *key,
+/* Position of key among the strings that key_at() gives, through the
+ * table (cap slots), or SIZE_MAX when absent. A slot keeps the key's hash
+ * beside its position, so a probe rarely reads a key that does not match
+ * and growing the table reads no key at all. */
+static size_t index_find(const struct tth_param_slot *tab, size_t cap,
+			 const char *key,
 			 const char *(*key_at)(const void *, size_t),
 			 const void *ctx)
 {
-	size_t mask = cap - 1;
+	size_t mask = cap - 1, hash = key_hash(key);
 
-	for (size_t h = (size_t)key_hash(key) & mask, k = 0; k < cap;
-	     h = (h + 1) & mask, k++) {
-		if (!tab[h])
+	for (size_t h = hash & mask, k = 0; k < cap; h = (h + 1) & mask, k++) {
+		if (!tab[h].pos)
 			break;
-		if (strcmp(key_at(ctx, tab[h] - 1), key) == 0)
-			return tab[h] - 1;
+		if (tab[h].hash == hash &&
+		    strcmp(key_at(ctx, tab[h].pos - 1), key) == 0)
+			return tab[h].pos - 1;
 	}
 	return SIZE_MAX;
 }
 
-static void index_put(size_t *tab, size_t cap, const char *key, size_t pos)
+static void index_put(struct tth_param_slot *tab, size_t cap, size_t hash,
+		      size_t pos)
 {
-	size_t h = (size_t)key_hash(key) & (cap - 1);
+	size_t h = hash & (cap - 1);
 
-	while (tab[h])
+	while (tab[h].pos)
 		h = (h + 1) & (cap - 1);
-	tab[h] = pos + 1;
+	tab[h].pos = pos + 1;
+	tab[h].hash = hash;
 }
 
 /* Make room for the n-th string (n counted before it) and index it; on
  * failure the table is freed (*tab NULL: scan). */
-static void index_add(size_t **tab, size_t *cap, size_t n,
+static void index_add(struct tth_param_slot **tab, size_t *cap, size_t n,
 		      const char *(*key_at)(const void *, size_t),
 		      const void *ctx)
 {
@@ -126,20 +131,29 @@ static void index_add(size_t **tab, size_t *cap, size_t n,
 		return;
 	if (!*tab || 2 * (n + 1) > *cap) {
 		size_t ncap = *cap ? *cap : 2 * TTH_PARAMS_INDEX_MIN;
-		size_t *t;
+		struct tth_param_slot *t, *old = *tab;
+		size_t ocap = *cap;
 
 		while (2 * (n + 1) > ncap)
 			ncap *= 2;
 		t = calloc(ncap, sizeof(*t));
-		free(*tab);
+		if (t && old) {
+			for (size_t i = 0; i < ocap; i++)
+				if (old[i].pos)
+					index_put(t, ncap, old[i].hash,
+						  old[i].pos - 1);
+		} else if (t) {
+			for (size_t i = 0; i < n; i++)
+				index_put(t, ncap, key_hash(key_at(ctx, i)),
+					  i);
+		}
+		free(old);
 		*tab = t;
 		*cap = t ? ncap : 0;
 		if (!t)
 			return;
-		for (size_t i = 0; i < n; i++)
-			index_put(t, ncap, key_at(ctx, i), i);
 	}
-	index_put(*tab, *cap, key_at(ctx, n), n);
+	index_put(*tab, *cap, key_hash(key_at(ctx, n)), n);
 }
 
 static const char *entry_key(const void *ctx, size_t i)
