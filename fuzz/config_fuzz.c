@@ -30,6 +30,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
+	/* inputs stay at libFuzzer's 4 KB: lower caps let them reach both
+	   the entries cap and the bytes cap (tether/config.h) */
+	setenv("TETHER_CONFIG_MAX_ENTRIES", "256", 1);
+	setenv("TETHER_CONFIG_MAX_BYTES", "3KiB", 1);
 	return 0;
 }
 

@@ -91,4 +91,39 @@ grep -q '^{"t_ms":[0-9]*,"conn":"brief","event":"give-up",' "$tmp/j.out" \
 bad_json=$(grep -cv '^{.*}$' "$tmp/j.out")
 [ "$bad_json" -eq 0 ] && ok "every line is one JSON object" || bad "$bad_json non-JSON lines"
 
+# SIGTERM is honoured while a reload is still loading its file: the file
+# is now a FIFO nobody writes, so the load never ends; tether stops anyway
+cp "$tmp/run.yaml" "$tmp/hang.yaml"
+"$TETHER" run "$tmp/hang.yaml" >"$tmp/hang.out" 2>"$tmp/hang.err" &
+pid=$!
+sleep 1
+rm -f "$tmp/hang.yaml" && mkfifo "$tmp/hang.yaml"
+kill -HUP $pid
+sleep 0.5
+kill -TERM $pid
+i=0
+while kill -0 $pid 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+if kill -0 $pid 2>/dev/null; then
+	bad "SIGTERM waited for the reload"; kill -KILL $pid
+else
+	wait $pid; rc=$?
+	[ $rc -eq 0 ] && ok "SIGTERM during a reload: stopped in $((i * 100)) ms, exit 0" || bad "exit $rc after SIGTERM during a reload"
+fi
+grep -q "the reload of $tmp/hang.yaml under way is dropped" "$tmp/hang.err" \
+	&& ok "says the reload was dropped" || { bad "no word of the dropped reload"; cat "$tmp/hang.err"; }
+grep -q 'lonely *closed' "$tmp/hang.out" && ok "connections closed" || bad "not closed"
+
+# a SIGHUP reload of a large file is applied while the loop keeps running
+cp "$tmp/run.yaml" "$tmp/big.yaml"
+"$TETHER" run "$tmp/big.yaml" >"$tmp/big.out" 2>"$tmp/big.err" &
+pid=$!
+sleep 1
+{ cat "$tmp/run.yaml"; echo "    ws:"; echo "      headers:"; i=0; while [ $i -lt 2000 ]; do echo "        X-H$i: v$i"; i=$((i + 1)); done; } >"$tmp/big.new"
+mv "$tmp/big.new" "$tmp/big.yaml"
+kill -HUP $pid
+i=0
+while ! grep -q "reload $tmp/big.yaml: applied" "$tmp/big.out" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q "reload $tmp/big.yaml: applied" "$tmp/big.out" && ok "reload of 2,000 headers applied" || { bad "big reload"; cat "$tmp/big.err"; }
+kill -TERM $pid; wait $pid
+
 exit $fail

@@ -81,6 +81,72 @@ http_get "$mport" /nope | tr -d '\r' | head -1 | grep -q '^HTTP/1.0 404' && ok "
 	| tr -d '\r' | head -1 | grep -q '^HTTP/1.0 431' && ok "oversized request refused" || bad "oversized request"
 http_get "$mport" /metrics | grep -q '^tether_connections 1' && ok "still serving" || bad "not serving after a bad request"
 
+# No head-of-line blocking: with 20 idle sockets and a client sending one
+# byte a second, scrapes are answered at once (the acceptance is 100 ms on
+# a quiet machine; 1 s here, for a shared CI machine or a sanitizer build).
+# The dripping client is closed at its 2 s deadline; 100 idle sockets (past
+# the 64 slots: the oldest idle one gives way) do not stop a scrape either.
+cat >"$tmp/probe.py" <<'PY'
+import socket, sys, threading, time
+port, idle_n = int(sys.argv[1]), int(sys.argv[2])
+def scrape():
+    t0 = time.monotonic()
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+    data = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        data += b
+    s.close()
+    if not data.startswith(b"HTTP/1.0 200 OK") or b"tether_connections 1" not in data:
+        print("bad response: %r" % data[:80]); sys.exit(1)
+    return time.monotonic() - t0
+idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(idle_n)]
+drip = socket.create_connection(("127.0.0.1", port), timeout=10)
+closed_after = []
+def dripper():
+    t0 = time.monotonic()
+    for ch in b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n":
+        try:
+            drip.send(bytes([ch]))
+        except OSError:
+            break
+        time.sleep(1)
+        if time.monotonic() - t0 > 10:
+            break
+    drip.settimeout(5)
+    try:
+        while drip.recv(4096):
+            pass
+    except OSError:
+        pass
+    closed_after.append(time.monotonic() - t0)
+th = threading.Thread(target=dripper)
+th.start()
+time.sleep(0.3)
+worst = max(scrape() for _ in range(5))
+print("worst scrape %.1f ms" % (worst * 1000))
+th.join()
+print("drip closed after %.1f s" % closed_after[0])
+if worst > 1.0:
+    sys.exit(2)
+if idle_n <= 60 and not (1.5 <= closed_after[0] <= 6):
+    sys.exit(3)
+PY
+if command -v python3 >/dev/null 2>&1; then
+	timeout 60 python3 "$tmp/probe.py" "$mport" 20 >"$tmp/probe.out" 2>&1 \
+		&& ok "20 idle + a drip: $(tr '\n' ' ' <"$tmp/probe.out")" \
+		|| { bad "20 idle + a drip"; cat "$tmp/probe.out"; }
+	timeout 60 python3 "$tmp/probe.py" "$mport" 100 >"$tmp/probe.out" 2>&1 \
+		&& ok "100 idle + a drip: $(tr '\n' ' ' <"$tmp/probe.out")" \
+		|| { bad "100 idle + a drip"; cat "$tmp/probe.out"; }
+	http_get "$mport" /metrics | grep -q '^tether_connections 1' && ok "serving after the probes" || bad "not serving after the probes"
+else
+	bad "python3 is needed for the head-of-line probe (scripts/deps.sh)"
+fi
+
 kill -TERM $pid
 i=0
 while kill -0 $pid 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done

@@ -18,7 +18,8 @@ UNIT_SUITES = \
 	tests/check_sim \
 	tests/check_mgr \
 	tests/check_config \
-	tests/check_config_files
+	tests/check_config_files \
+	tests/check_config_scale
 
 if HAVE_CHECK
 check_PROGRAMS += $(UNIT_SUITES)
@@ -110,9 +111,9 @@ tests_check_coord_SOURCES = tests/check_coord.c tests/itest.c tests/itest.h test
 tests_check_coord_CFLAGS = $(ITEST_CFLAGS)
 tests_check_coord_LDADD = $(ITEST_LDADD)
 
-TESTS += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
+TESTS += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh tests/cli_output.sh
 TESTS += tests/cli_demo.sh tests/cli_run.sh
-EXTRA_DIST += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
+EXTRA_DIST += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh tests/cli_output.sh tests/ws_raw_peer.py
 EXTRA_DIST += tests/cli_demo.sh tests/cli_run.sh
 # The built-in plug-ins include no core header (see core/local.mk).
 TESTS += tests/plugins_include_only.sh tests/core_layers.sh
@@ -182,6 +183,9 @@ tests_check_sim_LDADD = $(TEST_COMMON_LDADD)
 tests_check_config_SOURCES = tests/check_config.c tests/check-int.h
 tests_check_config_CFLAGS = $(TEST_COMMON_CFLAGS)
 tests_check_config_LDADD = $(TEST_COMMON_LDADD)
+tests_check_config_scale_SOURCES = tests/check_config_scale.c tests/check-int.h
+tests_check_config_scale_CFLAGS = $(TEST_COMMON_CFLAGS)
+tests_check_config_scale_LDADD = $(TEST_COMMON_LDADD)
 # The configuration files of tests/data/config (invalid/ with their expected
 # errors, valid/); found under $top_srcdir, else the configured source dir.
 tests_check_config_files_SOURCES = tests/check_config_files.c tests/check-int.h

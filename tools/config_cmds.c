@@ -1,15 +1,11 @@
 /* tether check / tether run: the configuration file from the command line. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -95,22 +91,6 @@ static int shown(int level, enum tether_event_type t)
 	}
 }
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; s && *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
-}
-
 static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
 {
 	struct run *r = ud;
@@ -124,7 +104,7 @@ static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
 	pthread_mutex_lock(&r->out);
 	if (r->json) {
 		printf("{\"t_ms\":%llu,\"conn\":", (unsigned long long)ev->now_ms);
-		json_str(stdout, name);
+		cli_json_str(stdout, name);
 		printf(",\"event\":\"%s\",\"state\":\"%s\"",
 		       tether_event_name(ev->type),
 		       tether_state_name(ev->state));
@@ -140,11 +120,11 @@ static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
 		if (ev->reason) {
 			printf(",\"class\":\"%s\",\"reason\":",
 			       tether_class_name(ev->reason->cls));
-			json_str(stdout, why);
+			cli_json_str(stdout, why);
 		}
 		if (ev->detail) {
 			printf(",\"detail\":");
-			json_str(stdout, ev->detail);
+			cli_json_str(stdout, ev->detail);
 		}
 		if (ev->type == TETHER_EV_SENT)
 			printf(",\"id\":%llu,\"error\":\"%s\"",
@@ -154,7 +134,11 @@ static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
 			printf(",\"bytes\":%zu", ev->message->len);
 		printf("}\n");
 	} else {
-		printf("%10.3f %-16s %-8s", (double)ev->now_ms / 1000, name,
+		printf("%10.3f ", (double)ev->now_ms / 1000);
+		/* a name is one field: padded as before, escaped */
+		cli_text_str(stdout, name);
+		printf("%*s %-8s",
+		       strlen(name) < 16 ? (int)(16 - strlen(name)) : 0, "",
 		       tether_event_name(ev->type));
 		if (ev->type == TETHER_EV_STATE)
 			printf(" %s -> %s", tether_state_name(ev->old_state),
@@ -165,10 +149,17 @@ static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
 		    ev->type == TETHER_EV_SUSPEND)
 			printf(" in %llu ms (attempt %u)",
 			       (unsigned long long)ev->delay_ms, ev->attempt);
-		if (ev->reason)
-			printf(" %s", why);
-		if (ev->detail)
-			printf(" (%s)", ev->detail);
+		/* the reason and the detail carry a peer's words (a close
+		   reason, a DISCONNECT reason string, a redirect target) */
+		if (ev->reason) {
+			fputc(' ', stdout);
+			cli_text_str(stdout, why);
+		}
+		if (ev->detail) {
+			fputs(" (", stdout);
+			cli_text_str(stdout, ev->detail);
+			fputc(')', stdout);
+		}
 		if (ev->type == TETHER_EV_SENT)
 			printf(" id %llu %s", (unsigned long long)ev->msg_id,
 			       ev->error ? tether_strerror(ev->error)
@@ -179,278 +170,6 @@ static void on_event(tether_conn *c, const struct tether_event *ev, void *ud)
 	}
 	fflush(stdout);
 	pthread_mutex_unlock(&r->out);
-}
-
-/* ------------------------------------------------- run --metrics ADDR:PORT */
-
-/*
- * A minimal HTTP/1.0 server for Prometheus: one thread, one request per
- * connection, served one at a time with short I/O timeouts, a bounded
- * request, GET /metrics or 404. It only reads the manager's metrics text.
- */
-
-#define METRICS_MAX_REQUEST 4096
-#define METRICS_IO_TIMEOUT_MS 2000
-#define METRICS_POLL_MS 200
-
-struct metrics_srv {
-	tether_mgr *m;
-	int fd;
-	atomic_int quit;
-	pthread_t thread;
-};
-
-static int is_loopback(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
-		return (ntohl(a->sin_addr.s_addr) >> 24) == 127;
-	}
-	return IN6_IS_ADDR_LOOPBACK(
-		&((const struct sockaddr_in6 *)ss)->sin6_addr);
-}
-
-/* "PORT", "HOST:PORT" or "[V6]:PORT", HOST an IP address or localhost;
- * prints why not and returns -1. */
-static int metrics_addr(const char *text, int any, struct sockaddr_storage *ss,
-			socklen_t *len)
-{
-	char host[64] = "127.0.0.1";
-	const char *port = text, *colon = strrchr(text, ':');
-	struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-	char *end;
-	long p;
-
-	memset(ss, 0, sizeof(*ss));
-	if (colon) {
-		size_t n = (size_t)(colon - text);
-		const char *h = text;
-
-		if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
-			h++;
-			n -= 2;
-		} else if (memchr(h, ':', n)) {
-			fprintf(stderr, "tether: --metrics %s: write an IPv6 "
-					"address in brackets: [::1]:9464\n",
-				text);
-			return -1;
-		}
-		if (n == 0 || n >= sizeof(host)) {
-			fprintf(stderr, "tether: --metrics %s: expected "
-					"ADDRESS:PORT or PORT\n", text);
-			return -1;
-		}
-		memcpy(host, h, n);
-		host[n] = '\0';
-		port = colon + 1;
-	}
-	errno = 0;
-	p = strtol(port, &end, 10);
-	if (!*port || *end || errno || p < 0 || p > 65535) {
-		fprintf(stderr, "tether: --metrics %s: expected a port number "
-				"(0-65535), found '%s'\n", text, port);
-		return -1;
-	}
-	if (strcmp(host, "localhost") == 0)
-		strcpy(host, "127.0.0.1");
-	if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-		a4->sin_family = AF_INET;
-		a4->sin_port = htons((uint16_t)p);
-		*len = sizeof(*a4);
-	} else if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-		a6->sin6_family = AF_INET6;
-		a6->sin6_port = htons((uint16_t)p);
-		*len = sizeof(*a6);
-	} else {
-		fprintf(stderr, "tether: --metrics %s: expected an IP address "
-				"or localhost, found '%s'\n", text, host);
-		return -1;
-	}
-	if (!any && !is_loopback(ss)) {
-		fprintf(stderr,
-			"tether: --metrics %s: %s is not a loopback address; "
-			"metrics would be open to the network (add "
-			"--metrics-any to allow it)\n", text, host);
-		return -1;
-	}
-	return 0;
-}
-
-static void send_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return; /* the client left or stalled: nothing to do */
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
-static void respond(int fd, const char *status, const char *body, int head)
-{
-	char hdr[256];
-	size_t blen = strlen(body);
-	int n = snprintf(hdr, sizeof(hdr),
-			 "HTTP/1.0 %s\r\n"
-			 "Content-Type: text/plain; version=0.0.4\r\n"
-			 "Content-Length: %zu\r\n"
-			 "Connection: close\r\n\r\n",
-			 status, blen);
-
-	send_all(fd, hdr, (size_t)n);
-	if (!head)
-		send_all(fd, body, blen);
-}
-
-/* Read the request head (up to the blank line) into req; its length, or
- * -1 when the client closed or stalled, -2 when it is too long. */
-static int read_request(int fd, char *req, size_t cap)
-{
-	size_t n = 0;
-
-	while (n < cap - 1) {
-		ssize_t r = recv(fd, req + n, cap - 1 - n, 0);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		n += (size_t)r;
-		req[n] = '\0';
-		if (strstr(req, "\r\n\r\n") || strstr(req, "\n\n"))
-			return (int)n;
-	}
-	return -2;
-}
-
-static void serve(struct metrics_srv *ms, int fd)
-{
-	struct timeval tv = {METRICS_IO_TIMEOUT_MS / 1000,
-			     (METRICS_IO_TIMEOUT_MS % 1000) * 1000};
-	char req[METRICS_MAX_REQUEST], method[8], path[256];
-	int n, head;
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	n = read_request(fd, req, sizeof(req));
-	if (n == -2) {
-		respond(fd, "431 Request Header Fields Too Large",
-			"request too large\n", 0);
-		return;
-	}
-	if (n < 0)
-		return;
-	if (sscanf(req, "%7s %255s HTTP/1.%*c", method, path) != 2) {
-		respond(fd, "400 Bad Request", "bad request\n", 0);
-		return;
-	}
-	head = strcmp(method, "HEAD") == 0;
-	if (!head && strcmp(method, "GET") != 0) {
-		respond(fd, "405 Method Not Allowed", "use GET\n", 0);
-		return;
-	}
-	path[strcspn(path, "?")] = '\0';
-	if (strcmp(path, "/metrics") != 0) {
-		respond(fd, "404 Not Found", "not found: try /metrics\n",
-			head);
-		return;
-	}
-	char *text = tether_mgr_metrics_text(ms->m);
-	if (!text) {
-		respond(fd, "500 Internal Server Error", "out of memory\n",
-			head);
-		return;
-	}
-	respond(fd, "200 OK", text, head);
-	free(text);
-}
-
-static void *metrics_main(void *arg)
-{
-	struct metrics_srv *ms = arg;
-
-	while (!atomic_load(&ms->quit)) {
-		struct pollfd pfd = {.fd = ms->fd, .events = POLLIN};
-		char junk[512];
-		int fd;
-
-		if (poll(&pfd, 1, METRICS_POLL_MS) <= 0)
-			continue;
-		fd = accept(ms->fd, NULL, NULL);
-		if (fd < 0)
-			continue;
-		serve(ms, fd);
-		/* FIN first, then drain what the client still sends: closing
-		   with unread bytes would reset the response away */
-		shutdown(fd, SHUT_WR);
-		for (int i = 0; i < 16 && recv(fd, junk, sizeof(junk), 0) > 0;
-		     i++)
-			;
-		close(fd);
-	}
-	return NULL;
-}
-
-/* Bind and listen on text's address and start serving; prints why not. */
-static int metrics_start(struct metrics_srv *ms, tether_mgr *m,
-			 const char *text, int any)
-{
-	struct sockaddr_storage ss, got;
-	socklen_t len, glen = sizeof(got);
-	char host[INET6_ADDRSTRLEN] = "?";
-	int one = 1;
-
-	if (metrics_addr(text, any, &ss, &len) != 0)
-		return CLI_EXIT_USAGE;
-	ms->m = m;
-	atomic_store(&ms->quit, 0);
-	ms->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (ms->fd < 0 ||
-	    setsockopt(ms->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(ms->fd, (struct sockaddr *)&ss, len) != 0 ||
-	    listen(ms->fd, 16) != 0 ||
-	    getsockname(ms->fd, (struct sockaddr *)&got, &glen) != 0) {
-		fprintf(stderr, "tether: --metrics %s: %s\n", text,
-			strerror(errno));
-		if (ms->fd >= 0)
-			close(ms->fd);
-		ms->fd = -1;
-		return CLI_EXIT_FAIL;
-	}
-	if (pthread_create(&ms->thread, NULL, metrics_main, ms) != 0) {
-		fprintf(stderr, "tether: --metrics: cannot start a thread\n");
-		close(ms->fd);
-		ms->fd = -1;
-		return CLI_EXIT_FAIL;
-	}
-	if (got.ss_family == AF_INET)
-		inet_ntop(AF_INET, &((struct sockaddr_in *)&got)->sin_addr,
-			  host, sizeof(host));
-	else
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&got)->sin6_addr,
-			  host, sizeof(host));
-	fprintf(stderr, "tether: metrics on http://%s%s%s:%u/metrics\n",
-		got.ss_family == AF_INET6 ? "[" : "", host,
-		got.ss_family == AF_INET6 ? "]" : "",
-		ntohs(got.ss_family == AF_INET
-			      ? ((struct sockaddr_in *)&got)->sin_port
-			      : ((struct sockaddr_in6 *)&got)->sin6_port));
-	return CLI_EXIT_OK;
-}
-
-static void metrics_stop(struct metrics_srv *ms)
-{
-	if (ms->fd < 0)
-		return;
-	atomic_store(&ms->quit, 1);
-	pthread_join(ms->thread, NULL);
-	close(ms->fd);
-	ms->fd = -1;
 }
 
 /* ----------------------------------------------------------------- loop */
@@ -473,15 +192,17 @@ static void reload_line(struct run *r, const char *path, const char *errors)
 	pthread_mutex_lock(&r->out);
 	if (r->json) {
 		printf("{\"event\":\"reload\",\"file\":");
-		json_str(stdout, path);
+		cli_json_str(stdout, path);
 		printf(",\"ok\":%s", errors ? "false" : "true");
 		if (errors) {
 			printf(",\"errors\":");
-			json_str(stdout, errors);
+			cli_json_str(stdout, errors);
 		}
 		printf("}\n");
 	} else {
-		printf("reload %s: %s\n", path,
+		fputs("reload ", stdout);
+		cli_text_str(stdout, path);
+		printf(": %s\n",
 		       errors ? "refused, nothing changed" : "applied");
 	}
 	fflush(stdout);
@@ -493,65 +214,154 @@ static void reload_line(struct run *r, const char *path, const char *errors)
 	}
 }
 
-/* SIGHUP: load path again; the running configuration changes only when
- * the whole file is good. */
-static void reload(tether_mgr *m, const char *path, tether_config **cfg,
-		   struct run *r)
-{
-	tether_config *next = NULL;
-	char *errors = NULL;
-	int rc = tether_config_load_file(path, &next, &errors);
+/*
+ * SIGHUP: load path again, on a thread of its own, so that the loop below
+ * still answers SIGTERM and SIGINT while a large file is parsed; the
+ * running configuration changes only when the whole file is good, and
+ * only on this thread (tether_config_reload()).
+ */
+struct reloader {
+	const char *path;
+	pthread_t thread;
+	int running;  /* a load is under way (joined when done) */
+	int again;    /* SIGHUP came meanwhile: load once more */
+	atomic_int done;
+	tether_config *next;
+	char *errors;
+	int rc;
+};
 
+static void *reload_main(void *arg)
+{
+	struct reloader *rl = arg;
+
+	rl->rc = tether_config_load_file(rl->path, &rl->next, &rl->errors);
+	atomic_store(&rl->done, 1);
+	return NULL;
+}
+
+static void reload_start(struct reloader *rl)
+{
+	if (rl->running) {
+		rl->again = 1;
+		return;
+	}
+	rl->next = NULL;
+	rl->errors = NULL;
+	atomic_store(&rl->done, 0);
+	if (pthread_create(&rl->thread, NULL, reload_main, rl) != 0) {
+		reload_main(rl); /* no thread: load here, as before */
+		return;
+	}
+	rl->running = 1;
+}
+
+/* Wait for the load under way; its result is the caller's. */
+static void reload_join(struct reloader *rl)
+{
+	if (rl->running)
+		pthread_join(rl->thread, NULL);
+	rl->running = 0;
+}
+
+/* A load still under way at the stop (a file on a hung mount, a FIFO
+   nobody writes) is left to end with the process: kept reachable here. */
+static struct reloader *dropped_reload;
+
+/* The load ended: apply it or say why not. */
+static void reload_apply(tether_mgr *m, struct reloader *rl,
+			 tether_config **cfg, struct run *r)
+{
+	char *errors = rl->errors;
+	int rc = rl->rc;
+
+	rl->errors = NULL;
 	if (rc == 0)
-		rc = tether_config_reload(next, m, &errors);
+		rc = tether_config_reload(rl->next, m, &errors);
 	if (rc != 0) {
 		if (!errors)
 			errors = strdup(tether_strerror(rc));
-		reload_line(r, path, errors ? errors : "out of memory");
+		reload_line(r, rl->path, errors ? errors : "out of memory");
 		free(errors);
-		tether_config_free(next);
+		tether_config_free(rl->next);
+		rl->next = NULL;
 		return;
 	}
-	if (strcmp(tether_config_log_format(next),
+	if (strcmp(tether_config_log_format(rl->next),
 		   tether_config_log_format(*cfg)) != 0 ||
-	    strcmp(tether_config_log_level(next),
+	    strcmp(tether_config_log_level(rl->next),
 		   tether_config_log_level(*cfg)) != 0)
 		fprintf(stderr, "tether: log: takes effect at the next start\n");
 	tether_config_free(*cfg);
-	*cfg = next;
-	r->n = tether_config_count(next);
-	reload_line(r, path, NULL);
+	*cfg = rl->next;
+	rl->next = NULL;
+	r->n = tether_config_count(*cfg);
+	reload_line(r, rl->path, NULL);
 }
 
 static int run_loop(tether_mgr *m, const char *path, tether_config **cfg,
 		    struct run *r, const sigset_t *set)
 {
-	struct timespec tick = {0, 100 * 1000 * 1000};
+	struct timespec tick = {0, 50 * 1000 * 1000};
+	struct reloader *rl = calloc(1, sizeof(*rl));
+	int status = CLI_EXIT_OK;
 
+	if (!rl) {
+		fprintf(stderr, "tether: out of memory\n");
+		return CLI_EXIT_FAIL;
+	}
+	rl->path = path;
 	for (;;) {
 		int sig = sigtimedwait(set, NULL, &tick);
 
-		if (sig == SIGHUP) {
-			reload(m, path, cfg, r);
-			continue;
-		}
 		if (sig == SIGINT || sig == SIGTERM)
 			break;
-		if (r->n && all_closed(m, *cfg)) {
+		if (sig == SIGHUP)
+			reload_start(rl);
+		if (atomic_load(&rl->done)) {
+			reload_join(rl);
+			atomic_store(&rl->done, 0);
+			reload_apply(m, rl, cfg, r);
+			if (rl->again) {
+				rl->again = 0;
+				reload_start(rl);
+			}
+			continue;
+		}
+		if (r->n && !rl->running && all_closed(m, *cfg)) {
 			fprintf(stderr,
 				"tether: every connection has ended "
 				"(fatal reasons or the policy gave up)\n");
-			return CLI_EXIT_FAIL;
+			status = CLI_EXIT_FAIL;
+			break;
 		}
 	}
-	atomic_store(&r->stopping, 1);
-	for (size_t i = 0; i < tether_config_count(*cfg); i++)
-		tether_conn_stop(
-		    tether_conn_find(m, tether_config_name(*cfg, i)));
-	for (int waited = 0; waited < STOP_WAIT_MS && !all_closed(m, *cfg);
-	     waited += 50)
-		nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
-	return CLI_EXIT_OK;
+	if (status == CLI_EXIT_OK) {
+		/* a stop does not wait for a reload: the connections stop
+		   now, and the file being loaded is dropped */
+		atomic_store(&r->stopping, 1);
+		for (size_t i = 0; i < tether_config_count(*cfg); i++)
+			tether_conn_stop(
+			    tether_conn_find(m, tether_config_name(*cfg, i)));
+		if (rl->running)
+			fprintf(stderr, "tether: stopping; the reload of %s "
+					"under way is dropped\n", path);
+		for (int waited = 0;
+		     waited < STOP_WAIT_MS && !all_closed(m, *cfg);
+		     waited += 50)
+			nanosleep(&(struct timespec){0, 50 * 1000 * 1000},
+				  NULL);
+	}
+	if (rl->running && !atomic_load(&rl->done)) {
+		pthread_detach(rl->thread);
+		dropped_reload = rl;
+		return status;
+	}
+	reload_join(rl);
+	tether_config_free(rl->next);
+	free(rl->errors);
+	free(rl);
+	return status;
 }
 
 static void run_usage(FILE *f)
@@ -580,7 +390,7 @@ static void run_usage(FILE *f)
 int cli_run(int argc, char **argv)
 {
 	struct run r = {.out = PTHREAD_MUTEX_INITIALIZER};
-	struct metrics_srv ms = {.fd = -1};
+	struct cli_metrics *ms = NULL;
 	const char *path = NULL, *metrics = NULL;
 	tether_config *cfg;
 	tether_mgr *m = NULL;
@@ -653,7 +463,7 @@ int cli_run(int argc, char **argv)
 	if (rc == 0 && metrics) {
 		/* before the loop starts: a bad address or a busy port stops
 		   the run before any connection is attempted */
-		status = metrics_start(&ms, m, metrics, metrics_any);
+		status = cli_metrics_start(&ms, m, metrics, metrics_any);
 		if (status != CLI_EXIT_OK) {
 			free(errors);
 			tether_mgr_free(m);
@@ -672,7 +482,7 @@ int cli_run(int argc, char **argv)
 	} else {
 		status = run_loop(m, path, &cfg, &r, &set);
 	}
-	metrics_stop(&ms);
+	cli_metrics_stop(ms);
 	free(errors);
 	tether_mgr_free(m);
 	tether_config_free(cfg);

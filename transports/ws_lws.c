@@ -43,6 +43,9 @@
 
 #define WS_PROTOCOL_NAME "tether-ws"
 #define WS_MAX_FDS_CAP (1u << 18)
+/* lws 4.1 keeps its LWS_WRITE_CLOSE (4) private: lws_close_reason() is
+   meant to send the close, but sends none when a client returns -1 */
+#define WS_WRITE_CLOSE ((enum lws_write_protocol)4)
 
 /* One outbound frame, with LWS_PRE bytes of headroom before the payload. */
 struct ws_frame {
@@ -275,10 +278,18 @@ static int on_writable(struct ws_sess *s, struct lws *wsi)
 		return -1;
 	}
 	if (s->local_close) {
-		static const char why[] = "message too big";
+		const char *why = tth_ws_local_close_text(s->local_close);
+		unsigned char frame[LWS_PRE + 2 + 32];
+		size_t wlen = strlen(why);
 
-		lws_close_reason(wsi, (enum lws_close_status)s->local_close,
-				 (unsigned char *)why, sizeof(why) - 1);
+		/* the close frame is written here: lws 4.1 sends none for
+		   a client that returns -1 after lws_close_reason() */
+		if (wlen > sizeof(frame) - LWS_PRE - 2)
+			wlen = sizeof(frame) - LWS_PRE - 2;
+		frame[LWS_PRE] = (unsigned char)(s->local_close >> 8);
+		frame[LWS_PRE + 1] = (unsigned char)(s->local_close & 0xff);
+		memcpy(frame + LWS_PRE + 2, why, wlen);
+		lws_write(wsi, frame + LWS_PRE, 2 + wlen, WS_WRITE_CLOSE);
 		return -1;
 	}
 	f = s->txq;
@@ -299,11 +310,63 @@ static int on_writable(struct ws_sess *s, struct lws *wsi)
 	return 0;
 }
 
-/* Hand a whole message to tether; the next frame starts a new one. */
-static void deliver(struct ws_sess *s, const void *payload, size_t len)
+/* Whether p holds only whole, valid UTF-8 sequences (RFC 3629: no
+   overlong forms, no surrogates, nothing past U+10FFFF). */
+static int utf8_valid(const unsigned char *p, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned c = p[i], v, min;
+		size_t n;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 2, v = c & 0x1f, min = 0x80;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 3, v = c & 0x0f, min = 0x800;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 4, v = c & 0x07, min = 0x10000;
+		else
+			return 0;
+		if (len - i < n)
+			return 0;
+		for (size_t k = 1; k < n; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return 0;
+			v = (v << 6) | (p[i + k] & 0x3f);
+		}
+		if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+			return 0;
+		i += n;
+	}
+	return 1;
+}
+
+/* Close with code from the writable callback: returning -1 from a
+   receive callback crashes lws 4.1.6 when more of the frame is still
+   buffered. What arrives meanwhile is dropped. */
+static void close_with(struct ws_sess *s, struct lws *wsi, int code)
+{
+	s->local_close = code;
+	lws_callback_on_writable(wsi);
+}
+
+/* Hand a whole message to tether; the next frame starts a new one. A text
+   message that is not UTF-8 closes the link with 1007 (RFC 6455 8.1). */
+static void deliver(struct ws_sess *s, struct lws *wsi, const void *payload,
+		    size_t len)
 {
 	struct tether_message m;
 
+	if (!s->rx_binary && !utf8_valid(payload, len)) {
+		s->rx_open = 0;
+		close_with(s, wsi, LWS_CLOSE_STATUS_INVALID_PAYLOAD);
+		return;
+	}
 	memset(&m, 0, sizeof(m));
 	m.size = sizeof(m);
 	m.payload = payload;
@@ -330,20 +393,14 @@ static int on_receive(struct ws_sess *s, struct lws *wsi, const void *in,
 		return 0; /* closing: drop the rest */
 	need = s->rx_len + len;
 	if (need > s->link->opt.max_message || need < s->rx_len) {
-		/*
-		 * Close from the writable callback: returning -1 from a
-		 * receive callback crashes lws 4.1.6 when more of the frame
-		 * is still buffered.
-		 */
-		s->local_close = LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE;
-		lws_callback_on_writable(wsi);
+		close_with(s, wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE);
 		return 0;
 	}
 	last = lws_is_final_fragment(wsi) &&
 	       lws_remaining_packet_payload(wsi) == 0;
 	if (last && s->rx_len == 0) {
 		/* a whole message in one piece (the usual case): no copy */
-		deliver(s, in, len);
+		deliver(s, wsi, in, len);
 		return 0;
 	}
 	if (need > s->rx_cap) {
@@ -362,7 +419,7 @@ static int on_receive(struct ws_sess *s, struct lws *wsi, const void *in,
 		memcpy(s->rx + s->rx_len, in, len);
 	s->rx_len = need;
 	if (last) {
-		deliver(s, s->rx, s->rx_len);
+		deliver(s, wsi, s->rx, s->rx_len);
 		s->rx_len = 0;
 		/* an idle link keeps no large buffer */
 		free(s->rx);

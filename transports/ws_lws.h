@@ -110,7 +110,7 @@ struct ws_sess {
 	int established;
 	int closing;             /* tether asked for an orderly close */
 	int reported_end;        /* fail/down/closed already reported */
-	int local_close;         /* a close code we chose (1009), or 0 */
+	int local_close;         /* a close code we chose (1007, 1009), or 0 */
 	int peer_code;           /* close code from the peer, 0 = none */
 	int peer_closed;         /* a close frame arrived */
 	int peer_code_unsure;    /* 1002 that lws may have rewritten */
@@ -141,6 +141,10 @@ uint64_t tth_ws_retry_after_ms(const char *value, time_t now);
 void tth_ws_report_connect_error(struct ws_sess *s, struct lws *wsi,
 				 const char *in, size_t len);
 void tth_ws_report_closed(struct ws_sess *s);
+/* The close frame's text for a close we chose (1007, 1009...), and the
+ * reason's text tether reports for it (ws_reasons.c). */
+const char *tth_ws_local_close_text(int code);
+const char *tth_ws_local_close_why(int code);
 void tth_ws_report_sync_failure(struct ws_sess *s);
 
 #endif

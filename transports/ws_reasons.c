@@ -163,6 +163,30 @@ void tth_ws_report_connect_error(struct ws_sess *s, struct lws *wsi,
 }
 
 /* LWS_CALLBACK_CLIENT_CLOSED (or the wsi vanished after it was up). */
+const char *tth_ws_local_close_text(int code)
+{
+	switch (code) {
+	case LWS_CLOSE_STATUS_INVALID_PAYLOAD:
+		return "invalid UTF-8";
+	case LWS_CLOSE_STATUS_PROTOCOL_ERR:
+		return "protocol error";
+	default:
+		return "message too big";
+	}
+}
+
+const char *tth_ws_local_close_why(int code)
+{
+	switch (code) {
+	case LWS_CLOSE_STATUS_INVALID_PAYLOAD:
+		return "a text message that is not UTF-8";
+	case LWS_CLOSE_STATUS_PROTOCOL_ERR:
+		return "protocol error";
+	default:
+		return "message larger than max_message";
+	}
+}
+
 void tth_ws_report_closed(struct ws_sess *s)
 {
 	struct tether_reason r;
@@ -170,7 +194,7 @@ void tth_ws_report_closed(struct ws_sess *s)
 
 	if (s->local_close)
 		tth_ws_reason_init(&r, TETHER_KIND_WS_CLOSE, s->local_close, 0,
-				   "message larger than max_message");
+				   tth_ws_local_close_why(s->local_close));
 	else if (s->peer_closed && s->peer_code_unsure) {
 		/* a 1002 that may be lws 4.1's rewrite of 1012-1014 */
 		snprintf(text, sizeof(text), "%s%s(code maybe rewritten by "

@@ -20,6 +20,13 @@ struct tth_param {
 	int known;
 };
 
+/* A slot of a set's key index: position + 1 (0: empty), and the key's
+ * hash. */
+struct tth_param_slot {
+	size_t pos;
+	size_t hash;
+};
+
 struct tth_perr {
 	uint64_t seq; /* global order, so nested errors merge chronologically */
 	char *text;
@@ -32,14 +39,24 @@ struct tether_params {
 	    *pkey; /* key in the parent, or the whole path of a detached copy */
 	struct tth_param *v;
 	size_t n, cap;
+	/* open-addressing index of v by key, kept from
+	   TTH_PARAMS_INDEX_MIN entries on, so a set of
+	   40,000 keys is built and read in linear time; NULL: scan v */
+	struct tth_param_slot *idx;
+	size_t idxcap; /* a power of two, at least twice n */
 	char **asked;
 	size_t nasked, askcap;
+	struct tth_param_slot *askidx; /* the same index over asked */
+	size_t askidxcap;
 	struct tth_perr *errs;
 	size_t nerrs, errcap;
 	char *joined; /* cache behind tether_params_errors() */
 	int checked;
 	int is_seq; /* read from a YAML sequence (TTH_YAML_SEQUENCES) */
 };
+
+/* A set indexes its keys from this many entries on. */
+#define TTH_PARAMS_INDEX_MIN 16
 
 /* Overwrite every value of p (and its nested sets) with zeros: they may
  * be secrets; free p next. NULL is a no-op. */
@@ -86,6 +103,9 @@ int tth_params_set_from(tether_params *p, const char *key, const char *value,
  * their order among the others. */
 void tth_params_move_errors(tether_params *to, tether_params *from);
 
+/* Whether p holds key (a value or a nested set), in O(1) on average. */
+int tth_params_has(const tether_params *p, const char *key);
+
 /* Location of key's value (or of the set), or NULL. Borrowed. */
 const char *tth_params_where(const tether_params *p, const char *key);
 
@@ -111,10 +131,18 @@ enum {
 	TTH_YAML_CONFIG = 1u << 1,
 };
 
-/* tth_params_from_yaml with TTH_YAML_* flags (0: the same as it). */
+/* The most values (scalars, mappings, sequences) one YAML text may hold
+ * unless the caller says otherwise: parsing stays linear, and this bounds
+ * its time and memory (a few hundred bytes per value). */
+#define TTH_YAML_MAX_ENTRIES 200000u
+
+/* tth_params_from_yaml with TTH_YAML_* flags (0: the same as it) and a
+ * cap on the number of values (0: TTH_YAML_MAX_ENTRIES); past the cap the
+ * load fails at the value's file:line:column. */
 int tth_params_from_yaml_opts(const char *text, size_t len,
 			      const char *filename, unsigned flags,
-			      tether_params **out, char *err, size_t errlen);
+			      size_t max_entries, tether_params **out,
+			      char *err, size_t errlen);
 
 /* Rewrite control characters of s (cap bytes) as \n, \r, \t or \xNN,
  * in place, truncating to cap: error messages stay one per line. */

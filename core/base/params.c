@@ -70,12 +70,125 @@ TETHER_EXPORT int tether_duration_format(uint64_t ms, char *buf, size_t len)
 	return snprintf(buf, len, "%llums", (unsigned long long)ms);
 }
 
+/* ------------------------------------------------------- the index */
+
+/*
+ * Keys are found through an open-addressing table of positions (linear
+ * probing, at most half full), so loading a mapping or a sequence of n
+ * entries costs O(n), not the O(n^2) of checking each key against every
+ * earlier one. Entries are never removed, so the table only grows. A table
+ * that cannot be allocated is dropped: lookups then scan, slower but right.
+ */
+
+static size_t key_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return (size_t)(h ^ (h >> 32));
+}
+
+/* Position of key among the strings that key_at() gives, through the
+ * table (cap slots), or SIZE_MAX when absent. A slot keeps the key's hash
+ * beside its position, so a probe rarely reads a key that does not match
+ * and growing the table reads no key at all. */
+static size_t index_find(const struct tth_param_slot *tab, size_t cap,
+			 const char *key,
+			 const char *(*key_at)(const void *, size_t),
+			 const void *ctx)
+{
+	size_t mask = cap - 1, hash = key_hash(key);
+
+	for (size_t h = hash & mask, k = 0; k < cap; h = (h + 1) & mask, k++) {
+		if (!tab[h].pos)
+			break;
+		if (tab[h].hash == hash &&
+		    strcmp(key_at(ctx, tab[h].pos - 1), key) == 0)
+			return tab[h].pos - 1;
+	}
+	return SIZE_MAX;
+}
+
+static void index_put(struct tth_param_slot *tab, size_t cap, size_t hash,
+		      size_t pos)
+{
+	size_t h = hash & (cap - 1);
+
+	while (tab[h].pos)
+		h = (h + 1) & (cap - 1);
+	tab[h].pos = pos + 1;
+	tab[h].hash = hash;
+}
+
+/* Make room for the n-th string (n counted before it) and index it; on
+ * failure the table is freed (*tab NULL: scan). */
+static void index_add(struct tth_param_slot **tab, size_t *cap, size_t n,
+		      const char *(*key_at)(const void *, size_t),
+		      const void *ctx)
+{
+	if (n + 1 < TTH_PARAMS_INDEX_MIN)
+		return;
+	if (!*tab || 2 * (n + 1) > *cap) {
+		size_t ncap = *cap ? *cap : 2 * TTH_PARAMS_INDEX_MIN;
+		struct tth_param_slot *t, *old = *tab;
+		size_t ocap = *cap;
+
+		while (2 * (n + 1) > ncap)
+			ncap *= 2;
+		t = calloc(ncap, sizeof(*t));
+		if (t && old) {
+			for (size_t i = 0; i < ocap; i++)
+				if (old[i].pos)
+					index_put(t, ncap, old[i].hash,
+						  old[i].pos - 1);
+		} else if (t) {
+			for (size_t i = 0; i < n; i++)
+				index_put(t, ncap, key_hash(key_at(ctx, i)),
+					  i);
+		}
+		free(old);
+		*tab = t;
+		*cap = t ? ncap : 0;
+		if (!t)
+			return;
+	}
+	index_put(*tab, *cap, key_hash(key_at(ctx, n)), n);
+}
+
+static const char *entry_key(const void *ctx, size_t i)
+{
+	return ((const tether_params *)ctx)->v[i].key;
+}
+
+static const char *asked_key(const void *ctx, size_t i)
+{
+	return ((const tether_params *)ctx)->asked[i];
+}
+
 static struct tth_param *find(const tether_params *p, const char *key)
 {
-	for (size_t i = 0; i < p->n; i++)
+	size_t i;
+
+	if (p->idx) {
+		i = index_find(p->idx, p->idxcap, key, entry_key, p);
+		return i == SIZE_MAX ? NULL : &p->v[i];
+	}
+	for (i = 0; i < p->n; i++)
 		if (strcmp(p->v[i].key, key) == 0)
 			return &p->v[i];
 	return NULL;
+}
+
+static int was_asked(const tether_params *p, const char *key)
+{
+	if (p->askidx)
+		return index_find(p->askidx, p->askidxcap, key, asked_key,
+				  p) != SIZE_MAX;
+	for (size_t i = 0; i < p->nasked; i++)
+		if (strcmp(p->asked[i], key) == 0)
+			return 1;
+	return 0;
 }
 
 /* The dotted path of the set itself ("", "inner", "policy.inner"). */
@@ -126,6 +239,11 @@ static const char *entry_where(const tether_params *p,
 	if (e && e->child && e->child->where && *e->child->where)
 		return e->child->where;
 	return set_where(p);
+}
+
+int tth_params_has(const tether_params *p, const char *key)
+{
+	return p && key && find(p, key) != NULL;
 }
 
 const char *tth_params_where(const tether_params *p, const char *key)
@@ -227,13 +345,11 @@ tth_params_add_error(tether_params *p, const char *key, const char *fmt, ...)
 struct tth_param *tth_params_ask(tether_params *p, const char *key)
 {
 	struct tth_param *e = find(p, key);
-	size_t i;
 
 	if (e)
 		e->known = 1;
-	for (i = 0; i < p->nasked; i++)
-		if (strcmp(p->asked[i], key) == 0)
-			return e;
+	if (was_asked(p, key))
+		return e;
 	if (p->nasked == p->askcap) {
 		size_t cap = p->askcap ? 2 * p->askcap : 8;
 		char **a = realloc(p->asked, cap * sizeof(*a));
@@ -244,8 +360,10 @@ struct tth_param *tth_params_ask(tether_params *p, const char *key)
 		p->askcap = cap;
 	}
 	p->asked[p->nasked] = strdup(key);
-	if (p->asked[p->nasked])
+	if (p->asked[p->nasked]) {
+		index_add(&p->askidx, &p->askidxcap, p->nasked, asked_key, p);
 		p->nasked++;
+	}
 	return e;
 }
 
@@ -292,6 +410,9 @@ static void clear_usage(tether_params *p)
 	for (size_t i = 0; i < p->nasked; i++)
 		free(p->asked[i]);
 	p->nasked = 0;
+	free(p->askidx);
+	p->askidx = NULL;
+	p->askidxcap = 0;
 	for (size_t i = 0; i < p->nerrs; i++)
 		free(p->errs[i].text);
 	p->nerrs = 0;
@@ -316,6 +437,7 @@ TETHER_EXPORT void tether_params_free(tether_params *p)
 		entry_clear(&p->v[i]);
 	clear_usage(p);
 	free(p->v);
+	free(p->idx);
 	free(p->asked);
 	free(p->errs);
 	free(p->where);
@@ -352,6 +474,7 @@ static struct tth_param *slot(tether_params *p, const char *key)
 	e->key = strdup(key);
 	if (!e->key)
 		return NULL;
+	index_add(&p->idx, &p->idxcap, p->n, entry_key, p);
 	p->n++;
 	return e;
 }
@@ -472,8 +595,10 @@ static tether_params *dup_into(const tether_params *p, tether_params *parent,
 		const struct tth_param *s = &p->v[i];
 		struct tth_param *d = &c->v[i];
 
-		c->n++;
 		d->key = strdup(s->key);
+		if (d->key)
+			index_add(&c->idx, &c->idxcap, c->n, entry_key, c);
+		c->n++;
 		d->value = xstrdup(s->value);
 		d->where = xstrdup(s->where);
 		if (!d->key || (s->value && !d->value) ||
@@ -719,15 +844,6 @@ int tth_params_check_unknown(tether_params *p, const char *what)
 	return rc;
 }
 
-static const struct tth_param *find_param(const tether_params *p,
-					  const char *key)
-{
-	for (size_t i = 0; i < p->n; i++)
-		if (strcmp(p->v[i].key, key) == 0)
-			return &p->v[i];
-	return NULL;
-}
-
 int tth_params_equal(const tether_params *a, const tether_params *b)
 {
 	if (!a || !b)
@@ -736,7 +852,7 @@ int tth_params_equal(const tether_params *a, const tether_params *b)
 		return 0;
 	for (size_t i = 0; i < a->n; i++) {
 		const struct tth_param *x = &a->v[i];
-		const struct tth_param *y = find_param(b, x->key);
+		const struct tth_param *y = find(b, x->key);
 
 		if (!y || !x->value != !y->value)
 			return 0;

@@ -22,6 +22,7 @@ struct yctx {
 	yaml_parser_t parser;
 	const char *file;
 	unsigned flags; /* TTH_YAML_* */
+	size_t entries, max_entries; /* values read so far, and the cap */
 	char *err;
 	size_t errlen;
 };
@@ -84,14 +85,6 @@ static const char *event_noun(yaml_event_type_t t)
 	}
 }
 
-static int has_key(const tether_params *p, const char *key)
-{
-	for (size_t i = 0; i < tether_params_count(p); i++)
-		if (strcmp(tether_params_key(p, i), key) == 0)
-			return 1;
-	return 0;
-}
-
 static int is_anchored(const yaml_event_t *ev)
 {
 	switch (ev->type) {
@@ -120,6 +113,18 @@ static int parse_node(struct yctx *c, tether_params *set, const char *key,
 	int rc;
 
 	where_of(c, m, where, sizeof(where));
+	if (++c->entries > c->max_entries) {
+		yaml_event_delete(ev);
+		return fail_at(c, m,
+			       "more than %zu entries (values, mappings and "
+			       "sequences)%s",
+			       c->max_entries,
+			       c->flags & TTH_YAML_CONFIG
+				   ? ", the limit of a configuration file "
+				     "(TETHER_CONFIG_MAX_ENTRIES: set that "
+				     "environment variable to raise it)"
+				   : "");
+	}
 	if (t == YAML_SCALAR_EVENT && !anchored) {
 		rc = tether_params_set(
 		    set, key, (const char *)ev->data.scalar.value, where);
@@ -183,7 +188,7 @@ static int parse_key(struct yctx *c, const tether_params *set, yaml_event_t *ev,
 		rc = fail_at(c, m, "'%s' is not a valid key", key);
 	else if (!*key)
 		rc = fail_at(c, m, "empty key");
-	else if (has_key(set, key)) {
+	else if (tth_params_has(set, key)) {
 		const char *first = tth_params_where(set, key);
 
 		rc = fail_at(c, m, "duplicate key '%s' (first at %s)", key,
@@ -297,10 +302,13 @@ static int parse_stream(struct yctx *c, tether_params *set)
 
 int tth_params_from_yaml_opts(const char *text, size_t len,
 			      const char *filename, unsigned flags,
-			      tether_params **out, char *err, size_t errlen)
+			      size_t max_entries, tether_params **out,
+			      char *err, size_t errlen)
 {
 	struct yctx c = {.file = filename ? filename : "<yaml>",
 			 .flags = flags,
+			 .max_entries = max_entries ? max_entries
+						    : TTH_YAML_MAX_ENTRIES,
 			 .err = err,
 			 .errlen = errlen};
 	tether_params *set;
@@ -337,7 +345,7 @@ int tth_params_from_yaml_opts(const char *text, size_t len,
 int tth_params_from_yaml(const char *text, size_t len, const char *filename,
 			 tether_params **out, char *err, size_t errlen)
 {
-	return tth_params_from_yaml_opts(text, len, filename, 0, out, err,
+	return tth_params_from_yaml_opts(text, len, filename, 0, 0, out, err,
 					 errlen);
 }
 

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config-int.h"
 #include "params-int.h"
@@ -579,14 +580,92 @@ static int set_errors(char **errors, const char *text)
 	return 0;
 }
 
+/* ------------------------------------------------------------ caps */
+
+struct load_caps {
+	uint64_t bytes;
+	uint64_t entries;
+};
+
+static int caps_error(char **errors, const char *fmt, const char *var,
+		      const char *found)
+{
+	char *msg;
+
+	if (asprintf(&msg, fmt, var, found) < 0)
+		return TETHER_ENOMEM;
+	tth_escape_controls(msg, strlen(msg) + 1);
+	if (errors) {
+		char *line;
+
+		if (asprintf(&line, "%s\n", msg) < 0) {
+			free(msg);
+			return TETHER_ENOMEM;
+		}
+		*errors = line;
+	}
+	free(msg);
+	return TETHER_ECONFIG;
+}
+
+/* The caps of config.h, or the environment's (a bad value is an error:
+   a cap silently ignored would be worse). */
+static int load_caps(struct load_caps *c, char **errors)
+{
+	const char *b = getenv("TETHER_CONFIG_MAX_BYTES");
+	const char *e = getenv("TETHER_CONFIG_MAX_ENTRIES");
+
+	c->bytes = TETHER_CONFIG_MAX_BYTES;
+	c->entries = TETHER_CONFIG_MAX_ENTRIES;
+	if (b && (tth_parse_size(b, &c->bytes) != 0 || c->bytes == 0 ||
+		  c->bytes >= SIZE_MAX / 2))
+		return caps_error(errors,
+				  "%s: expected a size such as 64MiB, "
+				  "found '%s'",
+				  "TETHER_CONFIG_MAX_BYTES", b);
+	if (e) {
+		char *end;
+
+		errno = 0;
+		c->entries = strtoull(e, &end, 10);
+		if (errno || end == e || *end || *e == '-' || c->entries == 0 ||
+		    c->entries >= SIZE_MAX / 2)
+			return caps_error(errors,
+					  "%s: expected a whole number such "
+					  "as 500000, found '%s'",
+					  "TETHER_CONFIG_MAX_ENTRIES", e);
+	}
+	return 0;
+}
+
+/* "<name>: the file holds more than <cap> bytes ..." */
+static int too_big(char **errors, const char *name, uint64_t cap)
+{
+	char capt[32], *msg;
+
+	tth_fmt_size(capt, sizeof(capt), cap);
+	if (asprintf(&msg,
+		     "%s: larger than %s, the limit of a configuration file "
+		     "(TETHER_CONFIG_MAX_BYTES: set that environment variable "
+		     "to raise it)\n",
+		     name, capt) < 0)
+		return TETHER_ENOMEM;
+	if (errors)
+		*errors = msg;
+	else
+		free(msg);
+	return TETHER_ECONFIG;
+}
+
+static int load_capped(const char *text, size_t len, const char *name,
+		       const struct load_caps *caps, tether_config **out,
+		       char **errors);
+
 TETHER_EXPORT int tether_config_load_string(const char *text, size_t len,
 					    const char *name,
 					    tether_config **out, char **errors)
 {
-	struct lctx lc = {0};
-	tether_config *cfg;
-	const char *all;
-	char err[800], *sorted;
+	struct load_caps caps;
 	int rc;
 
 	if (errors)
@@ -594,6 +673,24 @@ TETHER_EXPORT int tether_config_load_string(const char *text, size_t len,
 	if (!out || (!text && len))
 		return TETHER_EINVAL;
 	*out = NULL;
+	rc = load_caps(&caps, errors);
+	if (rc != 0)
+		return rc;
+	return load_capped(text, len, name, &caps, out, errors);
+}
+
+static int load_capped(const char *text, size_t len, const char *name,
+		       const struct load_caps *caps, tether_config **out,
+		       char **errors)
+{
+	struct lctx lc = {0};
+	tether_config *cfg;
+	const char *all;
+	char err[800], *sorted;
+	int rc;
+
+	if (len > caps->bytes)
+		return too_big(errors, name ? name : "<config>", caps->bytes);
 	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg)
 		return TETHER_ENOMEM;
@@ -604,7 +701,8 @@ TETHER_EXPORT int tether_config_load_string(const char *text, size_t len,
 	}
 	rc = tth_params_from_yaml_opts(text ? text : "", len, cfg->name,
 				       TTH_YAML_SEQUENCES | TTH_YAML_CONFIG,
-				       &cfg->root, err, sizeof(err));
+				       (size_t)caps->entries, &cfg->root, err,
+				       sizeof(err));
 	if (rc != 0) {
 		tether_config_free(cfg);
 		strcat(err, "\n");
@@ -636,6 +734,8 @@ TETHER_EXPORT int tether_config_load_string(const char *text, size_t len,
 TETHER_EXPORT int tether_config_load_file(const char *path,
 					  tether_config **out, char **errors)
 {
+	struct load_caps caps;
+	struct stat st;
 	FILE *f;
 	char *buf = NULL, *msg;
 	size_t len = 0, cap = 0, n;
@@ -646,9 +746,24 @@ TETHER_EXPORT int tether_config_load_file(const char *path,
 	if (!path || !out)
 		return TETHER_EINVAL;
 	*out = NULL;
-	f = fopen(path, "r");
+	rc = load_caps(&caps, errors);
+	if (rc != 0)
+		return rc;
+	f = fopen(path, "re");
+	/* a regular file too large is refused before it is read; anything
+	   else (a pipe) is read up to the cap and one byte more */
+	if (f && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
+	    (uint64_t)st.st_size > caps.bytes) {
+		fclose(f);
+		return too_big(errors, path, caps.bytes);
+	}
 	if (f) {
 		for (;;) {
+			if (len > caps.bytes) {
+				free(buf);
+				fclose(f);
+				return too_big(errors, path, caps.bytes);
+			}
 			if (len == cap) {
 				char *b = realloc(buf, cap ? 2 * cap : 8192);
 
@@ -681,7 +796,7 @@ TETHER_EXPORT int tether_config_load_file(const char *path,
 			free(msg);
 		return TETHER_EIO;
 	}
-	rc = tether_config_load_string(buf, len, path, out, errors);
+	rc = load_capped(buf, len, path, &caps, out, errors);
 	free(buf);
 	return rc;
 }

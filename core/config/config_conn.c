@@ -66,13 +66,18 @@ static struct cfg_opt *add_opt(struct lctx *lc, struct cfg_conn *cc,
 			       const char *ykey, const char *value,
 			       const char *okey, const char *ovalue, int secret)
 {
-	struct cfg_opt *v = realloc(cc->opts, (cc->nopts + 1) * sizeof(*v)), *o;
+	struct cfg_opt *v = cc->opts, *o;
 
-	if (!v) {
-		lc->oom = 1;
-		return NULL;
+	/* the block holds the next power of two: linear over 40,000
+	   headers */
+	if ((cc->nopts & (cc->nopts - 1)) == 0) {
+		v = realloc(v, (cc->nopts ? 2 * cc->nopts : 1) * sizeof(*v));
+		if (!v) {
+			lc->oom = 1;
+			return NULL;
+		}
+		cc->opts = v;
 	}
-	cc->opts = v;
 	o = &v[cc->nopts++];
 	memset(o, 0, sizeof(*o));
 	o->sec = sec;

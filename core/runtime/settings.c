@@ -112,6 +112,20 @@ oom:
 	return TETHER_ENOMEM;
 }
 
+/* The endpoint and subscription arrays hold n items in a block of the
+   next power of two: one more needs a larger block only when n is 0 or a
+   power of two, so n additions cost O(n), not the O(n^2) of growing by
+   one (a file may list thousands). */
+static int full_pow2(size_t n)
+{
+	return (n & (n - 1)) == 0;
+}
+
+static size_t grown_pow2(size_t n)
+{
+	return n ? 2 * n : 1;
+}
+
 int tth_settings_add_endpoint(struct tth_conn_settings *s, const char *uri,
 			      char *err, size_t errlen)
 {
@@ -137,10 +151,13 @@ int tth_settings_add_endpoint(struct tth_conn_settings *s, const char *uri,
 		       s->tops->name, schemes, "");
 		return TETHER_EINVAL;
 	}
-	v = realloc(s->endpoints, (s->n_endpoints + 1) * sizeof(*v));
-	if (!v)
-		return TETHER_ENOMEM;
-	s->endpoints = v;
+	v = s->endpoints;
+	if (full_pow2(s->n_endpoints)) {
+		v = realloc(v, grown_pow2(s->n_endpoints) * sizeof(*v));
+		if (!v)
+			return TETHER_ENOMEM;
+		s->endpoints = v;
+	}
 	v[s->n_endpoints] = strdup(uri);
 	if (!v[s->n_endpoints])
 		return TETHER_ENOMEM;
@@ -315,10 +332,13 @@ int tth_settings_subscribe(struct tth_conn_settings *s,
 		*v = want;
 		return 0;
 	}
-	v = realloc(s->subs, (s->nsubs + 1) * sizeof(*v));
-	if (!v)
-		return TETHER_ENOMEM;
-	s->subs = v;
+	v = s->subs;
+	if (full_pow2(s->nsubs)) {
+		v = realloc(v, grown_pow2(s->nsubs) * sizeof(*v));
+		if (!v)
+			return TETHER_ENOMEM;
+		s->subs = v;
+	}
 	want.topic = strdup(sub->topic);
 	if (!want.topic)
 		return TETHER_ENOMEM;

@@ -22,6 +22,24 @@
 extern "C" {
 #endif
 
+/**
+ * The largest configuration a load accepts, in bytes (16 MiB). The
+ * environment variable `TETHER_CONFIG_MAX_BYTES` (a size: "64MiB")
+ * replaces it for the process; a larger file fails with TETHER_ECONFIG,
+ * its error naming the size, the cap and the variable.
+ */
+#define TETHER_CONFIG_MAX_BYTES (16u * 1024 * 1024)
+
+/**
+ * The most values (scalars, mappings and sequences, each counted once) a
+ * configuration may hold: 200,000. The environment variable
+ * `TETHER_CONFIG_MAX_ENTRIES` replaces it for the process; past it the
+ * load fails with TETHER_ECONFIG at the first value over, its
+ * "file:line:column" naming the cap and the variable. Loading is linear
+ * in the file's size, so the two caps bound its time and memory.
+ */
+#define TETHER_CONFIG_MAX_ENTRIES 200000u
+
 /** A loaded, validated configuration (opaque). */
 typedef struct tether_config tether_config;
 
@@ -32,9 +50,10 @@ typedef struct tether_config tether_config;
  * @param errors receives every problem, one per line, each
  *   "file:line:column: key.path: what was expected, what was found"
  *   (malloc'ed, the caller frees it); NULL on success. May be NULL.
- * @return 0, TETHER_ECONFIG (the file is wrong), TETHER_EIO (the file
- *   cannot be read; *errors says why), TETHER_EINVAL (NULL path or out),
- *   TETHER_ENOMEM.
+ * @return 0, TETHER_ECONFIG (the file is wrong, or larger than
+ *   TETHER_CONFIG_MAX_BYTES or TETHER_CONFIG_MAX_ENTRIES allow),
+ *   TETHER_EIO (the file cannot be read; *errors says why), TETHER_EINVAL
+ *   (NULL path or out), TETHER_ENOMEM.
  * @thread any
  */
 TETHER_EXPORT int tether_config_load_file(const char *path,
