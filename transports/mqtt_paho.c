@@ -14,7 +14,10 @@
  * destroying the last client of the process would tear down Paho's global
  * state and join its threads (a second or more, on the loop thread), and a
  * client created concurrently by tether_conn_start() would race that
- * teardown.
+ * teardown. The anchor also wakes Paho's send thread (wake_sender()):
+ * Paho 1.3.12 does not wake it when a PUBACK frees a slot of the server's
+ * Receive Maximum, so without a nudge a backlog drains at Receive Maximum
+ * messages per second (its send thread's 1 s timer).
  *
  * See docs/transport-mqtt.md for the threads, the options and the reasons.
  */
@@ -52,6 +55,7 @@ struct mqtt_ctx {
 };
 
 struct mqtt_link {
+	struct mqtt_ctx *ctx;
 	tether_conn *conn;
 	struct mqtt_options opt;
 	char scheme[8]; /* of the last URI with one, for bare redirects */
@@ -70,6 +74,7 @@ struct mqtt_send;
 
 /* One attempt: the context of every callback of its Paho client. */
 struct mqtt_attempt {
+	struct mqtt_ctx *ctx;
 	tether_conn *conn;
 	uint32_t id;
 	int version;
@@ -96,6 +101,7 @@ struct mqtt_req {
 struct mqtt_send {
 	struct mqtt_attempt *att;
 	uint64_t msg_id;
+	int qos;
 	int reported;
 	struct mqtt_send *prev, *next;
 };
@@ -202,18 +208,46 @@ static void send_unlink(struct mqtt_attempt *a, struct mqtt_send *s)
 		s->next->prev = s->prev;
 }
 
-/* A Paho response for a send: report it unless that was done already. */
-static void send_done(struct mqtt_send *s, int err)
+/*
+ * Wake Paho's send thread. Paho 1.3.12 holds a QoS 1/2 publish back while
+ * the server's Receive Maximum (mosquitto: 20) is in flight, and a PUBACK
+ * that frees a slot does not wake the send thread: it looks again only
+ * when a command is added or after its 1 s wait. With a backlog handed
+ * over and nothing new to add, the rest went out at 20 messages per
+ * second (check_zeroloss's subscriber restarts "lost" the last few
+ * hundred of 20,000 that way: they were still in Paho's queue when the
+ * test stopped waiting). Adding a command is what wakes it: a QoS 0
+ * publish on the never-connected anchor, which Paho buffers (one at most,
+ * the oldest deleted) and never sends. MQTTAsync_send for QoS 0 takes
+ * only Paho's command mutex, which its receive thread does not hold while
+ * it calls a publish's onSuccess, so this is safe from there.
+ */
+static void wake_sender(struct mqtt_ctx *x)
+{
+	static const char nudge = 0;
+
+	if (x && x->anchor)
+		(void)MQTTAsync_send(x->anchor, "$tether/wake", 1, &nudge, 0, 0,
+				     NULL);
+}
+
+/* A Paho response for a send: report it unless that was done already.
+   acked: a PUBACK/PUBCOMP came (Paho's receive thread, from its packet
+   handling, with only its global mutex held). */
+static void send_done(struct mqtt_send *s, int err, int acked)
 {
 	struct mqtt_attempt *a = s->att;
-	int report;
+	int report, more;
 
 	pthread_mutex_lock(&a->lock);
 	report = !s->reported;
 	send_unlink(a, s);
+	more = a->sends != NULL;
 	pthread_mutex_unlock(&a->lock);
 	if (report)
 		tether_transport_sent(a->conn, a->id, s->msg_id, err);
+	if (acked && s->qos > 0 && more && atomic_load(&a->phase) == PH_UP)
+		wake_sender(a->ctx);
 	free(s);
 }
 
@@ -245,7 +279,7 @@ static void sends_fail_all(struct mqtt_attempt *a)
 static void on_send_ok(void *ctx, MQTTAsync_successData *r)
 {
 	(void)r;
-	send_done(ctx, 0);
+	send_done(ctx, 0, 1);
 }
 
 /*
@@ -266,18 +300,18 @@ static int send_fail_err(int code)
 
 static void on_send_fail(void *ctx, MQTTAsync_failureData *r)
 {
-	send_done(ctx, send_fail_err(r ? r->code : MQTTASYNC_FAILURE));
+	send_done(ctx, send_fail_err(r ? r->code : MQTTASYNC_FAILURE), 0);
 }
 
 static void on_send_ok5(void *ctx, MQTTAsync_successData5 *r)
 {
 	(void)r;
-	send_done(ctx, 0);
+	send_done(ctx, 0, 1);
 }
 
 static void on_send_fail5(void *ctx, MQTTAsync_failureData5 *r)
 {
-	send_done(ctx, send_fail_err(r ? r->code : MQTTASYNC_FAILURE));
+	send_done(ctx, send_fail_err(r ? r->code : MQTTASYNC_FAILURE), 0);
 }
 
 /* ---------------------------------------------- subscribe, unsubscribe */
@@ -789,14 +823,21 @@ static struct mqtt_attempt *attempt_of(struct mqtt_link *l, uint32_t id)
 static int mqtt_ctx_new(tether_mgr *mgr, void **out)
 {
 	struct mqtt_ctx *x = calloc(1, sizeof(*x));
+	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
 	int rc;
 
 	(void)mgr;
 	if (!x)
 		return TETHER_ENOMEM;
-	/* Never connected: it only keeps Paho's global state alive. */
-	rc = MQTTAsync_create(&x->anchor, "tcp://127.0.0.1:1", "tether-anchor",
-			      MQTTCLIENT_PERSISTENCE_NONE, NULL);
+	/* Never connected: it keeps Paho's global state alive, and takes
+	   the nudges of wake_sender() (buffered, one at most, never sent). */
+	co.sendWhileDisconnected = 1;
+	co.allowDisconnectedSendAtAnyTime = 1;
+	co.maxBufferedMessages = 1;
+	co.deleteOldestMessages = 1;
+	rc = MQTTAsync_createWithOptions(&x->anchor, "tcp://127.0.0.1:1",
+					 "tether-anchor",
+					 MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
 	if (rc != MQTTASYNC_SUCCESS) {
 		free(x);
 		return paho_err(rc);
@@ -838,10 +879,10 @@ static int mqtt_link_new(void *ctx, tether_conn *conn, tether_params *p,
 	struct mqtt_link *l;
 	int rc;
 
-	(void)ctx;
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return TETHER_ENOMEM;
+	l->ctx = ctx;
 	l->conn = conn;
 	rc = tth_mqtt_options_read(&l->opt, conn, p);
 	if (rc) {
@@ -870,6 +911,7 @@ static int attempt_new(struct mqtt_link *l, uint32_t id, const char *uri,
 
 	if (!a)
 		return TETHER_ENOMEM;
+	a->ctx = l->ctx;
 	a->conn = l->conn;
 	a->id = id;
 	a->opt = &l->opt;
@@ -1176,6 +1218,7 @@ static int mqtt_send(void *link, uint32_t attempt, uint64_t msg_id,
 		return TETHER_ENOMEM;
 	s->att = a;
 	s->msg_id = msg_id;
+	s->qos = msg->qos;
 	if (msg->nprops && a->version != MQTTVERSION_5) {
 		free(s);
 		return TETHER_ENOTSUP; /* a reload changed the version */
