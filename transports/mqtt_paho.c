@@ -50,8 +50,24 @@
    close_timeout (2 s by default) bounds the whole close. */
 #define CLOSE_GRACE_MS 1000
 
+/* Inbound flow (docs/transport-mqtt.md, "Inbound flow"): a QoS 1/2
+   message over the connection's inbound bound holds Paho's receive thread
+   in slices of INBOUND_SLICE_MS, at most INBOUND_WAIT_MS in all. */
+#define INBOUND_WAIT_MS 1000
+#define INBOUND_SLICE_MS 5
+
+/* Paho's Maximum Packet Size for a payload of max_message: the fixed
+   header (5), a topic of any length (2 + 65535), a packet id (2) and
+   properties of up to 64 KiB more. */
+#define PACKET_OVERHEAD (5 + 2 + 65535 + 2 + 65536)
+#define PACKET_SIZE_MAX 268435460u
+
 struct mqtt_ctx {
 	MQTTAsync anchor;
+	/* ops running on the loop thread, which may call into Paho and so
+	   wait for its mutex, which a receive thread waiting for inbound
+	   room holds: it stops waiting when this is not 0 */
+	atomic_int in_paho;
 };
 
 struct mqtt_link {
@@ -110,6 +126,20 @@ static void reason_init(struct tether_reason *r, enum tether_reason_kind kind,
 			int code, int by_peer, const char *text);
 static int prop_add(MQTTProperties *props, int id, uint32_t number,
 		    const void *value, size_t len, const char *name);
+
+/* Every op of the loop thread that calls into Paho runs between these:
+   a receive thread waiting for inbound room lets go (inbound_wait). */
+static void paho_enter(struct mqtt_link *l)
+{
+	if (l->ctx)
+		atomic_fetch_add(&l->ctx->in_paho, 1);
+}
+
+static void paho_leave(struct mqtt_link *l)
+{
+	if (l->ctx)
+		atomic_fetch_sub(&l->ctx->in_paho, 1);
+}
 
 static const char *const mqtt_schemes[] = {"tcp", "ssl",  "mqtt", "mqtts",
 					   "ws",  "wss", NULL};
@@ -702,6 +732,27 @@ static void free_props(struct tether_property *v, size_t n)
 	free(v);
 }
 
+/*
+ * A QoS 1/2 message and the inbound queue is full: hold Paho's receive
+ * thread (and so this message's PUBACK, which Paho sends when on_message
+ * returns, and every later read) until the loop makes room, for at most
+ * INBOUND_WAIT_MS; then the message is taken over the bound, never
+ * dropped. The loop thread needs Paho's mutex, which this thread holds,
+ * for any call into Paho: when it is about to make one (in_paho), stop
+ * waiting at once, or both would wait out the slice.
+ */
+static void inbound_wait(struct mqtt_attempt *a)
+{
+	for (int t = 0; t < INBOUND_WAIT_MS; t += INBOUND_SLICE_MS) {
+		if (atomic_load(&a->ctx->in_paho) ||
+		    atomic_load(&a->phase) == PH_ENDED)
+			return;
+		if (tether_transport_inbound_wait(a->conn, INBOUND_SLICE_MS) ==
+		    0)
+			return;
+	}
+}
+
 static int on_message(void *ctx, char *topic, int topic_len,
 		      MQTTAsync_message *m)
 {
@@ -715,16 +766,33 @@ static int on_message(void *ctx, char *topic, int topic_len,
 	    .retain = m->retained,
 	    .dup = m->dup,
 	};
-	struct tether_property *props =
-	    message_props(&m->properties, &msg.nprops);
+	struct tether_property *props;
 
 	(void)topic_len;
+	/* Paho 1.3.12 has read the whole packet (and sends a QoS 1 PUBACK
+	   when this returns): too late to refuse it, not too late to keep
+	   it from the application */
+	if (msg.len > a->opt->max_message) {
+		tether_transport_inbound_dropped(a->conn, a->id, TETHER_ETOOBIG,
+						 1);
+		goto done;
+	}
+	if (tether_transport_inbound_full(a->conn)) {
+		if (m->qos == 0) {
+			tether_transport_inbound_dropped(a->conn, a->id,
+							 TETHER_EFULL, 1);
+			goto done;
+		}
+		inbound_wait(a);
+	}
+	props = message_props(&m->properties, &msg.nprops);
 	msg.props = props;
 	/* Whatever the phase: Paho has already sent the PUBACK (it acks a
 	   QoS 1 message before delivering it) and will not deliver it
 	   again, so a message dropped here while closing is lost for good. */
 	tether_transport_message(a->conn, a->id, &msg);
 	free_props(props, msg.nprops);
+done:
 	MQTTAsync_freeMessage(&m);
 	MQTTAsync_free(topic);
 	return 1;
@@ -899,7 +967,9 @@ static void mqtt_link_free(void *link)
 
 	if (!l)
 		return;
+	paho_enter(l);
 	attempt_free(l->cur);
+	paho_leave(l);
 	link_free_fields(l);
 }
 
@@ -977,7 +1047,61 @@ static int set_will(const struct mqtt_options *opt, MQTTAsync_willOptions *w,
 	return 0;
 }
 
+static int mqtt_connect_in(void *link, uint32_t attempt, const char *uri);
+static void mqtt_abort_in(void *link, uint32_t attempt);
+static void mqtt_close_in(void *link, uint32_t attempt);
+static int mqtt_send_in(void *link, uint32_t attempt, uint64_t msg_id,
+			const struct tether_message *msg);
+static int request(struct mqtt_link *l, uint32_t attempt, const char *topic,
+		   const struct tether_subscription *sub);
+
 static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
+{
+	int rc;
+
+	paho_enter(link);
+	rc = mqtt_connect_in(link, attempt, uri);
+	paho_leave(link);
+	return rc;
+}
+
+static void mqtt_abort(void *link, uint32_t attempt)
+{
+	paho_enter(link);
+	mqtt_abort_in(link, attempt);
+	paho_leave(link);
+}
+
+static void mqtt_close(void *link, uint32_t attempt)
+{
+	paho_enter(link);
+	mqtt_close_in(link, attempt);
+	paho_leave(link);
+}
+
+static int mqtt_send(void *link, uint32_t attempt, uint64_t msg_id,
+		     const struct tether_message *msg)
+{
+	int rc;
+
+	paho_enter(link);
+	rc = mqtt_send_in(link, attempt, msg_id, msg);
+	paho_leave(link);
+	return rc;
+}
+
+static int request_op(struct mqtt_link *l, uint32_t attempt,
+		      const char *topic, const struct tether_subscription *sub)
+{
+	int rc;
+
+	paho_enter(l);
+	rc = request(l, attempt, topic, sub);
+	paho_leave(l);
+	return rc;
+}
+
+static int mqtt_connect_in(void *link, uint32_t attempt, const char *uri)
 {
 	struct mqtt_link *l = link;
 	struct mqtt_attempt *a;
@@ -1043,8 +1167,25 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 				attempt_free(a);
 				return TETHER_ENOMEM;
 			}
-			o.connectProperties = &props;
 		}
+		{
+			/* the broker must not send a larger packet (MQTT 5
+			   3.1.2.11.4; mosquitto drops such a message for
+			   this client) */
+			uint64_t mps = l->opt.max_message + PACKET_OVERHEAD;
+			MQTTProperty pr = {
+			    .identifier =
+				MQTTPROPERTY_CODE_MAXIMUM_PACKET_SIZE,
+			    .value.integer4 = (unsigned int)(mps < PACKET_SIZE_MAX
+								 ? mps
+								 : PACKET_SIZE_MAX)};
+			if (MQTTProperties_add(&props, &pr) != 0) {
+				MQTTProperties_free(&props);
+				attempt_free(a);
+				return TETHER_ENOMEM;
+			}
+		}
+		o.connectProperties = &props;
 	} else {
 		o.cleansession = l->opt.clean_start;
 		o.onSuccess = on_connect_ok;
@@ -1101,7 +1242,7 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 	return 0;
 }
 
-static void mqtt_abort(void *link, uint32_t attempt)
+static void mqtt_abort_in(void *link, uint32_t attempt)
 {
 	struct mqtt_link *l = link;
 	struct mqtt_attempt *a = attempt_of(l, attempt);
@@ -1114,7 +1255,7 @@ static void mqtt_abort(void *link, uint32_t attempt)
 	attempt_free(a);
 }
 
-static void mqtt_close(void *link, uint32_t attempt)
+static void mqtt_close_in(void *link, uint32_t attempt)
 {
 	struct mqtt_link *l = link;
 	struct mqtt_attempt *a = attempt_of(l, attempt);
@@ -1199,8 +1340,8 @@ static int paho_props(const struct tether_property *v, size_t n,
 	return 0;
 }
 
-static int mqtt_send(void *link, uint32_t attempt, uint64_t msg_id,
-		     const struct tether_message *msg)
+static int mqtt_send_in(void *link, uint32_t attempt, uint64_t msg_id,
+			const struct tether_message *msg)
 {
 	struct mqtt_link *l = link;
 	struct mqtt_attempt *a = attempt_of(l, attempt);
@@ -1325,18 +1466,18 @@ static int mqtt_subscribe(void *link, uint32_t attempt, const char *topic,
 	struct tether_subscription sub = {.size = sizeof(sub), .topic = topic,
 					  .qos = qos};
 
-	return request(link, attempt, topic, &sub);
+	return request_op(link, attempt, topic, &sub);
 }
 
 static int mqtt_subscribe_opts(void *link, uint32_t attempt,
 			       const struct tether_subscription *sub)
 {
-	return sub ? request(link, attempt, sub->topic, sub) : TETHER_EINVAL;
+	return sub ? request_op(link, attempt, sub->topic, sub) : TETHER_EINVAL;
 }
 
 static int mqtt_unsubscribe(void *link, uint32_t attempt, const char *topic)
 {
-	return request(link, attempt, topic, NULL);
+	return request_op(link, attempt, topic, NULL);
 }
 
 /* Properties need MQTT 5: read "version" as the options reader does. */

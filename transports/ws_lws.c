@@ -41,6 +41,9 @@
 #include "ws_lws.h"
 
 #define WS_PROTOCOL_NAME "tether-ws"
+/* While reading is stopped for a full inbound queue, look again this
+   often (lws's per-wsi timer: the core has no hook to call us back). */
+#define WS_RX_POLL_US 2000
 #define WS_MAX_FDS_CAP (1u << 18)
 
 /* One outbound frame, with LWS_PRE bytes of headroom before the payload. */
@@ -221,8 +224,11 @@ static int on_writable(struct ws_sess *s, struct lws *wsi)
 	return 0;
 }
 
-/* Hand a whole message to tether; the next frame starts a new one. */
-static void deliver(struct ws_sess *s, const void *payload, size_t len)
+/* Hand a whole message to tether; the next frame starts a new one. A
+   full inbound queue stops reading the socket: TCP and the peer hold the
+   rest until the application has taken messages (on_rx_timer). */
+static void deliver(struct ws_sess *s, struct lws *wsi, const void *payload,
+		    size_t len)
 {
 	struct tether_message m;
 
@@ -233,6 +239,24 @@ static void deliver(struct ws_sess *s, const void *payload, size_t len)
 	m.binary = s->rx_binary;
 	tether_transport_message(s->conn, s->attempt, &m);
 	s->rx_open = 0;
+	if (!s->rx_paused && tether_transport_inbound_full(s->conn)) {
+		s->rx_paused = 1;
+		lws_rx_flow_control(wsi, 0);
+		lws_set_timer_usecs(wsi, WS_RX_POLL_US);
+	}
+}
+
+/* Reading is stopped: read again once the inbound queue has room. */
+static void on_rx_timer(struct ws_sess *s, struct lws *wsi)
+{
+	if (!s->rx_paused)
+		return;
+	if (tether_transport_inbound_full(s->conn)) {
+		lws_set_timer_usecs(wsi, WS_RX_POLL_US);
+		return;
+	}
+	s->rx_paused = 0;
+	lws_rx_flow_control(wsi, 1);
 }
 
 static int on_receive(struct ws_sess *s, struct lws *wsi, const void *in,
@@ -265,7 +289,7 @@ static int on_receive(struct ws_sess *s, struct lws *wsi, const void *in,
 	       lws_remaining_packet_payload(wsi) == 0;
 	if (last && s->rx_len == 0) {
 		/* a whole message in one piece (the usual case): no copy */
-		deliver(s, in, len);
+		deliver(s, wsi, in, len);
 		return 0;
 	}
 	if (need > s->rx_cap) {
@@ -284,7 +308,7 @@ static int on_receive(struct ws_sess *s, struct lws *wsi, const void *in,
 		memcpy(s->rx + s->rx_len, in, len);
 	s->rx_len = need;
 	if (last) {
-		deliver(s, s->rx, s->rx_len);
+		deliver(s, wsi, s->rx, s->rx_len);
 		s->rx_len = 0;
 		/* an idle link keeps no large buffer */
 		free(s->rx);
@@ -338,6 +362,9 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		return 0;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
 		return on_receive(s, wsi, in, len);
+	case LWS_CALLBACK_TIMER:
+		on_rx_timer(s, wsi);
+		return 0;
 	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
 		tether_transport_pong(s->conn, s->attempt);
 		return 0;

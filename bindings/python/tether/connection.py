@@ -164,6 +164,15 @@ class Connection:
         del keep
         return self
 
+    def set_inbound(self, max_messages=None, max_bytes=None):
+        """The bound on received messages held for the application
+        (tether_conn_set_inbound, tether.yaml(5) inbound:); what is not
+        given keeps the library's default."""
+        n = 1000 if max_messages is None else int(max_messages)
+        b = 8 << 20 if max_bytes is None else int(max_bytes)
+        self._check(lib.tether_conn_set_inbound(self._h(), n, b), "inbound")
+        return self
+
     def set_resume_callback(self, fn):
         """fn(connection), on the loop thread after each connect, before
         the queued backlog drains: what it send()s goes out first. None
