@@ -30,6 +30,14 @@
 #define BOUND_MSGS 100
 #define BOUND_BYTES (1u << 20)
 #define HANDLER_US 2000
+/* ASan keeps freed memory in its quarantine (256 MiB by default), so
+   RSS says nothing about what is held: the RSS bound is checked in
+   plain builds only. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RSS_CHECKED 0
+#else
+#define RSS_CHECKED 1
+#endif
 #define RSS_SLACK (10u << 20)
 #define TOPIC "in/flood"
 #define MAXSEQ 40000
@@ -274,7 +282,8 @@ START_TEST(test_inbound_mqtt_qos0_flood)
 	       (unsigned long long)close_ms);
 	fflush(stdout);
 	ck_assert_uint_le(sm.max_held, BOUND_MSGS);
-	ck_assert_uint_lt(sm.max_rss, base + BOUND_BYTES + RSS_SLACK);
+	if (RSS_CHECKED)
+		ck_assert_uint_lt(sm.max_rss, base + BOUND_BYTES + RSS_SLACK);
 	ck_assert_uint_gt(st.inbound_dropped_full, 0);
 	ck_assert_uint_eq(atomic_load(&drop_full_ev), st.inbound_dropped_full);
 	ck_assert_uint_gt(atomic_load(&n_msgs), 0);
@@ -321,7 +330,8 @@ START_TEST(test_inbound_mqtt_qos1_flood_stop_start)
 	ck_assert_uint_eq(atomic_load(&n_drop_events), 0);
 	/* a message taken over the bound after a 1 s wait would show here */
 	ck_assert_uint_le(sm.max_held, BOUND_MSGS + 1);
-	ck_assert_uint_lt(sm.max_rss, base + BOUND_BYTES + RSS_SLACK);
+	if (RSS_CHECKED)
+		ck_assert_uint_lt(sm.max_rss, base + BOUND_BYTES + RSS_SLACK);
 	ck_assert_uint_lt(close_ms, 1000);
 	ck_assert_uint_eq(atomic_load(&n_bad), 0);
 }
@@ -418,7 +428,8 @@ START_TEST(test_inbound_ws_flood)
 	/* lws may hand over what it had already read when reading stops:
 	   a frame or two beyond the bound */
 	ck_assert_uint_le(sm.max_held, BOUND_MSGS + 8);
-	ck_assert_uint_lt(sm.max_rss, base + BOUND_BYTES + RSS_SLACK);
+	if (RSS_CHECKED)
+		ck_assert_uint_lt(sm.max_rss, base + BOUND_BYTES + RSS_SLACK);
 	ck_assert_uint_eq(st.inbound_dropped_full, 0);
 	ck_assert_uint_lt(close_ms, 1000);
 }
