@@ -35,7 +35,7 @@ libtether_internal_la_SOURCES = \
 	core/runtime/loop.c core/runtime/mailbox.c core/runtime/mailbox-int.h \
 	core/runtime/report.c core/runtime/conn.c core/runtime/conn_io.c \
 	core/runtime/heartbeat.c core/runtime/mgr-int.h \
-	core/runtime/outbox.c core/runtime/conn_coord.c \
+	core/runtime/outbox.c core/runtime/conn_coord.c core/runtime/inbound.c \
 	core/runtime/metrics.c core/runtime/reload_live.c \
 	core/runtime/settings.c core/runtime/settings-int.h \
 	core/runtime/linkmon.c core/runtime/linkmon-int.h \

@@ -418,6 +418,44 @@ START_TEST(test_config_queue)
 }
 END_TEST
 
+START_TEST(test_config_inbound)
+{
+	tether_config *cfg;
+	char *dump, *again;
+
+	expect_one("mqtt", "tcp://h:1", "    inbound: { max_messages: 0 }\n",
+		   "gw.yaml:6:30: connections.0.inbound.max_messages: expected "
+		   "a whole number between 1 and 100000000, found '0'");
+	expect_one("ws", "ws://h:1", "    inbound: { max_byte: 1MiB }\n",
+		   "gw.yaml:6:26: unknown key 'connections.0.inbound.max_byte' "
+		   "for inbound (did you mean "
+		   "'connections.0.inbound.max_bytes'?)");
+	cfg = load_ok("version: 1\nconnections:\n  - name: a\n"
+		      "    transport: mqtt\n    endpoints: [\"tcp://h:1\"]\n"
+		      "    inbound: { max_messages: 50, max_bytes: 64KiB }\n"
+		      "    mqtt: { max_message: 4KiB }\n");
+	dump = tether_config_dump(cfg);
+	ck_assert_ptr_nonnull(
+	    strstr(dump, "    inbound: {max_messages: 50, max_bytes: 64KiB}\n"));
+	ck_assert_ptr_nonnull(strstr(dump, "max_message: 4KiB"));
+	tether_config_free(cfg);
+	cfg = load_ok(dump);
+	again = tether_config_dump(cfg);
+	ck_assert_str_eq(again, dump);
+	free(again);
+	free(dump);
+	tether_config_free(cfg);
+	/* the default is written out too */
+	cfg = load_ok("version: 1\nconnections:\n  - name: a\n"
+		      "    transport: ws\n    endpoints: [\"ws://h:1\"]\n");
+	dump = tether_config_dump(cfg);
+	ck_assert_ptr_nonnull(
+	    strstr(dump, "    inbound: {max_messages: 1000, max_bytes: 8MiB}\n"));
+	free(dump);
+	tether_config_free(cfg);
+}
+END_TEST
+
 START_TEST(test_config_transport_options_checked)
 {
 	expect_one("mqtt", "tcp://h:1", "    mqtt: { version: 7 }\n",
@@ -861,6 +899,7 @@ static Suite *config_suite(void)
 	tcase_add_test(tc, test_config_missing_required);
 	tcase_add_test(tc, test_config_version_log_and_metrics);
 	tcase_add_test(tc, test_config_queue);
+	tcase_add_test(tc, test_config_inbound);
 	tcase_add_test(tc, test_config_transport_options_checked);
 	tcase_add_test(tc, test_config_mqtt_will_and_subscription_options);
 	tcase_add_test(tc, test_config_several_errors);

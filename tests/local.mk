@@ -49,7 +49,7 @@ INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/chec
 	tests/check_zeroloss tests/check_zeroloss_spool tests/check_zeroloss_ws \
 	tests/check_transport_options tests/check_interop \
 	tests/check_mqtt_gateway tests/check_log tests/check_credentials \
-	tests/check_tls_front tests/check_http_proxy
+	tests/check_tls_front tests/check_http_proxy tests/check_inbound
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -89,6 +89,9 @@ tests_check_http_proxy_LDADD = $(ITEST_LDADD)
 tests_check_log_SOURCES = tests/check_log.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_log_CFLAGS = $(ITEST_CFLAGS)
 tests_check_log_LDADD = $(ITEST_LDADD)
+tests_check_inbound_SOURCES = tests/check_inbound.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_inbound_CFLAGS = $(ITEST_CFLAGS)
+tests_check_inbound_LDADD = $(ITEST_LDADD)
 tests_check_tls_SOURCES = tests/check_tls.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_tls_CFLAGS = $(ITEST_CFLAGS)
 tests_check_tls_LDADD = $(ITEST_LDADD)

@@ -33,6 +33,10 @@ const struct tether_option tth_mqtt_options[] = {
     {.name = "keepalive", .type = TETHER_OPTION_DURATION, .def = "30s",
      .min = 0, .max = KEEPALIVE_MAX_S * 1000ull,
      .doc = "MQTT keepalive, rounded up to seconds; 0 turns it off"},
+    {.name = "max_message", .type = TETHER_OPTION_SIZE, .def = "1MiB",
+     .min = MQTT_MIN_MAX_MESSAGE, .max = MQTT_MAX_MAX_MESSAGE,
+     .doc = "largest inbound payload: MQTT 5 tells the broker (Maximum "
+	    "Packet Size); a larger message is dropped and told"},
     {.name = "session_expiry", .type = TETHER_OPTION_DURATION,
      .min = 0, .max = SESSION_EXPIRY_NEVER * 1000ull,
      .doc = "MQTT 5: how long the broker keeps the session"},
@@ -293,6 +297,10 @@ int tth_mqtt_options_read(struct mqtt_options *o, tether_conn *conn,
 				   KEEPALIVE_MAX_S * 1000ull, &ms))
 		bad = 1;
 	o->keepalive_s = (int)((ms + 999) / 1000);
+	if (tether_params_size(p, "max_message", MQTT_DEFAULT_MAX_MESSAGE,
+			       MQTT_MIN_MAX_MESSAGE, MQTT_MAX_MAX_MESSAGE,
+			       &o->max_message))
+		bad = 1;
 	/* MQTT 5's default expiry of 0 ends the session at the disconnect,
 	   which is not what clean_start: false asks for; keep it instead,
 	   as 3.1.1 does. */

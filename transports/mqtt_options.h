@@ -18,6 +18,7 @@ extern const struct tether_default_port tth_mqtt_default_ports[];
 /* A link's settings, read from its tether_params by tth_mqtt_options_read. */
 struct mqtt_options {
 	int version; /* MQTTVERSION_3_1_1 or MQTTVERSION_5 */
+	uint64_t max_message; /* largest inbound payload */
 	int clean_start;
 	int keepalive_s;
 	uint32_t session_expiry_s; /* MQTT 5 only */
@@ -43,6 +44,12 @@ struct mqtt_options {
 	} *will_user;
 	size_t n_will_user;
 };
+
+/* max_message: its default, and its range (MQTT's largest packet is
+   256 MiB). */
+#define MQTT_DEFAULT_MAX_MESSAGE (1u << 20)
+#define MQTT_MIN_MAX_MESSAGE 1
+#define MQTT_MAX_MAX_MESSAGE 268435455u
 
 /* A will payload file holds at most this (MQTT's two-byte length). */
 #define MQTT_WILL_PAYLOAD_MAX 65535

@@ -14,7 +14,10 @@
  * destroying the last client of the process would tear down Paho's global
  * state and join its threads (a second or more, on the loop thread), and a
  * client created concurrently by tether_conn_start() would race that
- * teardown.
+ * teardown. The anchor also wakes Paho's send thread (wake_sender()):
+ * Paho 1.3.12 does not wake it when a PUBACK frees a slot of the server's
+ * Receive Maximum, so without a nudge a backlog drains at Receive Maximum
+ * messages per second (its send thread's 1 s timer).
  *
  * See docs/transport-mqtt.md for the threads, the options and the reasons.
  */
@@ -47,11 +50,28 @@
    close_timeout (2 s by default) bounds the whole close. */
 #define CLOSE_GRACE_MS 1000
 
+/* Inbound flow (docs/transport-mqtt.md, "Inbound flow"): a QoS 1/2
+   message over the connection's inbound bound holds Paho's receive thread
+   in slices of INBOUND_SLICE_MS, at most INBOUND_WAIT_MS in all. */
+#define INBOUND_WAIT_MS 1000
+#define INBOUND_SLICE_MS 5
+
+/* Paho's Maximum Packet Size for a payload of max_message: the fixed
+   header (5), a topic of any length (2 + 65535), a packet id (2) and
+   properties of up to 64 KiB more. */
+#define PACKET_OVERHEAD (5 + 2 + 65535 + 2 + 65536)
+#define PACKET_SIZE_MAX 268435460u
+
 struct mqtt_ctx {
 	MQTTAsync anchor;
+	/* ops running on the loop thread, which may call into Paho and so
+	   wait for its mutex, which a receive thread waiting for inbound
+	   room holds: it stops waiting when this is not 0 */
+	atomic_int in_paho;
 };
 
 struct mqtt_link {
+	struct mqtt_ctx *ctx;
 	tether_conn *conn;
 	struct mqtt_options opt;
 	char scheme[8]; /* of the last URI with one, for bare redirects */
@@ -70,6 +90,7 @@ struct mqtt_send;
 
 /* One attempt: the context of every callback of its Paho client. */
 struct mqtt_attempt {
+	struct mqtt_ctx *ctx;
 	tether_conn *conn;
 	uint32_t id;
 	int version;
@@ -96,6 +117,7 @@ struct mqtt_req {
 struct mqtt_send {
 	struct mqtt_attempt *att;
 	uint64_t msg_id;
+	int qos;
 	int reported;
 	struct mqtt_send *prev, *next;
 };
@@ -104,6 +126,20 @@ static void reason_init(struct tether_reason *r, enum tether_reason_kind kind,
 			int code, int by_peer, const char *text);
 static int prop_add(MQTTProperties *props, int id, uint32_t number,
 		    const void *value, size_t len, const char *name);
+
+/* Every op of the loop thread that calls into Paho runs between these:
+   a receive thread waiting for inbound room lets go (inbound_wait). */
+static void paho_enter(struct mqtt_link *l)
+{
+	if (l->ctx)
+		atomic_fetch_add(&l->ctx->in_paho, 1);
+}
+
+static void paho_leave(struct mqtt_link *l)
+{
+	if (l->ctx)
+		atomic_fetch_sub(&l->ctx->in_paho, 1);
+}
 
 static const char *const mqtt_schemes[] = {"tcp", "ssl",  "mqtt", "mqtts",
 					   "ws",  "wss", NULL};
@@ -202,18 +238,46 @@ static void send_unlink(struct mqtt_attempt *a, struct mqtt_send *s)
 		s->next->prev = s->prev;
 }
 
-/* A Paho response for a send: report it unless that was done already. */
-static void send_done(struct mqtt_send *s, int err)
+/*
+ * Wake Paho's send thread. Paho 1.3.12 holds a QoS 1/2 publish back while
+ * the server's Receive Maximum (mosquitto: 20) is in flight, and a PUBACK
+ * that frees a slot does not wake the send thread: it looks again only
+ * when a command is added or after its 1 s wait. With a backlog handed
+ * over and nothing new to add, the rest went out at 20 messages per
+ * second (check_zeroloss's subscriber restarts "lost" the last few
+ * hundred of 20,000 that way: they were still in Paho's queue when the
+ * test stopped waiting). Adding a command is what wakes it: a QoS 0
+ * publish on the never-connected anchor, which Paho buffers (one at most,
+ * the oldest deleted) and never sends. MQTTAsync_send for QoS 0 takes
+ * only Paho's command mutex, which its receive thread does not hold while
+ * it calls a publish's onSuccess, so this is safe from there.
+ */
+static void wake_sender(struct mqtt_ctx *x)
+{
+	static const char nudge = 0;
+
+	if (x && x->anchor)
+		(void)MQTTAsync_send(x->anchor, "$tether/wake", 1, &nudge, 0, 0,
+				     NULL);
+}
+
+/* A Paho response for a send: report it unless that was done already.
+   acked: a PUBACK/PUBCOMP came (Paho's receive thread, from its packet
+   handling, with only its global mutex held). */
+static void send_done(struct mqtt_send *s, int err, int acked)
 {
 	struct mqtt_attempt *a = s->att;
-	int report;
+	int report, more;
 
 	pthread_mutex_lock(&a->lock);
 	report = !s->reported;
 	send_unlink(a, s);
+	more = a->sends != NULL;
 	pthread_mutex_unlock(&a->lock);
 	if (report)
 		tether_transport_sent(a->conn, a->id, s->msg_id, err);
+	if (acked && s->qos > 0 && more && atomic_load(&a->phase) == PH_UP)
+		wake_sender(a->ctx);
 	free(s);
 }
 
@@ -245,7 +309,7 @@ static void sends_fail_all(struct mqtt_attempt *a)
 static void on_send_ok(void *ctx, MQTTAsync_successData *r)
 {
 	(void)r;
-	send_done(ctx, 0);
+	send_done(ctx, 0, 1);
 }
 
 /*
@@ -266,18 +330,18 @@ static int send_fail_err(int code)
 
 static void on_send_fail(void *ctx, MQTTAsync_failureData *r)
 {
-	send_done(ctx, send_fail_err(r ? r->code : MQTTASYNC_FAILURE));
+	send_done(ctx, send_fail_err(r ? r->code : MQTTASYNC_FAILURE), 0);
 }
 
 static void on_send_ok5(void *ctx, MQTTAsync_successData5 *r)
 {
 	(void)r;
-	send_done(ctx, 0);
+	send_done(ctx, 0, 1);
 }
 
 static void on_send_fail5(void *ctx, MQTTAsync_failureData5 *r)
 {
-	send_done(ctx, send_fail_err(r ? r->code : MQTTASYNC_FAILURE));
+	send_done(ctx, send_fail_err(r ? r->code : MQTTASYNC_FAILURE), 0);
 }
 
 /* ---------------------------------------------- subscribe, unsubscribe */
@@ -668,6 +732,27 @@ static void free_props(struct tether_property *v, size_t n)
 	free(v);
 }
 
+/*
+ * A QoS 1/2 message and the inbound queue is full: hold Paho's receive
+ * thread (and so this message's PUBACK, which Paho sends when on_message
+ * returns, and every later read) until the loop makes room, for at most
+ * INBOUND_WAIT_MS; then the message is taken over the bound, never
+ * dropped. The loop thread needs Paho's mutex, which this thread holds,
+ * for any call into Paho: when it is about to make one (in_paho), stop
+ * waiting at once, or both would wait out the slice.
+ */
+static void inbound_wait(struct mqtt_attempt *a)
+{
+	for (int t = 0; t < INBOUND_WAIT_MS; t += INBOUND_SLICE_MS) {
+		if (atomic_load(&a->ctx->in_paho) ||
+		    atomic_load(&a->phase) == PH_ENDED)
+			return;
+		if (tether_transport_inbound_wait(a->conn, INBOUND_SLICE_MS) ==
+		    0)
+			return;
+	}
+}
+
 static int on_message(void *ctx, char *topic, int topic_len,
 		      MQTTAsync_message *m)
 {
@@ -681,16 +766,33 @@ static int on_message(void *ctx, char *topic, int topic_len,
 	    .retain = m->retained,
 	    .dup = m->dup,
 	};
-	struct tether_property *props =
-	    message_props(&m->properties, &msg.nprops);
+	struct tether_property *props;
 
 	(void)topic_len;
+	/* Paho 1.3.12 has read the whole packet (and sends a QoS 1 PUBACK
+	   when this returns): too late to refuse it, not too late to keep
+	   it from the application */
+	if (msg.len > a->opt->max_message) {
+		tether_transport_inbound_dropped(a->conn, a->id, TETHER_ETOOBIG,
+						 1);
+		goto done;
+	}
+	if (tether_transport_inbound_full(a->conn)) {
+		if (m->qos == 0) {
+			tether_transport_inbound_dropped(a->conn, a->id,
+							 TETHER_EFULL, 1);
+			goto done;
+		}
+		inbound_wait(a);
+	}
+	props = message_props(&m->properties, &msg.nprops);
 	msg.props = props;
 	/* Whatever the phase: Paho has already sent the PUBACK (it acks a
 	   QoS 1 message before delivering it) and will not deliver it
 	   again, so a message dropped here while closing is lost for good. */
 	tether_transport_message(a->conn, a->id, &msg);
 	free_props(props, msg.nprops);
+done:
 	MQTTAsync_freeMessage(&m);
 	MQTTAsync_free(topic);
 	return 1;
@@ -822,15 +924,22 @@ static void paho_trace_setup(void)
 static int mqtt_ctx_new(tether_mgr *mgr, void **out)
 {
 	struct mqtt_ctx *x = calloc(1, sizeof(*x));
+	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
 	int rc;
 
 	(void)mgr;
 	if (!x)
 		return TETHER_ENOMEM;
 	paho_trace_setup();
-	/* Never connected: it only keeps Paho's global state alive. */
-	rc = MQTTAsync_create(&x->anchor, "tcp://127.0.0.1:1", "tether-anchor",
-			      MQTTCLIENT_PERSISTENCE_NONE, NULL);
+	/* Never connected: it keeps Paho's global state alive, and takes
+	   the nudges of wake_sender() (buffered, one at most, never sent). */
+	co.sendWhileDisconnected = 1;
+	co.allowDisconnectedSendAtAnyTime = 1;
+	co.maxBufferedMessages = 1;
+	co.deleteOldestMessages = 1;
+	rc = MQTTAsync_createWithOptions(&x->anchor, "tcp://127.0.0.1:1",
+					 "tether-anchor",
+					 MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
 	if (rc != MQTTASYNC_SUCCESS) {
 		free(x);
 		return paho_err(rc);
@@ -872,10 +981,10 @@ static int mqtt_link_new(void *ctx, tether_conn *conn, tether_params *p,
 	struct mqtt_link *l;
 	int rc;
 
-	(void)ctx;
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return TETHER_ENOMEM;
+	l->ctx = ctx;
 	l->conn = conn;
 	rc = tth_mqtt_options_read(&l->opt, conn, p);
 	if (rc) {
@@ -892,7 +1001,9 @@ static void mqtt_link_free(void *link)
 
 	if (!l)
 		return;
+	paho_enter(l);
 	attempt_free(l->cur);
+	paho_leave(l);
 	link_free_fields(l);
 }
 
@@ -904,6 +1015,7 @@ static int attempt_new(struct mqtt_link *l, uint32_t id, const char *uri,
 
 	if (!a)
 		return TETHER_ENOMEM;
+	a->ctx = l->ctx;
 	a->conn = l->conn;
 	a->id = id;
 	a->opt = &l->opt;
@@ -1002,7 +1114,61 @@ static int attempt_proxy(const struct mqtt_attempt *a,
 	return 0;
 }
 
+static int mqtt_connect_in(void *link, uint32_t attempt, const char *uri);
+static void mqtt_abort_in(void *link, uint32_t attempt);
+static void mqtt_close_in(void *link, uint32_t attempt);
+static int mqtt_send_in(void *link, uint32_t attempt, uint64_t msg_id,
+			const struct tether_message *msg);
+static int request(struct mqtt_link *l, uint32_t attempt, const char *topic,
+		   const struct tether_subscription *sub);
+
 static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
+{
+	int rc;
+
+	paho_enter(link);
+	rc = mqtt_connect_in(link, attempt, uri);
+	paho_leave(link);
+	return rc;
+}
+
+static void mqtt_abort(void *link, uint32_t attempt)
+{
+	paho_enter(link);
+	mqtt_abort_in(link, attempt);
+	paho_leave(link);
+}
+
+static void mqtt_close(void *link, uint32_t attempt)
+{
+	paho_enter(link);
+	mqtt_close_in(link, attempt);
+	paho_leave(link);
+}
+
+static int mqtt_send(void *link, uint32_t attempt, uint64_t msg_id,
+		     const struct tether_message *msg)
+{
+	int rc;
+
+	paho_enter(link);
+	rc = mqtt_send_in(link, attempt, msg_id, msg);
+	paho_leave(link);
+	return rc;
+}
+
+static int request_op(struct mqtt_link *l, uint32_t attempt,
+		      const char *topic, const struct tether_subscription *sub)
+{
+	int rc;
+
+	paho_enter(l);
+	rc = request(l, attempt, topic, sub);
+	paho_leave(l);
+	return rc;
+}
+
+static int mqtt_connect_in(void *link, uint32_t attempt, const char *uri)
 {
 	struct mqtt_link *l = link;
 	struct mqtt_attempt *a;
@@ -1069,8 +1235,25 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 				attempt_free(a);
 				return TETHER_ENOMEM;
 			}
-			o.connectProperties = &props;
 		}
+		{
+			/* the broker must not send a larger packet (MQTT 5
+			   3.1.2.11.4; mosquitto drops such a message for
+			   this client) */
+			uint64_t mps = l->opt.max_message + PACKET_OVERHEAD;
+			MQTTProperty pr = {
+			    .identifier =
+				MQTTPROPERTY_CODE_MAXIMUM_PACKET_SIZE,
+			    .value.integer4 = (unsigned int)(mps < PACKET_SIZE_MAX
+								 ? mps
+								 : PACKET_SIZE_MAX)};
+			if (MQTTProperties_add(&props, &pr) != 0) {
+				MQTTProperties_free(&props);
+				attempt_free(a);
+				return TETHER_ENOMEM;
+			}
+		}
+		o.connectProperties = &props;
 	} else {
 		o.cleansession = l->opt.clean_start;
 		o.onSuccess = on_connect_ok;
@@ -1139,7 +1322,7 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 	return 0;
 }
 
-static void mqtt_abort(void *link, uint32_t attempt)
+static void mqtt_abort_in(void *link, uint32_t attempt)
 {
 	struct mqtt_link *l = link;
 	struct mqtt_attempt *a = attempt_of(l, attempt);
@@ -1152,7 +1335,7 @@ static void mqtt_abort(void *link, uint32_t attempt)
 	attempt_free(a);
 }
 
-static void mqtt_close(void *link, uint32_t attempt)
+static void mqtt_close_in(void *link, uint32_t attempt)
 {
 	struct mqtt_link *l = link;
 	struct mqtt_attempt *a = attempt_of(l, attempt);
@@ -1237,8 +1420,8 @@ static int paho_props(const struct tether_property *v, size_t n,
 	return 0;
 }
 
-static int mqtt_send(void *link, uint32_t attempt, uint64_t msg_id,
-		     const struct tether_message *msg)
+static int mqtt_send_in(void *link, uint32_t attempt, uint64_t msg_id,
+			const struct tether_message *msg)
 {
 	struct mqtt_link *l = link;
 	struct mqtt_attempt *a = attempt_of(l, attempt);
@@ -1256,6 +1439,7 @@ static int mqtt_send(void *link, uint32_t attempt, uint64_t msg_id,
 		return TETHER_ENOMEM;
 	s->att = a;
 	s->msg_id = msg_id;
+	s->qos = msg->qos;
 	if (msg->nprops && a->version != MQTTVERSION_5) {
 		free(s);
 		return TETHER_ENOTSUP; /* a reload changed the version */
@@ -1362,18 +1546,18 @@ static int mqtt_subscribe(void *link, uint32_t attempt, const char *topic,
 	struct tether_subscription sub = {.size = sizeof(sub), .topic = topic,
 					  .qos = qos};
 
-	return request(link, attempt, topic, &sub);
+	return request_op(link, attempt, topic, &sub);
 }
 
 static int mqtt_subscribe_opts(void *link, uint32_t attempt,
 			       const struct tether_subscription *sub)
 {
-	return sub ? request(link, attempt, sub->topic, sub) : TETHER_EINVAL;
+	return sub ? request_op(link, attempt, sub->topic, sub) : TETHER_EINVAL;
 }
 
 static int mqtt_unsubscribe(void *link, uint32_t attempt, const char *topic)
 {
-	return request(link, attempt, topic, NULL);
+	return request_op(link, attempt, topic, NULL);
 }
 
 /* Properties need MQTT 5: read "version" as the options reader does. */

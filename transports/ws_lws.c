@@ -42,6 +42,9 @@
 #include "ws_lws.h"
 
 #define WS_PROTOCOL_NAME "tether-ws"
+/* While reading is stopped for a full inbound queue, look again this
+   often (lws's per-wsi timer: the core has no hook to call us back). */
+#define WS_RX_POLL_US 2000
 #define WS_MAX_FDS_CAP (1u << 18)
 /* lws 4.1 keeps its LWS_WRITE_CLOSE (4) private: lws_close_reason() is
    meant to send the close, but sends none when a client returns -1 */
@@ -356,7 +359,9 @@ static void close_with(struct ws_sess *s, struct lws *wsi, int code)
 }
 
 /* Hand a whole message to tether; the next frame starts a new one. A text
-   message that is not UTF-8 closes the link with 1007 (RFC 6455 8.1). */
+   message that is not UTF-8 closes the link with 1007 (RFC 6455 8.1). A
+   full inbound queue stops reading the socket: TCP and the peer hold the
+   rest until the application has taken messages (on_rx_timer). */
 static void deliver(struct ws_sess *s, struct lws *wsi, const void *payload,
 		    size_t len)
 {
@@ -374,6 +379,24 @@ static void deliver(struct ws_sess *s, struct lws *wsi, const void *payload,
 	m.binary = s->rx_binary;
 	tether_transport_message(s->conn, s->attempt, &m);
 	s->rx_open = 0;
+	if (!s->rx_paused && tether_transport_inbound_full(s->conn)) {
+		s->rx_paused = 1;
+		lws_rx_flow_control(wsi, 0);
+		lws_set_timer_usecs(wsi, WS_RX_POLL_US);
+	}
+}
+
+/* Reading is stopped: read again once the inbound queue has room. */
+static void on_rx_timer(struct ws_sess *s, struct lws *wsi)
+{
+	if (!s->rx_paused)
+		return;
+	if (tether_transport_inbound_full(s->conn)) {
+		lws_set_timer_usecs(wsi, WS_RX_POLL_US);
+		return;
+	}
+	s->rx_paused = 0;
+	lws_rx_flow_control(wsi, 1);
 }
 
 static int on_receive(struct ws_sess *s, struct lws *wsi, const void *in,
@@ -473,6 +496,9 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		return 0;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
 		return on_receive(s, wsi, in, len);
+	case LWS_CALLBACK_TIMER:
+		on_rx_timer(s, wsi);
+		return 0;
 	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
 		tether_transport_pong(s->conn, s->attempt);
 		return 0;

@@ -116,6 +116,8 @@ struct ws_sess {
 	int peer_code_unsure;    /* 1002 that lws may have rewritten */
 	int rx_binary;
 	int rx_open;             /* a message is being assembled */
+	int rx_paused;           /* reading stopped: the inbound queue is
+				    full (lws_rx_flow_control) */
 	int cert_failed;         /* the peer's certificate did not verify */
 	unsigned char *rx;
 	size_t rx_len, rx_cap;

@@ -612,6 +612,27 @@ static void load_queue(struct lctx *lc, struct cfg_conn *cc)
 				     tether_strerror(rc));
 }
 
+/* `inbound:` (tether.yaml(5)): the bound on received messages held for
+   the application (tether_conn_set_inbound). */
+static void load_inbound(struct cfg_conn *cc)
+{
+	tether_params *q;
+	uint64_t msgs = TETHER_INBOUND_DEFAULT_MESSAGES;
+	uint64_t bytes = TETHER_INBOUND_DEFAULT_BYTES;
+
+	q = tth_cfg_nested(cc->src, "inbound", 0,
+			   "a mapping {max_messages, max_bytes}");
+	if (!q)
+		return;
+	tth_cfg_whole(q, "max_messages", msgs, 1, 100000000, &msgs);
+	tether_params_size(q, "max_bytes", bytes, 1, 1ull << 40, &bytes);
+	tth_params_check_unknown(q, "inbound");
+	if (!cc->set_ok)
+		return;
+	cc->set.in_max_messages = (uint32_t)msgs;
+	cc->set.in_max_bytes = bytes;
+}
+
 /* "expected one of mqtt, ws, found 'wss' (did you mean 'ws'?)": the
  * registered transports are the choices. */
 static void unknown_transport(tether_params *it)
@@ -691,6 +712,7 @@ static void load_conn(struct lctx *lc, struct cfg_conn *cc, tether_params *it)
 	load_classify(lc, cc);
 	load_transport(lc, cc);
 	load_queue(lc, cc);
+	load_inbound(cc);
 	tth_params_check_unknown(it, "a connection");
 	if (!cc->bad && cc->set_ok)
 		tth_cfg_check_options(lc, cc);

@@ -353,6 +353,13 @@ static void dump_conn(FILE *f, const tether_config *cfg,
 	}
 	fputs("}\n", f);
 	dump_queue(f, &cc->set.qcfg);
+	{
+		char b[32];
+
+		tth_fmt_size(b, sizeof(b), cc->set.in_max_bytes);
+		fprintf(f, "    inbound: {max_messages: %u, max_bytes: %s}\n",
+			(unsigned)cc->set.in_max_messages, b);
+	}
 	if (table) {
 		struct sec_out so = {f, tether_transport_section(t), 0};
 

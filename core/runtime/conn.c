@@ -53,6 +53,7 @@ static int needs_network(const tether_conn *c)
 void tth_conn_free(tether_conn *c)
 {
 	tth_outbox_cleanup(c);
+	tth_inbound_cleanup(c);
 	tth_conn_unsub_clear(c);
 	free(c->redirect_uri);
 	tth_settings_cleanup(&c->set);
@@ -100,6 +101,8 @@ static int conn_make(tether_mgr *m, const char *name,
 	}
 	tth_hb_init(c);
 	rc = tth_outbox_init(c);
+	if (rc == 0)
+		rc = tth_inbound_init(c);
 	if (rc != 0) {
 		tth_conn_free(c);
 		return rc;

@@ -29,6 +29,7 @@ enum tth_post_kind {
 	TTH_POST_MESSAGE,
 	TTH_POST_SENT,
 	TTH_POST_SUB_FAILED, /* a refused SUBSCRIBE or UNSUBSCRIBE */
+	TTH_POST_IN_DROPPED, /* inbound messages dropped: tell */
 	/* commands from the API */
 	TTH_POST_START,
 	TTH_POST_STOP,
@@ -72,6 +73,8 @@ struct tth_post {
 			char *topic;
 			void *payload;
 			void *props; /* the properties and their bytes */
+			uint64_t held; /* its bytes in the inbound bound */
+			int counted;   /* held is counted (inbound.c) */
 		} message;
 		struct {
 			uint64_t msg_id;

@@ -12,6 +12,7 @@
 #include "mailbox-int.h"
 #include "mgr-int.h"
 #include "props-int.h"
+#include "util-int.h"
 
 #define MAILBOX_ROUNDS 64 /* drains per pass, against starvation */
 
@@ -50,6 +51,8 @@ void tth_post_free(struct tth_post *p)
 		free(p->u.end.transport);
 		break;
 	case TTH_POST_MESSAGE:
+		if (p->u.message.counted)
+			tth_inbound_done(p->conn, p->u.message.held);
 		free(p->u.message.topic);
 		free(p->u.message.payload);
 		free(p->u.message.props);
@@ -203,6 +206,10 @@ static void on_message(tether_mgr *m, struct tth_post *p)
 	struct tether_event ev;
 
 	(void)m;
+	/* a link whose reading is held back for the application (a full
+	   inbound queue) is alive while its messages are being handed over:
+	   the heartbeat must not take the wait for a dead link */
+	atomic_store(&c->hb.last_rx_ms, tth_mono_ms());
 	tth_event_init(c, TETHER_EV_MESSAGE, &ev);
 	ev.message = &p->u.message.msg;
 	tth_metrics_message(c, 0,
@@ -211,6 +218,12 @@ static void on_message(tether_mgr *m, struct tth_post *p)
 				     ? strlen(p->u.message.msg.topic)
 				     : 0)); /* metrics */
 	tth_user_event(c, &ev);
+}
+
+static void on_in_dropped(tether_mgr *m, struct tth_post *p)
+{
+	(void)m;
+	tth_inbound_report(p->conn);
 }
 
 static void on_sent(tether_mgr *m, struct tth_post *p)
@@ -390,6 +403,7 @@ static void (*const handlers[TTH_POST_KINDS])(tether_mgr *,
     [TTH_POST_PUMP] = on_pump,
     [TTH_POST_DROPPED] = on_dropped,
     [TTH_POST_SUB_FAILED] = on_sub_failed,
+    [TTH_POST_IN_DROPPED] = on_in_dropped,
     [TTH_POST_SUBSCRIBE] = on_subscribe,
     [TTH_POST_UNSUBSCRIBE] = on_unsubscribe,
     [TTH_POST_LIMITS] = on_limits,

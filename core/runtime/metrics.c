@@ -172,6 +172,9 @@ TETHER_EXPORT int tether_conn_stats(const tether_conn *c,
 	st.dropped_error = atomic_load(&mt->dropped[4]);
 	tth_outbox_depth(c, &st.queued, &st.queued_bytes);
 	st.flaps = atomic_load(&mt->flaps);
+	st.inbound_held = atomic_load(&c->in.msgs);
+	st.inbound_dropped_full = atomic_load(&c->in.dropped_full);
+	st.inbound_dropped_too_large = atomic_load(&c->in.dropped_big);
 	memcpy(out, &st, st.size);
 	return 0;
 }
@@ -372,6 +375,17 @@ static void put_messages(struct buf *b, tether_conn **v, size_t n)
 			put(b, ",reason=\"%s\"", drop_reasons[k]);
 			put_u64(b, atomic_load(&v[i]->met.dropped[k]));
 		}
+	family(b, "tether_inbound_dropped_total", "counter",
+	       "Inbound messages dropped, by reason (full: QoS 0 over the "
+	       "inbound bound; too_large: over max_message).");
+	for (size_t i = 0; i < n; i++) {
+		conn_sample(b, "tether_inbound_dropped_total", v[i]);
+		put(b, ",reason=\"full\"");
+		put_u64(b, atomic_load(&v[i]->in.dropped_full));
+		conn_sample(b, "tether_inbound_dropped_total", v[i]);
+		put(b, ",reason=\"too_large\"");
+		put_u64(b, atomic_load(&v[i]->in.dropped_big));
+	}
 	put_counter(b, v, n, "tether_flaps_total",
 		    "Links the peer closed soon after they came up "
 		    "(flap_window).",

@@ -149,6 +149,21 @@ struct tth_conn_out {
 	int in_resume;            /* inside the resume hook (loop thread) */
 };
 
+/* The inbound queue's bound (core/runtime/inbound.c): what transports
+ * reported and the loop has not yet handed to the application. The
+ * counters are changed by transports' threads and the loop; mu and cv
+ * only wake threaded transports waiting for room. */
+struct tth_conn_in {
+	_Atomic uint64_t msgs, bytes;           /* held now */
+	_Atomic uint64_t max_msgs, max_bytes;
+	_Atomic uint64_t pend_full, pend_big;   /* drops not told yet */
+	_Atomic uint64_t dropped_full, dropped_big; /* metrics */
+	atomic_int waiters;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int ready;
+};
+
 struct tether_conn {
 	struct tth_econn ec; /* the machine, run by the manager's engine */
 	tether_mgr *mgr;
@@ -183,6 +198,7 @@ struct tether_conn {
 	_Atomic uint64_t next_msg_id;
 	struct tth_conn_hb hb;
 	struct tth_conn_out out;
+	struct tth_conn_in in;
 	/* Reload (core/config/reload.c), loop thread: settings waiting for
 	   this connection to reach CLOSED, then it starts again with them. */
 	struct tth_conn_settings *replace_with;
@@ -236,6 +252,16 @@ void tth_conn_post_dropped(tether_conn *c, struct tth_qout *out);
 void tth_conn_sent_event(tether_conn *c, uint64_t id, int err);
 /* metrics.c: a message dropped with err */
 void tth_metrics_dropped(tether_conn *c, int err);
+
+/* inbound.c: the inbound bound. init/cleanup at creation and free; add
+   when a MESSAGE post is made (any thread), done when it is freed; the
+   bounds from c->set (any thread); a drop report (loop). */
+int tth_inbound_init(tether_conn *c);
+void tth_inbound_cleanup(tether_conn *c);
+void tth_inbound_add(tether_conn *c, uint64_t bytes);
+void tth_inbound_done(tether_conn *c, uint64_t bytes);
+void tth_inbound_apply(tether_conn *c);
+void tth_inbound_report(tether_conn *c);
 
 /* loop.c: wake the loop for a post (uv_idle from the loop thread,
    uv_async from any other). */

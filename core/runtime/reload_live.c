@@ -68,6 +68,13 @@ static int swap_live(tether_conn *c, struct tth_conn_settings *s)
 		}
 		changed = 1;
 	}
+	if (c->set.in_max_messages != s->in_max_messages ||
+	    c->set.in_max_bytes != s->in_max_bytes) {
+		c->set.in_max_messages = s->in_max_messages;
+		c->set.in_max_bytes = s->in_max_bytes;
+		tth_inbound_apply(c);
+		changed = 1;
+	}
 	if (tth_settings_queue_differs(&c->set.qcfg, &s->qcfg)) {
 		struct tether_queue_cfg q = s->qcfg;
 

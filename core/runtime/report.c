@@ -88,6 +88,10 @@ TETHER_EXPORT void tether_transport_message(tether_conn *c, uint32_t attempt,
 		tth_post_free(p);
 		return;
 	}
+	/* counted until the post is freed, delivered or not (inbound.c) */
+	p->u.message.held = msg->len + (msg->topic ? strlen(msg->topic) : 0);
+	tth_inbound_add(c, p->u.message.held);
+	p->u.message.counted = 1;
 	tth_post(c->mgr, p);
 }
 

@@ -48,6 +48,8 @@ struct tth_conn_settings {
 	struct tether_queue_cfg qcfg; /* qcfg.spool_dir points at spool_dir */
 	char *spool_dir;
 	int uncoordinated;            /* coordinated recovery off */
+	uint32_t in_max_messages;     /* the inbound bound (inbound.c) */
+	uint64_t in_max_bytes;
 };
 
 /* The defaults for transport t (its default classification rules).

@@ -27,6 +27,8 @@ int tth_settings_init(struct tth_conn_settings *s,
 	s->tops = t;
 	tth_machine_cfg_defaults(&s->mcfg);
 	tether_queue_cfg_defaults(&s->qcfg);
+	s->in_max_messages = TETHER_INBOUND_DEFAULT_MESSAGES;
+	s->in_max_bytes = TETHER_INBOUND_DEFAULT_BYTES;
 	s->opts = tether_params_new(NULL);
 	if (!s->opts)
 		return TETHER_ENOMEM;

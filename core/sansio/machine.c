@@ -25,7 +25,7 @@ const char *tether_state_name(enum tether_state s)
 static const char *const event_names[TETHER_EVENT_COUNT] = {
 	"state", "attempt", "up", "down", "retry",
 	"suspend", "give-up", "fatal", "closed", "message", "sent", "reload", "warning", "removed",
-	"subscribe-failed",
+	"subscribe-failed", "inbound-dropped",
 };
 
 const char *tether_event_name(enum tether_event_type t)

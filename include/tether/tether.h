@@ -387,9 +387,16 @@ enum tether_event_type {
 				  SUBACK/UNSUBACK reason code, e.g. 0x87 not
 				  authorized; kind local for one never sent)
 				  and its class normal: the link stays as it
-				  is */
+				  is */,
+	TETHER_EV_INBOUND_DROPPED /**< inbound messages were dropped: `count`
+				  of them since the last such event, `error`
+				  why: TETHER_EFULL (QoS 0 over the inbound
+				  bound of a transport that cannot stop
+				  reading: MQTT on Paho) or TETHER_ETOOBIG
+				  (larger than the transport's max_message);
+				  see tether_conn_set_inbound() */
 };
-#define TETHER_EVENT_COUNT 15
+#define TETHER_EVENT_COUNT 16
 
 /**
  * @brief Name of an event type ("retry").
@@ -477,6 +484,7 @@ struct tether_event {
 	uint64_t msg_id;    /**< SENT */
 	int error;          /**< SENT: 0 delivered, else a TETHER_E* code */
 	int session_present; /**< UP, MQTT: the broker kept our session */
+	uint64_t count;     /**< INBOUND_DROPPED: messages dropped */
 };
 
 /* ------------------------------------------------------------- manager */
@@ -1027,7 +1035,45 @@ struct tether_conn_stats {
 	uint64_t flaps;              /**< links the peer closed soon after
 					  they came up (the "flap_window"
 					  timing) */
+	uint64_t inbound_held;       /**< inbound messages received and not
+					  yet handed to the application */
+	uint64_t inbound_dropped_full; /**< inbound QoS 0 messages dropped
+					    over the inbound bound (MQTT) */
+	uint64_t inbound_dropped_too_large; /**< inbound messages dropped
+						 over max_message (MQTT) */
 };
+
+/** Default bound on a connection's inbound messages held for the
+    application (tether_conn_set_inbound). */
+#define TETHER_INBOUND_DEFAULT_MESSAGES 1000
+/** Default bound on their payload + topic bytes: 8 MiB. */
+#define TETHER_INBOUND_DEFAULT_BYTES (8u << 20)
+
+/**
+ * @brief Bound c's inbound queue: the messages a transport received that
+ *   the loop has not yet handed to the application (TETHER_EV_MESSAGE).
+ *   When it is full: WebSocket stops reading the socket until the
+ *   application has taken messages (TCP and the peer hold the rest);
+ *   MQTT on Paho, which reads on threads of its own, drops QoS 0
+ *   messages (counted, TETHER_EV_INBOUND_DROPPED) and holds Paho's
+ *   receive thread for a QoS 1 or 2 message until there is room (its
+ *   acknowledgement waits with it), at most 1 s, or less when the loop
+ *   thread needs Paho meanwhile; then it is taken over the bound: a
+ *   message Paho received is never dropped (docs/transport-mqtt.md,
+ *   "Inbound flow"). Messages already held are handed over before the
+ *   CLOSED of an orderly stop (one that does not hit close_timeout), so
+ *   a close takes as long as the application needs for at most this
+ *   many. The bound takes effect at once.
+ * @param max_messages at least 1; default TETHER_INBOUND_DEFAULT_MESSAGES.
+ * @param max_bytes their payload + topic bytes, at least 1; default
+ *   TETHER_INBOUND_DEFAULT_BYTES. A single larger message is still taken
+ *   when the queue is empty.
+ * @return 0, TETHER_EINVAL (NULL or a bound of 0).
+ * @thread any
+ */
+TETHER_EXPORT int tether_conn_set_inbound(tether_conn *c,
+					  uint32_t max_messages,
+					  uint64_t max_bytes);
 
 /**
  * @brief Read c's counters into out.

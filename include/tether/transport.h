@@ -260,6 +260,35 @@ TETHER_EXPORT void tether_transport_message(tether_conn *c, uint32_t attempt,
 					    const struct tether_message *msg);
 
 /**
+ * @brief Whether c's inbound queue is at its bound
+ *   (tether_conn_set_inbound()): 1 full, 0 room. A transport that decides
+ *   when to read stops reading while it is full; one that cannot drops
+ *   or waits (tether_transport_inbound_wait()).
+ * @thread any
+ */
+TETHER_EXPORT int tether_transport_inbound_full(const tether_conn *c);
+
+/**
+ * @brief Wait until c's inbound queue has room, at most timeout_ms
+ *   (woken as the loop hands messages to the application).
+ * @return 0 room; TETHER_EFULL still full; TETHER_EINVAL.
+ * @thread any but the loop thread (which is what makes room)
+ */
+TETHER_EXPORT int tether_transport_inbound_wait(tether_conn *c,
+						int timeout_ms);
+
+/**
+ * @brief The transport dropped n inbound messages: err TETHER_EFULL (the
+ *   queue was full), TETHER_ETOOBIG (over its max_message). Counted, and
+ *   told with a TETHER_EV_INBOUND_DROPPED event (drops that come before
+ *   the loop has told the last are added to the next event).
+ * @thread any
+ */
+TETHER_EXPORT void tether_transport_inbound_dropped(tether_conn *c,
+						    uint32_t attempt, int err,
+						    uint64_t n);
+
+/**
  * @brief The outcome of send(msg_id): err 0 when delivered (MQTT: PUBACK or
  *   PUBCOMP for QoS 1/2, written for QoS 0; WS: written to the socket),
  *   else a TETHER_E* code.

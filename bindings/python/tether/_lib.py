@@ -84,6 +84,7 @@ class tether_event(Structure):
         ("msg_id", c_uint64),
         ("error", c_int),
         ("session_present", c_int),
+        ("count", c_uint64),
     ]
 
 
@@ -124,6 +125,9 @@ class tether_conn_stats(Structure):
         ("queued", c_uint64),
         ("queued_bytes", c_uint64),
         ("flaps", c_uint64),
+        ("inbound_held", c_uint64),
+        ("inbound_dropped_full", c_uint64),
+        ("inbound_dropped_too_large", c_uint64),
     ]
 
 
@@ -204,6 +208,7 @@ PROTOTYPES = {
     "tether_conn_stop": (c_int, [_P]),
     "tether_queue_cfg_defaults": (None, [POINTER(tether_queue_cfg)]),
     "tether_conn_set_queue": (c_int, [_P, POINTER(tether_queue_cfg)]),
+    "tether_conn_set_inbound": (c_int, [_P, c_uint32, c_uint64]),
     "tether_conn_send": (c_int, [_P, POINTER(tether_message),
                                  POINTER(c_uint64)]),
     "tether_conn_set_resume_cb": (c_int, [_P, RESUME_CB, _P]),

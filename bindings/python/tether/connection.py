@@ -200,6 +200,16 @@ class Connection:
         del keep
         return self
 
+    def set_inbound(self, max_messages: Optional[int] = None,
+                    max_bytes: Optional[int] = None) -> "Connection":
+        """The bound on received messages held for the application
+        (tether_conn_set_inbound, tether.yaml(5) inbound:); what is not
+        given keeps the library's default."""
+        n = 1000 if max_messages is None else int(max_messages)
+        b = 8 << 20 if max_bytes is None else int(max_bytes)
+        self._check(lib.tether_conn_set_inbound(self._h(), n, b), "inbound")
+        return self
+
     def set_resume_callback(self, fn: Optional[Callable[["Connection"], Any]]
                             ) -> "Connection":
         """fn(connection), on the loop thread after each connect, before

@@ -61,6 +61,7 @@ class EventType(enum.IntEnum):
     WARNING = 12  # detail: something to tell, nothing failed
     REMOVED = 13  # the connection's last event (Connection.remove, reload)
     SUBSCRIBE_FAILED = 14  # detail: the topic filter; reason: the code
+    INBOUND_DROPPED = 15  # count: messages dropped; error: EFULL, ETOOBIG
 
     def __str__(self) -> str:
         # as tether_event_name(): "give-up"

@@ -141,7 +141,8 @@ class Event:
 
     __slots__ = ("type", "connection", "name", "state", "old_state",
                  "now_ms", "attempt", "endpoint", "delay_ms", "reason",
-                 "detail", "message", "msg_id", "error", "session_present")
+                 "detail", "message", "msg_id", "error", "session_present",
+                 "count")
 
     def __init__(self, ev: Any, connection: Optional["Connection"]) -> None:
         self.type: Union[EventType, int] = to_enum(EventType, ev.type)
@@ -162,8 +163,12 @@ class Event:
         self.message = Message._from_c(ev.message.contents) \
             if ev.message else None
         is_sent = ev.type == EventType.SENT
+        is_drop = ev.type == EventType.INBOUND_DROPPED
         self.msg_id: Optional[int] = ev.msg_id if is_sent else None
-        self.error: Optional[int] = ev.error if is_sent else None
+        self.error: Optional[int] = ev.error if is_sent or is_drop else None
+        #: INBOUND_DROPPED: how many messages (error says why)
+        self.count: Optional[int] = ev.count if is_drop and \
+            ev.size >= field_end(tether_event, "count") else None
         self.session_present: Optional[bool]
         if ev.size >= field_end(tether_event, "session_present"):
             self.session_present = bool(ev.session_present) \
@@ -191,6 +196,8 @@ class Event:
             parts.append(repr(self.message))
         if self.msg_id is not None:
             parts.append("id=%d error=%d" % (self.msg_id, self.error or 0))
+        if self.count is not None:
+            parts.append("count=%d error=%d" % (self.count, self.error or 0))
         return "<Event %s>" % " ".join(parts)
 
 

@@ -41,7 +41,7 @@ class Stats:
                  "reconnects", "reconnect_seconds", "rtt",
                  "messages_sent", "messages_received", "queued",
                  "bytes_sent", "bytes_received", "dropped", "queued_bytes",
-                 "flaps")
+                 "flaps", "inbound_held", "inbound_dropped")
 
     def __init__(self) -> None:
         self.state: Union[State, int, None] = None
@@ -68,6 +68,11 @@ class Stats:
         self.dropped: Optional[Dict[str, int]] = None
         #: links the peer closed soon after they came up (None: too old)
         self.flaps: Optional[int] = None
+        #: received messages not yet handed to the application, and the
+        #: inbound messages dropped by cause ("full", "too_large");
+        #: None: library too old
+        self.inbound_held: Optional[int] = None
+        self.inbound_dropped: Optional[Dict[str, int]] = None
 
     @classmethod
     def from_c(cls, st: Any, state: Union[State, int, None]) -> "Stats":
@@ -93,6 +98,11 @@ class Stats:
         self.queued_bytes = st.queued_bytes
         if st.size >= _lib_field_end(type(st), "flaps"):
             self.flaps = st.flaps
+        if st.size >= _lib_field_end(type(st), "inbound_dropped_too_large"):
+            self.inbound_held = st.inbound_held
+            self.inbound_dropped = {
+                "full": st.inbound_dropped_full,
+                "too_large": st.inbound_dropped_too_large}
         return self
 
     def as_dict(self) -> Dict[str, Any]:
