@@ -10,6 +10,23 @@
 extern const struct tether_transport_ops tth_transport_mqtt;
 extern const struct tether_transport_ops tth_transport_ws;
 
+/* Option-table entries both transports have, with the same meaning:
+ * the HTTP CONNECT proxy, and the client certificate (tls:). */
+#define TTH_OPTION_PROXY                                                      \
+	{.name = "proxy", .type = TETHER_OPTION_TEXT,                         \
+	 .doc = "HTTP CONNECT proxy: http://HOST:PORT, or env (https_proxy / " \
+		"http_proxy, no_proxy)"}
+#define TTH_OPTIONS_CLIENT_CERT                                               \
+	{.name = "cert_file", .type = TETHER_OPTION_TEXT,                     \
+	 .place = TETHER_OPTION_TLS, .doc = "client certificate (PEM)"},      \
+	    {.name = "key_file", .type = TETHER_OPTION_TEXT,                  \
+	     .place = TETHER_OPTION_TLS, .doc = "client key (PEM)"},          \
+	{                                                                     \
+		.name = "key_password", .type = TETHER_OPTION_TEXT,           \
+		.secret = 1, .place = TETHER_OPTION_TLS,                      \
+		.doc = "the client key's password"                            \
+	}
+
 /* The most ALPN wire bytes a transport accepts for its `alpn` option. */
 #define TTH_ALPN_MAX 512
 /*

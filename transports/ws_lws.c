@@ -861,7 +861,7 @@ static int ws_connect(void *vlink, uint32_t attempt, const char *uri)
 	struct lws *wsi;
 	char proxy_host[256];
 	struct ws_vhost_key vk = {.o = &l->opt, .proxy_host = proxy_host};
-	int rc;
+	int rc, failed = 1;
 
 	if (l->cur) /* single flight: a new attempt replaces the old one */
 		ws_abort(l, l->cur->attempt);
@@ -902,19 +902,16 @@ static int ws_connect(void *vlink, uint32_t attempt, const char *uri)
 				   TETHER_LOCAL_BAD_OPTIONS, 0,
 				   "proxy: the environment's proxy is not "
 				   "http://HOST:PORT");
+	} else if (vhost_needed(&vk) && !(ci.vhost = vhost_for(ctx, &vk))) {
+		tth_ws_reason_init(&r, TETHER_KIND_TLS, TETHER_TLS_HANDSHAKE, 0,
+				   "cannot load the TLS files (ca_file, "
+				   "cert_file, key_file, key_password)");
+	} else {
+		failed = 0;
+	}
+	if (failed) {
 		tth_ws_report_end(s, 1, &r);
 		return 0;
-	}
-	if (vhost_needed(&vk)) {
-		ci.vhost = vhost_for(ctx, &vk);
-		if (!ci.vhost) {
-			tth_ws_reason_init(&r, TETHER_KIND_TLS,
-					   TETHER_TLS_HANDSHAKE, 0,
-					   "cannot load the TLS files (ca_file, "
-					   "cert_file, key_file, key_password)");
-			tth_ws_report_end(s, 1, &r);
-			return 0;
-		}
 	}
 	ci.opaque_user_data = s;
 
