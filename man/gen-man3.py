@@ -147,6 +147,7 @@ def parse_header(text):
         if "TETHER_EXPORT" in decl:
             flat = re.sub(r"/\*.*?\*/", " ", decl, flags=re.S)
             flat = " ".join(flat.replace("TETHER_EXPORT", "").split())
+            flat = re.sub(r"\* (\w+\s*\()", r"*\1", flat)
             m = re.search(r"(\w+)\s*\(", flat)
             if not m:
                 sys.exit("gen-man3.py: no function name in: " + flat)
@@ -330,7 +331,7 @@ def render(header, page, items, ver):
     # follows it, with the types otherwise; one that reads like code
     # ("typedef ... is in tether.h") is left out.
     items = [it for it in items if it[0] != "section" and
-             not (it[0] == "note" and ";" in it[1])]
+             not (it[0] == "note" and it[1].startswith("typedef "))]
     for k, it in enumerate(items):
         if it[0] == "note":
             nxt = next((x for x in items[k + 1:] if x[0] != "note"), None)
