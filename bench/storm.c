@@ -15,7 +15,10 @@
  *
  *   storm [--clients tether,paho,mosq,tether-ws,lws,tether-solo]
  *         [-n 1000,2000,5000]
- *         [--outage 10,30,45] [--deadline S] [--quick]
+ *         [--outage 10,30,45] [--deadline S] [--quick] [--csv FILE]
+ *
+ * --csv FILE writes each run's attempts per 100 ms from the cut until all
+ * are back as CSV (contrib/gnuplot/storm.gp draws them; docs/BENCHMARKS.md).
  */
 #include "config.h"
 
@@ -49,7 +52,36 @@ struct opts {
 	long n[MAXL], outage[MAXL];
 	int nn, no;
 	int deadline_s, connect_s, settle_ms;
+	FILE *csv; /* --csv: rows of every run, or NULL */
 };
+
+#define CSV_BIN_MS 100
+
+/* One run's attempts per 100 ms from the cut to done: t_s from the cut,
+ * whether the server was up at the row's start, the attempts that began
+ * in it. */
+static void write_csv(FILE *f, const struct storm_result *r,
+		      const uint64_t *t, size_t nt, uint64_t cut,
+		      uint64_t back, uint64_t done)
+{
+	size_t rows = (size_t)((done - cut) / CSV_BIN_MS) + 1, k = 0;
+
+	while (k < nt && t[k] < cut)
+		k++;
+	for (size_t i = 0; i < rows; i++) {
+		uint64_t from = cut + i * CSV_BIN_MS, to = from + CSV_BIN_MS;
+		uint64_t n = 0;
+
+		while (k < nt && t[k] < to) {
+			n++;
+			k++;
+		}
+		fprintf(f, "%s,%d,%d,%.1f,%d,%" PRIu64 "\n", r->kind->name,
+			r->n, r->outage_s, (double)(i * CSV_BIN_MS) / 1000.0,
+			from >= back, n);
+	}
+	fflush(f);
+}
 
 static int run_one(const struct opts *o, const struct fleet_kind *k, int n,
 		   int outage_s, struct storm_result *r)
@@ -148,6 +180,8 @@ static int run_one(const struct opts *o, const struct fleet_kind *k, int n,
 			r->last_after_ms = t[i] - back;
 		}
 	}
+	if (o->csv)
+		write_csv(o->csv, r, t, nt, cut, back, done);
 	r->max_1s = bench_max_in_window(t, nt, 1000);
 	r->max_100ms = bench_max_in_window(t, nt, 100);
 	r->ok = 1;
@@ -209,7 +243,10 @@ static void usage(FILE *f)
 	      "  --outage   outage seconds (default 10,30,45)\n"
 	      "  --deadline seconds to wait for all to come back (default 120)\n"
 	      "  --connect  seconds to wait for the first connect (default 120)\n"
-	      "  --quick    -n 50 --outage 3 --deadline 30 (a smoke run)\n",
+	      "  --quick    -n 50 --outage 3 --deadline 30 (a smoke run)\n"
+	      "  --csv FILE attempts per 100 ms of every run, as CSV (client,\n"
+	      "             clients,outage_s,t_s,server_up,attempts; t_s from\n"
+	      "             the cut until all are back)\n",
 	      f);
 }
 
@@ -221,6 +258,7 @@ int main(int argc, char **argv)
 	    {"deadline", required_argument, NULL, 'd'},
 	    {"connect", required_argument, NULL, 'C'},
 	    {"quick", no_argument, NULL, 'q'},
+	    {"csv", required_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	struct opts o = {.clients = "tether,paho,mosq,tether-ws,lws",
@@ -228,7 +266,8 @@ int main(int argc, char **argv)
 			 .outage = {10, 30, 45}, .no = 3,
 			 .deadline_s = 120, .connect_s = 120,
 			 .settle_ms = 2000};
-	int ch;
+	const char *csv = NULL;
+	int ch, rc;
 
 	if (argc > 1 && strcmp(argv[1], "--child") == 0)
 		return child_main(argc, argv);
@@ -245,6 +284,7 @@ int main(int argc, char **argv)
 			o.deadline_s = 30; o.connect_s = 30;
 			o.settle_ms = 500;
 			break;
+		case 'V': csv = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -255,5 +295,18 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	bench_raise_nofile();
-	return run_matrix(&o);
+	if (csv) {
+		if (!(o.csv = fopen(csv, "w"))) {
+			fprintf(stderr, "storm: cannot write %s: %s\n", csv,
+				strerror(errno));
+			return 2;
+		}
+		fprintf(o.csv, "client,clients,outage_s,t_s,server_up,attempts\n");
+	}
+	rc = run_matrix(&o);
+	if (o.csv && (ferror(o.csv) + (fclose(o.csv) != 0)) != 0) {
+		fprintf(stderr, "storm: cannot write %s\n", csv);
+		rc = 1;
+	}
+	return rc;
 }

@@ -18,7 +18,7 @@ noinst_LTLIBRARIES += libtether-internal.la
 libtether_internal_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(YAML_CFLAGS) $(LWS_CFLAGS) $(UV_CFLAGS)
 libtether_internal_la_LIBADD = $(YAML_LIBS) $(UV_LIBS) $(PTHREAD_LIBS)
 libtether_internal_la_SOURCES = \
-	core/base/errors.c core/base/util-int.h core/base/rng.c \
+	core/base/errors.c core/base/log.c core/base/util-int.h core/base/rng.c \
 	core/base/params.c core/base/params_get.c core/base/params_yaml.c \
 	core/base/params-int.h core/base/secret.c core/base/secret-int.h \
 	core/base/registry.c core/base/registry-int.h core/base/builtins.c \

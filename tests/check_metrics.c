@@ -5,12 +5,16 @@
  * line against the exposition format (0.0.4).
  */
 #include <ctype.h>
+#include <dirent.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <tether/tether.h>
 
@@ -459,6 +463,81 @@ START_TEST(test_metrics_limiter_waits)
 }
 END_TEST
 
+/* Every file of a directory, then the directory. */
+static void remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char path[512];
+
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+			snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+			unlink(path);
+		}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+/* A spool write that fails is counted in tether_spool_errors_total: the
+ * file size limit (RLIMIT_FSIZE) is lowered for one send, so the append
+ * to the segment fails as on a full disk (no assertion in that window:
+ * Check writes files too). The queue's bound is exported beside it. */
+START_TEST(test_metrics_spool_errors_and_queue_bound)
+{
+	char dir[] = "/tmp/tether-metrics-XXXXXX";
+	struct tether_queue_cfg q;
+	struct tether_message m;
+	struct rlimit old, low;
+	tether_conn *c;
+	char *t;
+	int first, failed, lowered;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(tether_conn_new(it_mgr, "spooled", "ws", &c), 0);
+	/* nothing listens there: the messages stay in the queue and spool */
+	ck_assert_int_eq(tether_conn_add_endpoint(c, "ws://127.0.0.1:9/"), 0);
+	it_use_fixed(c, "1s");
+	tether_queue_cfg_defaults(&q);
+	q.max_messages = 250;
+	q.spool_dir = dir;
+	q.fsync = TETHER_FSYNC_NEVER;
+	ck_assert_int_eq(tether_conn_set_queue(c, &q), 0);
+	it_start(c);
+	/* the spool is open before the first attempt */
+	ck_assert(it_wait(c, TETHER_EV_ATTEMPT, 1, 5000));
+	memset(&m, 0, sizeof m);
+	m.size = sizeof m;
+	m.payload = "spooled";
+	m.len = 7;
+	m.qos = 1;
+	first = tether_conn_send(c, &m, NULL);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	low = old;
+	low.rlim_cur = 1;
+	signal(SIGXFSZ, SIG_IGN);
+	lowered = setrlimit(RLIMIT_FSIZE, &low);
+	failed = tether_conn_send(c, &m, NULL);
+	setrlimit(RLIMIT_FSIZE, &old);
+	signal(SIGXFSZ, SIG_DFL);
+	ck_assert_int_eq(first, 0);
+	ck_assert_int_eq(lowered, 0);
+	ck_assert_int_eq(failed, TETHER_EIO);
+	t = tether_mgr_metrics_text(it_mgr);
+	ck_assert_ptr_nonnull(t);
+	check_exposition(t);
+	assert_line(t, "tether_spool_errors_total{conn=\"spooled\","
+		       "transport=\"ws\"} 1");
+	assert_line(t, "tether_queue_max_messages{conn=\"spooled\","
+		       "transport=\"ws\"} 250");
+	assert_line(t, "tether_queue_messages{conn=\"spooled\","
+		       "transport=\"ws\"} 1");
+	free(t);
+	remove_dir(dir);
+}
+END_TEST
+
 static Suite *metrics_suite(void)
 {
 	Suite *s = suite_create("metrics");
@@ -466,6 +545,7 @@ static Suite *metrics_suite(void)
 	tcase_add_test(tc, test_metrics_cut_and_reconnect);
 	tcase_add_test(tc, test_metrics_labels_escaped_and_idle);
 	tcase_add_test(tc, test_metrics_limiter_waits);
+	tcase_add_test(tc, test_metrics_spool_errors_and_queue_bound);
 	return s;
 }
 

@@ -64,6 +64,42 @@ fi
 grep -q '^  max attempts in any 1 s: 1000 vs ' "$tmp/out3" \
 	&& ok "never above the limiter's rate" || bad "peak above the rate"
 
+# --csv / --csv-compare: the two runs' time series, well formed: the
+# header, 100 ms rows in order from 0, server_up 0 then 1, back + down =
+# the clients in every row, back never falling, and the attempts adding
+# up to the run's total as printed
+"$TETHER" simulate -n 500 -d 10s --coordinated --show 0 --csv "$tmp/c.csv" \
+	--csv-compare "$tmp/u.csv" >"$tmp/out4" 2>&1 \
+	&& ok "simulate --csv runs" || { bad "simulate --csv failed"; cat "$tmp/out4"; }
+totals=$(sed -n 's/^  attempts per client during the outage: .* (\([0-9]*\) in all.*/\1/p' "$tmp/out4" | tr '\n' ' ')
+set -- $totals
+for f in c u; do
+	total=$1; shift
+	if awk -F, -v clients=500 -v total="$total" '
+		NR == 1 { if ($0 != "t_s,server_up,attempts,back,down") { print "header: " $0; exit 1 } next }
+		NF != 5 { print "fields: " $0; exit 1 }
+		{
+			want = (NR - 2) / 10
+			if ($1 + 0 != want) { print "row " NR ": t_s " $1 ", expected " want; exit 1 }
+			if ($2 < up) { print "row " NR ": server down again"; exit 1 }
+			if ($4 + $5 != clients) { print "row " NR ": back + down != " clients; exit 1 }
+			if ($4 < back) { print "row " NR ": back fell"; exit 1 }
+			up = $2; back = $4; sum += $3; rows++
+		}
+		END {
+			if (rows < 100 || !up || back != clients || sum != total) {
+				print "rows " rows " up " up " back " back " attempts " sum " of " total; exit 1
+			}
+		}' "$tmp/$f.csv"; then
+		ok "$f.csv well formed ($total attempts, all 500 back)"
+	else
+		bad "$f.csv not well formed"; head -3 "$tmp/$f.csv"
+	fi
+done
+"$TETHER" simulate -n 10 --no-compare --csv-compare "$tmp/x.csv" >"$tmp/o" 2>"$tmp/e"; rc=$?
+[ $rc -eq 2 ] && grep -q "no comparison run" "$tmp/e" && ok "--csv-compare needs a comparison" \
+	|| { bad "--csv-compare alone: rc $rc"; cat "$tmp/e"; }
+
 # bad input: clear errors, exit 2
 "$TETHER" simulate --outage 30x >"$tmp/o" 2>"$tmp/e"; rc=$?
 [ $rc -eq 2 ] && grep -q "expected a duration" "$tmp/e" && ok "bad duration rejected" \

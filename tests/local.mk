@@ -38,7 +38,8 @@ INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/chec
 	tests/check_metrics tests/check_reload tests/check_coord tests/check_ws_resume \
 	tests/check_zeroloss tests/check_zeroloss_spool tests/check_zeroloss_ws \
 	tests/check_transport_options tests/check_interop \
-	tests/check_mqtt_gateway
+	tests/check_mqtt_gateway tests/check_log tests/check_credentials \
+	tests/check_tls_front tests/check_http_proxy
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
 TESTS += $(INTEGRATION_SUITES)
@@ -66,6 +67,18 @@ tests_check_mqtt_LDADD = $(ITEST_LDADD)
 tests_check_mqtt_gateway_SOURCES = tests/check_mqtt_gateway.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_mqtt_gateway_CFLAGS = $(ITEST_CFLAGS)
 tests_check_mqtt_gateway_LDADD = $(ITEST_LDADD)
+tests_check_credentials_SOURCES = tests/check_credentials.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_credentials_CFLAGS = $(ITEST_CFLAGS)
+tests_check_credentials_LDADD = $(ITEST_LDADD)
+tests_check_tls_front_SOURCES = tests/check_tls_front.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_tls_front_CFLAGS = $(ITEST_CFLAGS)
+tests_check_tls_front_LDADD = $(ITEST_LDADD)
+tests_check_http_proxy_SOURCES = tests/check_http_proxy.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_http_proxy_CFLAGS = $(ITEST_CFLAGS)
+tests_check_http_proxy_LDADD = $(ITEST_LDADD)
+tests_check_log_SOURCES = tests/check_log.c tests/itest.c tests/itest.h tests/check-int.h
+tests_check_log_CFLAGS = $(ITEST_CFLAGS)
+tests_check_log_LDADD = $(ITEST_LDADD)
 tests_check_tls_SOURCES = tests/check_tls.c tests/itest.c tests/itest.h tests/check-int.h
 tests_check_tls_CFLAGS = $(ITEST_CFLAGS)
 tests_check_tls_LDADD = $(ITEST_LDADD)
@@ -94,6 +107,11 @@ EXTRA_DIST += tests/cli_simulate.sh tests/cli_config.sh tests/cli_metrics.sh
 EXTRA_DIST += tests/cli_demo.sh tests/cli_run.sh
 # The built-in plug-ins include no core header (see core/local.mk).
 TESTS += tests/plugins_include_only.sh tests/core_layers.sh
+# Prometheus itself scraping tether run --metrics, and the alerting rules
+# in contrib/prometheus under promtool (Debian's prometheus package).
+TESTS += tests/prometheus_scrape.sh tests/prometheus_rules.sh
+EXTRA_DIST += tests/prometheus_scrape.sh tests/prometheus_rules.sh \
+	contrib/prometheus/tether.rules.yml contrib/prometheus/tether.rules.test.yml
 EXTRA_DIST += tests/plugins_include_only.sh tests/core_layers.sh
 TESTS_ENVIRONMENT = top_builddir=$(top_builddir) top_srcdir=$(top_srcdir); export top_builddir top_srcdir;
 

@@ -63,6 +63,10 @@ static void sim_usage(FILE *f)
 		"      --no-compare         no comparison run\n"
 		"output:\n"
 		"      --show K             delay schedule of the first K clients (3)\n"
+		"      --csv FILE           write the run's time series as CSV\n"
+		"                           (100 ms rows: t_s, server_up, attempts,\n"
+		"                           back, down)\n"
+		"      --csv-compare FILE   the comparison run's, the same way\n"
 		"  -h, --help               this text\n");
 }
 
@@ -77,6 +81,8 @@ struct sim_opts {
 	int no_compare;
 	int limit_given;
 	unsigned show;
+	const char *csv;	 /* --csv: the main run's series */
+	const char *csv_compare; /* --csv-compare: the comparison run's */
 };
 
 static char *read_file(const char *path, size_t *len)
@@ -163,6 +169,13 @@ static tether_params *build_params(const struct sim_opts *o)
 		}
 	}
 	return p;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
 static const char *fmt_ms(uint64_t ms, char *buf, size_t len)
@@ -289,9 +302,81 @@ static void print_figures(const struct tether_sim_summary *s)
 	       s->clients, s->gave_up);
 }
 
+#define CSV_BIN_MS 100
+
+/* The run as a time series, one row per 100 ms from the moment the links
+ * dropped (t_s 0) until the last client is back or the last attempt, one
+ * row more: the attempts that began in the row's 100 ms, whether the
+ * server was up at its start, and how many clients were online again
+ * (back) or not (down) at its end. back + down is always the number of
+ * clients, and the attempts add up to the run's total. */
+static int write_csv(const tether_sim *sim, const struct tether_sim_summary *s,
+		     const char *path)
+{
+	uint64_t end = s->recovered_at_ms, *bins, *back_at;
+	FILE *f;
+	size_t n, nback = 0;
+	int bad;
+
+	if (s->reconnect_p100_ms != UINT64_MAX)
+		end += s->reconnect_p100_ms;
+	for (size_t i = 0; i < tether_sim_attempt_count(sim); i++) {
+		uint64_t at;
+		tether_sim_attempt(sim, i, &at, NULL);
+		if (at + 1 > end)
+			end = at + 1;
+	}
+	n = (size_t)((end - s->outage_at_ms) / CSV_BIN_MS) + 2;
+	bins = calloc(n, sizeof *bins);
+	back_at = calloc(s->clients ? s->clients : 1, sizeof *back_at);
+	if (!bins || !back_at) {
+		free(bins);
+		free(back_at);
+		fprintf(stderr, "tether: out of memory\n");
+		return -1;
+	}
+	tether_sim_histogram(sim, s->outage_at_ms, CSV_BIN_MS, bins, n);
+	/* when each client was back, sorted, to count them per row */
+	for (uint32_t c = 0; c < s->clients; c++) {
+		uint64_t d = tether_sim_reconnect_ms(sim, c);
+		if (d != UINT64_MAX)
+			back_at[nback++] = s->recovered_at_ms + d;
+	}
+	qsort(back_at, nback, sizeof *back_at, cmp_u64);
+	f = fopen(path, "w");
+	if (!f) {
+		fprintf(stderr, "tether: cannot write %s: %s\n", path,
+			strerror(errno));
+		free(bins);
+		free(back_at);
+		return -1;
+	}
+	fprintf(f, "t_s,server_up,attempts,back,down\n");
+	for (size_t i = 0, k = 0; i < n; i++) {
+		uint64_t from = s->outage_at_ms + i * CSV_BIN_MS;
+		uint64_t to = from + CSV_BIN_MS;
+
+		while (k < nback && back_at[k] <= to)
+			k++;
+		fprintf(f, "%.1f,%d,%" PRIu64 ",%zu,%zu\n",
+			(double)(i * CSV_BIN_MS) / 1000.0,
+			from >= s->recovered_at_ms, bins[i], k,
+			(size_t)s->clients - k);
+	}
+	bad = ferror(f);
+	bad |= fclose(f) != 0;
+	free(bins);
+	free(back_at);
+	if (bad) {
+		fprintf(stderr, "tether: cannot write %s\n", path);
+		return -1;
+	}
+	return 0;
+}
+
 static int run_one(const struct sim_opts *o, tether_params *p,
 		   const char *title, struct tether_sim_summary *sum,
-		   int detail, int coordinated)
+		   int detail, int coordinated, const char *csv)
 {
 	struct tether_sim_config cfg = o->cfg;
 	tether_sim *sim = NULL;
@@ -311,8 +396,9 @@ static int run_one(const struct sim_opts *o, tether_params *p,
 		print_histograms(sim, sum);
 	}
 	print_figures(sum);
+	rc = csv ? write_csv(sim, sum, csv) : 0;
 	tether_sim_free(sim);
-	return 0;
+	return rc;
 }
 
 static double ratio(uint64_t a, uint64_t b)
@@ -415,6 +501,8 @@ int cli_simulate(int argc, char **argv)
 		{"show", required_argument, NULL, 'w'},
 		{"coordinated", no_argument, NULL, 'C'},
 		{"probe-interval", required_argument, NULL, 'P'},
+		{"csv", required_argument, NULL, 'V'},
+		{"csv-compare", required_argument, NULL, 'W'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -536,6 +624,12 @@ int cli_simulate(int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			}
 			break;
+		case 'V':
+			o.csv = optarg;
+			break;
+		case 'W':
+			o.csv_compare = optarg;
+			break;
 		case 'h':
 			sim_usage(stdout);
 			return CLI_EXIT_OK;
@@ -596,6 +690,11 @@ int cli_simulate(int argc, char **argv)
 		}
 	}
 
+	if (o.csv_compare && !cmp && !coord_compare) {
+		fprintf(stderr, "tether: --csv-compare: there is no comparison "
+				"run (see --compare, --coordinated)\n");
+		goto out;
+	}
 	/* Every problem with the policies before any output. */
 	if (check_policy(p) != 0 || (cmp && check_policy(cmp) != 0))
 		goto out;
@@ -623,7 +722,7 @@ int cli_simulate(int argc, char **argv)
 
 	struct tether_sim_summary sm, sc;
 	if (run_one(&o, p, o.cfg.coordinated ? "coordinated" : "policy", &sm,
-		    1, o.cfg.coordinated) != 0) {
+		    1, o.cfg.coordinated, o.csv) != 0) {
 		rc = CLI_EXIT_USAGE;
 		goto out;
 	}
@@ -633,7 +732,8 @@ int cli_simulate(int argc, char **argv)
 			snprintf(change, sizeof change, "coordination off");
 		snprintf(title, sizeof title, "comparison run (%s)", change);
 		if (run_one(&o, cmp ? cmp : p, title, &sc, 0,
-			    coord_compare ? 0 : o.cfg.coordinated) != 0) {
+			    coord_compare ? 0 : o.cfg.coordinated,
+			    o.csv_compare) != 0) {
 			rc = CLI_EXIT_USAGE;
 			goto out;
 		}

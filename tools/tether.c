@@ -105,6 +105,9 @@ int main(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	const char *cmd = argv[1];
+	/* the library is silent on its own; the CLI prints the engines'
+	 * errors on stderr, as it always has (docs/logging.md) */
+	tether_set_log_cb(tether_log_to_stderr, NULL, TETHER_LOG_ERROR);
 	if (strcmp(cmd, "simulate") == 0)
 		return cli_simulate(argc - 1, argv + 1);
 	if (strcmp(cmd, "check") == 0)

@@ -1,6 +1,8 @@
 # Built against include/ alone: see libtether-plugins.la in core/local.mk.
 libtether_plugins_la_SOURCES += \
 	transports/builtin.h \
+	transports/alpn.c \
+	transports/http_proxy.c \
 	transports/mqtt_options.h \
 	transports/mqtt_options.c \
 	transports/mqtt_paho.c \

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "builtin.h"
 #include "mqtt_options.h"
 
 #define KEEPALIVE_MAX_S 65535
@@ -63,6 +64,9 @@ const struct tether_option tth_mqtt_options[] = {
      .doc = "last will, MQTT 5: Content Type"},
     {.name = "will_user", .type = TETHER_OPTION_MAP,
      .doc = "last will, MQTT 5: User Properties (will_user.<name>)"},
+    {.name = "proxy", .type = TETHER_OPTION_TEXT,
+     .doc = "HTTP CONNECT proxy: http://HOST:PORT, or env (https_proxy / "
+	    "http_proxy, no_proxy)"},
     {.name = "ca_file", .type = TETHER_OPTION_TEXT,
      .place = TETHER_OPTION_TLS, .doc = "CA certificates (PEM file)"},
     {.name = "ca_dir", .type = TETHER_OPTION_TEXT,
@@ -73,6 +77,9 @@ const struct tether_option tth_mqtt_options[] = {
      .place = TETHER_OPTION_TLS, .doc = "client key (PEM)"},
     {.name = "key_password", .type = TETHER_OPTION_TEXT, .secret = 1,
      .place = TETHER_OPTION_TLS, .doc = "the client key's password"},
+    {.name = "alpn", .type = TETHER_OPTION_TEXT, .place = TETHER_OPTION_TLS,
+     .doc = "ALPN protocols to offer, comma-separated (e.g. "
+	    "x-amzn-mqtt-ca; default none)"},
     {.name = "verify", .type = TETHER_OPTION_BOOL, .def = "true",
      .place = TETHER_OPTION_TLS, .doc = "verify the server's certificate"},
     {.name = NULL},
@@ -324,6 +331,37 @@ int tth_mqtt_options_read(struct mqtt_options *o, tether_conn *conn,
 	TEXT("key_file", "a file name", key_file);
 	TEXT("key_password", "a password", key_password);
 #undef TEXT
+	if (tether_params_string(p, "alpn", "ALPN protocol names", NULL, &s))
+		bad = 1;
+	if (s) {
+		unsigned char wire[TTH_ALPN_MAX];
+
+		if (tth_alpn_wire(s, wire, sizeof(wire), &o->alpn_len) != 0) {
+			bad = tether_params_fail(
+				  p, "alpn",
+				  "expected protocol names (1 to 255 "
+				  "printable bytes each, no spaces) separated "
+				  "by commas, e.g. \"mqtt\"") != 0;
+		} else {
+			o->alpn = malloc(o->alpn_len);
+			if (!o->alpn)
+				goto nomem;
+			memcpy(o->alpn, wire, o->alpn_len);
+		}
+	}
+	if (tether_params_string(p, "proxy", "a proxy URI or env", NULL, &s))
+		bad = 1;
+	if (s && strcmp(s, "env") != 0) {
+		char h[256];
+		unsigned port;
+
+		if (tth_proxy_parse(s, h, sizeof(h), &port) != 0)
+			bad = tether_params_fail(p, "proxy",
+						 "expected http://HOST:PORT (no "
+						 "credentials) or env") != 0;
+	}
+	if (dup_opt(s, &o->proxy))
+		goto nomem;
 	/* password, password_env or password_file (first line) */
 	rc = tether_params_secret(p, "password", "a password", &o->password);
 	if (rc == TETHER_ENOMEM)
@@ -357,6 +395,8 @@ void tth_mqtt_options_cleanup(struct mqtt_options *o)
 	free(o->cert_file);
 	free(o->key_file);
 	tether_secret_free(o->key_password);
+	free(o->alpn);
+	free(o->proxy);
 	free(o->will_topic);
 	free(o->will_payload);
 	free(o->will_content_type);

@@ -26,6 +26,9 @@ struct mqtt_options {
 	char *password;
 	int verify;
 	char *ca_file, *ca_dir, *cert_file, *key_file, *key_password;
+	char *proxy; /* HTTP CONNECT proxy: "http://HOST:PORT", "env", NULL */
+	unsigned char *alpn; /* ALPN in the TLS wire format; NULL: none */
+	size_t alpn_len;
 	/* The last will (will_*): will_topic NULL means none. */
 	char *will_topic;
 	char *will_payload; /* will_payload or will_payload_file's bytes */

@@ -786,6 +786,39 @@ static struct mqtt_attempt *attempt_of(struct mqtt_link *l, uint32_t id)
 
 /* ------------------------------------------------------------------ ops */
 
+/* Paho's trace hook: its lines at the matching tether level. Paho's
+ * ERROR entries (a refused socket, a lost link) are what tether reports
+ * as events already, so they count as warnings here. */
+static void paho_trace(enum MQTTASYNC_TRACE_LEVELS pl, char *line)
+{
+	enum tether_log_level level = TETHER_LOG_DEBUG;
+
+	if (pl >= MQTTASYNC_TRACE_SEVERE)
+		level = TETHER_LOG_ERROR;
+	else if (pl == MQTTASYNC_TRACE_ERROR)
+		level = TETHER_LOG_WARNING;
+	else if (pl == MQTTASYNC_TRACE_PROTOCOL)
+		level = TETHER_LOG_INFO;
+	tether_log(level, "paho", "%s", line ? line : "");
+}
+
+/* Paho's trace, set at each context start: only while the application
+ * routes logs (Paho's hook is process-wide). */
+static void paho_trace_setup(void)
+{
+	static const enum MQTTASYNC_TRACE_LEVELS lv[] = {
+		MQTTASYNC_TRACE_FATAL,   MQTTASYNC_TRACE_SEVERE,
+		MQTTASYNC_TRACE_ERROR,   MQTTASYNC_TRACE_PROTOCOL,
+		MQTTASYNC_TRACE_MINIMUM,
+	};
+	enum tether_log_level level = tether_log_level();
+
+	if (!tether_log_has_cb() || level == TETHER_LOG_OFF)
+		return;
+	MQTTAsync_setTraceLevel(lv[level]);
+	MQTTAsync_setTraceCallback(paho_trace);
+}
+
 static int mqtt_ctx_new(tether_mgr *mgr, void **out)
 {
 	struct mqtt_ctx *x = calloc(1, sizeof(*x));
@@ -794,6 +827,7 @@ static int mqtt_ctx_new(tether_mgr *mgr, void **out)
 	(void)mgr;
 	if (!x)
 		return TETHER_ENOMEM;
+	paho_trace_setup();
 	/* Never connected: it only keeps Paho's global state alive. */
 	rc = MQTTAsync_create(&x->anchor, "tcp://127.0.0.1:1", "tether-anchor",
 			      MQTTCLIENT_PERSISTENCE_NONE, NULL);
@@ -935,6 +969,39 @@ static int set_will(const struct mqtt_options *opt, MQTTAsync_willOptions *w,
 	return 0;
 }
 
+/* The attempt's proxy (options.proxy, for its host) as Paho wants it,
+ * "http://HOST:PORT", or "" for none. TETHER_ECONFIG when the
+ * environment's proxy is malformed (reported as the attempt's failure). */
+static int attempt_proxy(const struct mqtt_attempt *a,
+			 const struct mqtt_options *opt, char *out, size_t cap)
+{
+	const char *h = strstr(a->uri, "://");
+	char host[256], ph[256];
+	unsigned pport;
+	size_t n;
+
+	out[0] = '\0';
+	if (!opt->proxy || !h)
+		return 0;
+	h += 3;
+	if (*h == '[') { /* [v6]:port */
+		const char *e = strchr(h, ']');
+		n = e ? (size_t)(e - h - 1) : 0;
+		h++;
+	} else {
+		n = strcspn(h, ":/");
+	}
+	if (n == 0 || n >= sizeof(host))
+		return 0;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	if (tth_proxy_for(opt->proxy, host, a->tls, ph, sizeof(ph), &pport))
+		return TETHER_ECONFIG;
+	if (ph[0])
+		snprintf(out, cap, "http://%s:%u", ph, pport);
+	return 0;
+}
+
 static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 {
 	struct mqtt_link *l = link;
@@ -943,6 +1010,7 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 	MQTTAsync_connectOptions o = MQTTAsync_connectOptions_initializer;
 	MQTTAsync_connectOptions o5 = MQTTAsync_connectOptions_initializer5;
 	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+	char proxy[300];
 	MQTTProperties props = MQTTProperties_initializer;
 	MQTTProperties will_props = MQTTProperties_initializer;
 	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
@@ -1030,8 +1098,20 @@ static int mqtt_connect(void *link, uint32_t attempt, const char *uri)
 		ssl.verify = l->opt.verify; /* host name check */
 		ssl.ssl_error_cb = on_ssl_error;
 		ssl.ssl_error_context = a;
+		ssl.protos = l->opt.alpn;
+		ssl.protos_len = (unsigned)l->opt.alpn_len;
 		o.ssl = &ssl;
 	}
+	rc = attempt_proxy(a, &l->opt, proxy, sizeof(proxy));
+	if (rc) {
+		MQTTProperties_free(&props);
+		attempt_free(a);
+		return rc;
+	}
+	if (proxy[0] && a->tls)
+		o.httpsProxy = proxy;
+	else if (proxy[0])
+		o.httpProxy = proxy;
 	if (l->opt.will_topic) {
 		rc = set_will(&l->opt, &will, &will_props);
 		if (rc) {

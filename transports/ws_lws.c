@@ -16,7 +16,7 @@
  * timers, so steady traffic re-arms no lws timer.
  *
  * Objects and who owns them:
- *   ws_ctx   one per manager: the lws context and its CA vhosts.
+ *   ws_ctx   one per manager: the lws context and its TLS vhosts.
  *   ws_link  one per connection: its options and its current session.
  *   ws_sess  one per attempt (one lws client wsi), owned by the link's
  *            `cur` pointer. The wsi points at it through its opaque user
@@ -35,6 +35,7 @@
 #include <sys/socket.h>
 
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 #include <uv.h>
 
 #include "builtin.h"
@@ -54,7 +55,10 @@ struct ws_frame {
 
 struct ws_vhost {
 	struct ws_vhost *next;
-	char *ca_file;
+	char *ca_file, *cert_file, *key_file, *key_password;
+	int min_tls;
+	char *proxy_host; /* HTTP CONNECT proxy, NULL: none */
+	unsigned proxy_port;
 	struct lws_vhost *vh;
 };
 
@@ -143,25 +147,90 @@ static const struct lws_protocols ws_protocols[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0}};
 
 /*
- * A ca_file needs a vhost of its own: lws 4.1 loads client CAs per vhost
- * (client_ssl_ca_filepath). One vhost per distinct file, made on first use.
+ * lws 4.1 reads the http_proxy variable for every vhost made without an
+ * http_proxy_address, whatever the application asked for; a proxy on
+ * port 0 is "none" to it (it proxies only when the port is set), so
+ * every vhost tether makes names this one unless it has a proxy.
  */
-static struct lws_vhost *vhost_for(struct ws_ctx *ctx, const char *ca_file)
+#define WS_NO_PROXY "0.0.0.0:0"
+
+/*
+ * Client TLS files and the lowest version are per vhost in lws 4.1
+ * (client_ssl_ca_filepath, client_ssl_cert_filepath, ...,
+ * ssl_client_options_set): one vhost per distinct set, made on first use.
+ * A link with none of them uses the context's default vhost (NULL).
+ */
+static int same_text(const char *a, const char *b)
 {
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+/* What a connect needs of its vhost: the TLS set and the proxy. */
+struct ws_vhost_key {
+	const struct ws_options *o;
+	const char *proxy_host; /* "" or NULL: none */
+	unsigned proxy_port;
+};
+
+static int vhost_needed(const struct ws_vhost_key *k)
+{
+	return k->o->ca_file || k->o->cert_file || k->o->min_tls ||
+	       (k->proxy_host && *k->proxy_host);
+}
+
+static char *dup_or_null(const char *s, int *fail)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = strdup(s);
+	if (!d)
+		*fail = 1;
+	return d;
+}
+
+static void vhost_key_free(struct ws_vhost *v)
+{
+	free(v->ca_file);
+	free(v->cert_file);
+	free(v->key_file);
+	tether_secret_free(v->key_password);
+	free(v->proxy_host);
+}
+
+static struct lws_vhost *vhost_for(struct ws_ctx *ctx,
+				   const struct ws_vhost_key *k)
+{
+	const struct ws_options *o = k->o;
+	const char *ph = k->proxy_host && *k->proxy_host ? k->proxy_host : NULL;
 	struct lws_context_creation_info info;
 	struct ws_vhost *v;
-	static const char prefix[] = "tether-ca-";
+	static const char prefix[] = "tether-tls-";
 	char name[sizeof(prefix) + 20];
 	unsigned n = 0;
+	int fail = 0;
 
 	for (v = ctx->vhosts; v; v = v->next, n++)
-		if (strcmp(v->ca_file, ca_file) == 0)
+		if (same_text(v->ca_file, o->ca_file) &&
+		    same_text(v->cert_file, o->cert_file) &&
+		    same_text(v->key_file, o->key_file) &&
+		    same_text(v->key_password, o->key_password) &&
+		    v->min_tls == o->min_tls && same_text(v->proxy_host, ph) &&
+		    v->proxy_port == (ph ? k->proxy_port : 0))
 			return v->vh;
 	v = calloc(1, sizeof(*v) + sizeof(name));
 	if (!v)
 		return NULL;
-	v->ca_file = strdup(ca_file);
-	if (!v->ca_file) {
+	v->ca_file = dup_or_null(o->ca_file, &fail);
+	v->cert_file = dup_or_null(o->cert_file, &fail);
+	v->key_file = dup_or_null(o->key_file, &fail);
+	v->key_password = dup_or_null(o->key_password, &fail);
+	v->min_tls = o->min_tls;
+	v->proxy_host = dup_or_null(ph, &fail);
+	v->proxy_port = ph ? k->proxy_port : 0;
+	if (fail) {
+		vhost_key_free(v);
 		free(v);
 		return NULL;
 	}
@@ -173,10 +242,19 @@ static struct lws_vhost *vhost_for(struct ws_ctx *ctx, const char *ca_file)
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.vhost_name = (const char *)(v + 1);
 	info.client_ssl_ca_filepath = v->ca_file;
+	info.client_ssl_cert_filepath = v->cert_file;
+	info.client_ssl_private_key_filepath = v->key_file;
+	info.client_ssl_private_key_password = v->key_password;
+	if (v->min_tls >= 12)
+		info.ssl_client_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+	if (v->min_tls >= 13)
+		info.ssl_client_options_set |= SSL_OP_NO_TLSv1_2;
+	info.http_proxy_address = v->proxy_host ? v->proxy_host : WS_NO_PROXY;
+	info.http_proxy_port = v->proxy_port;
 	info.user = ctx;
 	v->vh = lws_create_vhost(ctx->lws, &info);
 	if (!v->vh) {
-		free(v->ca_file);
+		vhost_key_free(v);
 		free(v);
 		return NULL;
 	}
@@ -402,6 +480,37 @@ static unsigned raise_nofile(void)
 	return (unsigned)rl.rlim_cur;
 }
 
+/* lws's log mask for a tether level (docs/logging.md). */
+static int ws_lws_mask(enum tether_log_level level)
+{
+	switch (level) {
+	case TETHER_LOG_OFF:
+		return 0;
+	case TETHER_LOG_ERROR:
+		return LLL_ERR;
+	case TETHER_LOG_WARNING:
+		return LLL_ERR | LLL_WARN;
+	case TETHER_LOG_INFO:
+		return LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO;
+	default:
+		return LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO | LLL_DEBUG;
+	}
+}
+
+/* lws's emit hook: its lines, at the matching tether level. */
+static void ws_log_emit(int lll, const char *line)
+{
+	enum tether_log_level level = TETHER_LOG_DEBUG;
+
+	if (lll & LLL_ERR)
+		level = TETHER_LOG_ERROR;
+	else if (lll & LLL_WARN)
+		level = TETHER_LOG_WARNING;
+	else if (lll & (LLL_NOTICE | LLL_INFO))
+		level = TETHER_LOG_INFO;
+	tether_log(level, "lws", "%s", line);
+}
+
 /* The lws context on the manager's loop; loop thread, first connect. */
 static int ensure_lws(struct ws_ctx *ctx)
 {
@@ -413,9 +522,11 @@ static int ensure_lws(struct ws_ctx *ctx)
 		return 0;
 	if (ctx->lws_failed)
 		return TETHER_EIO;
-	/* lws logs to stderr by default: errors only, unless asked */
-	lws_set_log_level(lv && *lv ? (int)strtol(lv, NULL, 0) : LLL_ERR,
-			  NULL);
+	/* lws's lines go through tether_log(); TETHER_WS_LOG_LEVEL, an lws
+	 * LLL_ mask, overrides what lws produces (for debugging lws). */
+	lws_set_log_level(lv && *lv ? (int)strtol(lv, NULL, 0)
+				    : ws_lws_mask(tether_log_level()),
+			  ws_log_emit);
 	loops[0] = tether_mgr_uv_loop(ctx->mgr);
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
@@ -426,14 +537,14 @@ static int ensure_lws(struct ws_ctx *ctx)
 	info.fd_limit_per_thread = raise_nofile();
 	info.retry_and_idle_policy = &ws_no_validity;
 	info.pt_serv_buf_size = WS_SERV_BUF_SIZE; /* ws_close.c reads it */
+	info.http_proxy_address = WS_NO_PROXY; /* the default vhost's */
 	info.user = ctx;
 	ctx->lws = lws_create_context(&info);
 	if (!ctx->lws) {
 		ctx->lws_failed = 1;
-		fprintf(stderr,
-			"tether: ws: libwebsockets could not start on the "
-			"manager's libuv loop (is libwebsockets-evlib-uv "
-			"installed?)\n");
+		tether_log(TETHER_LOG_ERROR, "ws",
+			   "libwebsockets could not start on the manager's "
+			   "libuv loop (is libwebsockets-evlib-uv installed?)");
 		return TETHER_EIO;
 	}
 	return 0;
@@ -511,7 +622,7 @@ static void ws_ctx_free(void *vctx)
 		struct ws_vhost *v = ctx->vhosts;
 
 		ctx->vhosts = v->next;
-		free(v->ca_file);
+		vhost_key_free(v);
 		free(v);
 	}
 	free(ctx);
@@ -665,6 +776,8 @@ static int ws_connect(void *vlink, uint32_t attempt, const char *uri)
 	struct tether_reason r;
 	struct ws_sess *s;
 	struct lws *wsi;
+	char proxy_host[256];
+	struct ws_vhost_key vk = {.o = &l->opt, .proxy_host = proxy_host};
 	int rc;
 
 	if (l->cur) /* single flight: a new attempt replaces the old one */
@@ -698,15 +811,26 @@ static int ws_connect(void *vlink, uint32_t attempt, const char *uri)
 			    LCCSCF_ALLOW_SELFSIGNED |
 			    LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
 			    LCCSCF_ALLOW_INSECURE | LCCSCF_ALLOW_EXPIRED;
-		if (l->opt.ca_file) {
-			ci.vhost = vhost_for(ctx, l->opt.ca_file);
-			if (!ci.vhost) {
-				tth_ws_reason_init(&r, TETHER_KIND_TLS,
-						   TETHER_TLS_HANDSHAKE, 0,
-						   "cannot load ca_file");
-				tth_ws_report_end(s, 1, &r);
-				return 0;
-			}
+		ci.alpn = l->opt.alpn;
+	}
+	if (tth_proxy_for(l->opt.proxy, s->host, s->tls, proxy_host,
+			  sizeof(proxy_host), &vk.proxy_port) != 0) {
+		tth_ws_reason_init(&r, TETHER_KIND_LOCAL,
+				   TETHER_LOCAL_BAD_OPTIONS, 0,
+				   "proxy: the environment's proxy is not "
+				   "http://HOST:PORT");
+		tth_ws_report_end(s, 1, &r);
+		return 0;
+	}
+	if (vhost_needed(&vk)) {
+		ci.vhost = vhost_for(ctx, &vk);
+		if (!ci.vhost) {
+			tth_ws_reason_init(&r, TETHER_KIND_TLS,
+					   TETHER_TLS_HANDSHAKE, 0,
+					   "cannot load the TLS files (ca_file, "
+					   "cert_file, key_file, key_password)");
+			tth_ws_report_end(s, 1, &r);
+			return 0;
 		}
 	}
 	ci.opaque_user_data = s;

@@ -35,6 +35,10 @@ struct ws_options {
 	char *subprotocol;
 	char *origin;
 	char *ca_file;
+	char *cert_file, *key_file, *key_password; /* client certificate */
+	char *alpn;  /* ALPN protocols, comma-separated; NULL: lws's */
+	int min_tls; /* 0 (OpenSSL's floor), 12 or 13 */
+	char *proxy; /* HTTP CONNECT proxy: "http://HOST:PORT", "env", NULL */
 	int verify;
 	size_t max_message;
 	struct ws_header *headers;

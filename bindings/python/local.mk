@@ -12,6 +12,7 @@ TETHER_PY_SOURCES = \
 	bindings/python/tether/enums.py \
 	bindings/python/tether/errors.py \
 	bindings/python/tether/events.py \
+	bindings/python/tether/log.py \
 	bindings/python/tether/manager.py \
 	bindings/python/tether/stats.py
 TETHER_PY_TESTS = \
@@ -21,16 +22,23 @@ TETHER_PY_TESTS = \
 	bindings/python/tests/test_live.py \
 	bindings/python/tests/test_queue_reload.py \
 	bindings/python/tests/test_bridge.py \
-	bindings/python/tests/test_host_loop.py
+	bindings/python/tests/test_host_loop.py \
+	bindings/python/tests/test_mqtt_upstream.py
 EXTRA_DIST += $(TETHER_PY_SOURCES) $(TETHER_PY_TESTS) \
 	bindings/python/README.md bindings/python/examples/bridge.py \
-	bindings/python/run-pytest.sh bindings/python/pytest.ini
+	bindings/python/run-pytest.sh bindings/python/pytest.ini \
+	bindings/python/tether/py.typed bindings/python/pyproject.toml \
+	bindings/python/run-pip-install.sh bindings/python/run-mypy.sh
 
 if ENABLE_PYTHON
 tetherpydir = $(pythondir)/tether
 tetherpy_PYTHON = $(TETHER_PY_SOURCES)
+# PEP 561: the package's inline type hints are for its users too
+tetherpy_DATA = bindings/python/tether/py.typed
 TETHER_PY_INSTALL = yes
 TESTS += bindings/python/run-pytest.sh
+# pip install from the source tree (no network), and mypy --strict
+TESTS += bindings/python/run-pip-install.sh bindings/python/run-mypy.sh
 else
 TETHER_PY_INSTALL = no
 endif

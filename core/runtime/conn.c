@@ -173,14 +173,80 @@ TETHER_EXPORT int tether_conn_add_endpoint(tether_conn *c, const char *uri)
 	return rc;
 }
 
+/*
+ * An option set after the first start (CLOSED, or in the pre-connect
+ * hook): the transport checks a copy of the options with it, and only
+ * a copy it accepts replaces them (under the queue lock: a send reads
+ * them); the link is made anew before the next connect.
+ */
+static int set_option_live(tether_conn *c, const char *key, const char *value)
+{
+	tether_params *next = tether_params_dup(c->set.opts), *old;
+	int rc;
+
+	if (!next)
+		return TETHER_ENOMEM;
+	rc = tether_params_set(next, key, value, NULL);
+	if (rc == 0 && c->tops->check) {
+		tth_params_reset_usage(next);
+		char what[128];
+
+		snprintf(what, sizeof(what), "transport '%s'", c->tops->name);
+		rc = c->tops->check(c, next);
+		if (tth_params_check_unknown(next, what) != 0 && rc == 0)
+			rc = TETHER_ECONFIG;
+		if (rc != 0) {
+			const char *e = tether_params_errors(next);
+			snprintf(tth_conn_errbuf(c), TTH_CONN_ERROR_MAX, "%s",
+				 e ? e : tether_strerror(rc));
+		}
+	}
+	if (rc != 0) {
+		tth_params_wipe(next);
+		tether_params_free(next);
+		return rc;
+	}
+	pthread_mutex_lock(&c->out.qmu);
+	old = c->set.opts;
+	c->set.opts = next;
+	pthread_mutex_unlock(&c->out.qmu);
+	tth_params_wipe(old);
+	tether_params_free(old);
+	atomic_store(&c->opts_dirty, 1);
+	return 0;
+}
+
 TETHER_EXPORT int tether_conn_set_option(tether_conn *c, const char *key,
 					 const char *value)
 {
 	if (!c || !key || !*key || !value)
 		return TETHER_EINVAL;
-	if (started(c))
-		return TETHER_ESTATE;
-	return tether_params_set(c->set.opts, key, value, NULL);
+	if (!started(c))
+		return tether_params_set(c->set.opts, key, value, NULL);
+	if ((c->in_pre_cb && tether_mgr_is_loop_thread(c->mgr)) ||
+	    atomic_load(&c->state) == TETHER_STATE_CLOSED)
+		return set_option_live(c, key, value);
+	return TETHER_ESTATE;
+}
+
+TETHER_EXPORT int tether_conn_set_preconnect_cb(tether_conn *c,
+						tether_preconnect_cb cb,
+						void *userdata)
+{
+	if (!c)
+		return TETHER_EINVAL;
+	c->pre_cb = cb;
+	c->pre_ud = userdata;
+	return 0;
+}
+
+TETHER_EXPORT int tether_conn_preconnect_resume(tether_conn *c)
+{
+	if (!c)
+		return TETHER_EINVAL;
+	if (!c->inited)
+		return 0;
+	return tth_post_cmd(c, TTH_POST_PRECONNECT);
 }
 
 TETHER_EXPORT int tether_conn_set_policy(tether_conn *c, tether_params *policy)
@@ -285,7 +351,7 @@ static int opts_verdict(tether_conn *c, int rc)
  * first use), reporting unknown options; the message goes to c->error.
  * *link is left NULL on failure.
  */
-static int make_link(tether_conn *c, void **link)
+int tth_conn_make_link(tether_conn *c, void **link)
 {
 	tether_mgr *m = c->mgr;
 	void *ctx;
@@ -349,7 +415,7 @@ int tth_conn_prepare(tether_conn *c)
 	rc = tth_outbox_open_spool(c);
 	if (rc != 0)
 		return rc;
-	rc = make_link(c, &c->link);
+	rc = tth_conn_make_link(c, &c->link);
 	if (rc != 0)
 		return rc;
 	tth_econn_init(&m->eng, &c->ec, &c->set.mcfg, c->policy, c->set.classifier,
@@ -561,7 +627,7 @@ TETHER_EXPORT int tether_conn_check(tether_conn *c)
 		c->error[0] = '\0';
 	if (!c->tops->check) {
 		/* what tether_conn_start does, minus connecting */
-		rc = make_link(c, &link);
+		rc = tth_conn_make_link(c, &link);
 		if (link)
 			c->tops->link_free(link);
 		return rc;

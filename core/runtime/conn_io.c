@@ -54,32 +54,118 @@ void tth_conn_sent_event(tether_conn *c, uint64_t id, int err)
 
 /* ------------------------------------------------------- engine io */
 
+/* Tell the engine, through the queue (it must not be fed from inside
+ * its own action), that attempt id could not start: err TETHER_EINVAL
+ * for a URI the transport refused, TETHER_ECONFIG for options it
+ * refused (the message in c->error), else an I/O error. */
+static void connect_failed(tether_mgr *m, tether_conn *c, uint32_t id, int err)
+{
+	struct tth_post *p = tth_post_new(TTH_POST_BAD_ENDPOINT, c, id);
+
+	if (p) {
+		p->u.bad_endpoint.err = err;
+		tth_post(m, p);
+	}
+}
+
+/* Options changed since the link was made (on a CLOSED connection, or
+ * by the pre-connect hook): make it anew before connecting. */
+static int fresh_link(tether_conn *c)
+{
+	void *link = NULL;
+	int rc;
+
+	if (!atomic_exchange(&c->opts_dirty, 0))
+		return 0;
+	rc = tth_conn_make_link(c, &link);
+	if (rc != 0)
+		return rc == TETHER_ENOMEM ? rc : TETHER_ECONFIG;
+	c->tops->link_free(c->link);
+	c->link = link;
+	return 0;
+}
+
+static void connect_now(tether_mgr *m, tether_conn *c, uint32_t endpoint,
+			uint32_t id)
+{
+	const char *uri = endpoint == TTH_EP_REDIRECT ? c->redirect_uri
+			  : endpoint < c->set.n_endpoints ? c->set.endpoints[endpoint]
+						      : NULL;
+	int rc = fresh_link(c);
+
+	if (rc == 0)
+		rc = uri ? c->tops->connect(c->link, id, uri) : TETHER_EINVAL;
+	if (rc != 0)
+		connect_failed(m, c, id, rc);
+}
+
+/* The pre-connect hook for attempt id; whether it holds the attempt. */
+static int preconnect_holds(tether_conn *c, uint32_t endpoint, uint32_t id,
+			    int resumed)
+{
+	struct tether_preconnect pc = {
+	    .size = sizeof(pc),
+	    .attempt = c->ec.m.rounds,
+	    .endpoint = endpoint == TTH_EP_REDIRECT ? UINT32_MAX : endpoint,
+	    .uri = endpoint == TTH_EP_REDIRECT ? c->redirect_uri
+		   : endpoint < c->set.n_endpoints ? c->set.endpoints[endpoint]
+						   : NULL,
+	    .resumed = resumed};
+	enum tether_preconnect_verdict v;
+
+	c->in_pre_cb = 1;
+	v = c->pre_cb(c, &pc, c->pre_ud);
+	c->in_pre_cb = 0;
+	if (v != TETHER_PRECONNECT_WAIT)
+		return 0;
+	c->pre_wait_id = id;
+	c->pre_wait_ep = endpoint;
+	if (!resumed)
+		c->pre_wait_since = c->mgr->eng.now_ms;
+	return 1;
+}
+
 static void io_connect(void *ud, struct tth_econn *ec, uint32_t endpoint,
 		       uint32_t id)
 {
 	tether_mgr *m = ud;
 	tether_conn *c = conn_of(ec);
-	const char *uri = endpoint == TTH_EP_REDIRECT ? c->redirect_uri
-			  : endpoint < c->set.n_endpoints ? c->set.endpoints[endpoint]
-						      : NULL;
-	int rc = uri ? c->tops->connect(c->link, id, uri) : TETHER_EINVAL;
 
-	if (rc != 0) {
-		/* Reported through the queue: the engine must not be fed
-		   from inside its own action. */
-		struct tth_post *p =
-		    tth_post_new(TTH_POST_BAD_ENDPOINT, c, id);
-		if (p) {
-			p->u.bad_endpoint.err = rc;
-			tth_post(m, p);
-		}
-	}
+	c->pre_wait_id = 0;
+	if (c->pre_cb && preconnect_holds(c, endpoint, id, 0))
+		return;
+	connect_now(m, c, endpoint, id);
+}
+
+/* tether_conn_preconnect_resume(), on the loop: the held attempt, if it
+ * is still the current one, asks the hook again. */
+void tth_conn_preconnect_resume(tether_conn *c)
+{
+	uint32_t id = c->pre_wait_id;
+
+	if (!id || !c->inited || id != c->ec.m.attempt_id ||
+	    c->ec.m.state != TETHER_STATE_CONNECTING)
+		return;
+	c->pre_wait_id = 0;
+	if (c->pre_cb && preconnect_holds(c, c->pre_wait_ep, id, 1))
+		return;
+	connect_now(c->mgr, c, c->pre_wait_ep, id);
 }
 
 static void io_abort(void *ud, struct tth_econn *ec, uint32_t id)
 {
 	tether_conn *c = conn_of(ec);
 	(void)ud;
+	if (c->pre_wait_id && c->pre_wait_id == id) {
+		c->pre_wait_id = 0;
+		/* held for connect_timeout: the machine gave up waiting */
+		if (c->mgr->eng.now_ms - c->pre_wait_since + 1 >=
+		    c->set.mcfg.connect_timeout_ms)
+			tth_conn_event(c, TETHER_EV_WARNING,
+				       "the pre-connect hook held the attempt "
+				       "and did not resume it within "
+				       "connect_timeout");
+	}
 	tth_hb_stop(c);
 	c->tops->abort(c->link, id);
 }

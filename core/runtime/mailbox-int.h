@@ -40,6 +40,7 @@ enum tth_post_kind {
 	TTH_POST_QUEUE_CFG, /* new queue bounds */
 	/* from the engine's own actions */
 	TTH_POST_BAD_ENDPOINT, /* the transport refused the URI at once */
+	TTH_POST_PRECONNECT,   /* tether_conn_preconnect_resume */
 	/* reload steps (core/config/reload.c) */
 	TTH_POST_SETTINGS,    /* new settings, live or by a restart */
 	TTH_POST_ADDED,       /* a new connection */

@@ -306,14 +306,29 @@ static void on_queue_cfg(tether_mgr *m, struct tth_post *p)
 
 static void on_bad_endpoint(tether_mgr *m, struct tth_post *p)
 {
-	int bad_uri = p->u.bad_endpoint.err == TETHER_EINVAL;
-	struct tether_reason r = {
-		.kind = bad_uri ? TETHER_KIND_LOCAL : TETHER_KIND_SOCKET,
-		.code = bad_uri ? TETHER_LOCAL_BAD_ENDPOINT : EIO,
-		.text = bad_uri ? "the transport cannot use this URI"
-				: tether_strerror(p->u.bad_endpoint.err)};
+	int err = p->u.bad_endpoint.err;
+	struct tether_reason r = {.kind = TETHER_KIND_SOCKET,
+				  .code = EIO,
+				  .text = tether_strerror(err)};
 
+	if (err == TETHER_EINVAL) {
+		r.kind = TETHER_KIND_LOCAL;
+		r.code = TETHER_LOCAL_BAD_ENDPOINT;
+		r.text = "the transport cannot use this URI";
+	} else if (err == TETHER_ECONFIG) {
+		r.kind = TETHER_KIND_LOCAL;
+		r.code = TETHER_LOCAL_BAD_OPTIONS;
+		r.text = p->conn->error && *p->conn->error
+			     ? p->conn->error
+			     : "the transport refused its options";
+	}
 	tth_engine_fail(&m->eng, &p->conn->ec, p->attempt, &r);
+}
+
+static void on_preconnect(tether_mgr *m, struct tth_post *p)
+{
+	(void)m;
+	tth_conn_preconnect_resume(p->conn);
 }
 
 static void on_settings(tether_mgr *m, struct tth_post *p)
@@ -380,6 +395,7 @@ static void (*const handlers[TTH_POST_KINDS])(tether_mgr *,
     [TTH_POST_LIMITS] = on_limits,
     [TTH_POST_QUEUE_CFG] = on_queue_cfg,
     [TTH_POST_BAD_ENDPOINT] = on_bad_endpoint,
+    [TTH_POST_PRECONNECT] = on_preconnect,
     [TTH_POST_SETTINGS] = on_settings,
     [TTH_POST_REMOVE] = on_remove,
     [TTH_POST_REMOVE_NOW] = on_remove_now,

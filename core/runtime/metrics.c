@@ -124,6 +124,11 @@ void tth_metrics_dropped(tether_conn *c, int err)
 	inc(&c->met.dropped[k]);
 }
 
+void tth_metrics_spool_error(tether_conn *c)
+{
+	inc(&c->met.spool_errors);
+}
+
 void tth_metrics_message(tether_conn *c, int sent, uint64_t bytes)
 {
 	inc(sent ? &c->met.sent : &c->met.received);
@@ -384,6 +389,16 @@ static void put_messages(struct buf *b, tether_conn **v, size_t n)
 		conn_sample(b, "tether_queue_messages", v[i]);
 		put_u64(b, tether_conn_queued(v[i]));
 	}
+	family(b, "tether_queue_max_messages", "gauge",
+	       "The queue's bound in messages (queue.max_messages).");
+	for (size_t i = 0; i < n; i++) {
+		conn_sample(b, "tether_queue_max_messages", v[i]);
+		put_u64(b, tth_outbox_max_messages(v[i]));
+	}
+	put_counter(b, v, n, "tether_spool_errors_total",
+		    "Spool writes that failed: appends, acknowledgements, "
+		    "syncs (a full spool is not counted).",
+		    MET(spool_errors));
 }
 
 TETHER_EXPORT char *tether_mgr_metrics_text(tether_mgr *m)

@@ -39,6 +39,7 @@ struct tth_conn_metrics {
 	_Atomic uint64_t bytes_sent, bytes_received; /* payload + topic */
 	_Atomic uint64_t flaps; /* the machine's flaps_total, mirrored */
 	_Atomic uint64_t dropped[5]; /* tth_met_drop_reasons order */
+	_Atomic uint64_t spool_errors; /* failed spool writes (not full) */
 	/* loop thread only */
 	int online;        /* up since the last attempt began */
 	int lost;          /* link lost, not up again yet */
@@ -50,6 +51,8 @@ struct tth_conn_metrics {
 void tth_metrics_event(struct tether_conn *c, const struct tether_event *ev);
 void tth_metrics_rtt(struct tether_conn *c, uint64_t rtt_ms);
 void tth_metrics_message(struct tether_conn *c, int sent, uint64_t bytes);
+/* a spool write failed (not a full spool); any thread */
+void tth_metrics_spool_error(struct tether_conn *c);
 
 /* What metrics.c needs of the manager (loop.c); any thread. The
  * connections in creation order, as a malloc'ed array (*n 0 and NULL
@@ -153,6 +156,18 @@ struct tether_conn {
 				   start, or by tether_conn_set_policy */
 	tether_resume_cb resume_cb;
 	void *resume_ud;
+	/* The pre-connect hook (conn_io.c), loop thread: the attempt it
+	   holds (0: none) and that attempt's endpoint; in_pre_cb while it
+	   runs (tether_conn_set_option is allowed then); opts_dirty when
+	   options changed since the link was made (made anew before the
+	   next connect). */
+	tether_preconnect_cb pre_cb;
+	void *pre_ud;
+	uint32_t pre_wait_id;
+	uint32_t pre_wait_ep;
+	uint64_t pre_wait_since;
+	int in_pre_cb;
+	atomic_int opts_dirty;
 	/* the link (loop thread, but state and next_msg_id) */
 	void *link;             /* the transport's side, once started */
 	int inited;             /* machine initialised (first start) */
@@ -207,6 +222,7 @@ int tth_outbox_open_spool(tether_conn *c);
 /* What the queue holds now: messages waiting, bytes held (any thread). */
 void tth_outbox_depth(const tether_conn *c, uint64_t *waiting,
 		      uint64_t *bytes);
+uint64_t tth_outbox_max_messages(const tether_conn *c);
 void tth_outbox_warnings(tether_conn *c);
 /* What outbox.c needs of the runtime: a pump on the loop (coalesced), dropped
    entries to report from the loop (out is emptied), one SENT event. */
@@ -247,6 +263,10 @@ int tth_conn_prepare(tether_conn *c); /* first start: link and machine */
 int tth_conn_make_policy(tether_conn *c, tether_policy **out);
 void tth_hb_start(tether_conn *c);
 void tth_hb_stop(tether_conn *c);
+/* conn_io.c: tether_conn_preconnect_resume() on the loop. */
+void tth_conn_preconnect_resume(tether_conn *c);
+/* conn.c: a link made from c's options (message in c->error). */
+int tth_conn_make_link(tether_conn *c, void **link);
 void tth_conn_event(tether_conn *c, enum tether_event_type t,
 		    const char *detail);
 /* A connection named name, made with a copy of settings s, not started

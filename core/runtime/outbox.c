@@ -120,7 +120,9 @@ static void finish(tether_conn *c, struct tth_qentry *e, int err)
 {
 	if (e->spool_id && c->out.spool && err != TETHER_ECLOSED) {
 		pthread_mutex_lock(&c->out.qmu);
-		tth_spool_ack(c->out.spool, e->spool_id);
+		/* ENOENT: gone already, which is no failure */
+		if (tth_spool_ack(c->out.spool, e->spool_id) == TETHER_EIO)
+			tth_metrics_spool_error(c);
 		pthread_mutex_unlock(&c->out.qmu);
 	}
 	if (err == 0)
@@ -175,7 +177,8 @@ static void flush_fire(struct tth_engine *e, struct tth_etimer *et)
 
 	(void)e;
 	pthread_mutex_lock(&c->out.qmu);
-	tth_spool_flush(c->out.spool, tth_mono_ms());
+	if (tth_spool_flush(c->out.spool, tth_mono_ms()) != 0)
+		tth_metrics_spool_error(c);
 	pthread_mutex_unlock(&c->out.qmu);
 	arm_flush(c);
 }
@@ -368,6 +371,10 @@ TETHER_EXPORT int tether_conn_send(tether_conn *c,
 				      tth_mono_ms(), &e->spool_id);
 		if (rc == TETHER_ENOMEM || rc == TETHER_EINVAL)
 			rc = rc == TETHER_ENOMEM ? rc : TETHER_EIO;
+		/* a full spool is a bound, like a full queue; anything else
+		   is a write that failed, which an operator must see */
+		if (rc != 0 && rc != TETHER_EFULL)
+			tth_metrics_spool_error(c);
 	}
 	if (rc == 0) {
 		rc = first ? tth_queue_push_first(&c->out.q, e, tth_mono_ms(), &out)
@@ -400,6 +407,19 @@ void tth_outbox_depth(const tether_conn *c, uint64_t *waiting,
 	*waiting = tth_queue_waiting(&c->out.q);
 	*bytes = tth_queue_bytes(&c->out.q);
 	pthread_mutex_unlock((pthread_mutex_t *)&c->out.qmu);
+}
+
+/* The queue's bound in messages (any thread); 0 before the queue exists. */
+uint64_t tth_outbox_max_messages(const tether_conn *c)
+{
+	uint64_t n;
+
+	if (!c->out.q_ready)
+		return 0;
+	pthread_mutex_lock((pthread_mutex_t *)&c->out.qmu);
+	n = c->out.q.lim.max_messages;
+	pthread_mutex_unlock((pthread_mutex_t *)&c->out.qmu);
+	return n;
 }
 
 TETHER_EXPORT size_t tether_conn_queued(const tether_conn *c)

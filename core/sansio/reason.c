@@ -31,6 +31,10 @@ const struct tth_class_rule tth_default_rules[] = {
 	/* A URI that cannot be parsed will not parse better next time. */
 	R(LOCAL, TETHER_LOCAL_BAD_ENDPOINT, TETHER_LOCAL_BAD_ENDPOINT, -1,
 	  FATAL),
+	/* options the transport refused stay refused until someone changes
+	   them: a connection is not retried on them */
+	R(LOCAL, TETHER_LOCAL_BAD_OPTIONS, TETHER_LOCAL_BAD_OPTIONS, -1,
+	  FATAL),
 	R(LOCAL, INT32_MIN, INT32_MAX, -1, TRANSIENT),
 
 	/* sockets: refused, reset, EOF (0), unreachable... all come back */
@@ -151,7 +155,7 @@ const char *tether_kind_name(enum tether_reason_kind k)
 static const char *const local_names[] = {
 	"closed by the application", "connect timeout", "heartbeat timeout",
 	"keepalive timeout", "close timeout", "failback", "link down",
-	"protocol error", "bad endpoint", "redirect loop",
+	"protocol error", "bad endpoint", "redirect loop", "bad options",
 };
 
 int tether_reason_format(const struct tether_reason *r, char *buf, size_t len)

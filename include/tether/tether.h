@@ -83,6 +83,73 @@ TETHER_EXPORT const char *tether_strerror(int err);
  */
 TETHER_EXPORT const char *tether_err_name(int err);
 
+
+/* ---------------------------------------------------------------- logs */
+
+/** How much the library and its engines log (docs/logging.md). */
+enum tether_log_level {
+	TETHER_LOG_OFF = 0,     /**< nothing */
+	TETHER_LOG_ERROR = 1,   /**< failures nobody else reports (default) */
+	TETHER_LOG_WARNING = 2, /**< and what may need attention */
+	TETHER_LOG_INFO = 3,    /**< and protocol-level notes */
+	TETHER_LOG_DEBUG = 4    /**< and the engines' debugging traces */
+};
+
+/**
+ * @brief Receives one log line.
+ * @param level the line's level (never above the level set).
+ * @param origin who wrote it: "tether", or the engine: "lws", "paho", or
+ *   a third-party transport's name.
+ * @param line one line, without its newline; control characters are
+ *   written as \xNN, and a line is cut at 1,020 bytes (after that
+ *   escaping), ending in "...". Valid during the call only.
+ * @param userdata as given to tether_set_log_cb().
+ * @thread any: the loop's thread, and Paho's own threads
+ */
+typedef void (*tether_log_cb)(enum tether_log_level level, const char *origin,
+			      const char *line, void *userdata);
+
+/**
+ * @brief Route the library's log lines, and those of libwebsockets and
+ *   Paho, to `cb` (process-wide: both engines' logging is process-wide).
+ *   Without a callback (the default, or cb NULL) the lines are dropped:
+ *   the library writes nothing to stderr on its own; pass
+ *   tether_log_to_stderr for "tether: ORIGIN: LINE" there (the CLI
+ *   does). The level applies at once to tether's own lines and to the
+ *   engines' lines as they arrive; how much an engine produces is set
+ *   when its context starts (a manager's first connect), so set the
+ *   level before then. Paho's trace hook is installed only while a
+ *   callback is set here (it is process-wide; a program that uses Paho
+ *   on its own keeps its trace otherwise). tether's lines never carry
+ *   passwords or other secrets; TETHER_LOG_DEBUG passes the engines'
+ *   traces on as they are (topics, client ids, host names).
+ * @param cb the callback, or NULL to drop every line.
+ * @param userdata passed to cb.
+ * @param level the most detailed level to pass on (TETHER_LOG_OFF for none).
+ * @return 0; TETHER_EINVAL (level out of range); TETHER_ESTATE (called from
+ *   a log callback: nothing changed).
+ * @thread any; a callback replaced while another thread is inside it
+ *   finishes that call before this returns
+ */
+TETHER_EXPORT int tether_set_log_cb(tether_log_cb cb, void *userdata,
+				    enum tether_log_level level);
+
+/**
+ * @brief A log callback that writes "tether: ORIGIN: LINE" to stderr
+ *   (userdata unused): tether_set_log_cb(tether_log_to_stderr, NULL,
+ *   TETHER_LOG_ERROR) prints what the engines report as errors.
+ * @thread any
+ */
+TETHER_EXPORT void tether_log_to_stderr(enum tether_log_level level,
+					const char *origin, const char *line,
+					void *userdata);
+
+/**
+ * @brief The level set by tether_set_log_cb() (TETHER_LOG_ERROR by default).
+ * @thread any
+ */
+TETHER_EXPORT enum tether_log_level tether_log_level(void);
+
 /** Connection states (docs/state-machine.md). */
 enum tether_state {
 	TETHER_STATE_IDLE = 0,   /**< created, not started */
@@ -164,7 +231,9 @@ enum tether_local_code {
 	TETHER_LOCAL_LINK_DOWN,        /**< the network link went down */
 	TETHER_LOCAL_PROTOCOL,         /**< the peer broke the protocol */
 	TETHER_LOCAL_BAD_ENDPOINT,     /**< endpoint cannot be used (bad URI) */
-	TETHER_LOCAL_REDIRECT_LOOP     /**< too many redirects in a row */
+	TETHER_LOCAL_REDIRECT_LOOP,    /**< too many redirects in a row */
+	TETHER_LOCAL_BAD_OPTIONS       /**< options the pre-connect hook set
+					    were refused by the transport */
 };
 
 /** Codes of TETHER_KIND_TLS. */
@@ -628,9 +697,16 @@ TETHER_EXPORT int tether_conn_add_endpoint(tether_conn *c, const char *uri);
  * @brief Set a transport option (see the transport's documentation: MQTT
  *   "version", "client_id", "username", "password", "keepalive",
  *   "clean_start", "ca_file", "verify"...; WebSocket "subprotocol",
- *   "header.NAME", "ca_file", "verify"...). Checked at tether_conn_start.
- * @return 0, TETHER_EINVAL, TETHER_ESTATE (started), TETHER_ENOMEM.
- * @thread init
+ *   "header.NAME", "ca_file", "verify"...). Before the first start it is
+ *   checked at tether_conn_start. Afterwards it may be set on a CLOSED
+ *   connection (it takes effect at the next start) and from the
+ *   pre-connect hook (for that attempt on): then the transport checks it
+ *   at once, and a value it refuses changes nothing (TETHER_ECONFIG, the
+ *   message in tether_conn_error()).
+ * @return 0, TETHER_EINVAL, TETHER_ECONFIG, TETHER_ESTATE (started, and
+ *   neither CLOSED nor in the pre-connect hook), TETHER_ENOMEM.
+ * @thread init; a CLOSED connection's from any thread (not while another
+ *   starts it); the hook's on the loop thread
  */
 TETHER_EXPORT int tether_conn_set_option(tether_conn *c, const char *key,
 					 const char *value);
@@ -833,6 +909,64 @@ typedef void (*tether_resume_cb)(tether_conn *c, void *userdata);
  */
 TETHER_EXPORT int tether_conn_set_resume_cb(tether_conn *c, tether_resume_cb cb,
 					    void *userdata);
+
+/** What a pre-connect hook is told about the attempt it precedes. */
+struct tether_preconnect {
+	size_t size;       /**< sizeof(struct tether_preconnect) of the library */
+	uint32_t attempt;  /**< attempts since the link was last up, this one
+				included (as in events) */
+	uint32_t endpoint; /**< index of the endpoint about to be tried
+				(UINT32_MAX: a redirect's target) */
+	const char *uri;   /**< its URI; valid during the call */
+	int resumed;       /**< 1: called again after
+				tether_conn_preconnect_resume() */
+};
+
+/** What a pre-connect hook answers. */
+enum tether_preconnect_verdict {
+	TETHER_PRECONNECT_GO = 0,  /**< connect now, with the options as they
+				        are after the hook */
+	TETHER_PRECONNECT_WAIT = 1 /**< not yet: the attempt waits for
+					tether_conn_preconnect_resume(), which
+					calls the hook again (bounded by
+					connect_timeout) */
+};
+
+/**
+ * Called on the loop thread before every attempt of c (the first, each
+ * retry, each coordinated probe, a redirect). It may replace options for
+ * this and later attempts with tether_conn_set_option() (a password, a
+ * token, "header.Authorization"): they are checked as at start; one the
+ * transport refuses fails the attempt as fatal (local code
+ * TETHER_LOCAL_BAD_OPTIONS, the transport's message as its text).
+ */
+typedef enum tether_preconnect_verdict (*tether_preconnect_cb)(
+    tether_conn *c, const struct tether_preconnect *pc, void *userdata);
+
+/**
+ * @brief Set the pre-connect hook (NULL removes it): credentials that
+ *   change (a rotating token, a JWT, a SAS key) are supplied per attempt
+ *   without a reload and without dropping a healthy link. The hook may
+ *   answer TETHER_PRECONNECT_WAIT while it fetches them on a thread of
+ *   its own; tether_conn_preconnect_resume() then calls it again. An
+ *   attempt that waits longer than connect_timeout fails as a connect
+ *   timeout, with a TETHER_EV_WARNING that says the hook never resumed
+ *   it; the policy's next attempt asks the hook again.
+ * @return 0, TETHER_EINVAL.
+ * @thread init
+ */
+TETHER_EXPORT int tether_conn_set_preconnect_cb(tether_conn *c,
+						tether_preconnect_cb cb,
+						void *userdata);
+
+/**
+ * @brief Let an attempt that the pre-connect hook held (WAIT) go on: the
+ *   loop calls the hook again for it (with `resumed` 1). Nothing happens
+ *   when no attempt is waiting.
+ * @return 0, TETHER_EINVAL, TETHER_ENOMEM.
+ * @thread any (applied by the loop)
+ */
+TETHER_EXPORT int tether_conn_preconnect_resume(tether_conn *c);
 
 /**
  * @brief Messages waiting in the queue (not yet handed to the transport).

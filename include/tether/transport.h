@@ -287,6 +287,29 @@ TETHER_EXPORT void tether_transport_sub_failed(tether_conn *c,
  */
 TETHER_EXPORT const char *tether_transport_conn_name(const tether_conn *c);
 
+/**
+ * @brief Write a log line as `origin` (the transport's name, or its
+ *   engine's: "lws", "paho"), through tether_set_log_cb(): dropped when
+ *   `level` is above tether_log_level(). A trailing newline is removed;
+ *   control characters become \xNN. Never pass a secret.
+ * @thread any
+ */
+TETHER_EXPORT void tether_log(enum tether_log_level level, const char *origin,
+			      const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 3, 4)))
+#endif
+	;
+
+/**
+ * @brief Whether an application log callback is set (tether_set_log_cb()).
+ *   An engine whose own trace hook is process-wide (Paho's) installs it
+ *   only then, so that a program using the engine on its own keeps its
+ *   trace.
+ * @thread any
+ */
+TETHER_EXPORT int tether_log_has_cb(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -34,6 +34,7 @@ TETHER_MAN3_LINKS = \
 	man/man3/tether_conn_get_userdata.3 \
 	man/man3/tether_conn_name.3 \
 	man/man3/tether_conn_new.3 \
+	man/man3/tether_conn_preconnect_resume.3 \
 	man/man3/tether_conn_queued.3 \
 	man/man3/tether_conn_remove.3 \
 	man/man3/tether_conn_send.3 \
@@ -41,6 +42,7 @@ TETHER_MAN3_LINKS = \
 	man/man3/tether_conn_set_heartbeat.3 \
 	man/man3/tether_conn_set_option.3 \
 	man/man3/tether_conn_set_policy.3 \
+	man/man3/tether_conn_set_preconnect_cb.3 \
 	man/man3/tether_conn_set_queue.3 \
 	man/man3/tether_conn_set_resume_cb.3 \
 	man/man3/tether_conn_set_timing.3 \
@@ -56,6 +58,10 @@ TETHER_MAN3_LINKS = \
 	man/man3/tether_err_name.3 \
 	man/man3/tether_event_name.3 \
 	man/man3/tether_kind_name.3 \
+	man/man3/tether_log.3 \
+	man/man3/tether_log_has_cb.3 \
+	man/man3/tether_log_level.3 \
+	man/man3/tether_log_to_stderr.3 \
 	man/man3/tether_mgr_conns.3 \
 	man/man3/tether_mgr_dispatch.3 \
 	man/man3/tether_mgr_fd.3 \
@@ -113,6 +119,7 @@ TETHER_MAN3_LINKS = \
 	man/man3/tether_rng_seed.3 \
 	man/man3/tether_rng_uniform.3 \
 	man/man3/tether_secret_free.3 \
+	man/man3/tether_set_log_cb.3 \
 	man/man3/tether_sim_attempt.3 \
 	man/man3/tether_sim_attempt_count.3 \
 	man/man3/tether_sim_config_init.3 \

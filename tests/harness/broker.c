@@ -85,48 +85,6 @@ static void print_log_tail(const struct th_broker *b, const char *why)
 	free(tail);
 }
 
-/* Wait for pid to exit for at most ms; returns 1 if reaped (its wait
- * status in *status when not NULL). */
-static int reap_within(pid_t pid, int ms, int *status)
-{
-	uint64_t end = th_now_ms() + (uint64_t)ms;
-
-	for (;;) {
-		pid_t r = waitpid(pid, status, WNOHANG);
-		if (r == pid || (r < 0 && errno == ECHILD))
-			return 1;
-		if (th_now_ms() >= end)
-			return 0;
-		poll(NULL, 0, 10);
-	}
-}
-
-/* Fork/exec argv with stdout/stderr appended to logpath and stdin from
- * /dev/null; the child dies with our thread. Returns the pid or -errno. */
-static pid_t spawn(char *const argv[], const char *logpath)
-{
-	pid_t parent = getpid();
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		/* Only async-signal-safe calls: the tests run Paho threads. */
-		int in = open("/dev/null", O_RDONLY);
-		int out = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
-		    getppid() != parent || in < 0 || out < 0)
-			_exit(126);
-		dup2(in, 0);
-		dup2(out, 1);
-		dup2(out, 2);
-		for (int fd = 3; fd < 1024; fd++)
-			close(fd);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	return pid;
-}
 
 static int make_password_file(struct th_broker *b, const char *pwfile)
 {
@@ -140,11 +98,11 @@ static int make_password_file(struct th_broker *b, const char *pwfile)
 
 	if (!exe)
 		return -ENOENT;
-	pid = spawn(argv, b->log);
+	pid = th_spawn(argv, b->log);
 	free(exe);
 	if (pid < 0)
 		return (int)pid;
-	if (!reap_within(pid, READY_MS, &status)) {
+	if (!th_reap_within(pid, READY_MS, &status)) {
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 		print_log_tail(b, "mosquitto_passwd hung");
@@ -281,7 +239,7 @@ static int launch(struct th_broker *b)
 	char *argv[] = {b->exe, "-c", b->conf, NULL};
 	off_t log_from = file_size(b->log);
 	uint64_t end;
-	pid_t pid = spawn(argv, b->log);
+	pid_t pid = th_spawn(argv, b->log);
 
 	if (pid < 0)
 		return (int)pid;
@@ -410,12 +368,31 @@ int th_broker_kill(struct th_broker *b, int sig)
 		return -errno;
 	if (sig != SIGKILL && sig != SIGTERM && sig != SIGINT && sig != SIGQUIT)
 		return 0;
-	if (!reap_within(b->pid, KILL_WAIT_MS, NULL)) {
+	if (!th_reap_within(b->pid, KILL_WAIT_MS, NULL)) {
 		kill(b->pid, SIGKILL);
 		waitpid(b->pid, NULL, 0);
 	}
 	b->pid = -1;
 	return 0;
+}
+
+int th_broker_set_password(struct th_broker *b, const char *password)
+{
+	char *pw = strdup(password), *pwfile = NULL;
+	int rc;
+
+	if (!b->username || !pw) {
+		free(pw);
+		return b->username ? -ENOMEM : -EINVAL;
+	}
+	free(b->password);
+	b->password = pw;
+	if (asprintf(&pwfile, "%s/passwd", b->dir) < 0)
+		return -ENOMEM;
+	unlink(pwfile);
+	rc = make_password_file(b, pwfile);
+	free(pwfile);
+	return rc;
 }
 
 int th_broker_restart(struct th_broker *b)
@@ -431,7 +408,7 @@ void th_broker_free(struct th_broker *b)
 		return;
 	if (b->pid > 0) {
 		kill(b->pid, SIGTERM);
-		if (!reap_within(b->pid, STOP_MS, NULL)) {
+		if (!th_reap_within(b->pid, STOP_MS, NULL)) {
 			kill(b->pid, SIGKILL);
 			waitpid(b->pid, NULL, 0);
 		}

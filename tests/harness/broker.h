@@ -57,6 +57,11 @@ const char *th_broker_dir(const struct th_broker *b);
  * (-ESRCH when no broker runs). */
 int th_broker_kill(struct th_broker *b, int sig);
 
+/* Write the password file anew with the user's new password: the running
+ * broker reads it at its next start (or SIGHUP). 0 or -errno (-EINVAL
+ * for a broker without a user name). */
+int th_broker_set_password(struct th_broker *b, const char *password);
+
 /* Start the broker again with the same config, ports and directory (so a
  * persistence file is read back) and wait until it listens; a broker still
  * running is stopped first with SIGTERM. Returns 0 or -errno. */

@@ -11,7 +11,8 @@ tests_harness_libharness_la_SOURCES = \
 	tests/harness/ws_server-int.h tests/harness/ws_resume.c \
 	tests/harness/ws_history.c tests/harness/ws_history.h \
 	tests/harness/ws_gen.c \
-	tests/harness/tls.c tests/harness/tls.h
+	tests/harness/tls.c tests/harness/tls.h \
+	tests/harness/haproxy.c tests/harness/haproxy.h
 tests_harness_libharness_la_CFLAGS = $(AM_CFLAGS) $(LWS_CFLAGS)
 # -lssl: ws_server.c hands lws a client SSL_CTX of its own (see there)
 tests_harness_libharness_la_LIBADD = $(LWS_LIBS) -lssl $(PTHREAD_LIBS)

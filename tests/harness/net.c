@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -133,4 +136,47 @@ char *th_find_exe(const char *name)
 	}
 	free(copy);
 	return found;
+}
+
+/* Wait for pid to exit for at most ms; returns 1 if reaped (its wait
+ * status in *status when not NULL). */
+int th_reap_within(pid_t pid, int ms, int *status)
+{
+	uint64_t end = th_now_ms() + (uint64_t)ms;
+
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid || (r < 0 && errno == ECHILD))
+			return 1;
+		if (th_now_ms() >= end)
+			return 0;
+		poll(NULL, 0, 10);
+	}
+}
+
+/* Fork/exec argv with stdout/stderr appended to logpath and stdin from
+ * /dev/null; the child dies with our thread. Returns the pid or -errno. */
+pid_t th_spawn(char *const argv[], const char *logpath)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		/* Only async-signal-safe calls: the tests run Paho threads. */
+		int in = open("/dev/null", O_RDONLY);
+		int out = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
+		    getppid() != parent || in < 0 || out < 0)
+			_exit(126);
+		dup2(in, 0);
+		dup2(out, 1);
+		dup2(out, 2);
+		for (int fd = 3; fd < 1024; fd++)
+			close(fd);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
 }

@@ -3,6 +3,7 @@
 #define TETHER_HARNESS_NET_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 /* A TCP port on 127.0.0.1 that was free a moment ago (bind to 0, read it,
  * close). Returns 0 on failure. */
@@ -28,5 +29,12 @@ uint64_t th_now_ms(void);
  * its malloc'ed path, or NULL. th_rm_rf removes a tree it made. */
 char *th_mkdtemp(const char *prefix);
 int th_rm_rf(const char *path);
+
+/* Wait for pid to exit for at most ms; returns 1 if reaped (its wait
+ * status in *status when not NULL). */
+int th_reap_within(pid_t pid, int ms, int *status);
+/* Fork/exec argv with stdout/stderr appended to logpath and stdin from
+ * /dev/null; the child dies with our thread. Returns the pid or -errno. */
+pid_t th_spawn(char *const argv[], const char *logpath);
 
 #endif

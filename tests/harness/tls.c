@@ -165,10 +165,12 @@ static char *in_dir(const struct th_tls *t, const char *name)
 
 int th_tls_new(struct th_tls **out)
 {
+	/* also a client certificate (check_tls_front's client
+	   certificate test presents it to haproxy) */
 	static const char good_ext[] =
 		"basicConstraints = CA:FALSE\n"
 		"keyUsage = critical, digitalSignature, keyEncipherment\n"
-		"extendedKeyUsage = serverAuth\n"
+		"extendedKeyUsage = serverAuth, clientAuth\n"
 		"subjectAltName = DNS:localhost, IP:127.0.0.1\n";
 	static const char misnamed_ext[] =
 		"basicConstraints = CA:FALSE\n"

@@ -4,7 +4,8 @@
  * th_tls_new makes:
  * - a CA (self-signed, CN "tether test CA"),
  * - a server key and certificate for CN=localhost with subjectAltName
- *   DNS:localhost and IP:127.0.0.1, signed by that CA,
+ *   DNS:localhost and IP:127.0.0.1, signed by that CA (usable as a
+ *   client certificate too: serverAuth and clientAuth),
  * - a second server certificate signed by the same CA but named only
  *   "wrong.invalid" (for host name checks; same key as the first),
  * - an unrelated CA ("the wrong CA") that signed nothing we serve.

@@ -25,12 +25,13 @@ import logging
 import signal
 import sys
 import threading
+from typing import Deque, List, Optional, Tuple
 
 import tether
 from tether import EventType
 
 
-def frame_of(msg):
+def frame_of(msg: tether.Message) -> str:
     """The WebSocket frame for an MQTT message."""
     try:
         payload, enc = msg.payload.decode("utf-8"), "utf-8"
@@ -40,11 +41,12 @@ def frame_of(msg):
                        "encoding": enc, "qos": msg.qos})
 
 
-def message_of(frame):
+def message_of(frame: str) -> Optional[Tuple[str, bytes]]:
     """(topic, payload bytes) of a WebSocket frame, or None."""
     try:
         d = json.loads(frame)
         topic = d["topic"]
+        payload: bytes
         if d.get("encoding") == "base64":
             payload = base64.b64decode(d["payload"])
         else:
@@ -55,12 +57,13 @@ def message_of(frame):
 
 
 class Bridge:
-    def __init__(self, args):
+    def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.log = logging.getLogger("bridge")
         self.forwarded = 0
         self.returned = 0
-        self.held = collections.deque(maxlen=args.hold)  # if tether cannot
+        # if tether cannot queue
+        self.held: Deque[str] = collections.deque(maxlen=args.hold)
         self.lock = threading.Lock()
         self.mgr = tether.Manager()
         self.mgr.set_limits(10, 2, 2)
@@ -79,7 +82,7 @@ class Bridge:
             EventType.GIVE_UP})
 
     # all callbacks run on tether's loop thread
-    def on_event(self, ev):
+    def on_event(self, ev: tether.Event) -> None:
         if ev.type == EventType.UP:
             self.log.info("%s: up", ev.name)
             if ev.connection is self.ws:
@@ -90,10 +93,10 @@ class Bridge:
             self.log.error("%s: %s: %s", ev.name, ev.type,
                            ev.reason or ev.detail)
 
-    def on_mqtt(self, msg, conn):
+    def on_mqtt(self, msg: tether.Message, conn: tether.Connection) -> None:
         self.to_ws(frame_of(msg))
 
-    def to_ws(self, frame):
+    def to_ws(self, frame: str) -> None:
         try:
             self.ws.send(frame)
             with self.lock:
@@ -103,14 +106,14 @@ class Bridge:
             with self.lock:
                 self.held.append(frame)
 
-    def flush(self):
+    def flush(self) -> None:
         with self.lock:
             frames, self.held = list(self.held), collections.deque(
                 maxlen=self.args.hold)
         for f in frames:
             self.to_ws(f)
 
-    def on_ws(self, msg, conn):
+    def on_ws(self, msg: tether.Message, conn: tether.Connection) -> None:
         if not self.args.return_prefix:
             return
         tm = message_of(msg.payload.decode("utf-8", "replace"))
@@ -125,7 +128,7 @@ class Bridge:
         except tether.Error as e:
             self.log.warning("mqtt: not returned (%s)", e)
 
-    def run(self, stop):
+    def run(self, stop: threading.Event) -> None:
         with self.mgr:
             self.log.info("bridging %s -> %s", self.args.topic,
                           " ".join(self.args.ws))
@@ -140,8 +143,8 @@ class Bridge:
               % (self.forwarded, self.returned), flush=True)
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--mqtt", action="append", required=True,
                    help="MQTT broker URI (repeat for fallbacks)")
     p.add_argument("--ws", action="append", required=True,

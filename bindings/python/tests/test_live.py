@@ -3,6 +3,7 @@ server and fault proxy. Connect, send and receive, outages with the
 reconnect seen through events, fatal refusals, callbacks that raise."""
 
 import gc
+import logging
 import threading
 import time
 
@@ -287,3 +288,46 @@ def test_remove_closes_frees_and_frees_the_name(ws_server, managers):
     c2.start()
     c2.wait_state(State.ONLINE, 10)
     assert c2 is not c and m["r"] is c2
+
+
+def test_engine_logs_reach_python_logging(ws_server, managers, caplog):
+    with pytest.raises(ValueError):
+        tether.set_log_handler(print, "loud")
+    tether.log_to_logging(level="debug")
+    try:
+        assert tether.log_level() == 4
+        m = managers(tether.Manager())
+        c = m.connection("wslog", "ws", [ws_server.uri], policy=FAST)
+        with caplog.at_level(logging.DEBUG, logger="tether"):
+            with m:
+                c.wait_state(State.ONLINE, 10)
+        lws = [r for r in caplog.records if r.name == "tether.lws"]
+        assert lws, "no libwebsockets line reached logging"
+        assert all("\n" not in r.getMessage() for r in lws)
+    finally:
+        tether.set_log_handler(None, "error")
+    assert tether.log_level() == 1
+
+
+def test_preconnect_callback_holds_then_resumes(ws_server, managers):
+    m = managers(tether.Manager())
+    c = m.connection("wspre", "ws", [ws_server.uri], policy=FAST)
+    calls = []
+
+    def hook(conn, attempt, uri, resumed):
+        calls.append((attempt, uri, resumed))
+        if not resumed:
+            threading.Timer(0.3, conn.preconnect_resume).start()
+            return False
+        conn.set_option("header.X-Token", "t-%d" % len(calls))
+        return True
+
+    c.set_preconnect_callback(hook)
+    t0 = time.monotonic()
+    with m:
+        c.wait_state(State.ONLINE, 10)
+        took = time.monotonic() - t0
+    assert took >= 0.3
+    assert [r for _, _, r in calls] == [False, True]
+    assert calls[0][1] == ws_server.uri
+    assert m.callback_errors == 0

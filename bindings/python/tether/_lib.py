@@ -10,6 +10,7 @@ import ctypes
 import ctypes.util
 import os
 import threading
+from typing import Any, Dict, Iterator, List, Optional, Union
 
 from ctypes import (CFUNCTYPE, POINTER, Structure, c_char_p, c_double, c_int,
                     c_size_t, c_uint32, c_uint64, c_void_p)
@@ -126,15 +127,30 @@ class tether_conn_stats(Structure):
     ]
 
 
-def field_end(struct, name):
+def field_end(struct: Any, name: str) -> int:
     """Offset just past a field: compare with a struct's `size` member
     to know whether the library that filled it has that field."""
     f = getattr(struct, name)
-    return f.offset + f.size
+    return int(f.offset + f.size)
 
 
 EVENT_CB = CFUNCTYPE(None, c_void_p, POINTER(tether_event), c_void_p)
 RESUME_CB = CFUNCTYPE(None, c_void_p, c_void_p)
+LOG_CB = CFUNCTYPE(None, c_int, c_char_p, c_char_p, c_void_p)
+
+
+class tether_preconnect(Structure):
+    _fields_ = [
+        ("size", c_size_t),
+        ("attempt", c_uint32),
+        ("endpoint", c_uint32),
+        ("uri", c_char_p),
+        ("resumed", c_int),
+    ]
+
+
+PRECONNECT_CB = CFUNCTYPE(c_int, c_void_p, POINTER(tether_preconnect),
+                          c_void_p)
 
 # ------------------------------------------------------------ prototypes
 
@@ -153,6 +169,8 @@ PROTOTYPES = {
     "tether_kind_name": (_S, [c_int]),
     "tether_event_name": (_S, [c_int]),
     "tether_reason_default_class": (c_int, [c_int, c_int, c_int]),
+    "tether_set_log_cb": (c_int, [LOG_CB, _P, c_int]),
+    "tether_log_level": (c_int, []),
     "tether_reason_format": (c_int, [POINTER(tether_reason), c_void_p,
                                      c_size_t]),
     # manager
@@ -189,6 +207,8 @@ PROTOTYPES = {
     "tether_conn_send": (c_int, [_P, POINTER(tether_message),
                                  POINTER(c_uint64)]),
     "tether_conn_set_resume_cb": (c_int, [_P, RESUME_CB, _P]),
+    "tether_conn_set_preconnect_cb": (c_int, [_P, PRECONNECT_CB, _P]),
+    "tether_conn_preconnect_resume": (c_int, [_P]),
     "tether_conn_queued": (c_size_t, [_P]),
     "tether_conn_subscribe": (c_int, [_P, _S, c_int]),
     "tether_conn_subscribe_opts": (c_int, [_P, POINTER(tether_subscription)]),
@@ -221,23 +241,24 @@ PROTOTYPES = {
 class _Missing:
     """Stands for a function the loaded library does not export."""
 
-    def __init__(self, name):
+    def __init__(self, name: str) -> None:
         self.name = name
 
-    def __call__(self, *args):
+    def __call__(self, *args: Any) -> Any:
         from .errors import NotSupported
         raise NotSupported(None, "%s is not in this libtether (%s)"
                            % (self.name, path()))
 
 
-def _candidates():
+def _candidates() -> Iterator[str]:
     env = os.environ.get("TETHER_LIBRARY")
     if env:
         yield env
         return
     try:
-        from . import _install  # written by `make install`
-        yield os.path.join(_install.LIBDIR, "libtether.so.0")
+        # written by `make install`; absent in the source tree
+        from . import _install  # type: ignore[attr-defined]
+        yield os.path.join(str(_install.LIBDIR), "libtether.so.0")
     except ImportError:
         pass
     found = ctypes.util.find_library("tether")
@@ -247,14 +268,14 @@ def _candidates():
 
 
 class _Lib:
-    def __init__(self):
-        self._dll = None
-        self._path = None
-        self._fns = {}
+    def __init__(self) -> None:
+        self._dll: Optional[ctypes.CDLL] = None
+        self._path: Optional[str] = None
+        self._fns: Dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def _load(self):
-        errors = []
+    def _load(self) -> ctypes.CDLL:
+        errors: List[str] = []
         for cand in _candidates():
             try:
                 dll = ctypes.CDLL(cand)
@@ -267,7 +288,7 @@ class _Lib:
                           "tether, or set TETHER_LIBRARY to its path): "
                           + "; ".join(errors))
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> Any:
         fn = self._fns.get(name)
         if fn is not None:
             return fn
@@ -285,11 +306,11 @@ class _Lib:
             self._fns[name] = fn
         return fn
 
-    def has(self, name):
+    def has(self, name: str) -> bool:
         return not isinstance(getattr(self, name), _Missing)
 
     @property
-    def path(self):
+    def path(self) -> Optional[str]:
         if self._dll is None:
             self.tether_version  # loads
         return self._path
@@ -301,11 +322,11 @@ _libc.free.argtypes = [c_void_p]
 _libc.free.restype = None
 
 
-def path():
+def path() -> Optional[str]:
     return lib._path
 
 
-def take_string(ptr):
+def take_string(ptr: Optional[int]) -> Optional[str]:
     """Copy a malloc'ed char * returned by the library, then free it."""
     if not ptr:
         return None
@@ -315,7 +336,7 @@ def take_string(ptr):
         _libc.free(ptr)
 
 
-def enc(s):
+def enc(s: Union[str, bytes, None, object]) -> Optional[bytes]:
     if s is None:
         return None
     if isinstance(s, bytes):
@@ -323,7 +344,7 @@ def enc(s):
     return str(s).encode("utf-8")
 
 
-def dec(b):
+def dec(b: Optional[bytes]) -> Optional[str]:
     if b is None:
         return None
     return b.decode("utf-8", "replace")

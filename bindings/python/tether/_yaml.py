@@ -10,6 +10,7 @@ Enums are written as their value (tether.Policy.FIXED -> fixed).
 import enum
 import json
 import re
+from typing import Any, Dict, List
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_/][A-Za-z0-9_./-]*$")
 # Words YAML 1.1 would read as something other than a string.
@@ -17,7 +18,7 @@ _RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null",
              "~"}
 
 
-def _scalar(v):
+def _scalar(v: Any) -> str:
     if isinstance(v, enum.Enum):
         v = v.value if isinstance(v.value, str) else str(v).lower()
     if v is None:
@@ -36,7 +37,7 @@ def _scalar(v):
     return json.dumps(v, ensure_ascii=False)
 
 
-def _key(k):
+def _key(k: Any) -> str:
     if isinstance(k, enum.Enum):
         k = k.value
     if not isinstance(k, str):
@@ -44,7 +45,7 @@ def _key(k):
     return _scalar(k)
 
 
-def _emit(v, indent, out):
+def _emit(v: Any, indent: int, out: List[str]) -> None:
     pad = "  " * indent
     if isinstance(v, dict):
         if not v:
@@ -62,7 +63,7 @@ def _emit(v, indent, out):
             return
         for item in v:
             if isinstance(item, (dict, list, tuple)) and item:
-                sub = []
+                sub: List[str] = []
                 _emit(item, indent + 1, sub)
                 # "- " takes the place of the first line's indentation
                 first = sub[0][len(pad) + 2:]
@@ -74,7 +75,7 @@ def _emit(v, indent, out):
         out.append(pad + _scalar(v))
 
 
-def _inline(v):
+def _inline(v: Any) -> str:
     if isinstance(v, dict) and not v:
         return "{}"
     if isinstance(v, (list, tuple)) and not v:
@@ -82,11 +83,11 @@ def _inline(v):
     return _scalar(v)
 
 
-def dump(cfg):
+def dump(cfg: Dict[str, Any]) -> str:
     """The YAML text of a dict."""
     if not isinstance(cfg, dict):
         raise TypeError("a configuration is a dict, not %s"
                         % type(cfg).__name__)
-    out = []
+    out: List[str] = []
     _emit(cfg, 0, out)
     return "\n".join(out) + "\n"

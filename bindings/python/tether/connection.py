@@ -2,19 +2,43 @@
 
 import ctypes
 import logging
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterable, List,
+                    Literal, Mapping, Optional, Sequence, Set, Tuple, TypeVar,
+                    Union, overload)
 
 from ctypes import POINTER, byref, c_uint64, c_void_p
 
-from ._lib import (RESUME_CB, dec, enc, lib, tether_message,
+from ._lib import (PRECONNECT_CB, RESUME_CB, dec, enc, lib, tether_message,
                    tether_property, tether_queue_cfg, tether_subscription)
 from .enums import EventType, Fsync, Overflow, Policy, ReasonClass, State
 from .errors import StateError, check, code_of, make_error, raise_timeout
-from .events import EventStream
+from .events import (AsyncEventStream, Event, EventStream, Message,
+                     PropertyValue)
+
+if TYPE_CHECKING:
+    from .manager import Manager
+    from .stats import Stats
+
+#: a duration in seconds
+Seconds = Union[int, float]
+#: an option's or a policy parameter's value (True -> "true")
+Value = Union[str, int, float, bool, Policy, Overflow, Fsync, ReasonClass,
+              State]
+#: a policy: a Policy, a registered type name, or a dict of parameters
+PolicySpec = Union[Policy, str, Mapping[str, Any]]
+#: name -> value, or (name, value) pairs
+Pairs = Union[Mapping[str, str], Iterable[Tuple[str, str]], None]
+EventTypes = Optional[Iterable[Union[EventType, int]]]
+EventFn = Callable[[Event], Any]
+MessageFn = Callable[[Message, "Connection"], Any]
+#: fn(connection, attempt, uri, resumed); False holds the attempt
+PreconnectFn = Callable[["Connection", int, Optional[str], bool], Any]
+F = TypeVar("F", bound=Callable[..., Any])
 
 log = logging.getLogger("tether")
 
 
-def _seconds_to_ms(v, what):
+def _seconds_to_ms(v: Optional[Seconds], what: str) -> int:
     if v is None:
         return 0
     if isinstance(v, str):
@@ -25,12 +49,12 @@ def _seconds_to_ms(v, what):
     return ms
 
 
-def _text(v):
+def _text(v: object) -> str:
     """A Python value as the text the C API parses."""
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (Policy,)):
-        return v.value
+        return str(v.value)
     if isinstance(v, (Overflow, Fsync, ReasonClass, State)):
         return str(v).lower()
     return str(v)
@@ -42,18 +66,21 @@ class Connection:
     as the manager). Created with Manager.connection() or by a
     configuration; find it with manager[name]."""
 
-    def __init__(self, mgr, ptr, name):
+    def __init__(self, mgr: "Manager", ptr: Optional[int], name: str) -> None:
         self._mgr = mgr
         self._ptr = ptr
         self.name = name
-        self._resume = None      # (ctypes callback, python callable)
+        self._resume: Optional[Tuple[Any, Callable[["Connection"], Any]]] = \
+            None     # (ctypes callback, python callable)
+        # the same, for the pre-connect hook
+        self._preconnect: Optional[Tuple[Any, PreconnectFn]] = None
         self._started = False
         self._removed = False    # REMOVED was delivered: ptr is freed
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<tether.Connection %s %s>" % (self.name, self.state)
 
-    def _h(self):
+    def _h(self) -> Optional[int]:
         if self._mgr._ptr is None:
             raise StateError(code_of("ESTATE"), "the manager is closed")
         if self._removed:
@@ -61,7 +88,7 @@ class Connection:
                              "connection '%s' was removed" % self.name)
         return self._ptr
 
-    def _check(self, rc, what):
+    def _check(self, rc: int, what: str) -> int:
         if rc < 0:
             detail = dec(lib.tether_conn_error(self._ptr)) or None
             msg = "%s: %s" % (self.name, what)
@@ -71,27 +98,29 @@ class Connection:
         return rc
 
     # -- configuration (before start)
-    def add_endpoint(self, uri):
+    def add_endpoint(self, uri: str) -> "Connection":
         self._check(lib.tether_conn_add_endpoint(self._h(), enc(uri)),
                     "endpoint %s" % uri)
         return self
 
-    def set_option(self, key, value):
+    def set_option(self, key: str, value: Value) -> "Connection":
         self._check(lib.tether_conn_set_option(self._h(), enc(key),
                                                enc(_text(value))),
                     "option %s" % key)
         return self
 
-    def set_options(self, options=None, **kw):
+    def set_options(self, options: Optional[Mapping[str, Value]] = None,
+                    **kw: Value) -> "Connection":
         for k, v in dict(options or {}, **kw).items():
             self.set_option(k, v)
         return self
 
-    def set_policy(self, policy, **params):
+    def set_policy(self, policy: PolicySpec, **params: Any) -> "Connection":
         """policy: a tether.Policy, a registered type name, or a dict
         {"type": ..., key: value...} (nested dicts for breaker's inner).
         Durations are strings ("1s", "250ms")."""
-        if isinstance(policy, dict):
+        spec: Dict[str, Any]
+        if isinstance(policy, Mapping):
             spec = dict(policy, **params)
         else:
             spec = dict(params, type=policy)
@@ -102,21 +131,22 @@ class Connection:
             lib.tether_params_free(p)
         return self
 
-    def set_timing(self, key, seconds):
+    def set_timing(self, key: str, seconds: Seconds) -> "Connection":
         """connect_timeout, close_timeout, stable_after, overload_floor,
         failback_after, probe_interval, retry_after_max; in seconds."""
         self._check(lib.tether_conn_set_timing(
             self._h(), enc(key), _seconds_to_ms(seconds, key)), key)
         return self
 
-    def set_heartbeat(self, interval, timeout, misses=1):
+    def set_heartbeat(self, interval: Seconds, timeout: Seconds,
+                      misses: int = 1) -> "Connection":
         """WebSocket pings (seconds); interval 0 turns them off."""
         self._check(lib.tether_conn_set_heartbeat(
             self._h(), _seconds_to_ms(interval, "interval"),
             _seconds_to_ms(timeout, "timeout"), int(misses)), "heartbeat")
         return self
 
-    def set_coordinated(self, on=True):
+    def set_coordinated(self, on: bool = True) -> "Connection":
         """Coordinated recovery (on by default): connections of the
         manager sharing an endpoint share its health, one probes while
         the others wait in SUSPENDED. Before the first start."""
@@ -125,16 +155,22 @@ class Connection:
                     "coordinated")
         return self
 
-    def classify(self, key, cls):
+    def classify(self, key: str, cls: Union[ReasonClass, str]
+                 ) -> "Connection":
         """Override a reason's class: classify("peer:ws:1000", "normal")."""
         self._check(lib.tether_conn_classify(self._h(), enc(key),
                                              enc(_text(cls))),
                     "classify %s" % key)
         return self
 
-    def set_queue(self, max_messages=None, max_bytes=None, overflow=None,
-                  ttl=None, spool_dir=None, fsync=None, fsync_interval=None,
-                  spool_max_bytes=None):
+    def set_queue(self, max_messages: Optional[int] = None,
+                  max_bytes: Optional[int] = None,
+                  overflow: Union[Overflow, str, int, None] = None,
+                  ttl: Optional[Seconds] = None,
+                  spool_dir: Optional[str] = None,
+                  fsync: Union[Fsync, str, int, None] = None,
+                  fsync_interval: Optional[Seconds] = None,
+                  spool_max_bytes: Optional[int] = None) -> "Connection":
         """The outbound queue (tether.yaml(5)); what is not given keeps the
         library's default. ttl and fsync_interval in seconds."""
         q = tether_queue_cfg()
@@ -164,21 +200,26 @@ class Connection:
         del keep
         return self
 
-    def set_resume_callback(self, fn):
+    def set_resume_callback(self, fn: Optional[Callable[["Connection"], Any]]
+                            ) -> "Connection":
         """fn(connection), on the loop thread after each connect, before
         the queued backlog drains: what it send()s goes out first. None
         removes it."""
         if fn is None:
+            # RESUME_CB(): a NULL function pointer (typeshed wants an argument)
             self._check(lib.tether_conn_set_resume_cb(
-                self._h(), RESUME_CB(), None), "resume")
+                self._h(), RESUME_CB(), None),  # type: ignore[call-overload]
+                "resume")
             self._resume = None
             return self
 
-        def tramp(conn_ptr, ud):
+        user_fn = fn
+
+        def tramp(conn_ptr: Optional[int], ud: Optional[int]) -> None:
             try:
-                fn(self)
+                user_fn(self)
             except BaseException:
-                self._mgr._callback_failed(fn)
+                self._mgr._callback_failed(user_fn)
 
         cb = RESUME_CB(tramp)
         self._check(lib.tether_conn_set_resume_cb(self._h(), cb, None),
@@ -186,8 +227,49 @@ class Connection:
         self._resume = (cb, fn)  # C holds the pointer: keep it alive
         return self
 
-    def subscribe(self, topic, qos=0, no_local=False,
-                  retain_as_published=False, retain_handling=0):
+    def set_preconnect_callback(self, fn: Optional[PreconnectFn]
+                                ) -> "Connection":
+        """fn(connection, attempt, uri, resumed) on the loop thread before
+        every attempt: it may call set_option() (a rotated password, a
+        token, "header.Authorization") for this attempt on. Returning
+        False holds the attempt until preconnect_resume() (which calls
+        fn again with resumed True), at most connect_timeout; anything
+        else connects now. An exception counts as True. None removes it."""
+        if fn is None:
+            # PRECONNECT_CB(): a NULL function pointer
+            self._check(lib.tether_conn_set_preconnect_cb(
+                self._h(), PRECONNECT_CB(),  # type: ignore[call-overload]
+                None), "preconnect")
+            self._preconnect = None
+            return self
+        user_fn = fn
+
+        def tramp(conn_ptr: Optional[int], pc: Any, ud: Optional[int]) -> int:
+            try:
+                info = pc.contents
+                go = user_fn(self, int(info.attempt), dec(info.uri),
+                             bool(info.resumed))
+            except BaseException:
+                self._mgr._callback_failed(user_fn)
+                return 0
+            return 1 if go is False else 0
+
+        cb = PRECONNECT_CB(tramp)
+        self._check(lib.tether_conn_set_preconnect_cb(self._h(), cb, None),
+                    "preconnect")
+        self._preconnect = (cb, fn)
+        return self
+
+    def preconnect_resume(self) -> "Connection":
+        """Let an attempt the pre-connect callback held go on (any
+        thread); nothing happens when none is held."""
+        self._check(lib.tether_conn_preconnect_resume(self._h()),
+                    "preconnect_resume")
+        return self
+
+    def subscribe(self, topic: str, qos: int = 0, no_local: bool = False,
+                  retain_as_published: bool = False,
+                  retain_handling: int = 0) -> "Connection":
         """MQTT: remembered and re-applied after every reconnect. The
         MQTT 5 subscription options need version 5: on a 3.1.1 link a
         SUBSCRIBE_FAILED event says the subscription was not made. A
@@ -208,7 +290,7 @@ class Connection:
                     "subscribe %s" % topic)
         return self
 
-    def unsubscribe(self, topic):
+    def unsubscribe(self, topic: str) -> "Connection":
         """MQTT: forget the subscription to exactly this filter and send
         UNSUBSCRIBE (now when online). A refusal is a SUBSCRIBE_FAILED
         event."""
@@ -216,8 +298,12 @@ class Connection:
                     "unsubscribe %s" % topic)
         return self
 
-    def set_will(self, topic, payload="", qos=0, retain=False, delay=None,
-                 expiry=None, content_type=None, user_properties=None):
+    def set_will(self, topic: str, payload: str = "", qos: int = 0,
+                 retain: bool = False,
+                 delay: Union[Seconds, str, None] = None,
+                 expiry: Union[Seconds, str, None] = None,
+                 content_type: Optional[str] = None,
+                 user_properties: Pairs = None) -> "Connection":
         """MQTT: the last will, as the will_* options (docs/transport-
         mqtt.md). delay and expiry (seconds or "30s") and the properties
         need version 5."""
@@ -236,23 +322,23 @@ class Connection:
             self.set_option(k, v)
         return self
 
-    def check(self):
+    def check(self) -> "Connection":
         """Check the transport options now without connecting."""
         self._check(lib.tether_conn_check(self._h()), "check")
         return self
 
     # -- running
-    def start(self):
+    def start(self) -> "Connection":
         self._check(lib.tether_conn_start(self._h()), "start")
         self._started = True
         return self
 
-    def stop(self):
+    def stop(self) -> "Connection":
         """Ask for an orderly close (returns at once)."""
         self._check(lib.tether_conn_stop(self._h()), "stop")
         return self
 
-    def remove(self, timeout=5.0):
+    def remove(self, timeout: Optional[Seconds] = 5.0) -> "Connection":
         """Remove it from its manager: it closes, what is still queued
         is dropped (SENT with ECLOSED), REMOVED is its last event; then
         this object only answers `state` (CLOSED) and `name`. Waits (at
@@ -263,11 +349,11 @@ class Connection:
         return self
 
     @property
-    def removed(self):
+    def removed(self) -> bool:
         """Whether REMOVED was delivered (the handle is gone)."""
         return self._removed
 
-    def close(self, timeout=5.0):
+    def close(self, timeout: Optional[Seconds] = 5.0) -> None:
         """Close orderly and wait (at most timeout seconds, not from a
         callback) until the connection is CLOSED."""
         if self._mgr._ptr is None or self._removed:
@@ -279,8 +365,12 @@ class Connection:
         if timeout and not self._mgr._on_loop_thread():
             self.wait_state(State.CLOSED, timeout, _raise=False)
 
-    def send(self, payload, topic=None, qos=0, retain=False, binary=None,
-             ttl=None, wait=None, properties=None, user_properties=None):
+    def send(self, payload: Union[str, bytes, bytearray, memoryview],
+             topic: Optional[str] = None, qos: int = 0, retain: bool = False,
+             binary: Optional[bool] = None, ttl: Optional[Seconds] = None,
+             wait: Optional[Seconds] = None,
+             properties: Optional[Mapping[str, PropertyValue]] = None,
+             user_properties: Pairs = None) -> int:
         """Queue a message; returns its id. str payloads go as UTF-8 text,
         bytes as binary (WebSocket) unless binary says otherwise. A SENT
         event tells its fate later; with wait=seconds, block until then
@@ -321,12 +411,13 @@ class Connection:
         self._check(lib.tether_conn_send(self._h(), byref(m), byref(mid)),
                     "send")
         del keep  # the property bytes lived until the copy
+        msg_id: int = mid.value
         if wait is not None:
-            self._mgr._wait_sent(self, mid.value, wait)
-        return mid.value
+            self._mgr._wait_sent(self, msg_id, wait)
+        return msg_id
 
     @property
-    def state(self):
+    def state(self) -> Union[State, int]:
         """The current State (as of the last event delivered); CLOSED
         once the manager is closed."""
         from .enums import to_enum
@@ -339,37 +430,61 @@ class Connection:
         return to_enum(State, st)
 
     @property
-    def queued(self):
+    def queued(self) -> int:
         """Messages waiting in the outbound queue."""
-        return lib.tether_conn_queued(self._h())
+        n: int = lib.tether_conn_queued(self._h())
+        return n
 
     @property
-    def stats(self):
+    def stats(self) -> "Stats":
         return self._mgr._stats(self)
 
     # -- events
-    def events(self, timeout=None, types=None, maxlen=10000):
+    def events(self, timeout: Optional[Seconds] = None, types: EventTypes = None,
+               maxlen: int = 10000) -> EventStream:
         """An EventStream of this connection's events."""
         return EventStream(self._mgr, timeout, self, types, maxlen)
 
-    def on_event(self, fn=None, types=None):
+    def aevents(self, timeout: Optional[Seconds] = None, types: EventTypes = None,
+                maxlen: int = 10000) -> AsyncEventStream:
+        """An AsyncEventStream of this connection's events (`async for`)."""
+        return self._mgr.aevents(timeout, types, self, maxlen)
+
+    @overload
+    def on_event(self, fn: None = None, types: EventTypes = None
+                 ) -> Callable[[F], F]: ...
+
+    @overload
+    def on_event(self, fn: F, types: EventTypes = None) -> F: ...
+
+    def on_event(self, fn: Optional[F] = None, types: EventTypes = None
+                 ) -> Union[F, Callable[[F], F]]:
         """Call fn(event) for each event of this connection (usable as a
         decorator)."""
         return self._mgr.on_event(fn, types=types, connection=self)
 
-    def on_message(self, fn=None):
+    @overload
+    def on_message(self, fn: None = None) -> Callable[[F], F]: ...
+
+    @overload
+    def on_message(self, fn: F) -> F: ...
+
+    def on_message(self, fn: Optional[F] = None
+                   ) -> Union[F, Callable[[F], F]]:
         """Call fn(message, connection) for each message that arrives."""
-        def add(f):
+        def add(f: F) -> F:
             self._mgr._add_callback(
                 lambda ev: f(ev.message, self), {EventType.MESSAGE}, self,
                 key=f)
             return f
         return add(fn) if fn is not None else add
 
-    def wait_state(self, state, timeout=10.0, _raise=True):
+    def wait_state(self, state: Union[State, Iterable[State]],
+                   timeout: Seconds = 10.0, _raise: bool = True) -> bool:
         """Block until the connection is in state (a State or a set of
         them); raises tether.TimedOut. Not from a callback."""
-        want = {state} if isinstance(state, State) else set(state)
+        want: Set[Union[State, int]] = \
+            {state} if isinstance(state, State) else set(state)
         ok = self._mgr._wait(lambda: self.state in want, timeout)
         if not ok and _raise:
             raise_timeout("%s: not %s within %.1f s (now %s)"
@@ -377,21 +492,21 @@ class Connection:
                              timeout, self.state))
         return ok
 
-    def __enter__(self):
+    def __enter__(self) -> "Connection":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         self.close()
         return False
 
 
-def _params_from(spec):
-    p = lib.tether_params_new(b"python")
+def _params_from(spec: Mapping[str, Any]) -> int:
+    p: Optional[int] = lib.tether_params_new(b"python")
     if not p:
         raise MemoryError("tether_params_new")
     try:
         for k, v in spec.items():
-            if isinstance(v, dict):
+            if isinstance(v, Mapping):
                 child = _params_from(v)
                 check(lib.tether_params_set_child(p, enc(k), child))
             else:
@@ -402,13 +517,13 @@ def _params_from(spec):
     return p
 
 
-def _pairs(d):
+def _pairs(d: Union[Pairs, Mapping[str, Any]]) -> List[Tuple[str, Any]]:
     if not d:
         return []
-    return list(d.items()) if isinstance(d, dict) else list(d)
+    return list(d.items()) if isinstance(d, Mapping) else list(d)
 
 
-def _duration_text(v):
+def _duration_text(v: Union[Seconds, str]) -> str:
     if isinstance(v, str):
         return v
     return "%dms" % int(round(float(v) * 1000))
@@ -417,7 +532,8 @@ def _duration_text(v):
 _NUMERIC = ("message_expiry_interval", "payload_format_indicator")
 
 
-def _props_array(properties, user_properties):
+def _props_array(properties: Optional[Mapping[str, PropertyValue]],
+                 user_properties: Pairs) -> Tuple[Any, Any]:
     """The tether_property array for send(), and what must stay alive
     while tether_conn_send copies it."""
     items = [(k, v, False) for k, v in _pairs(properties)]
@@ -425,7 +541,7 @@ def _props_array(properties, user_properties):
     if not items:
         return None, None
     arr = (tether_property * len(items))()
-    keep = [arr]
+    keep: List[Any] = [arr]
     for i, (name, value, user) in enumerate(items):
         p = arr[i]
         p.name = enc(name)

@@ -1,6 +1,9 @@
 """The C enums as Python enums."""
 
 import enum
+from typing import Type, TypeVar, Union
+
+E = TypeVar("E", bound=enum.Enum)
 
 
 class State(enum.IntEnum):
@@ -13,7 +16,7 @@ class State(enum.IntEnum):
     CLOSING = 5
     CLOSED = 6
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name.lower()
 
 
@@ -26,7 +29,7 @@ class ReasonClass(enum.IntEnum):
     REDIRECT = 4
     FATAL = 5
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name.lower()
 
 
@@ -59,7 +62,7 @@ class EventType(enum.IntEnum):
     REMOVED = 13  # the connection's last event (Connection.remove, reload)
     SUBSCRIBE_FAILED = 14  # detail: the topic filter; reason: the code
 
-    def __str__(self):
+    def __str__(self) -> str:
         # as tether_event_name(): "give-up"
         return self.name.lower().replace("_", "-")
 
@@ -72,7 +75,7 @@ class Policy(str, enum.Enum):
     ADAPTIVE = "adaptive"
     BREAKER = "breaker"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.value
 
 
@@ -90,7 +93,7 @@ class Fsync(enum.IntEnum):
     NEVER = 2
 
 
-def to_enum(cls, value):
+def to_enum(cls: Type[E], value: int) -> Union[E, int]:
     """An enum member, or the plain int for a value this binding does not
     know (a newer library)."""
     try:

@@ -1,5 +1,7 @@
 """tether.Error and one subclass per TETHER_E* code of the C library."""
 
+from typing import Dict, Iterable, List, NoReturn, Optional, Type
+
 from ._lib import dec, lib
 
 # C name (without TETHER_) -> Python class name
@@ -27,12 +29,14 @@ class Error(Exception):
     library could not be asked), `name` ("TETHER_EINVAL") and `message`
     (the library's text plus any detail it gave)."""
 
-    c_name = None
+    c_name: Optional[str] = None
 
-    def __init__(self, code, message=None, details=None):
+    def __init__(self, code: Optional[int], message: Optional[str] = None,
+                 details: Optional[Iterable[str]] = None) -> None:
         self.code = code
+        base: Optional[str]
         if code is not None:
-            self.name = dec(lib.tether_err_name(code))
+            self.name = dec(lib.tether_err_name(code)) or "TETHER_UNKNOWN"
             base = dec(lib.tether_strerror(code))
         else:
             self.name = "TETHER_" + (self.c_name or "UNKNOWN")
@@ -43,10 +47,10 @@ class Error(Exception):
             text = message or base or "unknown error"
         self.message = text
         #: every line of detail the library gave (config errors...)
-        self.details = list(details or [])
+        self.details: List[str] = list(details or [])
         super().__init__(text)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.message
 
 
@@ -112,40 +116,43 @@ class TooBig(Error):
     c_name = "ETOOBIG"
 
 
-_BY_CNAME = {cls.c_name: cls for cls in Error.__subclasses__()}
-_BY_CODE = {}
+_BY_CNAME: Dict[Optional[str], Type[Error]] = {
+    cls.c_name: cls for cls in Error.__subclasses__()}
+_BY_CODE: Dict[int, Type[Error]] = {}
 
 
-def _code_table():
+def _code_table() -> Dict[int, Type[Error]]:
     """code -> class, from the library's own table (codes are counted
     down from a base, so they are read, not assumed)."""
     if not _BY_CODE:
         for code in range(-1, -1100, -1):
-            name = dec(lib.tether_err_name(code))
+            name = dec(lib.tether_err_name(code)) or ""
             if name.startswith("TETHER_") and name != "TETHER_UNKNOWN":
                 _BY_CODE[code] = _BY_CNAME.get(name[len("TETHER_"):], Error)
     return _BY_CODE
 
 
-def error_class(code):
+def error_class(code: int) -> Type[Error]:
     return _code_table().get(code, Error)
 
 
-def make_error(code, message=None, details=None):
+def make_error(code: int, message: Optional[str] = None,
+               details: Optional[Iterable[str]] = None) -> Error:
     cls = error_class(code)
     if cls is Error:
         return Error(code, message, details)
     return cls(code, message, details)
 
 
-def check(rc, message=None, details=None):
+def check(rc: int, message: Optional[str] = None,
+          details: Optional[Iterable[str]] = None) -> int:
     """Raise the Error subclass for a negative return code."""
     if rc < 0:
         raise make_error(rc, message, details)
     return rc
 
 
-def code_of(c_name):
+def code_of(c_name: str) -> int:
     """The numeric code of a C name such as "ECONFIG"."""
     for code, cls in _code_table().items():
         if cls.c_name == c_name:
@@ -155,5 +162,5 @@ def code_of(c_name):
 
 # TimedOut and friends can be raised by the binding itself (waiting for an
 # event), with the library's code for them.
-def raise_timeout(message):
+def raise_timeout(message: str) -> NoReturn:
     raise TimedOut(code_of("ETIMEDOUT"), message)

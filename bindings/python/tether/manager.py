@@ -1,12 +1,17 @@
 """Manager: a tether_mgr, its loop, its connections and their events."""
 
+import asyncio
 import atexit
 import collections
 import ctypes
 import logging
+import os
 import select
 import threading
 import time
+from typing import (Any, Callable, Dict, Iterable, List, Literal, Mapping,
+                    Optional, OrderedDict, Set, Tuple, TypeVar, Union,
+                    overload)
 
 from ctypes import byref, c_void_p
 
@@ -16,20 +21,22 @@ from .connection import Connection
 from .enums import EventType, ReasonClass, State, to_enum
 from .errors import (ConfigError, StateError, check, code_of, make_error,
                      raise_timeout)
-from .events import Event, EventStream
+from .connection import EventTypes, PolicySpec, Seconds, Value
+from .events import AsyncEventStream, Event, EventStream
 from .stats import Stats, parse_metrics
 
 log = logging.getLogger("tether")
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Managers that are open. Held strongly: the loop thread calls into the
 # manager's callback until it is closed, so it must not be collected
 # before; what is still open at interpreter exit is closed then.
-_open = set()
+_open: Set["Manager"] = set()
 _open_lock = threading.Lock()
 
 
 @atexit.register
-def _close_all():
+def _close_all() -> None:
     with _open_lock:
         mgrs = list(_open)
     for m in mgrs:
@@ -39,23 +46,27 @@ def _close_all():
             log.exception("tether: closing a manager at exit failed")
 
 
-def _errors_text(sp):
+def _errors_text(sp: c_void_p) -> Optional[str]:
     return take_string(sp.value) if sp.value else None
 
 
 class _Text:
     """YAML text given as such (not a path)."""
 
-    def __init__(self, s):
+    def __init__(self, s: str) -> None:
         self.s = s
 
 
-def _load_config(source, name=None):
+def _load_config(source: Union[str, "os.PathLike[str]", Mapping[str, Any],
+                                _Text],
+                 name: Optional[str] = None
+                 ) -> Tuple[Optional[int], Optional[str], Optional[str]]:
     """(config handle, path or None, yaml text or None) for a path or a
     dict; raises ConfigError (every problem in .details) or Error."""
     cfg = c_void_p()
     errs = c_void_p()
-    path = text = None
+    path: Optional[str] = None
+    text: Optional[str] = None
     if isinstance(source, (dict, _Text)):
         text = _yaml.dump(source) if isinstance(source, dict) else source.s
         data = text.encode("utf-8")
@@ -70,7 +81,7 @@ def _load_config(source, name=None):
         lines = msg.strip().splitlines() if msg else []
         err = make_error(rc, msg.strip() if msg else None, lines)
         if text is not None:
-            err.yaml = text
+            err.yaml = text  # type: ignore[attr-defined]
         raise err
     warn = dec(lib.tether_config_warnings(cfg.value))
     for line in (warn or "").splitlines():
@@ -78,9 +89,9 @@ def _load_config(source, name=None):
     return cfg.value, path, text
 
 
-def _config_names(cfg):
+def _config_names(cfg: Optional[int]) -> List[str]:
     n = lib.tether_config_count(cfg)
-    return [dec(lib.tether_config_name(cfg, i)) for i in range(n)]
+    return [dec(lib.tether_config_name(cfg, i)) or "" for i in range(n)]
 
 
 # -------------------------------------------------------------- manager
@@ -98,23 +109,31 @@ class Manager:
     stops the loop and frees everything.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         h = c_void_p()
         check(lib.tether_mgr_new(byref(h)))
-        self._ptr = h.value
+        self._ptr: Optional[int] = h.value
         self._lock = threading.Lock()
         # held around a connection's C calls that may race its removal
         # (Connection.state): REMOVED is marked under it, so no such
         # call can still be running when the loop frees the handle
         self._handle_lock = threading.Lock()
-        self._conns = {}                 # C pointer -> Connection
-        self._callbacks = []             # (fn, types, connection, key)
-        self._streams = set()
+        self._conns: Dict[int, Connection] = {}  # C pointer -> Connection
+        # (fn, types, connection, key)
+        self._callbacks: List[Tuple[Callable[[Event], Any],
+                                    Optional[Set[Union[EventType, int]]],
+                                    Optional[Connection], object]] = []
+        self._streams: Set[EventStream] = set()
         self._cv = threading.Condition()  # notified after every event
-        self._sent = collections.OrderedDict()  # (conn ptr, id) -> error
+        # (conn ptr, id) -> error
+        self._sent: "OrderedDict[Tuple[Optional[int], int], int]" = \
+            collections.OrderedDict()
         self._running = False
-        self._attached = None  # (asyncio loop, fd, timer, its thread id)
-        self._path = None
+        # (asyncio loop, fd, timer, its thread id)
+        self._attached: Optional[Tuple[asyncio.AbstractEventLoop, int,
+                                       List[Optional[asyncio.TimerHandle]],
+                                       int]] = None
+        self._path: Optional[str] = None
         #: exceptions raised by user callbacks (each one is logged)
         self.callback_errors = 0
         self._cb = EVENT_CB(self._on_event)  # C holds it: keep it alive
@@ -128,7 +147,7 @@ class Manager:
 
     # -- construction
     @classmethod
-    def from_yaml(cls, path):
+    def from_yaml(cls, path: Union[str, "os.PathLike[str]"]) -> "Manager":
         """A manager with every connection of a YAML file (not started).
         A bad file raises tether.ConfigError whose message has every
         problem as file:line:column: key.path: ..."""
@@ -136,13 +155,15 @@ class Manager:
         return cls._from_config(cfg, p)
 
     @classmethod
-    def from_dict(cls, config, name="<dict>"):
+    def from_dict(cls, config: Mapping[str, Any], name: str = "<dict>"
+                  ) -> "Manager":
         """Same from a dict shaped like the YAML file (tether.yaml(5))."""
         cfg, _, _ = _load_config(config, name)
         return cls._from_config(cfg, None)
 
     @classmethod
-    def _from_config(cls, cfg, path):
+    def _from_config(cls, cfg: Optional[int], path: Optional[str]
+                     ) -> "Manager":
         try:
             mgr = cls()
             try:
@@ -159,38 +180,47 @@ class Manager:
         mgr._path = path
         return mgr
 
-    def _adopt(self, names):
-        out = []
+    def _adopt(self, names: Iterable[str]) -> List[Connection]:
+        out: List[Connection] = []
         for n in names:
             ptr = lib.tether_conn_find(self._ptr, enc(n))
             if ptr:
                 out.append(self._wrap(ptr))
         return out
 
-    def _wrap(self, ptr):
+    def _wrap(self, ptr: int) -> Connection:
         with self._lock:
             c = self._conns.get(ptr)
             if c is None:
-                c = Connection(self, ptr, dec(lib.tether_conn_name(ptr)))
+                c = Connection(self, ptr,
+                               dec(lib.tether_conn_name(ptr)) or "")
                 self._conns[ptr] = c
             return c
 
-    def _h(self):
+    def _h(self) -> int:
         if self._ptr is None:
             raise StateError(code_of("ESTATE"), "the manager is closed")
         return self._ptr
 
-    def set_limits(self, connects_per_second=0.0, burst=1,
-                   max_connecting=0):
+    def set_limits(self, connects_per_second: float = 0.0, burst: int = 1,
+                   max_connecting: int = 0) -> "Manager":
         """The manager-wide connect limiter (0 = unlimited)."""
         check(lib.tether_mgr_set_limits(self._h(), float(connects_per_second),
                                         int(burst), int(max_connecting)))
         return self
 
-    def connection(self, name, transport, endpoints=(), options=None,
-                   policy=None, subscriptions=(), heartbeat=None,
-                   timings=None, classify=None, queue=None, resume=None,
-                   coordinated=None):
+    def connection(self, name: str, transport: str,
+                   endpoints: Union[str, Iterable[str]] = (),
+                   options: Optional[Mapping[str, Value]] = None,
+                   policy: Optional[PolicySpec] = None,
+                   subscriptions: Iterable[Union[str, Tuple[Any, ...]]] = (),
+                   heartbeat: Optional[Tuple[Any, ...]] = None,
+                   timings: Optional[Mapping[str, Seconds]] = None,
+                   classify: Optional[Mapping[str, Union[ReasonClass, str]]]
+                   = None,
+                   queue: Optional[Mapping[str, Any]] = None,
+                   resume: Optional[Callable[[Connection], Any]] = None,
+                   coordinated: Optional[bool] = None) -> Connection:
         """Create a connection (not started). transport: "mqtt" or "ws";
         subscriptions: topics or (topic, qos) pairs; heartbeat: (interval,
         timeout, misses) in seconds; timings: {key: seconds}; classify:
@@ -199,6 +229,7 @@ class Manager:
         h = c_void_p()
         check(lib.tether_conn_new(self._h(), enc(name), enc(transport),
                                   byref(h)), "connection %s" % name)
+        assert h.value is not None  # set when tether_conn_new succeeds
         c = self._wrap(h.value)
         if isinstance(endpoints, str):
             endpoints = [endpoints]
@@ -217,8 +248,8 @@ class Manager:
             c.set_heartbeat(*heartbeat)
         for k, v in (timings or {}).items():
             c.set_timing(k, v)
-        for k, v in (classify or {}).items():
-            c.classify(k, v)
+        for k, cls in (classify or {}).items():
+            c.classify(k, cls)
         if queue is not None:
             c.set_queue(**queue)
         if resume is not None:
@@ -227,23 +258,24 @@ class Manager:
             c.set_coordinated(coordinated)
         return c
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> Connection:
         ptr = lib.tether_conn_find(self._h(), enc(name))
         if not ptr:
             raise KeyError(name)
         return self._wrap(ptr)
 
-    def __contains__(self, name):
+    def __contains__(self, name: object) -> bool:
         return bool(lib.tether_conn_find(self._h(), enc(name)))
 
     @property
-    def connections(self):
+    def connections(self) -> Dict[str, Connection]:
         """{name: Connection} of the connections this object knows."""
         with self._lock:
             return {c.name: c for c in self._conns.values()}
 
     # -- running
-    def start(self, connections=True, thread=True):
+    def start(self, connections: bool = True, thread: bool = True
+              ) -> "Manager":
         """Run the loop on its own thread (thread=False: the caller drives
         it, see dispatch() and attach_asyncio()); with connections, also
         start every connection that was never started."""
@@ -260,7 +292,7 @@ class Manager:
                     c.start()
         return self
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout: Seconds = 5.0) -> None:
         """Close every connection, wait until they are closed (at most
         timeout seconds), then stop the loop thread."""
         if self._ptr is None:
@@ -276,7 +308,7 @@ class Manager:
             lib.tether_mgr_stop(self._ptr)
             self._running = False
 
-    def close(self, timeout=5.0):
+    def close(self, timeout: Seconds = 5.0) -> None:
         """stop(), then free the manager and its connections. Idempotent."""
         if self._ptr is None:
             return
@@ -298,10 +330,11 @@ class Manager:
                 self._cv.notify_all()
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._ptr is None
 
-    def reload(self, source=None):
+    def reload(self, source: Union[str, "os.PathLike[str]", Mapping[str, Any],
+                                   None] = None) -> List[Connection]:
         """Make the running manager match a configuration (a path or a
         dict; default: the file it was made from), live and atomically:
         a bad one raises and changes nothing. Returns the connections of
@@ -328,11 +361,11 @@ class Manager:
             self._path = path
         return conns
 
-    def metrics(self):
+    def metrics(self) -> str:
         """The manager's metrics, Prometheus text format."""
         return take_string(lib.tether_mgr_metrics_text(self._h())) or ""
 
-    def _stats(self, conn):
+    def _stats(self, conn: Connection) -> Stats:
         if lib.has("tether_conn_stats"):
             cst = _lib.tether_conn_stats()
             cst.size = ctypes.sizeof(cst)
@@ -368,49 +401,79 @@ class Manager:
         return st
 
     # -- events
-    def events(self, timeout=None, types=None, connection=None,
-               maxlen=10000):
+    def events(self, timeout: Optional[Seconds] = None, types: EventTypes = None,
+               connection: Optional[Connection] = None,
+               maxlen: int = 10000) -> EventStream:
         """An EventStream of every event (or of one connection's, or of
         some types) from now on."""
         return EventStream(self, timeout, connection, types, maxlen)
 
-    def on_event(self, fn=None, types=None, connection=None):
+    def aevents(self, timeout: Optional[Seconds] = None,
+                types: EventTypes = None,
+                connection: Optional[Connection] = None,
+                maxlen: int = 10000,
+                loop: Optional[asyncio.AbstractEventLoop] = None
+                ) -> AsyncEventStream:
+        """The same as events() for asyncio: `async for ev in
+        mgr.aevents(timeout=5):` awaits each event without blocking the
+        event loop. Call it from the asyncio loop's thread (default: the
+        running loop); the manager may run its own loop thread or be
+        attached to this asyncio loop (attach_asyncio)."""
+        aloop = loop or asyncio.get_running_loop()
+        return AsyncEventStream(
+            EventStream(self, timeout, connection, types, maxlen), aloop)
+
+    @overload
+    def on_event(self, fn: None = None, types: EventTypes = None,
+                 connection: Optional[Connection] = None
+                 ) -> Callable[[F], F]: ...
+
+    @overload
+    def on_event(self, fn: F, types: EventTypes = None,
+                 connection: Optional[Connection] = None) -> F: ...
+
+    def on_event(self, fn: Optional[F] = None, types: EventTypes = None,
+                 connection: Optional[Connection] = None
+                 ) -> Union[F, Callable[[F], F]]:
         """Call fn(event) on the loop thread for every event (or those of
         some types / one connection). Usable as a decorator. An exception
         in fn is logged ("tether" logger) and counted, never propagated
         into the loop."""
-        def add(f):
+        def add(f: F) -> F:
             self._add_callback(f, set(types) if types else None, connection,
                                key=f)
             return f
         return add(fn) if fn is not None else add
 
-    def remove_callback(self, fn):
+    def remove_callback(self, fn: Callable[..., Any]) -> None:
         with self._lock:
             self._callbacks = [c for c in self._callbacks if c[3] is not fn]
 
-    def _add_callback(self, fn, types, connection, key):
+    def _add_callback(self, fn: Callable[[Event], Any],
+                      types: Optional[Set[Union[EventType, int]]],
+                      connection: Optional[Connection], key: object) -> None:
         with self._lock:
             self._callbacks = self._callbacks + [(fn, types, connection,
                                                   key)]
 
-    def _add_stream(self, s):
+    def _add_stream(self, s: EventStream) -> None:
         if self._ptr is None:
             s._end()
             return
         with self._lock:
             self._streams.add(s)
 
-    def _remove_stream(self, s):
+    def _remove_stream(self, s: EventStream) -> None:
         with self._lock:
             self._streams.discard(s)
 
-    def _callback_failed(self, fn):
+    def _callback_failed(self, fn: object) -> None:
         self.callback_errors += 1
         log.exception("tether: exception in callback %r (ignored; the loop "
                       "goes on)", fn)
 
-    def _on_event(self, conn_ptr, ev_p, userdata):
+    def _on_event(self, conn_ptr: int, ev_p: Any, userdata: Optional[int]
+                  ) -> None:
         # On the loop thread. Nothing may escape into C.
         try:
             conn = self._wrap(conn_ptr)
@@ -427,7 +490,7 @@ class Manager:
                         del self._sent[k]
             if ev.type == EventType.SENT:
                 with self._cv:
-                    self._sent[(conn_ptr, ev.msg_id)] = ev.error
+                    self._sent[(conn_ptr, ev.msg_id or 0)] = ev.error or 0
                     while len(self._sent) > 65536:
                         self._sent.popitem(last=False)
             with self._lock:
@@ -454,45 +517,46 @@ class Manager:
             except BaseException:
                 pass
 
-    def _on_loop_thread(self):
+    def _on_loop_thread(self) -> bool:
         return self._ptr is not None and \
             bool(lib.tether_mgr_is_loop_thread(self._ptr))
 
-    def _refuse_on_loop(self, what):
+    def _refuse_on_loop(self, what: str) -> None:
         if self._on_loop_thread():
             raise StateError(code_of("ESTATE"),
                              "%s() from a callback (the loop thread)" % what)
 
     # -- driving the loop from the caller's thread (no loop thread)
-    def fileno(self):
+    def fileno(self) -> int:
         """A file descriptor that becomes readable when the manager has
         work: watch it and call dispatch() (host-driven mode)."""
-        return lib.tether_mgr_fd(self._h())
+        fd: int = lib.tether_mgr_fd(self._h())
+        return fd
 
-    def timeout(self):
+    def timeout(self) -> Optional[float]:
         """Seconds until dispatch() is due anyway; None: only the fd."""
-        ms = lib.tether_mgr_timeout_ms(self._h())
+        ms: int = lib.tether_mgr_timeout_ms(self._h())
         return None if ms < 0 else ms / 1000.0
 
-    def dispatch(self):
+    def dispatch(self) -> None:
         """Do what is due (posted reports, timers, callbacks) on this
         thread; never blocks. StateError while the loop thread runs."""
         check(lib.tether_mgr_dispatch(self._h()), "dispatch")
 
-    def attach_asyncio(self, loop=None):
+    def attach_asyncio(self, loop: Optional[asyncio.AbstractEventLoop] = None
+                       ) -> None:
         """Let an asyncio event loop drive the manager instead of a thread
         of its own: callbacks then run on the asyncio thread. Call it from
         that loop's thread (default: the running loop)."""
-        import asyncio
         if self._running:
             raise StateError(code_of("ESTATE"), "attach_asyncio(): the "
                              "manager's own loop thread runs")
         if self._attached is not None:
             return
-        loop = loop or asyncio.get_running_loop()
-        timer = [None]
+        aloop = loop or asyncio.get_running_loop()
+        timer: List[Optional[asyncio.TimerHandle]] = [None]
 
-        def step():
+        def step() -> None:
             if self._ptr is None:
                 return
             try:
@@ -504,24 +568,25 @@ class Manager:
                 timer[0] = None
             t = self.timeout()
             if t is not None:
-                timer[0] = loop.call_later(t, step)
+                timer[0] = aloop.call_later(t, step)
 
         fd = self.fileno()
-        loop.add_reader(fd, step)
-        self._attached = (loop, fd, timer, threading.get_ident())
-        loop.call_soon(step)
+        aloop.add_reader(fd, step)
+        self._attached = (aloop, fd, timer, threading.get_ident())
+        aloop.call_soon(step)
 
-    def detach_asyncio(self):
+    def detach_asyncio(self) -> None:
         """Stop driving the manager from asyncio (close() does it)."""
         att, self._attached = self._attached, None
         if att is None:
             return
-        loop, fd, timer, _ = att
-        loop.remove_reader(fd)
-        if timer[0] is not None:
-            timer[0].cancel()
+        aloop, fd, timer, _ = att
+        aloop.remove_reader(fd)
+        t = timer[0]
+        if t is not None:
+            t.cancel()
 
-    def _drives_here(self):
+    def _drives_here(self) -> bool:
         """Whether a wait on this thread must drive the loop itself: no
         loop thread, and no asyncio loop on another thread doing it."""
         if self._running or self._ptr is None:
@@ -529,7 +594,7 @@ class Manager:
         att = self._attached
         return att is None or att[3] == threading.get_ident()
 
-    def _pump(self, wait):
+    def _pump(self, wait: float) -> None:
         """Host-driven mode: wait at most `wait` s for work, then do it."""
         t = self.timeout()
         if t is not None:
@@ -537,7 +602,7 @@ class Manager:
         select.select([self.fileno()], [], [], max(wait, 0))
         self.dispatch()
 
-    def _wait(self, pred, timeout):
+    def _wait(self, pred: Callable[[], bool], timeout: Seconds) -> bool:
         """Wait until pred() holds, re-checked after every event. Without
         a loop thread, the waiting thread drives the loop meanwhile."""
         self._refuse_on_loop("wait")
@@ -560,7 +625,8 @@ class Manager:
                 self._cv.wait(min(left, 0.25))
         return True
 
-    def _wait_sent(self, conn, msg_id, timeout):
+    def _wait_sent(self, conn: Connection, msg_id: int, timeout: Seconds
+                   ) -> None:
         key = (conn._ptr, msg_id)
         if not self._wait(lambda: key in self._sent, timeout):
             raise_timeout("%s: message %d not settled within %.1f s"
@@ -571,28 +637,33 @@ class Manager:
             raise make_error(err, "%s: message %d dropped"
                              % (conn.name, msg_id))
 
-    def __enter__(self):
+    def __enter__(self) -> "Manager":
         self.start()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         self.close()
         return False
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         if self._ptr is None:
             return "<tether.Manager closed>"
         return "<tether.Manager %d connections%s>" % (
             len(self._conns), " running" if self._running else "")
 
 
-def effective_config(source=None, text=None, name=None):
+def effective_config(source: Union[str, "os.PathLike[str]", Mapping[str, Any],
+                                    None] = None,
+                     text: Optional[str] = None,
+                     name: Optional[str] = None) -> Optional[str]:
     """Load a configuration (a path, a dict, or YAML text=) and return it
     as the library prints it: every default filled in, secrets masked
     (what `tether check` shows). Raises ConfigError like from_yaml."""
     if (source is None) == (text is None):
         raise TypeError("give a source or text=")
-    cfg, _, _ = _load_config(_Text(text) if text is not None else source,
+    src: Union[str, "os.PathLike[str]", Mapping[str, Any], _Text] = \
+        _Text(text) if text is not None else source  # type: ignore[assignment]
+    cfg, _, _ = _load_config(src,
                              name or ("<text>" if text is not None else None))
     try:
         return take_string(lib.tether_config_dump(cfg))
@@ -600,20 +671,20 @@ def effective_config(source=None, text=None, name=None):
         lib.tether_config_free(cfg)
 
 
-def policies():
+def policies() -> List[str]:
     """Names of the registered policy types."""
-    from ._lib import c_char_p, c_uint32
+    from ctypes import c_char_p, c_uint32
 
     class _Ops(ctypes.Structure):  # the leading fields of the ops table
         _fields_ = [("abi", c_uint32), ("name", c_char_p),
                     ("summary", c_char_p)]
 
-    out = []
+    out: List[str] = []
     for i in range(lib.tether_policy_count()):
         p = lib.tether_policy_at(i)
         if p:
             out.append(dec(ctypes.cast(p, ctypes.POINTER(_Ops))
-                           .contents.name))
+                           .contents.name) or "")
     return out
 
 

@@ -2,22 +2,23 @@
 manager's Prometheus text (tether_mgr_metrics_text)."""
 
 import re
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from ._lib import field_end as _lib_field_end
-from .enums import ReasonClass
+from .enums import ReasonClass, State
 
 _SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$')
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
-def _unescape(s):
+def _unescape(s: str) -> str:
     return re.sub(r'\\(.)', lambda m: "\n" if m.group(1) == "n"
                   else m.group(1), s)
 
 
-def parse_metrics(text):
+def parse_metrics(text: str) -> List[Tuple[str, Dict[str, str], float]]:
     """Prometheus text -> list of (name, {label: value}, float)."""
-    out = []
+    out: List[Tuple[str, Dict[str, str], float]] = []
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
@@ -42,34 +43,34 @@ class Stats:
                  "bytes_sent", "bytes_received", "dropped", "queued_bytes",
                  "flaps")
 
-    def __init__(self):
-        self.state = None
-        self.attempts_up = 0
-        self.attempts_failed = 0
+    def __init__(self) -> None:
+        self.state: Union[State, int, None] = None
+        self.attempts_up: int = 0
+        self.attempts_failed: int = 0
         #: links lost and attempts failed, by ReasonClass
-        self.disconnects = {c: 0 for c in ReasonClass}
+        self.disconnects: Dict[ReasonClass, int] = {c: 0 for c in ReasonClass}
         #: links that came back after a loss, and the total time it took
-        self.reconnects = 0
-        self.reconnect_seconds = 0.0
+        self.reconnects: int = 0
+        self.reconnect_seconds: float = 0.0
         #: smoothed RTT in seconds, None before the first sample
-        self.rtt = None
-        self.messages_sent = 0
-        self.messages_received = 0
+        self.rtt: Optional[float] = None
+        self.messages_sent: int = 0
+        self.messages_received: int = 0
         #: messages waiting in the outbound queue (None: library too old)
-        self.queued = None
+        self.queued: Optional[int] = None
         #: payload + topic bytes of the messages sent and received, and
         #: the bytes the queue holds (None: library too old)
-        self.bytes_sent = None
-        self.bytes_received = None
-        self.queued_bytes = None
+        self.bytes_sent: Optional[int] = None
+        self.bytes_received: Optional[int] = None
+        self.queued_bytes: Optional[int] = None
         #: accepted messages dropped, by cause ("overflow", "expired",
         #: "closed", "too_large", "error"); None: library too old
-        self.dropped = None
+        self.dropped: Optional[Dict[str, int]] = None
         #: links the peer closed soon after they came up (None: too old)
-        self.flaps = None
+        self.flaps: Optional[int] = None
 
     @classmethod
-    def from_c(cls, st, state):
+    def from_c(cls, st: Any, state: Union[State, int, None]) -> "Stats":
         """From a filled struct tether_conn_stats."""
         self = cls()
         self.state = state
@@ -94,11 +95,11 @@ class Stats:
             self.flaps = st.flaps
         return self
 
-    def as_dict(self):
-        d = {k: getattr(self, k) for k in self.__slots__}
+    def as_dict(self) -> Dict[str, Any]:
+        d: Dict[str, Any] = {k: getattr(self, k) for k in self.__slots__}
         d["disconnects"] = {str(k): v for k, v in self.disconnects.items()}
         d["state"] = str(self.state) if self.state is not None else None
         return d
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "<Stats %r>" % (self.as_dict(),)
