@@ -8,8 +8,13 @@
 # checks the Python binding's types. haproxy (a TLS front requiring ALPN,
 # client certificates, a TLS version) and tinyproxy (an HTTP CONNECT
 # proxy) are TLS and proxy peers for the transports' tests.
+# debhelper, dh-python and lintian build and check the Debian packages
+# (scripts/deb-check.sh), abigail-tools the ABI (scripts/abi-check.sh),
+# mandoc and groff-base lint the man pages and man-db reads them (make
+# check-man, the install checks).
 set -eu
 PKGS="build-essential autoconf automake libtool pkg-config \
+debhelper dh-python lintian abigail-tools mandoc groff-base man-db \
 libpaho-mqtt-dev libmosquitto-dev libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libyaml-dev check mosquitto valgrind iproute2 openssl libssl-dev \
 clang libclang-rt-14-dev python3 python3-pytest \
 node-ws python3-websockets python3-paho-mqtt mosquitto-clients coreutils \

@@ -1,10 +1,12 @@
 #!/bin/sh
 # Everything CI runs: dependencies, every suite under ASan/UBSan, the
 # threaded suites under TSan, a 60 s libFuzzer run on the config loader,
-# the -Werror build with every suite and the benchmarks (make bench and a
-# storm smoke run), make distcheck, an install check, then the unit suites
-# under valgrind. Ends with one "N passed, N failed" line counting the
-# Check tests.
+# the -Werror build with every suite, the man pages and the ABI check, the
+# benchmarks (make bench and a storm smoke run), make distcheck, the Debian
+# packages built from its tarball, install checks (into a staging
+# directory, and README's make install into /usr/local and back out), then
+# the unit suites under valgrind. Ends with one "N passed, N failed" line
+# counting the Check tests.
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -57,6 +59,13 @@ stage "libFuzzer build and run"
 make $JOBS
 make $JOBS check || { cat test-suite.log; exit 1; }
 stage "-Werror build and make check"
+# The API reference: every man page lints clean (groff -ww, mandoc -T
+# lint), man/man3 is what man/gen-man3.py writes from the headers today,
+# and every exported function has a page. Then the ABI of the library
+# just built against the committed baseline (abi/, abigail-tools).
+make check-man
+sh scripts/abi-check.sh
+stage "man pages and ABI check"
 # The benchmarks build with -Werror, and a storm smoke run (50
 # connections, 3 s outage, tether and Paho; about 20 s) works end to end,
 # with its --csv.
@@ -84,6 +93,12 @@ stage "make pictures"
 make $JOBS distcheck TESTS='$(DISTCHECK_TESTS)'
 stage distcheck
 
+# The Debian packages, built once from the tarball distcheck just checked,
+# in a temporary directory: lintian clean, installed, used from a fresh
+# shell, purged without a trace (scripts/deb-check.sh).
+sh scripts/deb-check.sh "tether-$(sed -n 's/^VERSION = //p' Makefile).tar.gz"
+stage "Debian packages"
+
 # Installed into a prefix, pkg-config gives what a program needs to link.
 inst="$top/_inst"
 rm -rf "$inst"
@@ -97,6 +112,13 @@ LD_LIBRARY_PATH="$inst$prefix/lib" "$inst/storm" | tee "$inst/storm.out"
 grep -q "max attempts in any 1 s" "$inst/storm.out"
 LD_LIBRARY_PATH="$inst$prefix/lib" "$inst$prefix/bin/tether" version
 echo "install check: a program built with pkg-config links and runs"
+# Every docs/*.md is installed, under share/doc/tether/docs.
+for f in docs/*.md; do
+	[ -f "$inst$prefix/share/doc/tether/$f" ] ||
+		{ echo "install check: $f is not installed"; exit 1; }
+done
+[ -f "$inst$prefix/share/man/man3/tether_conn_send.3" ] ||
+	{ echo "install check: no man3 pages"; exit 1; }
 rm -rf "$inst"
 
 # The Python package, installed into a prefix, imports in a clean shell
@@ -115,6 +137,45 @@ if [ -n "$python" ]; then
 	echo "install check: import tether finds the installed library"
 	rm -rf "$pyinst" "$top/_pyinst.out"
 fi
+
+# The classic install of README: `make install` into the default prefix
+# as root, then a fresh shell runs `tether version` (make install ran
+# ldconfig), reads `man 3 tether_conn_send` and imports the Python
+# package; `make uninstall` leaves /usr/local as it was (the empty
+# standard directories make install created are removed here).
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+prefix=$(sed -n 's/^prefix = //p' Makefile)
+[ "$prefix" = /usr/local ] || { echo "live install check: prefix is $prefix, not /usr/local"; exit 1; }
+if ls /usr/local/bin/tether /usr/local/lib/libtether.* >/dev/null 2>&1; then
+	echo "live install check: tether is installed in /usr/local already: make uninstall it first"
+	exit 1
+fi
+find /usr/local | sort >"$top/_live.before"
+$SUDO make install >/dev/null
+fresh() { (cd / && env -i PATH=/usr/local/bin:/usr/bin:/bin sh -c "$1"); }
+fresh 'tether version' | tee "$top/_live.out"
+grep -qx "tether $(sed -n 's/^VERSION = //p' Makefile)" "$top/_live.out"
+[ "$(fresh 'command -v tether')" = /usr/local/bin/tether ]
+fresh 'MANWIDTH=80 man 3 tether_conn_send 2>/dev/null' | grep -q 'int tether_conn_send('
+if [ -n "$python" ]; then
+	fresh "$python -c 'import tether; print(tether.library_path())'" |
+		grep -qx /usr/local/lib/libtether.so.0
+fi
+$SUDO make uninstall >/dev/null
+if ldconfig -p | grep -q libtether; then
+	echo "live install check: the linker cache still names libtether after make uninstall"
+	exit 1
+fi
+find /usr/local | sort >"$top/_live.after"
+new=$(comm -13 "$top/_live.before" "$top/_live.after")
+for f in $new; do
+	[ -d "$f" ] || { echo "live install check: make uninstall left $f"; exit 1; }
+done
+for d in $(echo "$new" | sort -r); do
+	$SUDO rmdir "$d" || { echo "live install check: make uninstall left files in $d"; exit 1; }
+done
+rm -f "$top/_live.before" "$top/_live.after" "$top/_live.out"
+echo "install check: make install into /usr/local works from a fresh shell, make uninstall leaves nothing"
 
 # And under valgrind (no sanitizers there), from the -Werror build.
 make valgrind
@@ -138,5 +199,5 @@ if [ -f "$pylog" ]; then
 	passed=$((passed + ${n:-0}))
 	failed=$((failed + ${f:-0}))
 fi
-echo "all stages passed (ASan/UBSan, TSan, werror build, make check with pytest, distcheck, install, Python install, valgrind)"
+echo "all stages passed (ASan/UBSan, TSan, werror build, make check with pytest, man pages, ABI, distcheck, Debian packages, install, Python install, live install, valgrind)"
 echo "$passed passed, $failed failed"
