@@ -40,6 +40,7 @@ TETHER_MAN3_LINKS = \
 	man/man3/tether_conn_send.3 \
 	man/man3/tether_conn_set_coordinated.3 \
 	man/man3/tether_conn_set_heartbeat.3 \
+	man/man3/tether_conn_set_inbound.3 \
 	man/man3/tether_conn_set_option.3 \
 	man/man3/tether_conn_set_policy.3 \
 	man/man3/tether_conn_set_preconnect_cb.3 \
@@ -137,6 +138,9 @@ TETHER_MAN3_LINKS = \
 	man/man3/tether_transport_default_port.3 \
 	man/man3/tether_transport_down.3 \
 	man/man3/tether_transport_fail.3 \
+	man/man3/tether_transport_inbound_dropped.3 \
+	man/man3/tether_transport_inbound_full.3 \
+	man/man3/tether_transport_inbound_wait.3 \
 	man/man3/tether_transport_lookup.3 \
 	man/man3/tether_transport_message.3 \
 	man/man3/tether_transport_options.3 \
