@@ -344,10 +344,14 @@ int tth_mqtt_options_read(struct mqtt_options *o, tether_conn *conn,
 				  "printable bytes each, no spaces) separated "
 				  "by commas, e.g. \"mqtt\"") != 0;
 		} else {
-			o->alpn = malloc(o->alpn_len);
+			/* NUL-ended too: Paho 1.3.12 copies protos with
+			   strlen, whatever protos_len says (no length byte
+			   is 0: every name has 1 to 255 bytes) */
+			o->alpn = malloc(o->alpn_len + 1);
 			if (!o->alpn)
 				goto nomem;
 			memcpy(o->alpn, wire, o->alpn_len);
+			o->alpn[o->alpn_len] = 0;
 		}
 	}
 	if (tether_params_string(p, "proxy", "a proxy URI or env", NULL, &s))
