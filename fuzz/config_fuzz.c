@@ -26,14 +26,26 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
+/* The caps for inputs (small: inputs stay at libFuzzer's 4 KB, and lower
+ * caps let them reach both the entries cap and the bytes cap,
+ * tether/config.h), or the library's defaults for a dump, which is longer
+ * than its input (every default written out). */
+static void input_caps(int small)
+{
+	if (small) {
+		setenv("TETHER_CONFIG_MAX_ENTRIES", "256", 1);
+		setenv("TETHER_CONFIG_MAX_BYTES", "3KiB", 1);
+	} else {
+		unsetenv("TETHER_CONFIG_MAX_ENTRIES");
+		unsetenv("TETHER_CONFIG_MAX_BYTES");
+	}
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	/* inputs stay at libFuzzer's 4 KB: lower caps let them reach both
-	   the entries cap and the bytes cap (tether/config.h) */
-	setenv("TETHER_CONFIG_MAX_ENTRIES", "256", 1);
-	setenv("TETHER_CONFIG_MAX_BYTES", "3KiB", 1);
+	input_caps(1);
 	return 0;
 }
 
@@ -84,7 +96,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	d1 = tether_config_dump(cfg);
 	if (!d1)
 		fail("dump failed", NULL, NULL);
+	input_caps(0);
 	rc = tether_config_load_string(d1, strlen(d1), NAME, &again, &errors);
+	input_caps(1);
 	if (rc != 0)
 		fail("the dump does not load again", d1, errors);
 	d2 = tether_config_dump(again);
