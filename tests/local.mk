@@ -1,11 +1,14 @@
 # One Check suite per module (unit tests on virtual time), plus CLI checks.
+# check_config_scale and check_queue first: under valgrind they are the
+# long ones (make valgrind runs two at a time, in this order).
 UNIT_SUITES = \
+	tests/check_config_scale \
+	tests/check_queue \
 	tests/check_errors \
 	tests/check_reason \
 	tests/check_rng \
 	tests/check_params \
 	tests/check_timer_heap \
-	tests/check_queue \
 	tests/check_spool \
 	tests/check_limiter \
 	tests/check_machine \
@@ -18,12 +21,12 @@ UNIT_SUITES = \
 	tests/check_sim \
 	tests/check_mgr \
 	tests/check_config \
-	tests/check_config_files \
-	tests/check_config_scale
+	tests/check_config_files
 
 if HAVE_CHECK
 check_PROGRAMS += $(UNIT_SUITES)
-TESTS += $(UNIT_SUITES)
+# the integration suites (below) go first: they are the long ones
+TESTS += $(INTEGRATION_SUITES) $(UNIT_SUITES)
 endif
 # Crash test for the spool: child processes killed with SIGKILL.
 CRASH_SUITES = tests/spool_crash
@@ -44,15 +47,16 @@ tests_check_spool_diskfull_SOURCES = tests/check_spool_diskfull.c tests/itest.c 
 tests_check_spool_diskfull_CFLAGS = $(ITEST_CFLAGS)
 tests_check_spool_diskfull_LDADD = $(ITEST_LDADD)
 # Integration suites: real peers (tests/harness) on loopback, real time.
-INTEGRATION_SUITES = tests/check_ws tests/check_mqtt tests/check_link tests/check_tls \
-	tests/check_metrics tests/check_reload tests/check_coord tests/check_ws_resume \
-	tests/check_zeroloss tests/check_zeroloss_spool tests/check_zeroloss_ws \
-	tests/check_transport_options tests/check_interop \
-	tests/check_mqtt_gateway tests/check_log tests/check_credentials \
+# The longest first (make check -j2 runs tests in this order, and the
+# short ones fill the other slot while check_zeroloss runs).
+INTEGRATION_SUITES = tests/check_zeroloss tests/check_zeroloss_ws tests/check_mqtt \
+	tests/check_coord tests/check_tls tests/check_ws tests/check_mqtt_gateway \
+	tests/check_zeroloss_spool tests/check_link tests/check_metrics tests/check_reload \
+	tests/check_ws_resume tests/check_transport_options tests/check_interop \
+	tests/check_log tests/check_credentials \
 	tests/check_tls_front tests/check_http_proxy tests/check_inbound
 if HAVE_CHECK
 check_PROGRAMS += $(INTEGRATION_SUITES)
-TESTS += $(INTEGRATION_SUITES)
 endif
 ITEST_CFLAGS = $(TEST_COMMON_CFLAGS) $(LWS_CFLAGS) $(UV_CFLAGS) -I$(top_srcdir)/tests/harness
 ITEST_LDADD = libtether-internal.la tests/harness/libharness.la $(CHECK_LIBS) $(PAHO_LIBS) $(LWS_LIBS) $(UV_LIBS) -lm
