@@ -19,6 +19,8 @@
  *
  *   scale [--ws N] [--mqtt N] [--idle S] [--hb-interval MS]
  *         [--hb-timeout MS] [--hb-misses N] [--keepalive S] [--quick]
+ *         [--clients LIST]   (default: every kind; for example
+ *                             tether-ws,ws-floor skips the raw lws rows)
  */
 #include "config.h"
 
@@ -43,7 +45,21 @@ struct sopts {
 	int ws_n, mqtt_n, idle_s, settle_s, connect_s, keepalive_s;
 	uint64_t hbi, hbt;
 	uint32_t hbm;
+	const char *clients; /* comma-separated kinds to run; NULL: all */
 };
+
+/* Whether kind is in o->clients (every kind when there is no list). */
+static int wanted(const struct sopts *o, const char *kind)
+{
+	size_t n = strlen(kind);
+
+	for (const char *p = o->clients; p; p = strchr(p, ',')) {
+		p += *p == ',';
+		if (strncmp(p, kind, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+			return 1;
+	}
+	return o->clients == NULL;
+}
 
 struct sres {
 	int ok;
@@ -60,6 +76,8 @@ static int measure(const struct sopts *o, const char *kind, int n,
 	int up = 0;
 
 	memset(r, 0, sizeof(*r));
+	if (!wanted(o, kind))
+		return 0;
 	if (child_spawn(&ch, kind, n, port, o->connect_s, tuning) != 0)
 		return -1;
 	if (child_line(&ch, line, sizeof(line),
@@ -86,6 +104,8 @@ out:
 static void row(const struct sopts *o, const char *kind, int n,
 		const struct sres *r)
 {
+	if (!wanted(o, kind))
+		return;
 	if (!r->ok) {
 		printf("%-10s %6d | run failed\n", kind, n);
 		return;
@@ -120,6 +140,7 @@ int main(int argc, char **argv)
 	    {"hb-misses", required_argument, NULL, 'M'},
 	    {"keepalive", required_argument, NULL, 'k'},
 	    {"quick", no_argument, NULL, 'q'},
+	    {"clients", required_argument, NULL, 'c'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0}};
 	struct sopts o = {.ws_n = 10000, .mqtt_n = 2000, .idle_s = 30,
@@ -141,6 +162,7 @@ int main(int argc, char **argv)
 		case 'T': o.hbt = strtoull(optarg, NULL, 10); break;
 		case 'M': o.hbm = (uint32_t)atoi(optarg); break;
 		case 'k': o.keepalive_s = atoi(optarg); break;
+		case 'c': o.clients = optarg; break;
 		case 'q':
 			o.ws_n = 200; o.mqtt_n = 100; o.idle_s = 3;
 			o.settle_s = 1; o.connect_s = 30;
@@ -151,6 +173,10 @@ int main(int argc, char **argv)
 			puts("usage: scale [--ws N] [--mqtt N] [--idle S] "
 			     "[--hb-interval MS] [--hb-timeout MS] "
 			     "[--hb-misses N] [--keepalive S] [--quick]\n"
+			     "             [--clients LIST]\n"
+			     "  --clients  the kinds to run (default all: "
+			     "tether-ws,lws,lws-uv,\n"
+			     "             ws-floor,tether,paho)\n"
 			     "  WebSocket rows: tether-ws, lws (poll), lws-uv, "
 			     "ws-floor (raw\n"
 			     "  sockets, one send() per ping and one recv() per "

@@ -51,7 +51,7 @@ static void assert_heap_valid(void)
 		ck_assert_uint_eq(heap.v[i].due_ms, t->due_ms);
 		ck_assert_uint_eq(heap.v[i].seq, t->seq);
 		if (i > 0) {
-			const struct tth_timer *p = heap.v[(i - 1) / 2].t;
+			const struct tth_timer *p = heap.v[(i - 1) / TTH_HEAP_ARITY].t;
 
 			ck_assert(p->due_ms < t->due_ms ||
 				  (p->due_ms == t->due_ms && p->seq < t->seq));

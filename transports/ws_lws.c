@@ -31,6 +31,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 
@@ -68,12 +70,18 @@ struct ws_vhost {
 	struct lws_vhost *vh;
 };
 
+/* Masking keys for the pings written directly (ws_ping): getrandom()
+   bytes, refilled once every WS_MASKS_SIZE / 4 pings. */
+#define WS_MASKS_SIZE 1024
+
 struct ws_ctx {
 	tether_mgr *mgr;
 	struct lws_context *lws; /* made at the first connect */
 	int lws_failed;          /* and it could not be: every connect fails */
 	struct ws_vhost *vhosts;
 	struct ws_close_buf close_buf; /* see ws_close.c */
+	unsigned char masks[WS_MASKS_SIZE];
+	size_t masks_used; /* WS_MASKS_SIZE: empty */
 };
 
 struct ws_link {
@@ -642,6 +650,7 @@ static int ws_ctx_new(tether_mgr *mgr, void **out)
 	if (!ctx)
 		return TETHER_ENOMEM;
 	ctx->mgr = mgr;
+	ctx->masks_used = WS_MASKS_SIZE; /* filled at the first ping */
 	*out = ctx;
 	return 0;
 }
@@ -1013,8 +1022,72 @@ static int ws_send(void *vlink, uint32_t attempt, uint64_t msg_id,
 			   msg->payload, msg->len);
 }
 
+/*
+ * A plain (ws://) link's ping: the 6-byte frame (FIN + PING, masked,
+ * empty) written to the socket by us, with a masking key from
+ * getrandom(). lws_write() would read 4 bytes from /dev/urandom for the
+ * key on every frame, one more system call per ping (perf at 10,000 idle
+ * links: 10 % of the process's CPU; docs/BENCHMARKS.md). 1: written;
+ * 0: not (no room in the socket: lws's path then); -1: the socket took
+ * part of it, the stream is broken and the link must end (TCP takes 6
+ * bytes whole or not at all when it has room, so not seen in practice).
+ */
+static int raw_ping(struct ws_ctx *ctx, struct lws *wsi)
+{
+	unsigned char f[6] = {0x89, 0x80};
+	lws_sockfd_type fd = lws_get_socket_fd(wsi);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	if (ctx->masks_used + 4 > WS_MASKS_SIZE) {
+		if (getrandom(ctx->masks, sizeof(ctx->masks), GRND_NONBLOCK) !=
+		    (ssize_t)sizeof(ctx->masks))
+			return 0;
+		ctx->masks_used = 0;
+	}
+	memcpy(f + 2, ctx->masks + ctx->masks_used, 4);
+	ctx->masks_used += 4;
+	n = send(fd, f, sizeof(f), MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == (ssize_t)sizeof(f))
+		return 1;
+	return n > 0 ? -1 : 0;
+}
+
+/*
+ * A ping goes straight to the socket when nothing else waits to go out
+ * (no queued frame, no close under way, nothing of lws's own buffered):
+ * asking lws for a WRITEABLE callback instead costs four epoll_ctl per
+ * ping, because lws's libuv glue restarts the fd's uv_poll to switch
+ * POLLOUT on and again to switch it off, and libuv does each restart as
+ * an EPOLL_CTL_DEL and an EPOLL_CTL_ADD (perf at 10,000 idle links: 29 %
+ * of the process's CPU in epoll_ctl; docs/BENCHMARKS.md). Safe outside
+ * the callback: we run on the loop thread that services lws, between its
+ * callbacks, so no frame of lws's is half written; over TLS lws_write()
+ * writes it, and a send the kernel takes only in part is kept in lws's
+ * buffer and finished by lws before any later WRITEABLE callback.
+ */
 static int ws_ping(void *vlink, uint32_t attempt)
 {
+	struct ws_link *l = vlink;
+	struct ws_sess *s = l->cur;
+	unsigned char frame[LWS_PRE + 1];
+	int rc;
+
+	if (s && s->attempt == attempt && s->wsi && s->established &&
+	    !s->txq && !s->closing && !s->local_close &&
+	    !lws_partial_buffered(s->wsi)) {
+		if (lws_is_ssl(s->wsi))
+			rc = lws_write(s->wsi, frame + LWS_PRE, 0,
+				       LWS_WRITE_PING) < 0 ? -1 : 1;
+		else
+			rc = raw_ping(l->ctx, s->wsi);
+		if (rc < 0) /* lws closes it; WSI_DESTROY reports the loss */
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK,
+					LWS_TO_KILL_ASYNC);
+		if (rc != 0)
+			return 0;
+	}
 	return queue_frame(vlink, attempt, 0, LWS_WRITE_PING, NULL, 0);
 }
 

@@ -17,6 +17,9 @@ struct tth_timer {
 	size_t idx;   /* slot in the heap; SIZE_MAX when not armed */
 };
 
+/* Children per node (timer_heap.c says why four). */
+#define TTH_HEAP_ARITY 4
+
 /* A slot of the heap: the timer's keys, inline, and the timer. */
 struct tth_heap_entry {
 	uint64_t due_ms;
