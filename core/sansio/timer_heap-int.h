@@ -1,5 +1,5 @@
 /*
- * A binary min-heap of timers embedded in their owners (intrusive): arm,
+ * A 4-ary min-heap of timers embedded in their owners (intrusive): arm,
  * re-arm and cancel are O(log n) with no allocation per timer. Timers due
  * at the same millisecond pop in the order they were armed. Time is plain
  * milliseconds from whatever clock the owner uses (virtual in tests).
