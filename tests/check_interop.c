@@ -350,6 +350,15 @@ START_TEST(test_interop_heartbeat_pings_get_pongs)
 	/* the RTT gauge appears once a pong came back */
 	ck_assert_ptr_nonnull(strstr(text, "tether_rtt_seconds{"));
 	free(text);
+	/* the pings tether wrote itself left the stream whole: a message
+	   still goes both ways */
+	struct tether_message m = {.size = sizeof m, .payload = "after pings",
+				   .len = 11};
+	ck_assert_int_eq(tether_conn_send(conn, &m, NULL), 0);
+	ck_assert(it_wait(conn, TETHER_EV_MESSAGE, 1, 5000));
+	ck_assert_str_eq(it_get(it_find(conn, TETHER_EV_MESSAGE, 0)).payload,
+			 "after pings");
+	ck_assert_int_eq(it_count(conn, TETHER_EV_DOWN), 0);
 }
 END_TEST
 

@@ -286,6 +286,32 @@ START_TEST(test_tls_verify_off_accepts_wrong_host_name)
 }
 END_TEST
 
+/*
+ * Heartbeat pings over wss:// go out through lws_write() outside lws's
+ * WRITEABLE callback (a plain link's are written by tether itself): the
+ * server answers them (the link stays up, and the RTT gauge appears only
+ * once a pong came back) and the TLS stream carries messages after them.
+ */
+START_TEST(test_tls_ws_heartbeat_pings_get_pongs)
+{
+	char *text;
+
+	start_peer(th_tls_cert(tls));
+	conn = make_conn("127.0.0.1", th_tls_ca(tls), NULL);
+	ck_assert_int_eq(tether_conn_set_heartbeat(conn, 100, 300, 1), 0);
+	it_start(conn);
+	ck_assert(it_wait(conn, TETHER_EV_UP, 1, 8000));
+	it_run(800); /* about seven pings */
+	ck_assert_int_eq(it_count(conn, TETHER_EV_DOWN), 0);
+	text = tether_mgr_metrics_text(it_mgr);
+	ck_assert_ptr_nonnull(text);
+	ck_assert_ptr_nonnull(strstr(text, "tether_rtt_seconds{"));
+	free(text);
+	exchange("after pings");
+	ck_assert_int_eq(it_count(conn, TETHER_EV_DOWN), 0);
+}
+END_TEST
+
 static void add_tcase(Suite *s, const char *name, void (*setup)(void))
 {
 	TCase *tc = it_tcase(s, name, setup, teardown, 60);
@@ -305,6 +331,8 @@ static Suite *tls_suite(void)
 	add_tcase(s, "mqtt_ssl", setup_mqtt_ssl);
 	add_tcase(s, "mqtt_wss", setup_mqtt_wss);
 	add_tcase(s, "ws_wss", setup_ws_wss);
+	tcase_add_test(it_tcase(s, "ws_wss_heartbeat", setup_ws_wss, teardown, 60),
+		       test_tls_ws_heartbeat_pings_get_pongs);
 	return s;
 }
 
